@@ -1,0 +1,74 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
+
+export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const ENVOY_CONFIG_PATH = join(REPO_ROOT, 'envoy', 'envoy.yaml');
+
+export interface Endpoint {
+  host: string;
+  port: number;
+}
+
+export interface EnvoyRenderOptions {
+  listen: Endpoint;
+  adminPort: number;
+  backend: Endpoint;
+  /** authz-service's gRPC port; null leaves the ext_authz filter in place but disabled. */
+  authz: Endpoint | null;
+  /** billing-sidecar's ALS port; null leaves gRPC access logging out. */
+  als: Endpoint | null;
+  /** Extra clusters' endpoints by cluster name (examples added by later configuration). */
+  clusters?: Record<string, Endpoint>;
+}
+
+type Obj = Record<string, any>;
+
+function hcmOf(config: Obj): Obj {
+  const filters = config.static_resources.listeners[0].filter_chains[0].filters as Obj[];
+  const hcm = filters.find((f) => f.name === 'envoy.filters.network.http_connection_manager');
+  if (!hcm) throw new Error('envoy.yaml: no http_connection_manager on the public listener');
+  return hcm.typed_config;
+}
+
+function setClusterEndpoint(config: Obj, name: string, ep: Endpoint): void {
+  const cluster = (config.static_resources.clusters as Obj[]).find((c) => c.name === name);
+  if (!cluster) throw new Error(`envoy.yaml: no cluster named ${name}`);
+  cluster.load_assignment.endpoints = [
+    { lb_endpoints: [{ endpoint: { address: { socket_address: { address: ep.host, port_value: ep.port } } } }] },
+  ];
+}
+
+/**
+ * Renders the canonical envoy/envoy.yaml for a loopback deployment: the same listeners,
+ * filters and routes, with addresses and ports rewritten. Nothing else changes, so what the
+ * tests exercise is what Compose and Kubernetes run.
+ */
+export function renderEnvoyConfig(opts: EnvoyRenderOptions, source = readFileSync(ENVOY_CONFIG_PATH, 'utf8')): string {
+  const config = YAML.parse(source) as Obj;
+  config.admin.address.socket_address = { address: '127.0.0.1', port_value: opts.adminPort };
+  const listener = config.static_resources.listeners[0];
+  listener.address.socket_address = { address: opts.listen.host, port_value: opts.listen.port };
+  setClusterEndpoint(config, 'backend', opts.backend);
+  const hcm = hcmOf(config);
+  if (opts.authz) {
+    setClusterEndpoint(config, 'authz', opts.authz);
+  } else {
+    const f = (hcm.http_filters as Obj[]).find((x) => x.name === 'envoy.filters.http.ext_authz');
+    if (f) f.disabled = true;
+  }
+  if (opts.als) {
+    setClusterEndpoint(config, 'billing_als', opts.als);
+  } else {
+    hcm.access_log = (hcm.access_log as Obj[] | undefined)?.filter((l) => l.name !== 'envoy.access_loggers.http_grpc');
+  }
+  for (const [name, ep] of Object.entries(opts.clusters ?? {})) setClusterEndpoint(config, name, ep);
+  // Cluster names that resolve on loopback do not need DNS.
+  for (const c of config.static_resources.clusters as Obj[]) {
+    const addr = c.load_assignment?.endpoints?.[0]?.lb_endpoints?.[0]?.endpoint?.address?.socket_address?.address;
+    if (addr && /^(127\.|::1$|localhost$)/.test(addr)) c.type = 'STATIC';
+    if (addr === 'localhost') c.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address = '127.0.0.1';
+  }
+  return YAML.stringify(config, { lineWidth: 0 });
+}
