@@ -5,3 +5,4 @@ export * from './metrics.js';
 export * from './ops.js';
 export * from './shutdown.js';
 export * from './grpc-health.js';
+export * from './migrations.js';

@@ -1,0 +1,74 @@
+import { z } from 'zod';
+import { env, loadConfig } from '@tollgate/common';
+import { isValidPrefix } from './domain/key-format.js';
+
+const jsonOf = <T extends z.ZodType>(schema: T, what: string) =>
+  z.string().transform((raw, ctx) => {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `must be JSON (${what})` });
+      return z.NEVER;
+    }
+    const r = schema.safeParse(parsed);
+    if (!r.success) {
+      ctx.addIssue({ code: 'custom', message: `${what}: ${r.error.issues.map((i) => `${i.path.join('.') || '(root)'} ${i.message}`).join('; ')}` });
+      return z.NEVER;
+    }
+    return r.data as z.output<T>;
+  });
+
+const scopeName = z.string().regex(/^[A-Za-z0-9_.:*/-]{1,128}$/, 'scope names use letters, digits and _ . : * / -');
+
+const schema = z.object({
+  AUTHZ_HOST: env.host(),
+  AUTHZ_GRPC_PORT: env.port(9191),
+  AUTHZ_HTTP_PORT: env.port(8080),
+  LOG_LEVEL: env.logLevel(),
+
+  DATABASE_URL: env.url(['postgres', 'postgresql']),
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  REDIS_URL: env.url(['redis', 'rediss']),
+  REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_:.-]{0,64}$/, 'letters, digits and _ : . - only').default('tollgate:'),
+
+  /** HMAC secrets for key hashes, newest first; at least 32 characters each. */
+  KEY_HASH_SECRETS: env.list().pipe(z.array(z.string().min(32, 'each secret needs at least 32 characters')).min(1, 'at least one secret')),
+  KEY_PREFIX: z.string().refine(isValidPrefix, 'lower-case letter then up to 15 lower-case letters or digits').default('sk'),
+  /** Prefixes still accepted at Check (a renamed prefix keeps old keys working). Defaults to KEY_PREFIX. */
+  ACCEPTED_KEY_PREFIXES: env.list().pipe(z.array(z.string().refine(isValidPrefix, 'invalid prefix'))).optional(),
+
+  /** Admin token(s) for the management API; several at once so a token can rotate. */
+  ADMIN_TOKEN: env.list().pipe(z.array(z.string().min(16, 'each admin token needs at least 16 characters')).min(1, 'at least one token')),
+
+  /** Redis unreachable at Check: 'open' allows (and counts it in a metric), 'closed' answers 503. */
+  RATE_LIMIT_FAILURE_MODE: z.enum(['open', 'closed']).default('open'),
+  REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(5).max(10_000).default(100),
+
+  KEY_CACHE_TTL_MS: env.durationMs(30_000),
+  KEY_CACHE_MAX_ENTRIES: z.coerce.number().int().min(100).default(100_000),
+  NEGATIVE_CACHE_TTL_MS: env.durationMs(5_000),
+  USAGE_FLUSH_INTERVAL_MS: z.coerce.number().int().min(100).default(1_000),
+
+  /** Applied to keys created without limits; unset means unlimited. */
+  DEFAULT_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().optional(),
+  DEFAULT_RATE_LIMIT_PER_DAY: z.coerce.number().int().positive().optional(),
+
+  /** Custom permission sets, JSON: {"name": ["scope", ...]}; read_only and full_access always exist. */
+  PERMISSION_SETS: jsonOf(z.record(z.string().regex(/^[a-z][a-z0-9_]{0,63}$/), z.array(scopeName)), 'permission sets').optional(),
+  DEFAULT_PERMISSION_SET: z.string().default('full_access'),
+  /** Route rules, JSON: [{"prefix": "/admin/", "methods": ["POST"], "scope": "admin"}]; first match wins. */
+  ROUTE_SCOPES: jsonOf(
+    z.array(z.object({ prefix: z.string().startsWith('/'), methods: z.array(z.string().toUpperCase()).optional(), scope: scopeName }).strict()),
+    'route scopes',
+  ).optional(),
+
+  /** How long a rotated key's previous secret keeps working. */
+  ROTATION_GRACE_SECONDS: z.coerce.number().int().min(0).max(30 * 86_400).default(86_400),
+});
+
+export type AuthzConfig = z.output<typeof schema>;
+
+export function loadAuthzConfig(source: NodeJS.ProcessEnv = process.env): AuthzConfig {
+  return loadConfig(schema, source);
+}

@@ -1,0 +1,22 @@
+import type pg from 'pg';
+import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
+import type { HealthCheck, Logger } from '@tollgate/common';
+import type { AuthzConfig } from './config.js';
+import type { KeyHasher } from './domain/key-hash.js';
+import type { KeyStore } from './stores/key-store.js';
+import type { KeyEventPublisher } from './stores/key-events.js';
+
+/** What authz-service's parts share, built once in app.ts (the composition root). */
+export interface ServiceDeps {
+  config: AuthzConfig;
+  logger: Logger;
+  pool: pg.Pool;
+  /** Commands (rate limits, publishes). Subscriptions use a connection of their own. */
+  redis: Redis;
+  keyStore: KeyStore;
+  hasher: KeyHasher;
+  keyEvents: KeyEventPublisher;
+  registry: Registry;
+  healthChecks: Record<string, HealthCheck>;
+}

@@ -1,0 +1,185 @@
+import type pg from 'pg';
+import { randomInt } from 'node:crypto';
+import { BASE62 } from '../domain/key-format.js';
+import type { ApiKey } from '../domain/api-key.js';
+
+/** Key ids: `key_` + 20 base62 characters; never secret, safe in logs and URLs. */
+export const KEY_ID_RE = /^key_[0-9A-Za-z]{20}$/;
+
+export function newKeyId(): string {
+  let s = 'key_';
+  for (let i = 0; i < 20; i++) s += BASE62[randomInt(62)];
+  return s;
+}
+
+interface ApiKeyRow {
+  id: string;
+  user_id: string;
+  name: string;
+  description: string | null;
+  key_prefix: string;
+  scopes: string[];
+  permission_set: string | null;
+  rate_limit_per_minute: number | null;
+  rate_limit_per_day: number | null;
+  expires_at: Date | null;
+  is_active: boolean;
+  revoked_at: Date | null;
+  revoked_by: string | null;
+  revoked_reason: string | null;
+  last_used_at: Date | null;
+  usage_count: string;
+  metadata: Record<string, unknown>;
+  stripe_customer_id: string | null;
+  previous_key_expires_at: Date | null;
+  created_by: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+/** Every column but the hashes: the hashes never leave the store. */
+export const KEY_COLUMNS = `id, user_id, name, description, key_prefix, scopes, permission_set,
+  rate_limit_per_minute, rate_limit_per_day, expires_at, is_active, revoked_at, revoked_by,
+  revoked_reason, last_used_at, usage_count, metadata, stripe_customer_id, previous_key_expires_at,
+  created_by, created_at, updated_at`;
+
+export function rowToKey(r: ApiKeyRow): ApiKey {
+  return {
+    id: r.id,
+    userId: r.user_id,
+    name: r.name,
+    description: r.description,
+    keyPrefix: r.key_prefix,
+    scopes: r.scopes,
+    permissionSet: r.permission_set,
+    rateLimitPerMinute: r.rate_limit_per_minute,
+    rateLimitPerDay: r.rate_limit_per_day,
+    expiresAt: r.expires_at,
+    isActive: r.is_active,
+    revokedAt: r.revoked_at,
+    revokedBy: r.revoked_by,
+    revokedReason: r.revoked_reason,
+    lastUsedAt: r.last_used_at,
+    usageCount: Number(r.usage_count),
+    metadata: r.metadata,
+    stripeCustomerId: r.stripe_customer_id,
+    previousKeyExpiresAt: r.previous_key_expires_at,
+    createdBy: r.created_by,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+export interface NewKey {
+  id?: string;
+  userId: string;
+  name: string;
+  description?: string | null;
+  keyPrefix: string;
+  keyHash: string;
+  scopes?: string[];
+  permissionSet?: string | null;
+  rateLimitPerMinute?: number | null;
+  rateLimitPerDay?: number | null;
+  expiresAt?: Date | null;
+  metadata?: Record<string, unknown>;
+  stripeCustomerId?: string | null;
+  createdBy?: string | null;
+}
+
+/** Anything with `query`: a pool, or a client inside a transaction. */
+export type Queryable = Pick<pg.Pool, 'query'> | pg.PoolClient;
+
+export interface HashMatch {
+  key: ApiKey;
+  /** 'previous' when the key was presented with its pre-rotation secret, inside the grace period. */
+  matched: 'current' | 'previous';
+}
+
+/** Postgres access for API keys. Postgres is the source of truth; caches sit in front of it. */
+export class KeyStore {
+  constructor(readonly pool: pg.Pool) {}
+
+  async insert(k: NewKey, db: Queryable = this.pool): Promise<ApiKey> {
+    const r = await db.query<ApiKeyRow>(
+      `insert into api_keys (id, user_id, name, description, key_prefix, key_hash, scopes, permission_set,
+         rate_limit_per_minute, rate_limit_per_day, expires_at, metadata, stripe_customer_id, created_by)
+       values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)
+       returning ${KEY_COLUMNS}`,
+      [
+        k.id ?? newKeyId(), k.userId, k.name, k.description ?? null, k.keyPrefix, k.keyHash, k.scopes ?? [],
+        k.permissionSet ?? null, k.rateLimitPerMinute ?? null, k.rateLimitPerDay ?? null, k.expiresAt ?? null,
+        k.metadata ?? {}, k.stripeCustomerId ?? null, k.createdBy ?? null,
+      ],
+    );
+    return rowToKey(r.rows[0]!);
+  }
+
+  /**
+   * The key stored under any of `hashes` (one per hash secret), by its current secret or, within
+   * the rotation grace period, its previous one. Revoked/expired keys are returned too: the
+   * caller decides, so a revoked key is told apart from an unknown one.
+   */
+  async findByHash(hashes: string[], db: Queryable = this.pool): Promise<HashMatch | null> {
+    const r = await db.query<ApiKeyRow & { matched_current: boolean }>(
+      `select ${KEY_COLUMNS}, key_hash = any($1) as matched_current from api_keys
+        where key_hash = any($1)
+           or (previous_key_hash = any($1) and previous_key_expires_at > now())
+        limit 1`,
+      [hashes],
+    );
+    const row = r.rows[0];
+    if (!row) return null;
+    return { key: rowToKey(row), matched: row.matched_current ? 'current' : 'previous' };
+  }
+
+  async getById(id: string, db: Queryable = this.pool): Promise<ApiKey | null> {
+    const r = await db.query<ApiKeyRow>(`select ${KEY_COLUMNS} from api_keys where id = $1`, [id]);
+    return r.rows[0] ? rowToKey(r.rows[0]) : null;
+  }
+
+  async listByUser(userId: string, db: Queryable = this.pool): Promise<ApiKey[]> {
+    const r = await db.query<ApiKeyRow>(
+      `select ${KEY_COLUMNS} from api_keys where user_id = $1 order by created_at desc, id`,
+      [userId],
+    );
+    return r.rows.map(rowToKey);
+  }
+
+  async revoke(id: string, by: string, reason: string | null, db: Queryable = this.pool): Promise<ApiKey | null> {
+    const r = await db.query<ApiKeyRow>(
+      `update api_keys set is_active = false, revoked_at = coalesce(revoked_at, now()), revoked_by = $2,
+         revoked_reason = $3, updated_at = now()
+       where id = $1 returning ${KEY_COLUMNS}`,
+      [id, by, reason],
+    );
+    return r.rows[0] ? rowToKey(r.rows[0]) : null;
+  }
+
+  async delete(id: string, db: Queryable = this.pool): Promise<ApiKey | null> {
+    const r = await db.query<ApiKeyRow>(`delete from api_keys where id = $1 returning ${KEY_COLUMNS}`, [id]);
+    return r.rows[0] ? rowToKey(r.rows[0]) : null;
+  }
+
+  /**
+   * Adds batched usage (from the Check path) in one statement: never a query per request.
+   */
+  async recordUsage(batch: Map<string, { count: number; lastUsedAt: Date }>, db: Queryable = this.pool): Promise<void> {
+    if (batch.size === 0) return;
+    const ids: string[] = [];
+    const counts: number[] = [];
+    const times: Date[] = [];
+    for (const [id, u] of batch) {
+      ids.push(id);
+      counts.push(u.count);
+      times.push(u.lastUsedAt);
+    }
+    await db.query(
+      `update api_keys k set usage_count = k.usage_count + u.count,
+         last_used_at = greatest(coalesce(k.last_used_at, u.at), u.at)
+       from unnest($1::text[], $2::bigint[], $3::timestamptz[]) as u(id, count, at)
+       where k.id = u.id`,
+      [ids, counts, times],
+    );
+  }
+}

@@ -1,0 +1,65 @@
+import type { Migration } from '@tollgate/common';
+
+/** authz-service's schema, applied at start by `migrate()` (advisory-locked, idempotent). */
+export const AUTHZ_MIGRATIONS: Migration[] = [
+  {
+    id: '001_api_keys',
+    sql: `
+      create table api_keys (
+        id                      text primary key,
+        user_id                 text not null,
+        name                    text not null,
+        description             text,
+        key_prefix              text not null,
+        key_hash                text not null unique,
+        -- Rotation: the previous secret keeps working until previous_key_expires_at.
+        previous_key_hash       text unique,
+        previous_key_expires_at timestamptz,
+        scopes                  text[] not null default '{}',
+        permission_set          text,
+        rate_limit_per_minute   integer check (rate_limit_per_minute is null or rate_limit_per_minute > 0),
+        rate_limit_per_day      integer check (rate_limit_per_day is null or rate_limit_per_day > 0),
+        expires_at              timestamptz,
+        is_active               boolean not null default true,
+        revoked_at              timestamptz,
+        revoked_by              text,
+        revoked_reason          text,
+        last_used_at            timestamptz,
+        usage_count             bigint not null default 0,
+        metadata                jsonb not null default '{}'::jsonb,
+        stripe_customer_id      text,
+        created_by              text,
+        created_at              timestamptz not null default now(),
+        updated_at              timestamptz not null default now()
+      );
+      create index api_keys_user_idx on api_keys (user_id, created_at desc, id);
+      create index api_keys_expiry_idx on api_keys (expires_at) where expires_at is not null and is_active;
+
+      create table audit_log (
+        id          bigserial primary key,
+        at          timestamptz not null default now(),
+        actor       text not null,
+        action      text not null,
+        key_id      text,
+        user_id     text,
+        details     jsonb not null default '{}'::jsonb
+      );
+      create index audit_log_key_idx on audit_log (key_id, at desc);
+      create index audit_log_user_idx on audit_log (user_id, at desc);
+
+      create table idempotency_keys (
+        scope        text not null,
+        key          text not null,
+        request_hash text not null,
+        status       integer not null,
+        response     jsonb not null,
+        created_at   timestamptz not null default now(),
+        primary key (scope, key)
+      );
+    `,
+  },
+];
+
+export const AUTHZ_MIGRATIONS_TABLE = 'tollgate_authz_migrations';
+/** Arbitrary but fixed: the advisory lock that serialises authz-service migrations. */
+export const AUTHZ_MIGRATIONS_LOCK = 7_430_001;
