@@ -1,0 +1,56 @@
+import pg from 'pg';
+import { Redis } from 'ioredis';
+import { createMetricsRegistry, migrate, type Logger } from '@tollgate/common';
+import type { AuthzConfig } from './config.js';
+import type { ServiceDeps } from './deps.js';
+import { KeyHasher } from './domain/key-hash.js';
+import { KeyStore } from './stores/key-store.js';
+import { KeyEventPublisher, keyEventsChannel } from './stores/key-events.js';
+import { AUTHZ_MIGRATIONS, AUTHZ_MIGRATIONS_LOCK, AUTHZ_MIGRATIONS_TABLE } from './stores/schema.js';
+
+export function createRedis(config: AuthzConfig, name: string): Redis {
+  return new Redis(config.REDIS_URL, {
+    connectionName: `tollgate-authz-${name}`,
+    // A Check must not queue behind a dead connection: fail fast and apply the failure policy.
+    commandTimeout: config.REDIS_COMMAND_TIMEOUT_MS,
+    enableOfflineQueue: name === 'subscriber',
+    maxRetriesPerRequest: name === 'subscriber' ? null : 1,
+    retryStrategy: (times) => Math.min(times * 100, 2000),
+    lazyConnect: false,
+  });
+}
+
+/** Connects to Postgres and Redis, applies migrations, and wires the shared parts. */
+export async function createServiceDeps(config: AuthzConfig, logger: Logger): Promise<ServiceDeps> {
+  const pool = new pg.Pool({
+    connectionString: config.DATABASE_URL,
+    max: config.DATABASE_POOL_SIZE,
+    connectionTimeoutMillis: 3000,
+    idleTimeoutMillis: 30_000,
+  });
+  pool.on('error', (err) => logger.warn({ err: err.message }, 'postgres pool error'));
+  await migrate(pool, { table: AUTHZ_MIGRATIONS_TABLE, lockKey: AUTHZ_MIGRATIONS_LOCK, migrations: AUTHZ_MIGRATIONS }, logger);
+
+  const redis = createRedis(config, 'commands');
+  redis.on('error', (err) => logger.warn({ err: err.message }, 'redis error'));
+
+  return {
+    config,
+    logger,
+    pool,
+    redis,
+    keyStore: new KeyStore(pool),
+    hasher: new KeyHasher(config.KEY_HASH_SECRETS),
+    keyEvents: new KeyEventPublisher(redis, keyEventsChannel(config.REDIS_KEY_PREFIX)),
+    registry: createMetricsRegistry('authz-service'),
+    healthChecks: {
+      postgres: () => pool.query('select 1'),
+      redis: () => redis.ping(),
+    },
+  };
+}
+
+export async function closeServiceDeps(deps: ServiceDeps): Promise<void> {
+  await deps.pool.end().catch(() => {});
+  deps.redis.disconnect();
+}
