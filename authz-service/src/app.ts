@@ -1,0 +1,131 @@
+import * as grpc from '@grpc/grpc-js';
+import { Counter, Gauge } from 'prom-client';
+import { addGrpcHealth, setGrpcServing, type Logger } from '@tollgate/common';
+import { AUTHORIZATION_SERVICE } from '@tollgate/proto';
+import type { FastifyInstance } from 'fastify';
+import type { AuthzConfig } from './config.js';
+import type { ServiceDeps } from './deps.js';
+import { closeServiceDeps, createRedis, createServiceDeps } from './service-deps.js';
+import { KeyCache } from './check/key-cache.js';
+import { KeyResolver } from './check/key-resolver.js';
+import { RateLimiter } from './check/rate-limiter.js';
+import { UsageBatcher } from './check/usage-batcher.js';
+import { Checker } from './check/checker.js';
+import { addAuthorizationService, authorizationHandlers, createCheckMetrics } from './grpc/check-server.js';
+import { keyEventsChannel, subscribeKeyEvents } from './stores/key-events.js';
+import { permissionSets } from './domain/scopes.js';
+import { buildManagementApi } from './http/api.js';
+
+export interface AuthzService {
+  deps: ServiceDeps;
+  cache: KeyCache;
+  checker: Checker;
+  usage: UsageBatcher;
+  grpcPort: number;
+  httpPort: number;
+  http: FastifyInstance;
+  stop(): Promise<void>;
+}
+
+function bindGrpc(server: grpc.Server, address: string): Promise<number> {
+  return new Promise((resolve, reject) =>
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+  );
+}
+
+/** Composition root: the Check gRPC server and the management HTTP API over shared stores. */
+export async function startAuthzService(config: AuthzConfig, logger: Logger): Promise<AuthzService> {
+  const deps = await createServiceDeps(config, logger);
+  const { registry } = deps;
+
+  const cacheCounter = new Counter({
+    name: 'tollgate_authz_key_cache_total',
+    help: 'Key lookups by cache result (hit, negative_hit, stale, miss)',
+    labelNames: ['result'],
+    registers: [registry],
+  });
+  const lookups = new Counter({ name: 'tollgate_authz_key_lookups_total', help: 'Key lookups sent to Postgres', registers: [registry] });
+  const postgresErrors = new Counter({ name: 'tollgate_authz_postgres_errors_total', help: 'Failed key lookups in Postgres', registers: [registry] });
+  const redisFailures = new Counter({
+    name: 'tollgate_authz_redis_failures_total',
+    help: 'Rate-limit calls that failed (Redis down or slow); each was failed open or closed per RATE_LIMIT_FAILURE_MODE',
+    registers: [registry],
+  });
+  const invalidations = new Counter({ name: 'tollgate_authz_key_invalidations_total', help: 'Cache invalidations received', labelNames: ['type'], registers: [registry] });
+
+  const cache = new KeyCache({
+    maxEntries: config.KEY_CACHE_MAX_ENTRIES,
+    ttlMs: config.KEY_CACHE_TTL_MS,
+    negativeTtlMs: config.NEGATIVE_CACHE_TTL_MS,
+  });
+  new Gauge({ name: 'tollgate_authz_key_cache_entries', help: 'Entries in the key cache', registers: [registry], collect() { this.set(cache.size); } });
+
+  const subscriber = createRedis(config, 'subscriber');
+  subscriber.on('error', (err) => logger.warn({ err: err.message }, 'redis subscriber error'));
+  subscribeKeyEvents(subscriber, keyEventsChannel(config.REDIS_KEY_PREFIX), {
+    onEvent: (e) => {
+      if (e.type === 'key_changed') cache.invalidateKey(e.keyId);
+      else cache.clear();
+      invalidations.inc({ type: e.type });
+    },
+    onResync: () => {
+      cache.clear();
+      invalidations.inc({ type: 'resync' });
+    },
+  }).catch((err: Error) => logger.warn({ err: err.message }, 'key event subscription failed; cache relies on TTL until Redis returns'));
+
+  const limiter = new RateLimiter(deps.redis, config.REDIS_KEY_PREFIX);
+  await limiter.load().catch((err: Error) => logger.warn({ err: err.message }, 'could not preload the rate-limit script; will load on first use'));
+  const usage = new UsageBatcher(deps.keyStore, logger, config.USAGE_FLUSH_INTERVAL_MS);
+  usage.start();
+
+  const checker = new Checker({
+    settings: {
+      acceptedPrefixes: config.ACCEPTED_KEY_PREFIXES ?? [config.KEY_PREFIX],
+      routeScopes: config.ROUTE_SCOPES ?? [],
+      permissionSets: permissionSets(config.PERMISSION_SETS),
+      failureMode: config.RATE_LIMIT_FAILURE_MODE,
+      defaultPerMinute: config.DEFAULT_RATE_LIMIT_PER_MINUTE ?? null,
+      defaultPerDay: config.DEFAULT_RATE_LIMIT_PER_DAY ?? null,
+    },
+    hasher: deps.hasher,
+    resolver: new KeyResolver(deps.keyStore, cache, { cache: cacheCounter, lookups, postgresErrors }),
+    limiter,
+    usage,
+    logger,
+    redisFailures,
+  });
+
+  const grpcServer = new grpc.Server({ 'grpc.max_receive_message_length': 1024 * 1024 });
+  addAuthorizationService(grpcServer, authorizationHandlers(checker, createCheckMetrics(registry), logger));
+  const health = addGrpcHealth(grpcServer, [AUTHORIZATION_SERVICE]);
+  const grpcPort = await bindGrpc(grpcServer, `${config.AUTHZ_HOST}:${config.AUTHZ_GRPC_PORT}`);
+
+  const http = buildManagementApi(deps);
+  await http.listen({ host: config.AUTHZ_HOST, port: config.AUTHZ_HTTP_PORT });
+  const address = http.server.address();
+  const httpPort = typeof address === 'object' && address ? address.port : config.AUTHZ_HTTP_PORT;
+  logger.info({ grpcPort, httpPort, host: config.AUTHZ_HOST }, 'authz-service listening');
+
+  let stopped: Promise<void> | undefined;
+  const stop = () =>
+    (stopped ??= (async () => {
+      setGrpcServing(health, [AUTHORIZATION_SERVICE], 'NOT_SERVING');
+      await http.close();
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          grpcServer.forceShutdown();
+          resolve();
+        }, 5000);
+        grpcServer.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+      await usage.stop();
+      subscriber.disconnect();
+      await closeServiceDeps(deps);
+    })());
+
+  return { deps, cache, checker, usage, grpcPort, httpPort, http, stop };
+}

@@ -1,0 +1,129 @@
+import type { Logger } from '@tollgate/common';
+import type { Counter } from 'prom-client';
+import { extractCredential, looksLikeJwt } from '../domain/credentials.js';
+import { checkKeyShape } from '../domain/key-format.js';
+import type { KeyHasher } from '../domain/key-hash.js';
+import { keyState, type ApiKey } from '../domain/api-key.js';
+import { effectiveScopes, pathOnly, requiredScope, scopeAllows, type RouteScopeRule } from '../domain/scopes.js';
+import { deny, type CheckInput, type Decision } from './decision.js';
+import { KeyStoreUnavailableError, type KeyResolver } from './key-resolver.js';
+import type { RateLimiter, RateLimitResult } from './rate-limiter.js';
+import { rateLimitHeaders } from './rate-limit-headers.js';
+import type { UsageBatcher } from './usage-batcher.js';
+
+export interface CheckerSettings {
+  acceptedPrefixes: string[];
+  routeScopes: RouteScopeRule[];
+  permissionSets: Record<string, readonly string[]>;
+  failureMode: 'open' | 'closed';
+  defaultPerMinute: number | null;
+  defaultPerDay: number | null;
+}
+
+export interface CheckerDeps {
+  settings: CheckerSettings;
+  hasher: KeyHasher;
+  resolver: KeyResolver;
+  limiter: RateLimiter;
+  usage: UsageBatcher;
+  logger: Logger;
+  redisFailures: Counter;
+}
+
+/** The whole Check decision: credential → key → state → scope → rate limit. */
+export class Checker {
+  constructor(private readonly d: CheckerDeps) {}
+
+  async check(input: CheckInput): Promise<Decision> {
+    const cred = extractCredential(input.headers);
+    if (!cred.ok) {
+      return deny(401, cred.reason === 'missing' ? 'missing_credential' : 'invalid_credential', cred.message);
+    }
+    if (looksLikeJwt(cred.value)) {
+      return deny(401, 'invalid_token', 'Service tokens are not accepted by this gateway');
+    }
+    const shape = checkKeyShape(cred.value, this.d.settings.acceptedPrefixes);
+    if (shape) {
+      const message =
+        shape === 'bad_checksum'
+          ? 'The API key is not valid (its checksum does not match: a typo?)'
+          : 'The API key is not valid (malformed)';
+      return deny(401, 'invalid_api_key', message, { outcome: `invalid_${shape}` });
+    }
+
+    let key: ApiKey;
+    try {
+      const match = await this.d.resolver.resolve(this.d.hasher.candidates(cred.value));
+      if (!match) return deny(401, 'invalid_api_key', 'The API key is not valid (unknown key)', { outcome: 'unknown_key' });
+      key = match.key;
+    } catch (err) {
+      if (err instanceof KeyStoreUnavailableError) {
+        return deny(503, 'unavailable', 'The key store is unavailable; try again shortly', { headers: { 'retry-after': '1' }, outcome: 'key_store_unavailable' });
+      }
+      throw err;
+    }
+
+    const state = keyState(key);
+    if (state !== 'active') {
+      const text = { revoked: 'has been revoked', expired: 'has expired', inactive: 'is disabled' }[state];
+      return deny(401, `key_${state}`, `The API key ${text}`);
+    }
+
+    const metadata: Record<string, string> = { credential: 'api_key', user_id: key.userId, key_id: key.id };
+    if (key.stripeCustomerId) metadata.stripe_customer_id = key.stripeCustomerId;
+
+    const path = pathOnly(input.path);
+    const scopes = effectiveScopes(key, this.d.settings.permissionSets);
+    const needed = requiredScope(input.method, path, this.d.settings.routeScopes);
+    if (!scopeAllows(scopes, needed, path)) {
+      return deny(403, 'insufficient_scope', `This API key lacks the "${needed}" scope needed for ${input.method.toUpperCase()} ${path}`, {
+        headers: { 'www-authenticate': `Bearer realm="tollgate", error="insufficient_scope", scope="${needed}"` },
+        metadata,
+      });
+    }
+
+    const limits = {
+      perMinute: key.rateLimitPerMinute ?? this.d.settings.defaultPerMinute,
+      perDay: key.rateLimitPerDay ?? this.d.settings.defaultPerDay,
+    };
+    let responseHeaders: Record<string, string> = {};
+    let outcome: 'allowed' | 'allowed_fail_open' = 'allowed';
+    if (limits.perMinute || limits.perDay) {
+      let result: RateLimitResult;
+      try {
+        result = await this.d.limiter.hit(key.id, limits);
+      } catch (err) {
+        this.d.redisFailures.inc();
+        if (this.d.settings.failureMode === 'closed') {
+          this.d.logger.warn({ err: (err as Error).message, keyId: key.id }, 'rate limiter unavailable; failing closed');
+          return deny(503, 'unavailable', 'Rate limiting is unavailable; try again shortly', { headers: { 'retry-after': '1' }, metadata, outcome: 'rate_limiter_unavailable' });
+        }
+        this.d.logger.warn({ err: (err as Error).message, keyId: key.id }, 'rate limiter unavailable; failing open');
+        result = { allowed: true, minute: null, day: null, retryAfterMs: 0 };
+        outcome = 'allowed_fail_open';
+      }
+      responseHeaders = rateLimitHeaders(result);
+      if (!result.allowed) {
+        const retryAfter = Math.max(1, Math.ceil(result.retryAfterMs / 1000));
+        return deny(429, 'rate_limited', `Rate limit exceeded; retry in ${retryAfter} s`, {
+          headers: { ...responseHeaders, 'retry-after': String(retryAfter) },
+          metadata,
+        });
+      }
+    }
+
+    this.d.usage.record(key.id);
+    return {
+      allow: true,
+      upstreamHeaders: {
+        'x-user-id': key.userId,
+        'x-api-key-id': key.id,
+        'x-api-key-scopes': scopes.join(' '),
+      },
+      removeHeaders: ['authorization', 'x-api-key', 'x-service-project', 'x-service-name', 'x-token-id'],
+      responseHeaders,
+      metadata,
+      outcome,
+    };
+  }
+}

@@ -1,0 +1,53 @@
+/** What a Check decided, independent of gRPC: the server turns it into a CheckResponse. */
+export type DenyStatus = 400 | 401 | 403 | 429 | 503;
+
+export interface Allow {
+  allow: true;
+  /** Set on the upstream request (overwriting anything a client sent). */
+  upstreamHeaders: Record<string, string>;
+  /** Removed from the upstream request: the credential never reaches the API. */
+  removeHeaders: string[];
+  /** Added to the client's response (rate-limit state). */
+  responseHeaders: Record<string, string>;
+  /** Published as ext_authz dynamic metadata, so the access log can attribute usage. */
+  metadata: Record<string, string>;
+  outcome: 'allowed' | 'allowed_fail_open';
+}
+
+export interface Deny {
+  allow: false;
+  status: DenyStatus;
+  /** Machine-readable code, the JSON body's `error`. */
+  error: string;
+  message: string;
+  headers: Record<string, string>;
+  metadata?: Record<string, string>;
+  /** Metric label and log field: why the request was denied. */
+  outcome: string;
+}
+
+export type Decision = Allow | Deny;
+
+export interface CheckInput {
+  method: string;
+  /** Request path as Envoy saw it (may include the query string). */
+  path: string;
+  /** Lower-case header names (Envoy's CheckRequest map). */
+  headers: Record<string, string>;
+}
+
+const REALM = 'Bearer realm="tollgate"';
+
+export function deny(
+  status: DenyStatus,
+  error: string,
+  message: string,
+  opts: { headers?: Record<string, string>; metadata?: Record<string, string>; outcome?: string } = {},
+): Deny {
+  const headers: Record<string, string> = { ...opts.headers };
+  if (status === 401) {
+    // RFC 6750 §3.1: no error code when the request carried no credential at all.
+    headers['www-authenticate'] = error === 'missing_credential' ? REALM : `${REALM}, error="invalid_token"`;
+  }
+  return { allow: false, status, error, message, headers, metadata: opts.metadata, outcome: opts.outcome ?? error };
+}

@@ -1,0 +1,73 @@
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { RATE_LIMIT_LUA as SCRIPT } from './rate-limit-script.js';
+
+const SCRIPT_SHA = createHash('sha1').update(SCRIPT).digest('hex');
+
+export interface WindowState {
+  limit: number;
+  remaining: number;
+  /** Milliseconds until the current fixed window ends. */
+  resetMs: number;
+}
+
+export interface RateLimitResult {
+  allowed: boolean;
+  minute: WindowState | null;
+  day: WindowState | null;
+  /** When denied: how long until a retry can succeed. */
+  retryAfterMs: number;
+}
+
+export interface KeyLimits {
+  perMinute: number | null;
+  perDay: number | null;
+}
+
+/**
+ * Per-key limits in Redis: one EVALSHA per request checks and counts both windows. The script
+ * is loaded once; after a Redis restart (NOSCRIPT) it is sent in full once and cached again.
+ */
+export class RateLimiter {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    /** Window sizes in ms; only tests change them. */
+    private readonly windows = { minute: 60_000, day: 86_400_000 },
+  ) {}
+
+  counterKey(keyId: string): string {
+    return `${this.prefix}rl:{${keyId}}`;
+  }
+
+  async load(): Promise<void> {
+    await this.redis.script('LOAD', SCRIPT);
+  }
+
+  async hit(keyId: string, limits: KeyLimits, cost = 1): Promise<RateLimitResult> {
+    const args = [
+      this.counterKey(keyId),
+      String(limits.perMinute ?? 0),
+      String(limits.perDay ?? 0),
+      String(cost),
+      String(this.windows.minute),
+      String(this.windows.day),
+    ];
+    let raw: number[];
+    try {
+      raw = (await this.redis.evalsha(SCRIPT_SHA, 1, ...args)) as number[];
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.includes('NOSCRIPT')) throw err;
+      raw = (await this.redis.eval(SCRIPT, 1, ...args)) as number[];
+    }
+    const [allowed, mLimit, mRem, mReset, dLimit, dRem, dReset, retry] = raw.map(Number) as number[];
+    return {
+      allowed: allowed === 1,
+      minute: mLimit ? { limit: mLimit, remaining: mRem!, resetMs: mReset! } : null,
+      day: dLimit ? { limit: dLimit!, remaining: dRem!, resetMs: dReset! } : null,
+      retryAfterMs: retry ?? 0,
+    };
+  }
+}
+
+export const RATE_LIMIT_SCRIPT_SHA = SCRIPT_SHA;

@@ -1,0 +1,61 @@
+/**
+ * How scopes map to routes.
+ *
+ * A request needs one scope, found in this order:
+ *  1. the first ROUTE_SCOPES rule whose prefix matches the path (and whose methods, if listed,
+ *     include the method) names the scope it needs, e.g. {"prefix":"/admin/","scope":"admin"};
+ *  2. otherwise `read` for GET, HEAD and OPTIONS, and `write` for every other method.
+ *
+ * A key holds the scopes of its permission set plus its own scopes. It satisfies a need for
+ * scope S on path P when it holds:
+ *  - `*` (everything), or
+ *  - S itself, or
+ *  - `S:<prefix>` where P starts with <prefix> (e.g. `read:/reports/` reads only under /reports/).
+ * `write` does not imply `read`: a write-only key (a webhook sender, say) stays write-only.
+ */
+export interface RouteScopeRule {
+  prefix: string;
+  methods?: string[];
+  scope: string;
+}
+
+export const BUILTIN_PERMISSION_SETS: Readonly<Record<string, readonly string[]>> = {
+  read_only: ['read'],
+  full_access: ['*'],
+};
+
+export function permissionSets(custom: Record<string, string[]> | undefined): Record<string, readonly string[]> {
+  return { ...custom, ...BUILTIN_PERMISSION_SETS };
+}
+
+const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+export function requiredScope(method: string, path: string, rules: readonly RouteScopeRule[] = []): string {
+  const m = method.toUpperCase();
+  for (const rule of rules) {
+    if (path.startsWith(rule.prefix) && (!rule.methods || rule.methods.includes(m))) return rule.scope;
+  }
+  return READ_METHODS.has(m) ? 'read' : 'write';
+}
+
+export function effectiveScopes(
+  key: { scopes: readonly string[]; permissionSet: string | null },
+  sets: Record<string, readonly string[]>,
+): string[] {
+  const fromSet = key.permissionSet ? (sets[key.permissionSet] ?? []) : [];
+  return [...new Set([...fromSet, ...key.scopes])];
+}
+
+export function scopeAllows(held: readonly string[], needed: string, path: string): boolean {
+  for (const s of held) {
+    if (s === '*' || s === needed) return true;
+    if (s.startsWith(`${needed}:/`) && path.startsWith(s.slice(needed.length + 1))) return true;
+  }
+  return false;
+}
+
+/** Path without query string or fragment, for matching. */
+export function pathOnly(rawPath: string): string {
+  const q = rawPath.search(/[?#]/);
+  return q === -1 ? rawPath : rawPath.slice(0, q);
+}

@@ -1,0 +1,132 @@
+import * as grpc from '@grpc/grpc-js';
+import { Histogram, Counter, type Registry } from 'prom-client';
+import type { Logger } from '@tollgate/common';
+import {
+  loadEnvoyProtos,
+  RpcCode,
+  type AuthorizationHandlers,
+  type CheckRequest,
+  type CheckResponse__Input,
+  type HeaderValueOption__Input,
+  type Struct__Input,
+} from '@tollgate/proto';
+import type { Checker } from '../check/checker.js';
+import type { Decision } from '../check/decision.js';
+
+const HTTP_STATUS_NAME: Record<number, string> = {
+  400: 'BadRequest',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  429: 'TooManyRequests',
+  503: 'ServiceUnavailable',
+};
+
+const RPC_FOR_STATUS: Record<number, number> = {
+  400: 3, // INVALID_ARGUMENT
+  401: RpcCode.UNAUTHENTICATED,
+  403: RpcCode.PERMISSION_DENIED,
+  429: RpcCode.RESOURCE_EXHAUSTED,
+  503: RpcCode.UNAVAILABLE,
+};
+
+/** ext_authz dynamic metadata namespace: the filter's own name, as Envoy files it. */
+export const EXT_AUTHZ_METADATA_NAMESPACE = 'envoy.filters.http.ext_authz';
+
+function headerOptions(headers: Record<string, string>): HeaderValueOption__Input[] {
+  return Object.entries(headers).map(([key, value]) => ({
+    header: { key, value },
+    appendAction: 'OVERWRITE_IF_EXISTS_OR_ADD',
+  }));
+}
+
+function struct(fields: Record<string, string>): Struct__Input {
+  return { fields: Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, { stringValue: v }])) };
+}
+
+export function toCheckResponse(d: Decision): CheckResponse__Input {
+  if (d.allow) {
+    return {
+      status: { code: RpcCode.OK },
+      okResponse: {
+        headers: headerOptions(d.upstreamHeaders),
+        headersToRemove: d.removeHeaders,
+        responseHeadersToAdd: headerOptions(d.responseHeaders),
+      },
+      dynamicMetadata: struct(d.metadata),
+    };
+  }
+  return {
+    status: { code: RPC_FOR_STATUS[d.status] ?? RpcCode.PERMISSION_DENIED, message: d.message },
+    deniedResponse: {
+      status: { code: HTTP_STATUS_NAME[d.status] as never },
+      headers: headerOptions({ ...d.headers, 'content-type': 'application/json', 'cache-control': 'no-store' }),
+      body: JSON.stringify({ error: d.error, message: d.message }),
+    },
+    ...(d.metadata ? { dynamicMetadata: struct(d.metadata) } : {}),
+  };
+}
+
+export interface CheckMetrics {
+  checks: Counter<'outcome' | 'status'>;
+  latency: Histogram<'status'>;
+}
+
+export function createCheckMetrics(registry: Registry): CheckMetrics {
+  return {
+    checks: new Counter({
+      name: 'tollgate_authz_checks_total',
+      help: 'ext_authz Checks by outcome and resulting HTTP status',
+      labelNames: ['outcome', 'status'],
+      registers: [registry],
+    }),
+    latency: new Histogram({
+      name: 'tollgate_authz_check_duration_seconds',
+      help: 'Time to decide a Check, from request to response',
+      labelNames: ['status'],
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+      registers: [registry],
+    }),
+  };
+}
+
+/** envoy.service.auth.v3.Authorization, backed by the Checker. */
+export function authorizationHandlers(checker: Checker, metrics: CheckMetrics, logger: Logger): AuthorizationHandlers {
+  return {
+    Check(call, callback) {
+      const started = process.hrtime.bigint();
+      const http = (call.request as CheckRequest).attributes?.request?.http;
+      if (!http || !http.method || !http.path) {
+        callback({
+          code: grpc.status.INVALID_ARGUMENT,
+          details: 'CheckRequest must carry attributes.request.http with method and path',
+        });
+        return;
+      }
+      const headers = http.headers ?? {};
+      checker
+        .check({ method: http.method, path: http.path, headers })
+        .then((decision) => {
+          const status = decision.allow ? 200 : decision.status;
+          metrics.checks.inc({ outcome: decision.outcome, status: String(status) });
+          metrics.latency.observe({ status: String(status) }, Number(process.hrtime.bigint() - started) / 1e9);
+          if (!decision.allow) {
+            logger.info(
+              { outcome: decision.outcome, status, method: http.method, path: http.path.split('?')[0], requestId: headers['x-request-id'] },
+              'request denied',
+            );
+          }
+          callback(null, toCheckResponse(decision));
+        })
+        .catch((err: Error) => {
+          metrics.checks.inc({ outcome: 'error', status: '500' });
+          logger.error({ err: err.message }, 'check failed');
+          callback({ code: grpc.status.INTERNAL, details: 'internal error while checking the request' });
+        });
+    },
+  };
+}
+
+export function addAuthorizationService(server: grpc.Server, handlers: AuthorizationHandlers): void {
+  const protos = loadEnvoyProtos();
+  server.addService(protos.envoy.service.auth.v3.Authorization.service, handlers);
+}

@@ -1,0 +1,132 @@
+import * as grpc from '@grpc/grpc-js';
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { createLogger, type Logger } from '@tollgate/common';
+import { createTestDatabase, uniqueRedisPrefix, type TestInfra } from '@tollgate/devstack';
+import { loadEnvoyProtos, type CheckResponse } from '@tollgate/proto';
+import { loadAuthzConfig, type AuthzConfig } from '../src/config.js';
+import { startAuthzService, type AuthzService } from '../src/app.js';
+import { generateKey } from '../src/domain/key-format.js';
+import type { ApiKey } from '../src/domain/api-key.js';
+import type { NewKey } from '../src/stores/key-store.js';
+
+export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
+
+/** A logger that keeps every line, so tests can search the logs (for secrets, say). */
+export function memoryLogger(service = 'authz-service'): { logger: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      lines.push(chunk.toString('utf8'));
+      cb();
+    },
+  });
+  return { logger: createLogger({ service, level: 'debug' }, stream), lines };
+}
+
+export interface TestEnv {
+  databaseUrl: string;
+  redisUrl: string;
+  redisPrefix: string;
+  hashSecret: string;
+  dropDatabase: () => Promise<void>;
+}
+
+export async function testEnv(infra: TestInfra, label: string): Promise<TestEnv> {
+  const db = await createTestDatabase(infra, label);
+  return {
+    databaseUrl: db.url,
+    redisUrl: infra.redisUrl,
+    redisPrefix: uniqueRedisPrefix(infra, label),
+    hashSecret: randomBytes(32).toString('hex'),
+    dropDatabase: db.drop,
+  };
+}
+
+export function testConfig(env: TestEnv, overrides: Record<string, string> = {}): AuthzConfig {
+  return loadAuthzConfig({
+    AUTHZ_HOST: '127.0.0.1',
+    AUTHZ_GRPC_PORT: '0',
+    AUTHZ_HTTP_PORT: '0',
+    DATABASE_URL: env.databaseUrl,
+    REDIS_URL: env.redisUrl,
+    REDIS_KEY_PREFIX: env.redisPrefix,
+    KEY_HASH_SECRETS: env.hashSecret,
+    ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+    LOG_LEVEL: 'debug',
+    ...overrides,
+  });
+}
+
+export async function startTestAuthz(
+  env: TestEnv,
+  overrides: Record<string, string> = {},
+): Promise<AuthzService & { lines: string[] }> {
+  const { logger, lines } = memoryLogger();
+  const service = await startAuthzService(testConfig(env, overrides), logger);
+  return Object.assign(service, { lines });
+}
+
+/** Creates a key through the store (the management API has its own tests). */
+export async function createKey(
+  service: AuthzService,
+  fields: Partial<Omit<NewKey, 'keyHash' | 'keyPrefix'>> & { userId?: string } = {},
+): Promise<{ key: ApiKey; plaintext: string }> {
+  const generated = generateKey(service.deps.config.KEY_PREFIX);
+  const key = await service.deps.keyStore.insert({
+    userId: fields.userId ?? `user_${randomBytes(3).toString('hex')}`,
+    name: fields.name ?? 'test key',
+    permissionSet: fields.permissionSet === undefined ? 'full_access' : fields.permissionSet,
+    ...fields,
+    keyPrefix: generated.displayPrefix,
+    keyHash: service.deps.hasher.primary(generated.plaintext),
+  });
+  return { key, plaintext: generated.plaintext };
+}
+
+export interface CheckCall {
+  method?: string;
+  path?: string;
+  headers?: Record<string, string>;
+}
+
+export type CheckFn = (call: CheckCall) => Promise<CheckResponse>;
+
+/** A real gRPC client of envoy.service.auth.v3.Authorization, built from the same protos Envoy uses. */
+export function checkClient(port: number): { check: CheckFn; close: () => void } {
+  const protos = loadEnvoyProtos();
+  const client = new protos.envoy.service.auth.v3.Authorization(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const check: CheckFn = ({ method = 'GET', path = '/hello', headers = {} }) =>
+    new Promise((resolve, reject) =>
+      client.Check({ attributes: { request: { http: { method, path, headers } } } }, (err, res) =>
+        err ? reject(err) : resolve(res!),
+      ),
+    );
+  return { check, close: () => client.close() };
+}
+
+export function httpStatusOf(res: CheckResponse): number {
+  if (res.status?.code === 0) return 200;
+  const names: Record<string, number> = { Unauthorized: 401, Forbidden: 403, TooManyRequests: 429, ServiceUnavailable: 503, BadRequest: 400 };
+  const code = res.deniedResponse?.status?.code as unknown as string;
+  return names[code] ?? Number(code);
+}
+
+export function headersOf(list: { header?: { key: string; value: string } | null }[] | undefined): Record<string, string> {
+  return Object.fromEntries((list ?? []).filter((h) => h.header).map((h) => [h.header!.key, h.header!.value]));
+}
+
+export function metadataOf(res: CheckResponse): Record<string, string> {
+  const fields = res.dynamicMetadata?.fields ?? {};
+  return Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, v.stringValue ?? '']));
+}
+
+export async function metricValue(service: AuthzService, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const metric = await service.deps.registry.getSingleMetric(name)?.get();
+  if (!metric) return 0;
+  return metric.values
+    .filter((v) => Object.entries(labels).every(([k, val]) => String(v.labels[k]) === val))
+    .reduce((sum, v) => sum + v.value, 0);
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
