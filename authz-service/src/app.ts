@@ -27,6 +27,21 @@ export interface AuthzService {
   stop(): Promise<void>;
 }
 
+function waitForRedis(redis: ServiceDeps['redis'], timeoutMs: number): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      redis.off('ready', onReady);
+      reject(new Error(`not ready after ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onReady = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    redis.once('ready', onReady);
+  });
+}
+
 function bindGrpc(server: grpc.Server, address: string): Promise<number> {
   return new Promise((resolve, reject) =>
     server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
@@ -74,6 +89,9 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
     },
   }).catch((err: Error) => logger.warn({ err: err.message }, 'key event subscription failed; cache relies on TTL until Redis returns'));
 
+  // Serve no Check before Redis is connected (or given up on): otherwise the first requests
+  // after a start would all take the failure policy.
+  await waitForRedis(deps.redis, 5000).catch((err: Error) => logger.warn({ err: err.message }, 'redis not reachable at start; the failure policy applies until it is'));
   const limiter = new RateLimiter(deps.redis, config.REDIS_KEY_PREFIX);
   await limiter.load().catch((err: Error) => logger.warn({ err: err.message }, 'could not preload the rate-limit script; will load on first use'));
   const usage = new UsageBatcher(deps.keyStore, logger, config.USAGE_FLUSH_INTERVAL_MS);

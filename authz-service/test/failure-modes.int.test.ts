@@ -1,0 +1,117 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { freePort, startRedis, type RunningRedis } from '@tollgate/devstack';
+import { generateKey } from '../src/domain/key-format.js';
+import { checkClient, createKey, headersOf, httpStatusOf, metricValue, sleep, startTestAuthz, testEnv, type TestEnv } from './helpers.js';
+
+// What happens when a dependency fails, with real servers that really go away.
+const infra = inject('infra');
+const cleanups: (() => Promise<unknown> | unknown)[] = [];
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+async function privateRedis(): Promise<RunningRedis> {
+  const r = await startRedis({ dir: mkdtempSync(join(tmpdir(), 'tollgate-redis-')), port: await freePort() });
+  cleanups.push(() => r.process.stop());
+  return r;
+}
+
+async function serviceWith(env: TestEnv, overrides: Record<string, string>) {
+  const s = await startTestAuthz(env, overrides);
+  const c = checkClient(s.grpcPort);
+  cleanups.push(() => s.stop(), c.close);
+  return { s, check: c.check };
+}
+
+const bearer = (k: string) => ({ headers: { authorization: `Bearer ${k}` } });
+
+describe('Redis down', () => {
+  it('fail-open (the default) allows, counts the failure, and keeps rejecting bad keys', async () => {
+    const redis = await privateRedis();
+    const env = { ...(await testEnv(infra, 'redis_open')), redisUrl: redis.url };
+    cleanups.push(env.dropDatabase);
+    const { s, check } = await serviceWith(env, {});
+    const { plaintext } = await createKey(s, { rateLimitPerMinute: 5 });
+    expect(httpStatusOf(await check(bearer(plaintext)))).toBe(200);
+    await redis.process.stop();
+    const res = await check(bearer(plaintext));
+    expect(httpStatusOf(res)).toBe(200);
+    expect(await metricValue(s, 'tollgate_authz_redis_failures_total')).toBeGreaterThanOrEqual(1);
+    expect(httpStatusOf(await check(bearer(generateKey('sk').plaintext)))).toBe(401);
+  });
+
+  it('fail-closed answers 503 with a JSON body', async () => {
+    const redis = await privateRedis();
+    const env = { ...(await testEnv(infra, 'redis_closed')), redisUrl: redis.url };
+    cleanups.push(env.dropDatabase);
+    const { s, check } = await serviceWith(env, { RATE_LIMIT_FAILURE_MODE: 'closed' });
+    const { plaintext } = await createKey(s, { rateLimitPerMinute: 5 });
+    expect(httpStatusOf(await check(bearer(plaintext)))).toBe(200);
+    await redis.process.stop();
+    const res = await check(bearer(plaintext));
+    expect(httpStatusOf(res)).toBe(503);
+    expect(JSON.parse(res.deniedResponse!.body)).toMatchObject({ error: 'unavailable' });
+    expect(headersOf(res.deniedResponse?.headers)['content-type']).toBe('application/json');
+  });
+});
+
+describe('Postgres down', () => {
+  it('known keys keep working from the cache (even stale); unknown keys get 503, not 401', async () => {
+    const env = await testEnv(infra, 'pg_down');
+    const { s, check } = await serviceWith(env, { KEY_CACHE_TTL_MS: '100' });
+    const { plaintext } = await createKey(s);
+    expect(httpStatusOf(await check(bearer(plaintext)))).toBe(200);
+
+    // Make the database refuse connections and drop the ones the service holds.
+    const dbName = new URL(env.databaseUrl).pathname.slice(1);
+    const admin = new pg.Client({ connectionString: infra.pgAdminUrl });
+    await admin.connect();
+    await admin.query(`alter database ${dbName} allow_connections false`);
+    await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1', [dbName]);
+    try {
+      await sleep(200); // past the cache TTL: the entry is stale and a refresh will fail
+      expect(httpStatusOf(await check(bearer(plaintext)))).toBe(200);
+      const unknown = await check(bearer(generateKey('sk').plaintext));
+      expect(httpStatusOf(unknown)).toBe(503);
+      expect(JSON.parse(unknown.deniedResponse!.body).error).toBe('unavailable');
+      expect(await metricValue(s, 'tollgate_authz_postgres_errors_total')).toBeGreaterThanOrEqual(1);
+    } finally {
+      await admin.query(`alter database ${dbName} allow_connections true`);
+      await admin.end();
+    }
+    // Recovery: new keys work again once Postgres is back.
+    await sleep(50);
+    const fresh = await createKey(s);
+    expect(httpStatusOf(await check(bearer(fresh.plaintext)))).toBe(200);
+    await s.stop();
+    await env.dropDatabase();
+  });
+});
+
+describe('hot path cost', () => {
+  it('makes exactly one Redis call per Check on a warm cache (Redis command statistics)', async () => {
+    const redis = await privateRedis();
+    const env = { ...(await testEnv(infra, 'one_call')), redisUrl: redis.url };
+    cleanups.push(env.dropDatabase);
+    const { s, check } = await serviceWith(env, {});
+    const { plaintext } = await createKey(s, { rateLimitPerMinute: 100_000, rateLimitPerDay: 1_000_000 });
+    await check(bearer(plaintext)); // warm the cache and the script
+    const probe = new Redis(redis.url);
+    cleanups.push(() => probe.disconnect());
+    await probe.config('RESETSTAT');
+    const N = 200;
+    for (let i = 0; i < N; i++) expect(httpStatusOf(await check(bearer(plaintext)))).toBe(200);
+    const stats = await probe.info('commandstats');
+    const calls = Object.fromEntries(
+      [...stats.matchAll(/^cmdstat_([a-z|]+):calls=(\d+)/gm)].map((m) => [m[1], Number(m[2])]),
+    );
+    // Redis counts the commands a script runs as well; what a client sent is the script call.
+    const fromClients = Object.entries(calls).filter(([cmd]) => !['info', 'config|resetstat', 'hget', 'hincrby', 'hdel', 'pexpire', 'time'].includes(cmd));
+    expect(Object.fromEntries(fromClients)).toEqual({ evalsha: N });
+  });
+});
