@@ -5,3 +5,4 @@ export * from './envoy-config.js';
 export * from './envoy.js';
 export * from './stripe-mock.js';
 export * from './test-infra.js';
+export * from './bench-infra.js';

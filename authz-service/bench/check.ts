@@ -1,0 +1,130 @@
+// Check latency and throughput over gRPC against real Postgres and Redis.
+// Usage: pnpm bench:check [--rate 2000] [--seconds 10] [--concurrency 32]
+// authz-service runs as its own process (as in production); this process only drives load.
+import { parseArgs } from 'node:util';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import pg from 'pg';
+import { loadEnvoyProtos } from '@tollgate/proto';
+import { REPO_ROOT, freePort, httpOk, percentiles, startBenchStores, startProcess, waitFor } from '@tollgate/devstack';
+import { generateKey } from '../src/domain/key-format.js';
+import { KeyHasher } from '../src/domain/key-hash.js';
+import { KeyStore } from '../src/stores/key-store.js';
+
+const { values: opts } = parseArgs({
+  options: {
+    rate: { type: 'string', default: '2000' },
+    seconds: { type: 'string', default: '10' },
+    concurrency: { type: 'string', default: '32' },
+    keys: { type: 'string', default: '100' },
+  },
+});
+const rate = Number(opts.rate);
+const seconds = Number(opts.seconds);
+const concurrency = Number(opts.concurrency);
+const keyCount = Number(opts.keys);
+
+const stores = await startBenchStores('check');
+const hashSecret = randomBytes(32).toString('hex');
+const grpcPort = await freePort();
+const httpPort = await freePort();
+const service = startProcess({
+  name: 'authz-service',
+  command: process.execPath,
+  args: ['--conditions=source', '--import', 'tsx', join(REPO_ROOT, 'authz-service', 'src', 'main.ts')],
+  env: {
+    ...process.env,
+    DATABASE_URL: stores.databaseUrl,
+    REDIS_URL: stores.redisUrl,
+    KEY_HASH_SECRETS: hashSecret,
+    ADMIN_TOKEN: randomBytes(24).toString('hex'),
+    AUTHZ_GRPC_PORT: String(grpcPort),
+    AUTHZ_HTTP_PORT: String(httpPort),
+    LOG_LEVEL: 'warn',
+  },
+});
+
+try {
+  await waitFor('authz-service', () => httpOk(`http://127.0.0.1:${httpPort}/health/live`), { child: service, timeoutMs: 60_000 });
+
+  // Keys with generous limits, so every Check runs the full path including the Redis script.
+  const pool = new pg.Pool({ connectionString: stores.databaseUrl });
+  const store = new KeyStore(pool);
+  const hasher = new KeyHasher([hashSecret]);
+  const keys: string[] = [];
+  for (let i = 0; i < keyCount; i++) {
+    const k = generateKey('sk');
+    await store.insert({ userId: `bench_${i % 10}`, name: 'bench', keyPrefix: k.displayPrefix, keyHash: hasher.primary(k.plaintext), permissionSet: 'full_access', rateLimitPerMinute: 1_000_000, rateLimitPerDay: 100_000_000 });
+    keys.push(k.plaintext);
+  }
+  await pool.end();
+
+  const protos = loadEnvoyProtos();
+  const client = new protos.envoy.service.auth.v3.Authorization(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure());
+  const checkOnce = (i: number) =>
+    new Promise<number>((resolve, reject) => {
+      const started = process.hrtime.bigint();
+      client.Check(
+        { attributes: { request: { http: { method: 'GET', path: '/hello', headers: { authorization: `Bearer ${keys[i % keys.length]}`, 'x-request-id': String(i) } } } } },
+        (err, res) => {
+          if (err) return reject(err);
+          if (res?.status?.code !== 0) return reject(new Error(`denied: ${res?.deniedResponse?.body}`));
+          resolve(Number(process.hrtime.bigint() - started));
+        },
+      );
+    });
+
+  // Warm the cache (every key once) and the JIT.
+  for (let i = 0; i < keys.length * 3; i++) await checkOnce(i);
+
+  // 1. A fixed arrival rate, as Envoy would send it: latency at a known load.
+  const fixed: number[] = [];
+  let errors = 0;
+  const total = rate * seconds;
+  const startFixed = process.hrtime.bigint();
+  await new Promise<void>((resolve) => {
+    let sent = 0;
+    let done = 0;
+    const intervalNs = 1e9 / rate;
+    const tick = () => {
+      const due = Math.min(total, Math.floor(Number(process.hrtime.bigint() - startFixed) / intervalNs) + 1);
+      while (sent < due) {
+        const i = sent++;
+        checkOnce(i)
+          .then((ns) => fixed.push(ns))
+          .catch(() => errors++)
+          .finally(() => {
+            if (++done === total) resolve();
+          });
+      }
+      // A 1 ms timer, not a busy loop: the load generator must not starve the server of CPU.
+      if (sent < total) setTimeout(tick, 1);
+    };
+    tick();
+  });
+  const fixedSecs = Number(process.hrtime.bigint() - startFixed) / 1e9;
+
+  // 2. Closed loop at fixed concurrency: the most Checks per second this machine sustains.
+  const closed: number[] = [];
+  const deadline = Date.now() + Math.min(seconds, 10) * 1000;
+  let n = 0;
+  const startClosed = process.hrtime.bigint();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (Date.now() < deadline) closed.push(await checkOnce(n++));
+    }),
+  );
+  const closedSecs = Number(process.hrtime.bigint() - startClosed) / 1e9;
+  client.close();
+
+  console.log(JSON.stringify({
+    benchmark: 'check',
+    machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
+    fixed_rate: { target_per_s: rate, achieved_per_s: Math.round(fixed.length / fixedSecs), checks: fixed.length, errors, latency_ms: percentiles(fixed) },
+    closed_loop: { concurrency, per_s: Math.round(closed.length / closedSecs), checks: closed.length, latency_ms: percentiles(closed) },
+  }, null, 2));
+} finally {
+  await service.stop();
+  await stores.stop();
+}
