@@ -33,7 +33,7 @@ describe('./scripts/stack', () => {
     expect(again.stdout).toMatch(/already running/);
 
     const status = await stack('status');
-    for (const c of ['supervisor', 'postgres', 'redis', 'backend-hello', 'envoy']) {
+    for (const c of ['supervisor', 'postgres', 'redis', 'backend-hello', 'authz-service', 'envoy']) {
       expect(status.stdout).toMatch(new RegExp(`^${c}\\s+up\\s`, 'm'));
     }
     const health = await fetch(`http://127.0.0.1:${env.ENVOY_PORT}/health`);
