@@ -11,6 +11,7 @@ import { KeyResolver } from './check/key-resolver.js';
 import { RateLimiter } from './check/rate-limiter.js';
 import { UsageBatcher } from './check/usage-batcher.js';
 import { Checker } from './check/checker.js';
+import { TokenChecker } from './check/token-checker.js';
 import { addAuthorizationService, authorizationHandlers, createCheckMetrics } from './grpc/check-server.js';
 import { keyEventsChannel, subscribeKeyEvents } from './stores/key-events.js';
 import { permissionSets } from './domain/scopes.js';
@@ -75,27 +76,47 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
   });
   new Gauge({ name: 'tollgate_authz_key_cache_entries', help: 'Entries in the key cache', registers: [registry], collect() { this.set(cache.size); } });
 
-  const subscriber = createRedis(config, 'subscriber');
-  subscriber.on('error', (err) => logger.warn({ err: err.message }, 'redis subscriber error'));
-  subscribeKeyEvents(subscriber, keyEventsChannel(config.REDIS_KEY_PREFIX), {
-    onEvent: (e) => {
-      if (e.type === 'key_changed') cache.invalidateKey(e.keyId);
-      else cache.clear();
-      invalidations.inc({ type: e.type });
-    },
-    onResync: () => {
-      cache.clear();
-      invalidations.inc({ type: 'resync' });
-    },
-  }).catch((err: Error) => logger.warn({ err: err.message }, 'key event subscription failed; cache relies on TTL until Redis returns'));
-
   // Serve no Check before Redis is connected (or given up on): otherwise the first requests
   // after a start would all take the failure policy.
   await waitForRedis(deps.redis, 5000).catch((err: Error) => logger.warn({ err: err.message }, 'redis not reachable at start; the failure policy applies until it is'));
   const limiter = new RateLimiter(deps.redis, config.REDIS_KEY_PREFIX);
   await limiter.load().catch((err: Error) => logger.warn({ err: err.message }, 'could not preload the rate-limit script; will load on first use'));
-  const usage = new UsageBatcher(deps.keyStore, logger, config.USAGE_FLUSH_INTERVAL_MS);
+  const usage = new UsageBatcher((b) => deps.keyStore.recordUsage(b), logger, config.USAGE_FLUSH_INTERVAL_MS);
   usage.start();
+  const tokenUsage = new UsageBatcher((b) => deps.tokenStore.recordUse(b), logger, config.USAGE_FLUSH_INTERVAL_MS);
+  tokenUsage.start();
+  const tokens = new TokenChecker(
+    {
+      secrets: config.GATEWAY_JWT_SECRET,
+      issuer: config.GATEWAY_JWT_ISSUER,
+      clockToleranceS: config.GATEWAY_JWT_CLOCK_TOLERANCE_S,
+      rules: config.SERVICE_TOKEN_ROUTES ?? [],
+      cacheTtlMs: config.KEY_CACHE_TTL_MS,
+      negativeTtlMs: config.NEGATIVE_CACHE_TTL_MS,
+    },
+    deps.tokenStore,
+    tokenUsage,
+    lookups,
+  );
+
+  const subscriber = createRedis(config, 'subscriber');
+  subscriber.on('error', (err) => logger.warn({ err: err.message }, 'redis subscriber error'));
+  subscribeKeyEvents(subscriber, keyEventsChannel(config.REDIS_KEY_PREFIX), {
+    onEvent: (e) => {
+      if (e.type === 'key_changed') cache.invalidateKey(e.keyId);
+      else if (e.type === 'token_changed') tokens.invalidate(e.jti);
+      else {
+        cache.clear();
+        tokens.clear();
+      }
+      invalidations.inc({ type: e.type });
+    },
+    onResync: () => {
+      cache.clear();
+      tokens.clear();
+      invalidations.inc({ type: 'resync' });
+    },
+  }).catch((err: Error) => logger.warn({ err: err.message }, 'key event subscription failed; cache relies on TTL until Redis returns'));
 
   const checker = new Checker({
     settings: {
@@ -112,6 +133,7 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
     usage,
     logger,
     redisFailures,
+    tokens,
   });
 
   const grpcServer = new grpc.Server({ 'grpc.max_receive_message_length': 1024 * 1024 });
@@ -141,6 +163,7 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
         });
       });
       await usage.stop();
+      await tokenUsage.stop();
       subscriber.disconnect();
       await closeServiceDeps(deps);
     })());

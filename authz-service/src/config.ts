@@ -63,6 +63,38 @@ const schema = z.object({
     'route scopes',
   ).optional(),
 
+  /**
+   * Service-token signing secrets (seed 001), newest first, each `kid:secret` (or a bare secret,
+   * whose kid is "default"). Unset: service tokens are off.
+   */
+  GATEWAY_JWT_SECRET: env
+    .list()
+    .pipe(
+      z
+        .array(
+          z.string().transform((entry, ctx) => {
+            const i = entry.indexOf(':');
+            const [kid, secret] = i > 0 && i < 64 ? [entry.slice(0, i), entry.slice(i + 1)] : ['default', entry];
+            if (!/^[A-Za-z0-9_.-]{1,63}$/.test(kid)) ctx.addIssue({ code: 'custom', message: 'key id must be letters, digits, _ . -' });
+            if (secret.length < 32) ctx.addIssue({ code: 'custom', message: 'each secret needs at least 32 characters' });
+            return { kid, secret };
+          }),
+        )
+        .min(1)
+        .refine((list) => new Set(list.map((s) => s.kid)).size === list.length, 'key ids must be unique'),
+    )
+    .optional(),
+  GATEWAY_JWT_ISSUER: z.string().min(1).default('tollgate'),
+  /** Leeway for exp/nbf/iat, in seconds, for clocks that drift. */
+  GATEWAY_JWT_CLOCK_TOLERANCE_S: z.coerce.number().int().min(0).max(300).default(30),
+  /** Route rules for service tokens, JSON: [{"prefix":"/captionacc/prefect/api/","project":"captionacc","services":["api"]}]. */
+  SERVICE_TOKEN_ROUTES: jsonOf(
+    z.array(
+      z.object({ prefix: z.string().startsWith('/'), project: z.string().min(1), services: z.array(z.string().min(1)).min(1).optional() }).strict(),
+    ),
+    'service token routes',
+  ).optional(),
+
   /** How long a rotated key's previous secret keeps working. */
   ROTATION_GRACE_SECONDS: z.coerce.number().int().min(0).max(30 * 86_400).default(86_400),
 });

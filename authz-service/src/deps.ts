@@ -6,6 +6,7 @@ import type { AuthzConfig } from './config.js';
 import type { KeyHasher } from './domain/key-hash.js';
 import type { KeyStore } from './stores/key-store.js';
 import type { KeyEventPublisher } from './stores/key-events.js';
+import type { TokenStore } from './stores/token-store.js';
 
 /** What authz-service's parts share, built once in app.ts (the composition root). */
 export interface ServiceDeps {
@@ -15,6 +16,7 @@ export interface ServiceDeps {
   /** Commands (rate limits, publishes). Subscriptions use a connection of their own. */
   redis: Redis;
   keyStore: KeyStore;
+  tokenStore: TokenStore;
   hasher: KeyHasher;
   keyEvents: KeyEventPublisher;
   registry: Registry;

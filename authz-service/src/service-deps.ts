@@ -6,6 +6,7 @@ import type { ServiceDeps } from './deps.js';
 import { KeyHasher } from './domain/key-hash.js';
 import { KeyStore } from './stores/key-store.js';
 import { KeyEventPublisher, keyEventsChannel } from './stores/key-events.js';
+import { TokenStore } from './stores/token-store.js';
 import { AUTHZ_MIGRATIONS, AUTHZ_MIGRATIONS_LOCK, AUTHZ_MIGRATIONS_TABLE } from './stores/schema.js';
 
 export function createRedis(config: AuthzConfig, name: string): Redis {
@@ -40,6 +41,7 @@ export async function createServiceDeps(config: AuthzConfig, logger: Logger): Pr
     pool,
     redis,
     keyStore: new KeyStore(pool),
+    tokenStore: new TokenStore(pool),
     hasher: new KeyHasher(config.KEY_HASH_SECRETS),
     keyEvents: new KeyEventPublisher(redis, keyEventsChannel(config.REDIS_KEY_PREFIX)),
     registry: createMetricsRegistry('authz-service'),

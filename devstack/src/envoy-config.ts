@@ -63,6 +63,11 @@ export function renderEnvoyConfig(opts: EnvoyRenderOptions, source = readFileSyn
   } else {
     hcm.access_log = (hcm.access_log as Obj[] | undefined)?.filter((l) => l.name !== 'envoy.access_loggers.http_grpc');
   }
+  // Example clusters that stand in for internal services point at backend-hello too.
+  for (const c of config.static_resources.clusters as Obj[]) {
+    const sa = c.load_assignment?.endpoints?.[0]?.lb_endpoints?.[0]?.endpoint?.address?.socket_address;
+    if (c.name !== 'backend' && sa?.address === 'backend-hello') setClusterEndpoint(config, c.name, opts.backend);
+  }
   for (const [name, ep] of Object.entries(opts.clusters ?? {})) setClusterEndpoint(config, name, ep);
   // Cluster names that resolve on loopback do not need DNS.
   for (const c of config.static_resources.clusters as Obj[]) {

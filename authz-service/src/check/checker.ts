@@ -10,6 +10,7 @@ import { KeyStoreUnavailableError, type KeyResolver } from './key-resolver.js';
 import type { RateLimiter, RateLimitResult } from './rate-limiter.js';
 import { rateLimitHeaders } from './rate-limit-headers.js';
 import type { UsageBatcher } from './usage-batcher.js';
+import type { TokenChecker } from './token-checker.js';
 
 export interface CheckerSettings {
   acceptedPrefixes: string[];
@@ -28,6 +29,8 @@ export interface CheckerDeps {
   usage: UsageBatcher;
   logger: Logger;
   redisFailures: Counter;
+  /** Service tokens (JWTs); without it a JWT is refused like any malformed key. */
+  tokens?: TokenChecker;
 }
 
 /** The whole Check decision: credential → key → state → scope → rate limit. */
@@ -40,6 +43,7 @@ export class Checker {
       return deny(401, cred.reason === 'missing' ? 'missing_credential' : 'invalid_credential', cred.message);
     }
     if (looksLikeJwt(cred.value)) {
+      if (this.d.tokens) return this.d.tokens.check(cred.value, input);
       return deny(401, 'invalid_token', 'Service tokens are not accepted by this gateway');
     }
     const shape = checkKeyShape(cred.value, this.d.settings.acceptedPrefixes);

@@ -1,9 +1,10 @@
 import type { Logger } from '@tollgate/common';
-import type { KeyStore } from '../stores/key-store.js';
+
+export type UsageBatch = Map<string, { count: number; lastUsedAt: Date }>;
 
 /**
- * Collects `last_used_at` and usage counts from allowed Checks and writes them in one
- * statement per interval — never a query per request. Counts that fail to write are kept and
+ * Collects `last_used_at` and usage counts from allowed Checks (per key id, or per token jti)
+ * and writes them in one statement per interval — never a query per request. Counts that fail to write are kept and
  * retried with the next batch, so a Postgres blip loses nothing.
  */
 export class UsageBatcher {
@@ -12,7 +13,7 @@ export class UsageBatcher {
   private flushing: Promise<void> | undefined;
 
   constructor(
-    private readonly store: KeyStore,
+    private readonly write: (batch: UsageBatch) => Promise<void>,
     private readonly logger: Logger,
     private readonly intervalMs: number,
   ) {}
@@ -37,8 +38,7 @@ export class UsageBatcher {
     if (this.pending.size === 0) return;
     const batch = this.pending;
     this.pending = new Map();
-    this.flushing = this.store
-      .recordUsage(batch)
+    this.flushing = this.write(batch)
       .catch((err: Error) => {
         this.logger.warn({ err: err.message, keys: batch.size }, 'usage flush failed; will retry');
         for (const [id, u] of batch) {

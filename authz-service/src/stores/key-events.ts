@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
  * delete) publishes its id; every authz-service replica drops that key from its cache at once.
  * A subscriber that reconnects may have missed messages, so it clears its whole cache instead.
  */
-export type KeyEvent = { type: 'key_changed'; keyId: string } | { type: 'flush' };
+export type KeyEvent = { type: 'key_changed'; keyId: string } | { type: 'token_changed'; jti: string } | { type: 'flush' };
 
 export function keyEventsChannel(prefix: string): string {
   return `${prefix}key-events`;
@@ -20,6 +20,10 @@ export class KeyEventPublisher {
   async keyChanged(keyId: string): Promise<void> {
     await this.redis.publish(this.channel, JSON.stringify({ type: 'key_changed', keyId } satisfies KeyEvent));
   }
+
+  async tokenChanged(jti: string): Promise<void> {
+    await this.redis.publish(this.channel, JSON.stringify({ type: 'token_changed', jti } satisfies KeyEvent));
+  }
 }
 
 export function subscribeKeyEvents(
@@ -31,7 +35,7 @@ export function subscribeKeyEvents(
     if (ch !== channel) return;
     try {
       const event = JSON.parse(message) as KeyEvent;
-      if (event.type === 'key_changed' || event.type === 'flush') handlers.onEvent(event);
+      if (event.type === 'key_changed' || event.type === 'token_changed' || event.type === 'flush') handlers.onEvent(event);
     } catch {
       handlers.onResync();
     }

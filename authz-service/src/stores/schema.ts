@@ -1,4 +1,5 @@
 import type { Migration } from '@tollgate/common';
+import { TOKEN_MIGRATIONS } from './token-schema.js';
 
 /** authz-service's schema, applied at start by `migrate()` (advisory-locked, idempotent). */
 export const AUTHZ_MIGRATIONS: Migration[] = [
@@ -58,6 +59,7 @@ export const AUTHZ_MIGRATIONS: Migration[] = [
       );
     `,
   },
+  ...TOKEN_MIGRATIONS,
 ];
 
 export const AUTHZ_MIGRATIONS_TABLE = 'tollgate_authz_migrations';

@@ -1,0 +1,130 @@
+import { LRUCache } from 'lru-cache';
+import type { Counter } from 'prom-client';
+import { verifyServiceToken, tokenAllowsPath, type ServiceTokenRouteRule, type SigningSecret } from '../domain/service-token.js';
+import { pathOnly } from '../domain/scopes.js';
+import type { GatewayToken, TokenStore } from '../stores/token-store.js';
+import { deny, type CheckInput, type Decision } from './decision.js';
+import type { UsageBatcher } from './usage-batcher.js';
+
+export interface TokenCheckerSettings {
+  secrets: SigningSecret[] | undefined;
+  issuer: string;
+  clockToleranceS: number;
+  rules: ServiceTokenRouteRule[];
+  cacheTtlMs: number;
+  negativeTtlMs: number;
+}
+
+interface Cached {
+  token: GatewayToken | null;
+  fetchedAt: number;
+}
+
+/**
+ * Service tokens at Check: signature, expiry and issuer (jose), then the registry — a token
+ * must exist and not be revoked — then its routes. Registry rows are cached like keys: fresh
+ * for the cache TTL, dropped on a `token_changed` event from any replica, served stale when
+ * Postgres is down.
+ */
+export class TokenChecker {
+  private readonly cache: LRUCache<string, Cached>;
+  private readonly inflight = new Map<string, Promise<GatewayToken | null>>();
+  private generation = 0;
+
+  constructor(
+    private readonly settings: TokenCheckerSettings,
+    private readonly store: TokenStore,
+    private readonly usage: UsageBatcher,
+    private readonly lookups: Counter,
+  ) {
+    this.cache = new LRUCache({ max: 10_000, ttl: 6 * 60 * 60 * 1000 });
+  }
+
+  get enabled(): boolean {
+    return Boolean(this.settings.secrets?.length);
+  }
+
+  invalidate(jti: string): void {
+    this.generation++;
+    this.cache.delete(jti);
+  }
+
+  clear(): void {
+    this.generation++;
+    this.cache.clear();
+  }
+
+  async check(token: string, input: CheckInput): Promise<Decision> {
+    if (!this.settings.secrets?.length) {
+      return deny(401, 'invalid_token', 'Service tokens are not enabled on this gateway');
+    }
+    const verified = await verifyServiceToken(token, this.settings.secrets, {
+      issuer: this.settings.issuer,
+      clockToleranceS: this.settings.clockToleranceS,
+    });
+    if (!verified.ok) {
+      return verified.reason === 'expired'
+        ? deny(401, 'token_expired', 'The service token has expired')
+        : deny(401, 'invalid_token', 'The service token is not valid', { outcome: 'token_invalid' });
+    }
+    const { claims } = verified;
+    let record: GatewayToken | null;
+    try {
+      record = await this.registry(claims.jti);
+    } catch {
+      return deny(503, 'unavailable', 'The token registry is unavailable; try again shortly', { headers: { 'retry-after': '1' }, outcome: 'token_store_unavailable' });
+    }
+    if (!record) return deny(401, 'invalid_token', 'The service token is not known to this gateway', { outcome: 'token_unknown' });
+    if (record.revokedAt || !record.isActive) return deny(401, 'token_revoked', 'The service token has been revoked');
+    if (record.expiresAt.getTime() <= Date.now()) return deny(401, 'token_expired', 'The service token has expired');
+
+    const metadata = {
+      credential: 'service_token',
+      token_id: claims.jti,
+      project: claims.project,
+      service: claims.service,
+    };
+    const path = pathOnly(input.path);
+    if (!tokenAllowsPath(claims, path, this.settings.rules)) {
+      return deny(403, 'route_not_allowed', `This service token (${claims.project}/${claims.service}) may not call ${path}`, { metadata });
+    }
+    this.usage.record(claims.jti);
+    return {
+      allow: true,
+      upstreamHeaders: {
+        'x-service-project': claims.project,
+        'x-service-name': claims.service,
+        'x-token-id': claims.jti,
+      },
+      removeHeaders: ['authorization', 'x-api-key', 'x-user-id', 'x-api-key-id', 'x-api-key-scopes'],
+      responseHeaders: {},
+      metadata,
+      outcome: 'allowed',
+    };
+  }
+
+  private async registry(jti: string): Promise<GatewayToken | null> {
+    const cached = this.cache.get(jti);
+    const ttl = cached?.token ? this.settings.cacheTtlMs : this.settings.negativeTtlMs;
+    if (cached && Date.now() - cached.fetchedAt < ttl) return cached.token;
+    let pending = this.inflight.get(jti);
+    if (!pending) {
+      const generation = this.generation;
+      this.lookups.inc();
+      pending = this.store
+        .get(jti)
+        .then((token) => {
+          if (generation === this.generation) this.cache.set(jti, { token, fetchedAt: Date.now() });
+          return token;
+        })
+        .finally(() => this.inflight.delete(jti));
+      this.inflight.set(jti, pending);
+    }
+    try {
+      return await pending;
+    } catch (err) {
+      if (cached?.token) return cached.token;
+      throw err;
+    }
+  }
+}
