@@ -12,6 +12,10 @@ import { RateLimiter } from './check/rate-limiter.js';
 import { UsageBatcher } from './check/usage-batcher.js';
 import { Checker } from './check/checker.js';
 import { TokenChecker } from './check/token-checker.js';
+import { ProviderInjector, vaultCacheKey } from './check/provider-injector.js';
+import { RefreshingCache } from './check/refreshing-cache.js';
+import { Envelope } from './vault/envelope.js';
+import type { ProviderKeyRecord } from './vault/vault-store.js';
 import { addAuthorizationService, authorizationHandlers, createCheckMetrics } from './grpc/check-server.js';
 import { keyEventsChannel, subscribeKeyEvents } from './stores/key-events.js';
 import { permissionSets } from './domain/scopes.js';
@@ -99,21 +103,41 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
     lookups,
   );
 
+  const vaultCache = new RefreshingCache<ProviderKeyRecord>({
+    max: config.KEY_CACHE_MAX_ENTRIES,
+    ttlMs: config.KEY_CACHE_TTL_MS,
+    negativeTtlMs: config.NEGATIVE_CACHE_TTL_MS,
+    load: (k) => {
+      const [userId, provider] = k.split('\n') as [string, string];
+      return deps.vaultStore.get(userId, provider);
+    },
+    onLoad: () => lookups.inc(),
+  });
+  const providers = new ProviderInjector(
+    { routes: config.PROVIDER_ROUTES ?? [], defaultProvider: config.DEFAULT_PROVIDER, byok: config.PROVIDER_BYOK },
+    config.VAULT_MASTER_KEYS?.length ? new Envelope(config.VAULT_MASTER_KEYS) : null,
+    vaultCache,
+    logger,
+  );
+
   const subscriber = createRedis(config, 'subscriber');
   subscriber.on('error', (err) => logger.warn({ err: err.message }, 'redis subscriber error'));
   subscribeKeyEvents(subscriber, keyEventsChannel(config.REDIS_KEY_PREFIX), {
     onEvent: (e) => {
       if (e.type === 'key_changed') cache.invalidateKey(e.keyId);
       else if (e.type === 'token_changed') tokens.invalidate(e.jti);
+      else if (e.type === 'provider_key_changed') vaultCache.invalidate(vaultCacheKey(e.userId, e.provider));
       else {
         cache.clear();
         tokens.clear();
+        vaultCache.clear();
       }
       invalidations.inc({ type: e.type });
     },
     onResync: () => {
       cache.clear();
       tokens.clear();
+      vaultCache.clear();
       invalidations.inc({ type: 'resync' });
     },
   }).catch((err: Error) => logger.warn({ err: err.message }, 'key event subscription failed; cache relies on TTL until Redis returns'));
@@ -134,6 +158,7 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
     logger,
     redisFailures,
     tokens,
+    providers,
   });
 
   const grpcServer = new grpc.Server({ 'grpc.max_receive_message_length': 1024 * 1024 });

@@ -95,6 +95,47 @@ const schema = z.object({
     'service token routes',
   ).optional(),
 
+  /**
+   * Provider-key vault master keys (seed 002), newest first, each `id:<base64 of 32 bytes>`.
+   * Unset: the vault is off. `openssl rand -base64 32` makes one.
+   */
+  VAULT_MASTER_KEYS: env
+    .list()
+    .pipe(
+      z
+        .array(
+          z.string().transform((entry, ctx) => {
+            const i = entry.indexOf(':');
+            const id = i > 0 ? entry.slice(0, i) : '';
+            const key = Buffer.from(i > 0 ? entry.slice(i + 1) : '', 'base64');
+            if (!/^[A-Za-z0-9_.-]{1,63}$/.test(id)) ctx.addIssue({ code: 'custom', message: 'each entry is id:<base64 key>; id is letters, digits, _ . -' });
+            if (key.length !== 32) ctx.addIssue({ code: 'custom', message: 'each master key must be 32 bytes, base64-encoded' });
+            return { id, key };
+          }),
+        )
+        .min(1)
+        .refine((list) => new Set(list.map((k) => k.id)).size === list.length, 'master key ids must be unique'),
+    )
+    .optional(),
+  /**
+   * Routes whose upstream needs a provider credential, JSON:
+   * [{"prefix":"/api/rooms/","default_provider":"daily","required":true}]. Outside them nothing is injected.
+   */
+  PROVIDER_ROUTES: jsonOf(
+    z.array(
+      z.object({
+        prefix: z.string().startsWith('/'),
+        default_provider: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/).transform((p) => p.toLowerCase()).optional(),
+        required: z.boolean().default(true),
+      }).strict(),
+    ),
+    'provider routes',
+  ).optional(),
+  /** Provider when the client sends no X-Provider and the route names none (seed 000: "daily"). */
+  DEFAULT_PROVIDER: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/).transform((p) => p.toLowerCase()).optional(),
+  /** Bring your own key: may clients pass their own X-Provider-Auth? A key's metadata.byok (true/false) overrides. */
+  PROVIDER_BYOK: z.enum(['allow', 'deny']).default('allow'),
+
   /** How long a rotated key's previous secret keeps working. */
   ROTATION_GRACE_SECONDS: z.coerce.number().int().min(0).max(30 * 86_400).default(86_400),
 });

@@ -7,6 +7,8 @@ import type { KeyHasher } from './domain/key-hash.js';
 import type { KeyStore } from './stores/key-store.js';
 import type { KeyEventPublisher } from './stores/key-events.js';
 import type { TokenStore } from './stores/token-store.js';
+import type { VaultStore } from './vault/vault-store.js';
+import type { VaultService } from './vault/vault-service.js';
 
 /** What authz-service's parts share, built once in app.ts (the composition root). */
 export interface ServiceDeps {
@@ -17,6 +19,8 @@ export interface ServiceDeps {
   redis: Redis;
   keyStore: KeyStore;
   tokenStore: TokenStore;
+  vaultStore: VaultStore;
+  vault: VaultService;
   hasher: KeyHasher;
   keyEvents: KeyEventPublisher;
   registry: Registry;

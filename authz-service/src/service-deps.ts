@@ -7,6 +7,8 @@ import { KeyHasher } from './domain/key-hash.js';
 import { KeyStore } from './stores/key-store.js';
 import { KeyEventPublisher, keyEventsChannel } from './stores/key-events.js';
 import { TokenStore } from './stores/token-store.js';
+import { VaultStore } from './vault/vault-store.js';
+import { VaultService } from './vault/vault-service.js';
 import { AUTHZ_MIGRATIONS, AUTHZ_MIGRATIONS_LOCK, AUTHZ_MIGRATIONS_TABLE } from './stores/schema.js';
 
 export function createRedis(config: AuthzConfig, name: string): Redis {
@@ -35,6 +37,8 @@ export async function createServiceDeps(config: AuthzConfig, logger: Logger): Pr
   const redis = createRedis(config, 'commands');
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis error'));
 
+  const keyEvents = new KeyEventPublisher(redis, keyEventsChannel(config.REDIS_KEY_PREFIX));
+  const vaultStore = new VaultStore(pool);
   return {
     config,
     logger,
@@ -42,8 +46,10 @@ export async function createServiceDeps(config: AuthzConfig, logger: Logger): Pr
     redis,
     keyStore: new KeyStore(pool),
     tokenStore: new TokenStore(pool),
+    vaultStore,
+    vault: new VaultService(config.VAULT_MASTER_KEYS, vaultStore, keyEvents, logger),
     hasher: new KeyHasher(config.KEY_HASH_SECRETS),
-    keyEvents: new KeyEventPublisher(redis, keyEventsChannel(config.REDIS_KEY_PREFIX)),
+    keyEvents,
     registry: createMetricsRegistry('authz-service'),
     healthChecks: {
       postgres: () => pool.query('select 1'),

@@ -11,6 +11,7 @@ import type { RateLimiter, RateLimitResult } from './rate-limiter.js';
 import { rateLimitHeaders } from './rate-limit-headers.js';
 import type { UsageBatcher } from './usage-batcher.js';
 import type { TokenChecker } from './token-checker.js';
+import type { ProviderInjector } from './provider-injector.js';
 
 export interface CheckerSettings {
   acceptedPrefixes: string[];
@@ -31,6 +32,8 @@ export interface CheckerDeps {
   redisFailures: Counter;
   /** Service tokens (JWTs); without it a JWT is refused like any malformed key. */
   tokens?: TokenChecker;
+  /** Provider credentials (vault and bring-your-own-key) on provider routes. */
+  providers?: ProviderInjector;
 }
 
 /** The whole Check decision: credential → key → state → scope → rate limit. */
@@ -86,6 +89,13 @@ export class Checker {
       });
     }
 
+    let providerHeaders: Record<string, string> = {};
+    if (this.d.providers) {
+      const injected = await this.d.providers.resolve(key, input, path);
+      if ('allow' in injected) return { ...injected, metadata };
+      providerHeaders = injected.headers;
+    }
+
     const limits = {
       perMinute: key.rateLimitPerMinute ?? this.d.settings.defaultPerMinute,
       perDay: key.rateLimitPerDay ?? this.d.settings.defaultPerDay,
@@ -123,6 +133,7 @@ export class Checker {
         'x-user-id': key.userId,
         'x-api-key-id': key.id,
         'x-api-key-scopes': scopes.join(' '),
+        ...providerHeaders,
       },
       removeHeaders: ['authorization', 'x-api-key', 'x-service-project', 'x-service-name', 'x-token-id'],
       responseHeaders,

@@ -1,10 +1,10 @@
-import { LRUCache } from 'lru-cache';
 import type { Counter } from 'prom-client';
 import { verifyServiceToken, tokenAllowsPath, type ServiceTokenRouteRule, type SigningSecret } from '../domain/service-token.js';
 import { pathOnly } from '../domain/scopes.js';
 import type { GatewayToken, TokenStore } from '../stores/token-store.js';
 import { deny, type CheckInput, type Decision } from './decision.js';
 import type { UsageBatcher } from './usage-batcher.js';
+import { RefreshingCache } from './refreshing-cache.js';
 
 export interface TokenCheckerSettings {
   secrets: SigningSecret[] | undefined;
@@ -15,11 +15,6 @@ export interface TokenCheckerSettings {
   negativeTtlMs: number;
 }
 
-interface Cached {
-  token: GatewayToken | null;
-  fetchedAt: number;
-}
-
 /**
  * Service tokens at Check: signature, expiry and issuer (jose), then the registry — a token
  * must exist and not be revoked — then its routes. Registry rows are cached like keys: fresh
@@ -27,17 +22,21 @@ interface Cached {
  * Postgres is down.
  */
 export class TokenChecker {
-  private readonly cache: LRUCache<string, Cached>;
-  private readonly inflight = new Map<string, Promise<GatewayToken | null>>();
-  private generation = 0;
+  private readonly registry: RefreshingCache<GatewayToken>;
 
   constructor(
     private readonly settings: TokenCheckerSettings,
-    private readonly store: TokenStore,
+    store: TokenStore,
     private readonly usage: UsageBatcher,
-    private readonly lookups: Counter,
+    lookups: Counter,
   ) {
-    this.cache = new LRUCache({ max: 10_000, ttl: 6 * 60 * 60 * 1000 });
+    this.registry = new RefreshingCache({
+      max: 10_000,
+      ttlMs: settings.cacheTtlMs,
+      negativeTtlMs: settings.negativeTtlMs,
+      load: (jti) => store.get(jti),
+      onLoad: () => lookups.inc(),
+    });
   }
 
   get enabled(): boolean {
@@ -45,13 +44,11 @@ export class TokenChecker {
   }
 
   invalidate(jti: string): void {
-    this.generation++;
-    this.cache.delete(jti);
+    this.registry.invalidate(jti);
   }
 
   clear(): void {
-    this.generation++;
-    this.cache.clear();
+    this.registry.clear();
   }
 
   async check(token: string, input: CheckInput): Promise<Decision> {
@@ -70,7 +67,7 @@ export class TokenChecker {
     const { claims } = verified;
     let record: GatewayToken | null;
     try {
-      record = await this.registry(claims.jti);
+      record = await this.registry.get(claims.jti);
     } catch {
       return deny(503, 'unavailable', 'The token registry is unavailable; try again shortly', { headers: { 'retry-after': '1' }, outcome: 'token_store_unavailable' });
     }
@@ -101,30 +98,5 @@ export class TokenChecker {
       metadata,
       outcome: 'allowed',
     };
-  }
-
-  private async registry(jti: string): Promise<GatewayToken | null> {
-    const cached = this.cache.get(jti);
-    const ttl = cached?.token ? this.settings.cacheTtlMs : this.settings.negativeTtlMs;
-    if (cached && Date.now() - cached.fetchedAt < ttl) return cached.token;
-    let pending = this.inflight.get(jti);
-    if (!pending) {
-      const generation = this.generation;
-      this.lookups.inc();
-      pending = this.store
-        .get(jti)
-        .then((token) => {
-          if (generation === this.generation) this.cache.set(jti, { token, fetchedAt: Date.now() });
-          return token;
-        })
-        .finally(() => this.inflight.delete(jti));
-      this.inflight.set(jti, pending);
-    }
-    try {
-      return await pending;
-    } catch (err) {
-      if (cached?.token) return cached.token;
-      throw err;
-    }
   }
 }

@@ -5,7 +5,11 @@ import type { Redis } from 'ioredis';
  * delete) publishes its id; every authz-service replica drops that key from its cache at once.
  * A subscriber that reconnects may have missed messages, so it clears its whole cache instead.
  */
-export type KeyEvent = { type: 'key_changed'; keyId: string } | { type: 'token_changed'; jti: string } | { type: 'flush' };
+export type KeyEvent =
+  | { type: 'key_changed'; keyId: string }
+  | { type: 'token_changed'; jti: string }
+  | { type: 'provider_key_changed'; userId: string; provider: string }
+  | { type: 'flush' };
 
 export function keyEventsChannel(prefix: string): string {
   return `${prefix}key-events`;
@@ -19,6 +23,10 @@ export class KeyEventPublisher {
 
   async keyChanged(keyId: string): Promise<void> {
     await this.redis.publish(this.channel, JSON.stringify({ type: 'key_changed', keyId } satisfies KeyEvent));
+  }
+
+  async providerKeyChanged(userId: string, provider: string): Promise<void> {
+    await this.redis.publish(this.channel, JSON.stringify({ type: 'provider_key_changed', userId, provider } satisfies KeyEvent));
   }
 
   async tokenChanged(jti: string): Promise<void> {
@@ -35,7 +43,7 @@ export function subscribeKeyEvents(
     if (ch !== channel) return;
     try {
       const event = JSON.parse(message) as KeyEvent;
-      if (event.type === 'key_changed' || event.type === 'token_changed' || event.type === 'flush') handlers.onEvent(event);
+      if (['key_changed', 'token_changed', 'provider_key_changed', 'flush'].includes(event.type)) handlers.onEvent(event);
     } catch {
       handlers.onResync();
     }

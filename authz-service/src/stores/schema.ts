@@ -1,5 +1,6 @@
 import type { Migration } from '@tollgate/common';
 import { TOKEN_MIGRATIONS } from './token-schema.js';
+import { VAULT_MIGRATIONS } from '../vault/vault-schema.js';
 
 /** authz-service's schema, applied at start by `migrate()` (advisory-locked, idempotent). */
 export const AUTHZ_MIGRATIONS: Migration[] = [
@@ -60,6 +61,7 @@ export const AUTHZ_MIGRATIONS: Migration[] = [
     `,
   },
   ...TOKEN_MIGRATIONS,
+  ...VAULT_MIGRATIONS,
 ];
 
 export const AUTHZ_MIGRATIONS_TABLE = 'tollgate_authz_migrations';

@@ -1,0 +1,84 @@
+import type { Logger } from '@tollgate/common';
+import type { ApiKey } from '../domain/api-key.js';
+import { normaliseProvider, VaultDecryptError, type Envelope } from '../vault/envelope.js';
+import type { ProviderKeyRecord } from '../vault/vault-store.js';
+import { deny, type CheckInput, type Deny } from './decision.js';
+import { StoreUnavailableError, type RefreshingCache } from './refreshing-cache.js';
+
+export interface ProviderRoute {
+  prefix: string;
+  default_provider?: string;
+  required: boolean;
+}
+
+export interface ProviderSettings {
+  routes: ProviderRoute[];
+  defaultProvider?: string;
+  byok: 'allow' | 'deny';
+}
+
+export const vaultCacheKey = (userId: string, provider: string) => `${userId}\n${provider}`;
+
+/**
+ * Seeds 000 and 002 at the gateway. On a provider route the upstream gets the caller's
+ * provider credential: the client's own `X-Provider-Auth` when bring-your-own-key is allowed
+ * (passed through untouched, never stored), else the one in the caller's vault (decrypted per
+ * request from ciphertext cached in memory). Missing both: a 400 naming the provider.
+ */
+export class ProviderInjector {
+  constructor(
+    private readonly settings: ProviderSettings,
+    private readonly envelope: Envelope | null,
+    private readonly vault: RefreshingCache<ProviderKeyRecord>,
+    private readonly logger: Logger,
+  ) {}
+
+  async resolve(key: ApiKey, input: CheckInput, path: string): Promise<{ headers: Record<string, string> } | Deny> {
+    const route = this.settings.routes.find((r) => path.startsWith(r.prefix));
+    if (!route) return { headers: {} };
+    const raw = input.headers['x-provider'];
+    let provider: string | undefined;
+    if (raw !== undefined && raw.trim() !== '') {
+      const p = normaliseProvider(raw);
+      if (!p) return deny(400, 'invalid_provider', 'X-Provider must be a provider name: letters, digits, _ or -, up to 32 characters');
+      provider = p;
+    } else {
+      provider = route.default_provider ?? this.settings.defaultProvider;
+    }
+    if (!provider) {
+      return route.required ? deny(400, 'provider_required', 'This route needs a provider: send X-Provider') : { headers: {} };
+    }
+
+    const clientAuth = input.headers['x-provider-auth'];
+    if (clientAuth !== undefined && clientAuth.trim() !== '') {
+      const perKey = key.metadata['byok'];
+      const allowed = typeof perKey === 'boolean' ? perKey : this.settings.byok === 'allow';
+      if (!allowed) return deny(403, 'byok_not_allowed', `This API key may not bring its own ${provider} credential; store it in the vault instead`);
+      return { headers: { 'x-provider': provider } };
+    }
+
+    const missing = () =>
+      route.required
+        ? deny(400, 'provider_credential_missing', `No credential for provider "${provider}": store one for this user (PUT /api/users/<user_id>/provider-keys/${provider}) or send X-Provider-Auth`)
+        : { headers: { 'x-provider': provider } };
+    if (!this.envelope) return missing();
+    let record: ProviderKeyRecord | null;
+    try {
+      record = await this.vault.get(vaultCacheKey(key.userId, provider));
+    } catch (err) {
+      if (err instanceof StoreUnavailableError) {
+        return deny(503, 'unavailable', 'The provider-key vault is unavailable; try again shortly', { headers: { 'retry-after': '1' }, outcome: 'vault_unavailable' });
+      }
+      throw err;
+    }
+    if (!record) return missing();
+    try {
+      const secret = this.envelope.openSecret(record.sealed, key.userId, provider);
+      return { headers: { 'x-provider': provider, 'x-provider-auth': `Bearer ${secret}` } };
+    } catch (err) {
+      if (!(err instanceof VaultDecryptError)) throw err;
+      this.logger.error({ userId: key.userId, provider, err: err.message }, 'stored provider credential cannot be decrypted');
+      return deny(503, 'provider_credential_unreadable', `The stored ${provider} credential cannot be used; ask an operator to check the vault`, { outcome: 'vault_decrypt_failed' });
+    }
+  }
+}

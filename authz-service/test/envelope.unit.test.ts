@@ -1,0 +1,60 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { Envelope, fingerprint, normaliseProvider, VaultDecryptError } from '../src/vault/envelope.js';
+
+const k1 = { id: 'k1', key: randomBytes(32) };
+const k2 = { id: 'k2', key: randomBytes(32) };
+
+describe('envelope encryption', () => {
+  const env1 = new Envelope([k1]);
+  const secret = 'daily_' + randomBytes(16).toString('hex');
+
+  it('round-trips, and the sealed form contains no trace of the secret', () => {
+    const sealed = env1.sealSecret(secret, 'alice', 'daily');
+    expect(env1.openSecret(sealed, 'alice', 'daily')).toBe(secret);
+    expect(sealed.ciphertext.includes(Buffer.from(secret))).toBe(false);
+    expect(sealed.masterKeyId).toBe('k1');
+    // A fresh data key and IV each time.
+    expect(env1.sealSecret(secret, 'alice', 'daily').ciphertext.equals(sealed.ciphertext)).toBe(false);
+  });
+
+  it('refuses tampered ciphertext or wrapped key', () => {
+    const sealed = env1.sealSecret(secret, 'alice', 'daily');
+    const flip = (b: Buffer, i: number) => {
+      const c = Buffer.from(b);
+      c[i] = c[i]! ^ 1;
+      return c;
+    };
+    expect(() => env1.openSecret({ ...sealed, ciphertext: flip(sealed.ciphertext, 14) }, 'alice', 'daily')).toThrow(VaultDecryptError);
+    expect(() => env1.openSecret({ ...sealed, wrappedDek: flip(sealed.wrappedDek, 20) }, 'alice', 'daily')).toThrow(VaultDecryptError);
+    expect(() => env1.openSecret({ ...sealed, ciphertext: sealed.ciphertext.subarray(0, 10) }, 'alice', 'daily')).toThrow(VaultDecryptError);
+  });
+
+  it('a row copied to another user or provider does not open', () => {
+    const sealed = env1.sealSecret(secret, 'alice', 'daily');
+    expect(() => env1.openSecret(sealed, 'bob', 'daily')).toThrow(VaultDecryptError);
+    expect(() => env1.openSecret(sealed, 'alice', 'zoom')).toThrow(VaultDecryptError);
+    // Length-prefixed binding: shifting characters between the fields is not a loophole.
+    const s2 = env1.sealSecret(secret, 'ab', 'c');
+    expect(() => env1.openSecret(s2, 'a', 'bc')).toThrow(VaultDecryptError);
+  });
+
+  it('rewraps to the newest master key without changing the secret ciphertext', () => {
+    const old = env1.sealSecret(secret, 'alice', 'daily');
+    const both = new Envelope([k2, k1]);
+    const moved = both.rewrap(old, 'alice', 'daily');
+    expect(moved.masterKeyId).toBe('k2');
+    expect(moved.ciphertext.equals(old.ciphertext)).toBe(true);
+    expect(new Envelope([k2]).openSecret(moved, 'alice', 'daily')).toBe(secret);
+    expect(() => new Envelope([k2]).openSecret(old, 'alice', 'daily')).toThrow(/unknown master key/);
+  });
+
+  it('normalises provider names case-insensitively and fingerprints without revealing', () => {
+    expect(normaliseProvider(' Daily ')).toBe('daily');
+    expect(normaliseProvider('DAILY')).toBe('daily');
+    expect(normaliseProvider('bad name')).toBeNull();
+    expect(normaliseProvider('x'.repeat(40))).toBeNull();
+    expect(fingerprint(secret)).toMatch(/^[0-9a-f]{12}$/);
+    expect(secret).not.toContain(fingerprint(secret));
+  });
+});
