@@ -30,6 +30,22 @@ const schema = z.object({
   DATABASE_URL: env.url(['postgres', 'postgresql']),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
   REDIS_URL: env.url(['redis', 'rediss']),
+  /** Redis Cluster seed nodes (host:port, comma-separated); set, REDIS_URL supplies only credentials and TLS. */
+  REDIS_CLUSTER_NODES: env
+    .list()
+    .pipe(
+      z.array(
+        z.string().transform((hp, ctx) => {
+          const m = /^([^:\s]+):(\d{1,5})$/.exec(hp);
+          if (!m || Number(m[2]) > 65535) {
+            ctx.addIssue({ code: 'custom', message: `"${hp}" is not host:port` });
+            return z.NEVER;
+          }
+          return { host: m[1]!, port: Number(m[2]) };
+        }),
+      ),
+    )
+    .optional(),
   REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_:.-]{0,64}$/, 'letters, digits and _ : . - only').default('tollgate:'),
 
   /** HMAC secrets for key hashes, newest first; at least 32 characters each. */

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './stores/redis-client.js';
 import type { Registry } from 'prom-client';
 import type { HealthCheck, Logger } from '@tollgate/common';
 import type { AuthzConfig } from './config.js';
@@ -16,7 +16,7 @@ export interface ServiceDeps {
   logger: Logger;
   pool: pg.Pool;
   /** Commands (rate limits, publishes). Subscriptions use a connection of their own. */
-  redis: Redis;
+  redis: RedisClient;
   keyStore: KeyStore;
   tokenStore: TokenStore;
   vaultStore: VaultStore;

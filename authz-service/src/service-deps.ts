@@ -1,5 +1,4 @@
 import pg from 'pg';
-import { Redis } from 'ioredis';
 import { createMetricsRegistry, migrate, type Logger } from '@tollgate/common';
 import type { AuthzConfig } from './config.js';
 import type { ServiceDeps } from './deps.js';
@@ -9,17 +8,16 @@ import { KeyEventPublisher, keyEventsChannel } from './stores/key-events.js';
 import { TokenStore } from './stores/token-store.js';
 import { VaultStore } from './vault/vault-store.js';
 import { VaultService } from './vault/vault-service.js';
+import { connectRedis, type RedisClient } from './stores/redis-client.js';
 import { AUTHZ_MIGRATIONS, AUTHZ_MIGRATIONS_LOCK, AUTHZ_MIGRATIONS_TABLE } from './stores/schema.js';
 
-export function createRedis(config: AuthzConfig, name: string): Redis {
-  return new Redis(config.REDIS_URL, {
-    connectionName: `tollgate-authz-${name}`,
-    // A Check must not queue behind a dead connection: fail fast and apply the failure policy.
-    commandTimeout: config.REDIS_COMMAND_TIMEOUT_MS,
-    enableOfflineQueue: name === 'subscriber',
-    maxRetriesPerRequest: name === 'subscriber' ? null : 1,
-    retryStrategy: (times) => Math.min(times * 100, 2000),
-    lazyConnect: false,
+export function createRedis(config: AuthzConfig, name: 'commands' | 'subscriber'): RedisClient {
+  return connectRedis({
+    url: config.REDIS_URL,
+    clusterNodes: config.REDIS_CLUSTER_NODES,
+    commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
+    name,
+    subscriber: name === 'subscriber',
   });
 }
 

@@ -41,3 +41,47 @@ export async function startRedis(opts: {
   await waitFor('redis', () => portOpen(opts.port), { child: proc, timeoutMs: 15_000 });
   return { process: proc, port: opts.port, url: `redis://127.0.0.1:${opts.port}` };
 }
+
+export interface RunningRedisCluster {
+  nodes: RunningRedis[];
+  /** host:port of every master, for a cluster client's seed list. */
+  seeds: { host: string; port: number }[];
+  stop(): Promise<void>;
+}
+
+/** A local Redis Cluster of `masters` nodes (no replicas), for testing slot-correctness. */
+export async function startRedisCluster(opts: { dir: string; ports: number[] }): Promise<RunningRedisCluster> {
+  const nodes: RunningRedis[] = [];
+  try {
+    for (const port of opts.ports) {
+      nodes.push(
+        await startRedis({
+          dir: `${opts.dir}/${port}`,
+          port,
+          extraArgs: ['--cluster-enabled', 'yes', '--cluster-config-file', `${opts.dir}/${port}/nodes.conf`, '--cluster-node-timeout', '2000'],
+        }),
+      );
+    }
+    const cli = execFileSync('sh', ['-c', 'command -v redis-cli']).toString().trim();
+    execFileSync(cli, ['--cluster', 'create', ...opts.ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], {
+      stdio: 'pipe',
+    });
+    // Wait until every node agrees the cluster is up.
+    for (const port of opts.ports) {
+      await waitFor(`redis cluster node ${port}`, async () => {
+        const info = execFileSync(cli, ['-p', String(port), 'cluster', 'info']).toString();
+        return info.includes('cluster_state:ok');
+      }, { timeoutMs: 20_000 });
+    }
+  } catch (err) {
+    for (const n of nodes) await n.process.stop();
+    throw err;
+  }
+  return {
+    nodes,
+    seeds: opts.ports.map((port) => ({ host: '127.0.0.1', port })),
+    stop: async () => {
+      for (const n of nodes) await n.process.stop();
+    },
+  };
+}

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../stores/redis-client.js';
 import { RATE_LIMIT_LUA as SCRIPT } from './rate-limit-script.js';
 
 const SCRIPT_SHA = createHash('sha1').update(SCRIPT).digest('hex');
@@ -30,7 +30,7 @@ export interface KeyLimits {
  */
 export class RateLimiter {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     /** Window sizes in ms; only tests change them. */
     private readonly windows = { minute: 60_000, day: 86_400_000 },
@@ -40,8 +40,10 @@ export class RateLimiter {
     return `${this.prefix}rl:{${keyId}}`;
   }
 
+  /** Loads the script on every node that will run it (each master of a cluster). */
   async load(): Promise<void> {
-    await this.redis.script('LOAD', SCRIPT);
+    const targets = 'nodes' in this.redis ? this.redis.nodes('master') : [this.redis];
+    await Promise.all(targets.map((node) => node.script('LOAD', SCRIPT)));
   }
 
   async hit(keyId: string, limits: KeyLimits, cost = 1): Promise<RateLimitResult> {

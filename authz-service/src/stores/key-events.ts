@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client.js';
 
 /**
  * Cross-replica invalidation of cached keys. Every change to a key (update, revoke, rotate,
@@ -17,7 +17,7 @@ export function keyEventsChannel(prefix: string): string {
 
 export class KeyEventPublisher {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly channel: string,
   ) {}
 
@@ -35,7 +35,7 @@ export class KeyEventPublisher {
 }
 
 export function subscribeKeyEvents(
-  subscriber: Redis,
+  subscriber: RedisClient,
   channel: string,
   handlers: { onEvent: (e: KeyEvent) => void; onResync: () => void },
 ): Promise<void> {
