@@ -18,7 +18,7 @@ ENV CI=true
 WORKDIR /src
 # The lockfile alone decides what is downloaded, so this layer survives source edits.
 COPY pnpm-lock.yaml pnpm-workspace.yaml package.json ./
-RUN pnpm fetch --frozen-lockfile
+RUN pnpm fetch
 COPY . .
 # The root postinstall generates proto/generated (git-ignored, so never in the context).
 RUN pnpm install --frozen-lockfile --offline && pnpm run build
