@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { portOpen, startProcess, waitFor, type ManagedProcess } from './proc.js';
+import { freePort, portOpen, startProcess, waitFor, type ManagedProcess } from './proc.js';
 import { REPO_ROOT } from './envoy-config.js';
 
 export function findStripeMock(): string {
@@ -18,7 +18,14 @@ export interface RunningStripeMock {
 }
 
 export async function startStripeMock(port: number): Promise<RunningStripeMock> {
-  const proc = startProcess({ name: 'stripe-mock', command: findStripeMock(), args: ['-http-addr', `127.0.0.1:${port}`] });
+  // stripe-mock also serves HTTPS, on 12112 unless told otherwise: give it a free port too, so
+  // concurrent test runs never collide there.
+  const httpsPort = await freePort();
+  const proc = startProcess({
+    name: 'stripe-mock',
+    command: findStripeMock(),
+    args: ['-http-addr', `127.0.0.1:${port}`, '-https-addr', `127.0.0.1:${httpsPort}`],
+  });
   await waitFor('stripe-mock', () => portOpen(port), { child: proc, timeoutMs: 20_000 });
   return { process: proc, url: `http://127.0.0.1:${port}` };
 }
