@@ -1,0 +1,113 @@
+import { connect } from 'node:net';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createLogger } from '@tollgate/common';
+import { freePort, startEnvoy, type RunningEnvoy } from '@tollgate/devstack';
+import { buildBackend } from '@tollgate/backend-hello';
+import { createKey, startTestAuthz, testEnv, type TestEnv } from './helpers.js';
+
+// Hostile HTTP at the public listener: oversized, malformed and injected headers, big bodies,
+// path tricks. Raw sockets where fetch would refuse to send the request at all.
+const infra = inject('infra');
+let env: TestEnv;
+let authz: Awaited<ReturnType<typeof startTestAuthz>>;
+let envoy: RunningEnvoy;
+let key: string;
+let readOnlyReports: string;
+const backend = buildBackend(createLogger({ service: 'backend-hello', level: 'silent' }));
+
+beforeAll(async () => {
+  env = await testEnv(infra, 'hostile');
+  authz = await startTestAuthz(env);
+  key = (await createKey(authz)).plaintext;
+  readOnlyReports = (await createKey(authz, { permissionSet: null, scopes: ['read:/echo/reports/'] })).plaintext;
+  const backendPort = await freePort();
+  await backend.listen({ host: '127.0.0.1', port: backendPort });
+  envoy = await startEnvoy({
+    dir: mkdtempSync(join(tmpdir(), 'tollgate-envoy-')),
+    render: {
+      listen: { host: '127.0.0.1', port: await freePort() },
+      adminPort: await freePort(),
+      backend: { host: '127.0.0.1', port: backendPort },
+      authz: { host: '127.0.0.1', port: authz.grpcPort },
+      als: null,
+    },
+  });
+});
+
+afterAll(async () => {
+  await envoy?.process.stop();
+  await backend.close();
+  await authz?.stop();
+  await env?.dropDatabase();
+});
+
+/** Sends raw bytes and returns the status line's code (0 when the connection just closed). */
+function raw(request: Buffer | string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const sock = connect(envoy.port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    sock.setTimeout(5000, () => sock.destroy(new Error('timeout')));
+    sock.on('data', (c) => chunks.push(c));
+    sock.on('error', reject);
+    sock.on('close', () => {
+      const text = Buffer.concat(chunks).toString('latin1');
+      const m = /^HTTP\/1\.1 (\d{3})/.exec(text);
+      resolve({ status: m ? Number(m[1]) : 0, text });
+    });
+    // Write without half-closing: Envoy treats a client FIN as the end of the connection.
+    sock.write(request);
+  });
+}
+
+describe('hostile HTTP at Envoy', () => {
+  it('refuses oversized request headers with 431', async () => {
+    const res = await fetch(`${envoy.url}/hello`, { headers: { authorization: `Bearer ${key}`, 'x-big': 'a'.repeat(70 * 1024) } });
+    expect(res.status).toBe(431);
+  });
+
+  it('refuses headers with underscores (they could alias identity headers upstream)', async () => {
+    const r = await raw(`GET /echo HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\nX_User_Id: admin\r\nConnection: close\r\n\r\n`);
+    expect(r.status).toBe(400);
+  });
+
+  it('a CR/LF smuggled into a header value never becomes a header upstream', async () => {
+    const r = await raw(`GET /echo HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\nX-Test: a\rX-User-Id: admin\r\nConnection: close\r\n\r\n`);
+    // Envoy either refuses the request or drops the bare CR, keeping it all one header value.
+    expect([200, 400]).toContain(r.status);
+    if (r.status === 200) {
+      const echoed = JSON.parse(r.text.slice(r.text.indexOf('{')));
+      expect(echoed.headers['x-user-id']).not.toBe('admin');
+      expect(echoed.headers['x-user-id']).toMatch(/^user_/);
+    }
+  });
+
+  it('non-UTF-8 bytes in the credential get a clean 401, not a 5xx', async () => {
+    const r = await raw(Buffer.concat([Buffer.from('GET /hello HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sk_'), Buffer.from([0xff, 0xfe, 0xc3, 0x28]), Buffer.from('\r\nConnection: close\r\n\r\n')]));
+    expect(r.status).toBe(401);
+    expect(r.text).toContain('"error"');
+  });
+
+  it('bodies over 10 MiB get 413; an unauthenticated big body is refused before it is buffered', async () => {
+    const big = Buffer.alloc(11 * 1024 * 1024, 97);
+    const res = await fetch(`${envoy.url}/echo`, { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: big });
+    expect(res.status).toBe(413);
+    const anon = await fetch(`${envoy.url}/echo`, { method: 'POST', body: big });
+    expect(anon.status).toBe(401);
+    const ok = await fetch(`${envoy.url}/echo`, { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: 'small' });
+    expect((await ok.json()).body).toBe('small');
+  });
+
+  it('path tricks cannot escape a path-limited scope', async () => {
+    const auth = { authorization: `Bearer ${readOnlyReports}` };
+    expect((await fetch(`${envoy.url}/echo/reports/q1`, { headers: auth })).status).toBe(200);
+    const dotdot = await raw(`GET /echo/reports/../admin HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${readOnlyReports}\r\nConnection: close\r\n\r\n`);
+    expect(dotdot.status).toBe(403);
+    const encoded = await raw(`GET /echo/reports%2F..%2Fadmin HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${readOnlyReports}\r\nConnection: close\r\n\r\n`);
+    expect(encoded.status).toBe(400);
+    const doubled = await raw(`GET //echo//other HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${readOnlyReports}\r\nConnection: close\r\n\r\n`);
+    expect(doubled.status).toBe(403);
+  });
+});
