@@ -34,6 +34,8 @@ export interface RunningEnvoy {
   url: string;
   adminUrl: string;
   configPath: string;
+  /** The JSON access log's path, when the rendering has one. */
+  accessLogPath: string | null;
 }
 
 export async function startEnvoy(opts: {
@@ -45,7 +47,10 @@ export async function startEnvoy(opts: {
 }): Promise<RunningEnvoy> {
   mkdirSync(opts.dir, { recursive: true });
   const configPath = join(opts.dir, 'envoy.yaml');
-  writeFileSync(configPath, renderEnvoyConfig(opts.render));
+  // The JSON access log lives beside the config unless the caller says otherwise (the local
+  // stack's billing-sidecar reads <dir>/access.log).
+  const accessLogPath = opts.render.accessLogPath === undefined ? join(opts.dir, 'access.log') : opts.render.accessLogPath;
+  writeFileSync(configPath, renderEnvoyConfig({ ...opts.render, accessLogPath }));
   const proc = startProcess({
     name: 'envoy',
     command: findEnvoy(),
@@ -73,5 +78,6 @@ export async function startEnvoy(opts: {
     url: `http://${opts.render.listen.host}:${opts.render.listen.port}`,
     adminUrl,
     configPath,
+    accessLogPath,
   };
 }
