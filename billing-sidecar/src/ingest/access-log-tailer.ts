@@ -5,10 +5,24 @@ import type { Logger } from '@tollgate/common';
 import type { BillableRule } from '../domain/billable.js';
 import { fromJsonLogLine, type UsageRecord } from '../domain/usage-record.js';
 import type { BillingMetrics } from '../metrics.js';
-import { loadPosition, savePosition, type FilePosition } from '../stores/offset-store.js';
+import { HEAD_BYTES, loadPosition, savePosition, type FilePosition } from '../stores/offset-store.js';
 import type { UsageWriter } from '../stores/usage-writer.js';
 
 const CHUNK_BYTES = 1 << 20;
+const HEAD_BYTES_B64 = Math.ceil(HEAD_BYTES / 3) * 4;
+
+/** The base64 of the file's first bytes, as many as `b64Length` encodes. */
+async function readHead(path: string, b64Length: number): Promise<string> {
+  const bytes = Math.floor((b64Length * 3) / 4);
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(bytes);
+    const { bytesRead } = await fh.read(buf, 0, bytes, 0);
+    return buf.subarray(0, bytesRead).toString('base64');
+  } finally {
+    await fh.close();
+  }
+}
 
 export interface TailerOptions {
   path: string;
@@ -80,16 +94,17 @@ export class AccessLogTailer {
     const current = { device: String(st.dev), inode: String(st.ino) };
     if (this.pos && (this.pos.inode !== current.inode || this.pos.device !== current.device)) {
       await this.finishRotated(this.pos);
-      this.pos = { ...current, offset: 0 };
+      this.pos = { ...current, offset: 0, head: '' };
       await savePosition(this.pool, this.opts.path, this.pos);
     }
-    this.pos ??= { ...current, offset: 0 };
+    this.pos ??= { ...current, offset: 0, head: '' };
     const size = Number(st.size);
-    if (size < this.pos.offset) {
+    if (size < this.pos.offset || (this.pos.offset > 0 && (await readHead(this.opts.path, this.pos.head.length)) !== this.pos.head)) {
       this.logger.warn({ path: this.opts.path, offset: this.pos.offset, size }, 'access log truncated; reading it from the start');
       this.pos.offset = 0;
+      this.pos.head = '';
     }
-    this.pos.offset = await this.readFrom(this.opts.path, this.pos, size);
+    await this.readFrom(this.opts.path, this.pos, size);
     this.metrics.accessLogBytesBehind.set(Math.max(0, size - this.pos.offset));
   }
 
@@ -110,22 +125,21 @@ export class AccessLogTailer {
     this.logger.warn({ path: this.opts.path }, 'access log rotated and the old file is gone; lines after the last offset may be missing');
   }
 
-  /** Reads complete lines from `pos.offset` up to `size`, writing each chunk before advancing. */
-  private async readFrom(path: string, pos: FilePosition, size: number): Promise<number> {
-    let offset = pos.offset;
-    if (offset >= size) return offset;
+  /** Reads complete lines from `pos.offset` up to `size`, writing each chunk before advancing `pos`. */
+  private async readFrom(path: string, pos: FilePosition, size: number): Promise<void> {
+    if (pos.offset >= size) return;
     const fh = await open(path, 'r');
     try {
       let chunkBytes = CHUNK_BYTES;
-      while (offset < size && !this.stopped) {
-        const len = Math.min(chunkBytes, size - offset);
+      while (pos.offset < size && !this.stopped) {
+        const len = Math.min(chunkBytes, size - pos.offset);
         const buf = Buffer.allocUnsafe(len);
-        const { bytesRead } = await fh.read(buf, 0, len, offset);
+        const { bytesRead } = await fh.read(buf, 0, len, pos.offset);
         if (bytesRead === 0) break;
         const lastNewline = buf.lastIndexOf(0x0a, bytesRead - 1);
         if (lastNewline === -1) {
           // No complete line yet: Envoy is mid-write, or a line is longer than the chunk.
-          if (len < size - offset) {
+          if (len < size - pos.offset) {
             chunkBytes *= 2;
             continue;
           }
@@ -137,14 +151,18 @@ export class AccessLogTailer {
         }
         const consumed = lastNewline + 1;
         await this.ingest(buf.toString('utf8', 0, consumed));
-        offset += consumed;
-        await savePosition(this.pool, this.opts.path, { device: pos.device, inode: pos.inode, offset });
+        if (pos.offset === 0 || pos.head.length < HEAD_BYTES_B64) {
+          const head = Buffer.alloc(HEAD_BYTES);
+          const { bytesRead: n } = await fh.read(head, 0, HEAD_BYTES, 0);
+          pos.head = head.subarray(0, n).toString('base64');
+        }
+        pos.offset += consumed;
+        await savePosition(this.pool, this.opts.path, pos);
         chunkBytes = CHUNK_BYTES;
       }
     } finally {
       await fh.close();
     }
-    return offset;
   }
 
   private async ingest(text: string): Promise<void> {

@@ -83,6 +83,9 @@ export const BILLING_MIGRATIONS: Migration[] = [
         device text not null,
         inode text not null,
         byte_offset bigint not null,
+        -- The file's first bytes (base64): a file truncated and rewritten past the old offset
+        -- (copytruncate) has the same inode and maybe the same size, but not the same head.
+        head text not null default '',
         updated_at timestamptz not null default now()
       );
     `,
