@@ -2,7 +2,7 @@
 // Envoy does (several long-lived streams, batches per message), and prints the sustained
 // ingest rate, the Postgres write rate and the sidecar's peak RSS.
 //
-//   pnpm bench:billing [-- --seconds 20 --streams 4 --batch 100]
+//   pnpm bench:billing [-- --seconds 20 --streams 4 --batch 100 --heap-mb 128]
 //
 // Uses DATABASE_URL's server when set (in a fresh database it drops afterwards), else starts
 // its own Postgres on loopback through @tollgate/devstack.
@@ -24,12 +24,15 @@ const { values: args } = parseArgs({
     streams: { type: 'string', default: '4' },
     batch: { type: 'string', default: '100' },
     keys: { type: 'string', default: '1000' },
+    // The sidecar's V8 old-space cap, as its start script runs it (0: Node's default).
+    'heap-mb': { type: 'string', default: '128' },
   },
 });
 const SECONDS = Number(args.seconds);
 const STREAMS = Number(args.streams);
 const BATCH = Number(args.batch);
 const KEYS = Number(args.keys);
+const HEAP_MB = Number(args['heap-mb']);
 
 const work = mkdtempSync(join(tmpdir(), 'tollgate-bench-billing-'));
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -63,7 +66,10 @@ async function main(): Promise<void> {
   const sidecar = startProcess({
     name: 'billing-sidecar',
     command: process.execPath,
-    args: ['--conditions=source', '--import', 'tsx', join(REPO_ROOT, 'billing-sidecar', 'src', 'main.ts')],
+    args: [
+      ...(HEAP_MB > 0 ? [`--max-old-space-size=${HEAP_MB}`] : []),
+      '--conditions=source', '--import', 'tsx', join(REPO_ROOT, 'billing-sidecar', 'src', 'main.ts'),
+    ],
     cwd: REPO_ROOT,
     env: {
       PATH: process.env.PATH,
@@ -147,7 +153,7 @@ async function main(): Promise<void> {
   console.log(`sustained ingest        ${Math.round(written / totalSecs)} entries/s (sent → rows in Postgres, ${totalSecs.toFixed(1)}s)`);
   console.log(`Postgres write rate     ${Math.round(written / totalSecs)} rows/s (+ hourly/daily roll-ups in the same statements)`);
   console.log(`drain after last send   ${((doneAt - sentAt) / 1000).toFixed(1)}s`);
-  console.log(`sidecar peak RSS        ${rss} MB`);
+  console.log(`sidecar peak RSS        ${rss} MB (${HEAP_MB > 0 ? `--max-old-space-size=${HEAP_MB}` : "Node's default heap"})`);
 }
 
 try {

@@ -35,7 +35,7 @@ const schema = z.object({
   BILLING_BATCH_SIZE: z.coerce.number().int().min(1).max(20_000).default(2_000),
   BILLING_FLUSH_INTERVAL_MS: z.coerce.number().int().min(1).max(60_000).default(200),
   /** Entries held in memory before gRPC streams are paused until Postgres catches up. */
-  BILLING_MAX_BUFFERED: z.coerce.number().int().min(100).max(1_000_000).default(50_000),
+  BILLING_MAX_BUFFERED: z.coerce.number().int().min(100).max(1_000_000).default(10_000),
 
   /** Stripe secret key; unset switches the Stripe step off (usage is still recorded). */
   STRIPE_API_KEY: z.string().min(1).optional(),
