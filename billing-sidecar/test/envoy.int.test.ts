@@ -66,18 +66,8 @@ describe('requests through Envoy become usage rows', () => {
   beforeAll(async () => {
     db = await createTestDatabase(infra, 'billing_envoy');
     const grpcPort = await freePort();
-    const dir = mkdtempSync(join(tmpdir(), 'tollgate-billing-envoy-'));
-    // The sidecar reads the file Envoy writes: render it to a known place first.
-    envoy = await startEnvoy({
-      dir,
-      render: {
-        listen: { host: '127.0.0.1', port: await freePort() },
-        adminPort: await freePort(),
-        backend: { host: '127.0.0.1', port: upstreamPort },
-        authz: { host: '127.0.0.1', port: check.port },
-        als: { host: '127.0.0.1', port: grpcPort },
-      },
-    });
+    // Envoy first, so the sidecar can be pointed at the JSON log it writes.
+    envoy = await envoyFor(grpcPort);
     sidecar = await startBillingSidecar(
       testConfig(db.url, { BILLING_GRPC_PORT: String(grpcPort), ENVOY_ACCESS_LOG_PATH: envoy.accessLogPath! }),
       silentLogger,

@@ -106,6 +106,20 @@ function totals(row: TotalsRow | undefined): UsageTotals {
   };
 }
 
+/** Adds up per-key or per-bucket rows into one. */
+function sumRows(rows: TotalsRow[]): TotalsRow {
+  const out: TotalsRow = { total_requests: 0, billable_requests: 0, request_bytes: 0, response_bytes: 0, duration_ms_total: 0, last_request_at: null };
+  for (const row of rows) {
+    out.total_requests += row.total_requests;
+    out.billable_requests += row.billable_requests;
+    out.request_bytes += row.request_bytes;
+    out.response_bytes += row.response_bytes;
+    out.duration_ms_total += row.duration_ms_total;
+    if (row.last_request_at && (!out.last_request_at || row.last_request_at > out.last_request_at)) out.last_request_at = row.last_request_at;
+  }
+  return out;
+}
+
 /** A user's usage over a range, in total and per key (keys without requests in the range are absent). */
 export async function readUserUsage(pool: pg.Pool, userId: string, range?: UsageRange): Promise<UserUsage> {
   const { from, to } = resolveUsageRange(range);
@@ -121,21 +135,7 @@ export async function readUserUsage(pool: pg.Pool, userId: string, range?: Usage
     ...totals(row),
     last_request_at: row.last_request_at?.toISOString() ?? null,
   }));
-  const sum = (f: keyof TotalsRow) => r.rows.reduce((a, row) => a + (row[f] as number), 0);
-  return {
-    user_id: userId,
-    from: from.toISOString(),
-    to: to.toISOString(),
-    ...totals({
-      total_requests: sum('total_requests'),
-      billable_requests: sum('billable_requests'),
-      request_bytes: sum('request_bytes'),
-      response_bytes: sum('response_bytes'),
-      duration_ms_total: sum('duration_ms_total'),
-      last_request_at: null,
-    }),
-    keys,
-  };
+  return { user_id: userId, from: from.toISOString(), to: to.toISOString(), ...totals(sumRows(r.rows)), keys };
 }
 
 /** One key's usage over a range, in total and per hour or per day (UTC buckets with requests). */
@@ -156,8 +156,7 @@ export async function readKeyUsage(
     [keyId, lo, to],
   );
   const buckets: UsageBucket[] = r.rows.map((row) => ({ start: row.bucket.toISOString(), ...totals(row) }));
-  const sum = (f: keyof TotalsRow) => r.rows.reduce((a, row) => a + (row[f] as number), 0);
-  const last = r.rows.reduce<Date | null>((a, row) => (row.last_request_at && (!a || row.last_request_at > a) ? row.last_request_at : a), null);
+  const all = sumRows(r.rows);
   return {
     key_id: keyId,
     user_id: r.rows[0]?.user_id ?? null,
@@ -165,15 +164,8 @@ export async function readKeyUsage(
     from: lo.toISOString(),
     to: to.toISOString(),
     granularity,
-    ...totals({
-      total_requests: sum('total_requests'),
-      billable_requests: sum('billable_requests'),
-      request_bytes: sum('request_bytes'),
-      response_bytes: sum('response_bytes'),
-      duration_ms_total: sum('duration_ms_total'),
-      last_request_at: null,
-    }),
-    last_request_at: last?.toISOString() ?? null,
+    ...totals(all),
+    last_request_at: all.last_request_at?.toISOString() ?? null,
     buckets,
   };
 }
