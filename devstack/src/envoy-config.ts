@@ -19,6 +19,11 @@ export interface EnvoyRenderOptions {
   authz: Endpoint | null;
   /** billing-sidecar's ALS port; null leaves gRPC access logging out. */
   als: Endpoint | null;
+  /**
+   * Where Envoy writes the JSON access log billing-sidecar backfills from; unset or null leaves
+   * the file access log out. (startEnvoy defaults it to access.log beside the rendered config.)
+   */
+  accessLogPath?: string | null;
   /** Extra clusters' endpoints by cluster name (examples added by later configuration). */
   clusters?: Record<string, Endpoint>;
 }
@@ -68,6 +73,9 @@ export function renderEnvoyConfig(opts: EnvoyRenderOptions, source = readFileSyn
     const sa = c.load_assignment?.endpoints?.[0]?.lb_endpoints?.[0]?.endpoint?.address?.socket_address;
     if (c.name !== 'backend' && sa?.address === 'backend-hello') setClusterEndpoint(config, c.name, opts.backend);
   }
+  const fileLog = (hcm.access_log as Obj[] | undefined)?.find((l) => l.name === 'envoy.access_loggers.file');
+  if (fileLog && opts.accessLogPath) fileLog.typed_config.path = opts.accessLogPath;
+  else if (fileLog) hcm.access_log = (hcm.access_log as Obj[]).filter((l) => l !== fileLog);
   for (const [name, ep] of Object.entries(opts.clusters ?? {})) setClusterEndpoint(config, name, ep);
   // Cluster names that resolve on loopback do not need DNS.
   for (const c of config.static_resources.clusters as Obj[]) {

@@ -1,6 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import YAML from 'yaml';
+import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { httpOk, startProcess, waitFor, type ManagedProcess } from './proc.js';
 import { REPO_ROOT, renderEnvoyConfig, type EnvoyRenderOptions } from './envoy-config.js';
@@ -22,8 +24,34 @@ export function findEnvoy(): string {
   );
 }
 
+/**
+ * Runs the real Envoy's `--mode validate`. Validation opens file access logs, so when a log's
+ * directory does not exist on this machine (/var/log/tollgate outside a container) a copy with
+ * only those paths moved to a temporary folder is validated instead; nothing else changes.
+ */
 export function validateEnvoyConfig(configPath: string): { ok: boolean; output: string } {
-  const r = spawnSync(findEnvoy(), ['--mode', 'validate', '-c', configPath, '--log-level', 'error'], { encoding: 'utf8' });
+  const text = readFileSync(configPath, 'utf8');
+  const config = YAML.parse(text) as unknown;
+  let moved = false;
+  const tmp = mkdtempSync(join(tmpdir(), 'tollgate-validate-'));
+  const visit = (v: unknown): void => {
+    if (Array.isArray(v)) return v.forEach(visit);
+    if (!v || typeof v !== 'object') return;
+    const o = v as Record<string, any>;
+    if (o.name === 'envoy.access_loggers.file' && typeof o.typed_config?.path === 'string' && !existsSync(dirname(o.typed_config.path))) {
+      o.typed_config.path = join(tmp, basename(o.typed_config.path));
+      moved = true;
+    }
+    Object.values(o).forEach(visit);
+  };
+  visit(config);
+  let target = configPath;
+  if (moved) {
+    target = join(tmp, 'envoy.yaml');
+    writeFileSync(target, YAML.stringify(config, { lineWidth: 0 }));
+  }
+  const r = spawnSync(findEnvoy(), ['--mode', 'validate', '-c', target, '--log-level', 'error'], { encoding: 'utf8' });
+  rmSync(tmp, { recursive: true, force: true });
   return { ok: r.status === 0, output: `${r.stdout}${r.stderr}` };
 }
 
@@ -34,6 +62,8 @@ export interface RunningEnvoy {
   url: string;
   adminUrl: string;
   configPath: string;
+  /** The JSON access log's path, when the rendering has one. */
+  accessLogPath: string | null;
 }
 
 export async function startEnvoy(opts: {
@@ -45,7 +75,10 @@ export async function startEnvoy(opts: {
 }): Promise<RunningEnvoy> {
   mkdirSync(opts.dir, { recursive: true });
   const configPath = join(opts.dir, 'envoy.yaml');
-  writeFileSync(configPath, renderEnvoyConfig(opts.render));
+  // The JSON access log lives beside the config unless the caller says otherwise (the local
+  // stack's billing-sidecar reads <dir>/access.log).
+  const accessLogPath = opts.render.accessLogPath === undefined ? join(opts.dir, 'access.log') : opts.render.accessLogPath;
+  writeFileSync(configPath, renderEnvoyConfig({ ...opts.render, accessLogPath }));
   const proc = startProcess({
     name: 'envoy',
     command: findEnvoy(),
@@ -73,5 +106,6 @@ export async function startEnvoy(opts: {
     url: `http://${opts.render.listen.host}:${opts.render.listen.port}`,
     adminUrl,
     configPath,
+    accessLogPath,
   };
 }

@@ -1,0 +1,61 @@
+import { z } from 'zod';
+import { env, loadConfig } from '@tollgate/common';
+import { parseBillableRule } from './domain/billable.js';
+
+const schema = z.object({
+  BILLING_HOST: env.host(),
+  BILLING_GRPC_PORT: env.port(9292),
+  BILLING_HTTP_PORT: env.port(9293),
+  LOG_LEVEL: env.logLevel(),
+
+  DATABASE_URL: env.url(['postgres', 'postgresql']),
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(2).max(200).default(6),
+
+  /**
+   * Envoy's local JSON access log (the same requests as the gRPC stream). Read from where it
+   * was left on every start and then followed, so requests logged while the sidecar was down
+   * are still counted. Unset: gRPC only (an outage of the sidecar then loses usage).
+   */
+  ENVOY_ACCESS_LOG_PATH: z.string().min(1).optional(),
+  ACCESS_LOG_POLL_INTERVAL_MS: z.coerce.number().int().min(20).max(60_000).default(250),
+
+  /** Statuses that are recorded but not billed: exact codes and classes, e.g. `429,5xx`. */
+  BILLING_NON_BILLABLE_STATUSES: z
+    .string()
+    .default('429,5xx')
+    .transform((v, ctx) => {
+      try {
+        return parseBillableRule(v);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    }),
+  /** Usage rows per INSERT, and the longest a received entry waits before it is written. */
+  BILLING_BATCH_SIZE: z.coerce.number().int().min(1).max(20_000).default(2_000),
+  BILLING_FLUSH_INTERVAL_MS: z.coerce.number().int().min(1).max(60_000).default(200),
+  /** Entries held in memory before gRPC streams are paused until Postgres catches up. */
+  BILLING_MAX_BUFFERED: z.coerce.number().int().min(100).max(1_000_000).default(10_000),
+
+  /** Stripe secret key; unset switches the Stripe step off (usage is still recorded). */
+  STRIPE_API_KEY: z.string().min(1).optional(),
+  /** Where the Stripe SDK sends requests (stripe-mock, a proxy); unset means Stripe's API. */
+  STRIPE_API_BASE: env.url(['http', 'https']).optional(),
+  /** The billing meter's `event_name`. */
+  STRIPE_METER_EVENT_NAME: z.string().regex(/^[A-Za-z0-9_.:-]{1,100}$/, 'letters, digits and _ . : - (at most 100)').default('api_requests'),
+  /** Usage is summed per Stripe customer over this many seconds, one meter event each. */
+  STRIPE_AGGREGATION_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
+  /** Calls per second to the meter event endpoint (Stripe allows 1000/s live, less in test mode). */
+  STRIPE_MAX_CALLS_PER_SECOND: z.coerce.number().min(0.1).max(1000).default(25),
+  STRIPE_MAX_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+  STRIPE_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
+  STRIPE_RETRY_BASE_MS: z.coerce.number().int().min(1).max(600_000).default(1_000),
+  STRIPE_RETRY_MAX_MS: z.coerce.number().int().min(1).max(86_400_000).default(300_000),
+  STRIPE_DRAIN_INTERVAL_MS: z.coerce.number().int().min(10).max(60_000).default(1_000),
+});
+
+export type BillingConfig = z.output<typeof schema>;
+
+export function loadBillingConfig(source: NodeJS.ProcessEnv = process.env): BillingConfig {
+  return loadConfig(schema, source);
+}

@@ -1,0 +1,163 @@
+import type { HTTPAccessLogEntry, Struct } from '@tollgate/proto';
+import { isBillable, type BillableRule } from './billable.js';
+
+/** Where a usage record was read from: Envoy's gRPC access log stream or its JSON file log. */
+export type UsageSource = 'als' | 'file';
+
+/** One logged request with a key identity: a row of `usage_records`. */
+export interface UsageRecord {
+  requestId: string;
+  /** The API key id, or the service token's id when `credential` is `service_token`. */
+  keyId: string;
+  userId: string;
+  credential: string;
+  stripeCustomerId: string | null;
+  method: string;
+  /** The request path without its query string. */
+  path: string;
+  status: number;
+  /** Body bytes received from the client / sent to it (the same numbers both log sources carry). */
+  requestBytes: number;
+  responseBytes: number;
+  durationMs: number;
+  startedAt: Date;
+  billable: boolean;
+  source: UsageSource;
+}
+
+/** Why an entry did not become a record (a metric label). */
+export type SkipReason = 'no_identity' | 'no_request_id' | 'malformed';
+
+export type DecodeResult = { record: UsageRecord } | { skip: SkipReason };
+
+/** The filter whose dynamic metadata carries authz-service's decision. */
+export const EXT_AUTHZ_METADATA_NAMESPACE = 'envoy.filters.http.ext_authz';
+
+/** Identity fields authz-service publishes; also what the JSON file log is formatted with. */
+interface Identity {
+  keyId: string;
+  userId: string;
+  credential: string;
+  stripeCustomerId: string | null;
+}
+
+const MAX_FIELD = 512;
+const MAX_PATH = 2048;
+
+function clean(v: unknown, max = MAX_FIELD): string | null {
+  if (typeof v !== 'string' || v === '' || v === '-') return null;
+  return v.length > max ? v.slice(0, max) : v;
+}
+
+function toInt(v: unknown): number {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && v !== '' ? Number(v) : 0;
+  return Number.isFinite(n) && n >= 0 ? Math.floor(n) : 0;
+}
+
+export function stripQuery(path: string): string {
+  const q = path.search(/[?#]/);
+  const bare = q === -1 ? path : path.slice(0, q);
+  return (bare || '/').slice(0, MAX_PATH);
+}
+
+/**
+ * Builds the identity from authz-service's fields. API keys carry `key_id`; service tokens carry
+ * `token_id` instead, which then stands in as the key id (with `credential` saying which).
+ */
+function identityOf(fields: Record<string, unknown>): Identity | null {
+  const credential = clean(fields.credential) ?? 'api_key';
+  const keyId = clean(fields.key_id) ?? clean(fields.token_id);
+  const userId = clean(fields.user_id);
+  if (!keyId || !userId) return null;
+  return { keyId, userId, credential, stripeCustomerId: clean(fields.stripe_customer_id) };
+}
+
+function structStrings(s: Struct | null | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(s?.fields ?? {})) {
+    if (v.kind === 'stringValue') out[k] = v.stringValue;
+    else if (v.kind === 'numberValue') out[k] = String(v.numberValue);
+  }
+  return out;
+}
+
+function timestampToDate(ts: { seconds: string; nanos: number } | null | undefined): Date | null {
+  if (!ts) return null;
+  const ms = Number(ts.seconds) * 1000 + Math.floor(ts.nanos / 1e6);
+  return Number.isFinite(ms) && ms > 0 ? new Date(ms) : null;
+}
+
+function durationToMs(d: { seconds: string; nanos: number } | null | undefined): number {
+  if (!d) return 0;
+  return Math.max(0, Math.round(Number(d.seconds) * 1000 + d.nanos / 1e6));
+}
+
+/** An entry from Envoy's gRPC access log stream. */
+export function fromAlsEntry(entry: HTTPAccessLogEntry, rule: BillableRule, now = new Date()): DecodeResult {
+  const req = entry.request;
+  const common = entry.commonProperties;
+  const requestId = clean(req?.requestId, 128);
+  if (!requestId) return { skip: 'no_request_id' };
+  const meta = structStrings(common?.metadata?.filterMetadata?.[EXT_AUTHZ_METADATA_NAMESPACE]);
+  // authz-service also sets x-user-id / x-api-key-id upstream; they are a fallback when the
+  // metadata is absent (Envoy strips any a client sends before ext_authz runs).
+  const headers = req?.requestHeaders ?? {};
+  const identity = identityOf({
+    user_id: headers['x-user-id'],
+    key_id: headers['x-api-key-id'],
+    ...meta,
+  });
+  if (!identity) return { skip: 'no_identity' };
+  const status = entry.response?.responseCode?.value ?? 0;
+  return {
+    record: {
+      requestId,
+      ...identity,
+      method: req?.requestMethod && req.requestMethod !== 'METHOD_UNSPECIFIED' ? String(req.requestMethod) : 'UNKNOWN',
+      path: stripQuery(req?.originalPath || req?.path || '/'),
+      status,
+      requestBytes: toInt(req?.requestBodyBytes),
+      responseBytes: toInt(entry.response?.responseBodyBytes),
+      durationMs: durationToMs(common?.timeToLastDownstreamTxByte),
+      startedAt: timestampToDate(common?.startTime) ?? now,
+      billable: isBillable(rule, status),
+      source: 'als',
+    },
+  };
+}
+
+/**
+ * A line of Envoy's JSON file access log (envoy/envoy.yaml's `json_format`). Envoy writes a
+ * missing value as null or "-"; both mean absent.
+ */
+export function fromJsonLogLine(line: string, rule: BillableRule, now = new Date()): DecodeResult {
+  let obj: unknown;
+  try {
+    obj = JSON.parse(line);
+  } catch {
+    return { skip: 'malformed' };
+  }
+  if (!obj || typeof obj !== 'object' || Array.isArray(obj)) return { skip: 'malformed' };
+  const f = obj as Record<string, unknown>;
+  const requestId = clean(f.request_id, 128);
+  if (!requestId) return { skip: 'no_request_id' };
+  const identity = identityOf(f);
+  if (!identity) return { skip: 'no_identity' };
+  const status = toInt(f.status);
+  const started = typeof f.start_time === 'string' ? new Date(f.start_time) : null;
+  return {
+    record: {
+      requestId,
+      ...identity,
+      method: clean(f.method, 32) ?? 'UNKNOWN',
+      path: stripQuery(clean(f.path, 8192) ?? '/'),
+      status,
+      requestBytes: toInt(f.request_bytes),
+      responseBytes: toInt(f.response_bytes),
+      durationMs: toInt(f.duration_ms),
+      startedAt: started && !Number.isNaN(started.getTime()) ? started : now,
+      billable: isBillable(rule, status),
+      source: 'file',
+    },
+  };
+}

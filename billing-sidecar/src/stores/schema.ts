@@ -1,0 +1,97 @@
+import type pg from 'pg';
+import type { Logger } from '@tollgate/common';
+import { migrate, type Migration } from '@tollgate/common';
+
+export const BILLING_MIGRATIONS_TABLE = 'tollgate_billing_migrations';
+export const BILLING_MIGRATIONS_LOCK = 7430002;
+
+// Roll-up columns shared by the hourly and daily tables.
+const rollupColumns = `
+  key_id text not null,
+  user_id text not null,
+  credential text not null,
+  total_requests bigint not null,
+  billable_requests bigint not null,
+  request_bytes bigint not null,
+  response_bytes bigint not null,
+  duration_ms_total bigint not null,
+  last_request_at timestamptz not null`;
+
+export const BILLING_MIGRATIONS: Migration[] = [
+  {
+    id: '001_usage',
+    sql: `
+      -- One row per logged request with a key identity; the primary key is what makes
+      -- ingestion exactly-once (a re-sent entry conflicts and is skipped).
+      create table usage_records (
+        request_id text primary key,
+        key_id text not null,
+        user_id text not null,
+        credential text not null,
+        stripe_customer_id text,
+        method text not null,
+        path text not null,
+        status integer not null,
+        request_bytes bigint not null,
+        response_bytes bigint not null,
+        duration_ms integer not null,
+        started_at timestamptz not null,
+        billable boolean not null,
+        source text not null,
+        ingested_at timestamptz not null default now()
+      );
+      -- BRIN: nearly free on insert, enough for time-range scans and retention deletes.
+      create index usage_records_started_at on usage_records using brin (started_at);
+
+      create table usage_hourly (bucket timestamptz not null, ${rollupColumns}, primary key (key_id, bucket));
+      create index usage_hourly_user on usage_hourly (user_id, bucket);
+      create table usage_daily (bucket timestamptz not null, ${rollupColumns}, primary key (key_id, bucket));
+      create index usage_daily_user on usage_daily (user_id, bucket);
+
+      -- Billable usage per Stripe customer not yet put into a meter event.
+      create table stripe_pending (
+        stripe_customer_id text primary key,
+        quantity bigint not null
+      );
+      -- One row per aggregation window already sealed into the outbox (seals run once).
+      create table stripe_windows (
+        window_start timestamptz primary key,
+        sealed_at timestamptz not null default now()
+      );
+      -- Meter events Stripe has not yet accepted (pending), accepted (sent) or refused (parked).
+      create table stripe_outbox (
+        id bigserial primary key,
+        identifier text not null unique,
+        event_name text not null,
+        stripe_customer_id text not null,
+        value bigint not null check (value > 0),
+        window_start timestamptz not null,
+        status text not null default 'pending' check (status in ('pending', 'sent', 'parked')),
+        attempts integer not null default 0,
+        next_attempt_at timestamptz not null default now(),
+        last_status integer,
+        last_error text,
+        created_at timestamptz not null default now(),
+        sent_at timestamptz
+      );
+      create index stripe_outbox_due on stripe_outbox (next_attempt_at) where status = 'pending';
+      create index stripe_outbox_parked on stripe_outbox (id) where status = 'parked';
+
+      -- How far the JSON access log has been read, so a restart resumes (and backfills) there.
+      create table access_log_offsets (
+        path text primary key,
+        device text not null,
+        inode text not null,
+        byte_offset bigint not null,
+        -- The file's first bytes (base64): a file truncated and rewritten past the old offset
+        -- (copytruncate) has the same inode and maybe the same size, but not the same head.
+        head text not null default '',
+        updated_at timestamptz not null default now()
+      );
+    `,
+  },
+];
+
+export function migrateBilling(pool: pg.Pool, logger?: Logger): Promise<string[]> {
+  return migrate(pool, { table: BILLING_MIGRATIONS_TABLE, lockKey: BILLING_MIGRATIONS_LOCK, migrations: BILLING_MIGRATIONS }, logger);
+}

@@ -1,0 +1,211 @@
+import type pg from 'pg';
+import type { Logger } from '@tollgate/common';
+import type { UsageRecord } from '../domain/usage-record.js';
+import type { BillingMetrics } from '../metrics.js';
+
+// Roll-up upsert for one granularity: adds the batch's newly inserted rows to the bucket totals.
+const rollup = (table: string, unit: 'hour' | 'day') => `
+  ${table} as (
+    insert into ${table} as r (bucket, key_id, user_id, credential, total_requests, billable_requests,
+                               request_bytes, response_bytes, duration_ms_total, last_request_at)
+    select date_trunc('${unit}', started_at at time zone 'UTC') at time zone 'UTC', key_id, min(user_id), min(credential),
+           count(*), count(*) filter (where billable), sum(request_bytes), sum(response_bytes), sum(duration_ms), max(started_at)
+    from ins group by 1, 2
+    -- A stable order keeps concurrent writers (other replicas) from deadlocking on bucket rows.
+    order by 2, 1
+    on conflict (key_id, bucket) do update set
+      total_requests = r.total_requests + excluded.total_requests,
+      billable_requests = r.billable_requests + excluded.billable_requests,
+      request_bytes = r.request_bytes + excluded.request_bytes,
+      response_bytes = r.response_bytes + excluded.response_bytes,
+      duration_ms_total = r.duration_ms_total + excluded.duration_ms_total,
+      last_request_at = greatest(r.last_request_at, excluded.last_request_at)
+  )`;
+
+/**
+ * One statement per batch: the rows, their roll-ups and the Stripe pending totals change
+ * together, and only for rows that were not already there, so a replayed entry adds nothing
+ * anywhere.
+ */
+const INSERT_BATCH = `
+  with input as (
+    select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                         $8::int4[], $9::int8[], $10::int8[], $11::int4[], $12::timestamptz[], $13::bool[], $14::text[])
+      as t(request_id, key_id, user_id, credential, stripe_customer_id, method, path,
+           status, request_bytes, response_bytes, duration_ms, started_at, billable, source)
+  ),
+  ins as (
+    insert into usage_records (request_id, key_id, user_id, credential, stripe_customer_id, method, path,
+                               status, request_bytes, response_bytes, duration_ms, started_at, billable, source)
+    select * from input
+    on conflict (request_id) do nothing
+    returning key_id, user_id, credential, stripe_customer_id, request_bytes, response_bytes, duration_ms, started_at, billable
+  ),
+  ${rollup('usage_hourly', 'hour')},
+  ${rollup('usage_daily', 'day')},
+  pending as (
+    insert into stripe_pending as p (stripe_customer_id, quantity)
+    select stripe_customer_id, count(*) from ins
+    where $15::bool and billable and stripe_customer_id is not null
+    group by 1 order by 1
+    on conflict (stripe_customer_id) do update set quantity = p.quantity + excluded.quantity
+  )
+  select count(*)::int as inserted from ins`;
+
+export interface UsageWriterOptions {
+  batchSize: number;
+  flushIntervalMs: number;
+  /** Above this many buffered entries `hasRoom()` is false and the gRPC streams pause. */
+  maxBuffered: number;
+  /** Whether billable usage of Stripe customers accrues for meter events. */
+  stripeEnabled: boolean;
+}
+
+interface Waiter {
+  seq: number;
+  resolve: () => void;
+}
+
+/**
+ * Buffers usage records from every source and writes them in batches, one batch at a time
+ * (one writer per process keeps roll-up upserts from contending with each other). A failed
+ * write is retried with backoff; records stay in memory until written.
+ */
+export class UsageWriter {
+  private buffer: UsageRecord[] = [];
+  private enqueuedSeq = 0;
+  private writtenSeq = 0;
+  private waiters: Waiter[] = [];
+  private roomWaiters: (() => void)[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly opts: UsageWriterOptions,
+    private readonly metrics: BillingMetrics,
+    private readonly logger: Logger,
+  ) {}
+
+  get buffered(): number {
+    return this.buffer.length;
+  }
+
+  hasRoom(): boolean {
+    return this.buffer.length < this.opts.maxBuffered;
+  }
+
+  /** Resolves once the buffer is below its limit again. */
+  waitForRoom(): Promise<void> {
+    if (this.hasRoom()) return Promise.resolve();
+    return new Promise((r) => this.roomWaiters.push(r));
+  }
+
+  /** Adds records; the promise resolves when all of them are durably in Postgres. */
+  add(records: UsageRecord[]): Promise<void> {
+    if (records.length === 0) return Promise.resolve();
+    for (const r of records) this.buffer.push(r);
+    this.enqueuedSeq += records.length;
+    this.metrics.buffered.set(this.buffer.length);
+    const seq = this.enqueuedSeq;
+    const done = new Promise<void>((resolve) => this.waiters.push({ seq, resolve }));
+    if (this.buffer.length >= this.opts.batchSize) this.kick();
+    else this.timer ??= setTimeout(() => this.kick(), this.opts.flushIntervalMs);
+    return done;
+  }
+
+  /** Writes everything buffered so far. */
+  async flush(): Promise<void> {
+    while (this.buffer.length > 0 || this.flushing) {
+      this.kick();
+      await this.flushing;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  private kick(): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    if (this.flushing || this.buffer.length === 0) return;
+    this.flushing = this.drain().finally(() => {
+      this.flushing = undefined;
+      if (this.buffer.length > 0 && !this.closed) {
+        if (this.buffer.length >= this.opts.batchSize) this.kick();
+        else this.timer ??= setTimeout(() => this.kick(), this.opts.flushIntervalMs);
+      }
+    });
+  }
+
+  private async drain(): Promise<void> {
+    // Full batches go back to back; a partial one is written once and the rest waits for the timer.
+    do {
+      const batch = this.buffer.slice(0, this.opts.batchSize);
+      await this.writeWithRetry(batch);
+      this.buffer.splice(0, batch.length);
+      this.writtenSeq += batch.length;
+      this.metrics.buffered.set(this.buffer.length);
+      this.release();
+    } while (this.buffer.length >= this.opts.batchSize);
+  }
+
+  private release(): void {
+    while (this.waiters.length > 0 && this.waiters[0]!.seq <= this.writtenSeq) this.waiters.shift()!.resolve();
+    if (this.hasRoom()) for (const r of this.roomWaiters.splice(0)) r();
+  }
+
+  private async writeWithRetry(batch: UsageRecord[]): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.writeBatch(batch);
+        return;
+      } catch (err) {
+        this.metrics.writeErrors.inc();
+        const delay = Math.min(5_000, 100 * 2 ** attempt);
+        this.logger.error({ err, batch: batch.length, retryInMs: delay }, 'usage batch write failed; retrying');
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  private async writeBatch(batch: UsageRecord[]): Promise<void> {
+    // The same request can arrive twice in one batch (stream and file): keep the first.
+    const unique = new Map<string, UsageRecord>();
+    for (const r of batch) if (!unique.has(r.requestId)) unique.set(r.requestId, r);
+    const rows = [...unique.values()];
+    const cols: unknown[][] = Array.from({ length: 14 }, () => new Array(rows.length));
+    rows.forEach((r, i) => {
+      cols[0]![i] = r.requestId;
+      cols[1]![i] = r.keyId;
+      cols[2]![i] = r.userId;
+      cols[3]![i] = r.credential;
+      cols[4]![i] = r.stripeCustomerId;
+      cols[5]![i] = r.method;
+      cols[6]![i] = r.path;
+      cols[7]![i] = r.status;
+      cols[8]![i] = r.requestBytes;
+      cols[9]![i] = r.responseBytes;
+      cols[10]![i] = r.durationMs;
+      cols[11]![i] = r.startedAt.toISOString();
+      cols[12]![i] = r.billable;
+      cols[13]![i] = r.source;
+    });
+    const stop = this.metrics.writeSeconds.startTimer();
+    const res = await this.pool.query<{ inserted: number }>(INSERT_BATCH, [...cols, this.opts.stripeEnabled]);
+    stop();
+    const inserted = res.rows[0]?.inserted ?? 0;
+    this.metrics.recordsWritten.inc(inserted);
+    this.metrics.duplicatesSkipped.inc(batch.length - inserted);
+    // Ingest lag: from the earliest request end in the batch to now (large while backfilling).
+    let oldestEnd = Infinity;
+    for (const r of rows) oldestEnd = Math.min(oldestEnd, r.startedAt.getTime() + r.durationMs);
+    if (Number.isFinite(oldestEnd)) this.metrics.ingestLag.set(Math.max(0, (Date.now() - oldestEnd) / 1000));
+  }
+}

@@ -1,0 +1,117 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '@tollgate/common';
+import { loadBillingConfig } from '../src/config.js';
+import { DEFAULT_BILLABLE_RULE, isBillable, parseBillableRule } from '../src/domain/billable.js';
+import { fromJsonLogLine, stripQuery } from '../src/domain/usage-record.js';
+import { classifyStripeError, parseRetryAfter } from '../src/stripe/meter-client.js';
+import { backoffMs } from '../src/stripe/rate-limiter.js';
+import { lastClosedWindow } from '../src/stripe/stripe-billing.js';
+import { resolveUsageRange, UsageRangeError } from '../src/usage/read.js';
+
+describe('billable rule', () => {
+  it('bills everything but 429 and 5xx by default', () => {
+    expect([200, 201, 301, 400, 404].map((s) => isBillable(DEFAULT_BILLABLE_RULE, s))).toEqual([true, true, true, true, true]);
+    expect([429, 500, 503, 0].map((s) => isBillable(DEFAULT_BILLABLE_RULE, s))).toEqual([false, false, false, false]);
+  });
+
+  it('takes codes and classes, and names what it cannot read', () => {
+    const rule = parseBillableRule('4xx, 5xx ,301');
+    expect(isBillable(rule, 404)).toBe(false);
+    expect(isBillable(rule, 301)).toBe(false);
+    expect(isBillable(rule, 200)).toBe(true);
+    expect(() => parseBillableRule('5xx,teapot')).toThrow(/teapot/);
+  });
+});
+
+describe('configuration', () => {
+  it('names every bad variable', () => {
+    try {
+      loadBillingConfig({ BILLING_NON_BILLABLE_STATUSES: '9xx', STRIPE_API_BASE: 'ftp://x', BILLING_GRPC_PORT: 'abc' });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      const vars = (err as ConfigError).problems.map((p) => p.variable).sort();
+      expect(vars).toEqual(['BILLING_GRPC_PORT', 'BILLING_NON_BILLABLE_STATUSES', 'DATABASE_URL', 'STRIPE_API_BASE']);
+    }
+  });
+
+  it('has Stripe off without a key', () => {
+    const c = loadBillingConfig({ DATABASE_URL: 'postgres://x@127.0.0.1/db' });
+    expect(c.STRIPE_API_KEY).toBeUndefined();
+    expect(c.BILLING_GRPC_PORT).toBe(9292);
+    expect(c.BILLING_HTTP_PORT).toBe(9293);
+    expect(c.STRIPE_AGGREGATION_INTERVAL_SECONDS).toBe(60);
+  });
+});
+
+describe('JSON access-log lines', () => {
+  const rule = DEFAULT_BILLABLE_RULE;
+  it('reads the fields envoy.yaml writes, with null or "-" as absent', () => {
+    const r = fromJsonLogLine(
+      JSON.stringify({
+        request_id: 'r1', start_time: '2030-01-01T00:00:00.123Z', method: 'PUT', path: '/a/b?c=d', status: 204,
+        request_bytes: 5, response_bytes: 0, duration_ms: 9, user_id: 'u', key_id: 'k', token_id: null, credential: '-', stripe_customer_id: '-',
+      }),
+      rule,
+    );
+    expect(r).toEqual({
+      record: {
+        requestId: 'r1', keyId: 'k', userId: 'u', credential: 'api_key', stripeCustomerId: null, method: 'PUT', path: '/a/b',
+        status: 204, requestBytes: 5, responseBytes: 0, durationMs: 9, startedAt: new Date('2030-01-01T00:00:00.123Z'), billable: true, source: 'file',
+      },
+    });
+  });
+
+  it('skips lines without an identity or request id, and garbage', () => {
+    expect(fromJsonLogLine('{"request_id":"r","user_id":"u"}', rule)).toEqual({ skip: 'no_identity' });
+    expect(fromJsonLogLine('{"key_id":"k","user_id":"u"}', rule)).toEqual({ skip: 'no_request_id' });
+    expect(fromJsonLogLine('[1]', rule)).toEqual({ skip: 'malformed' });
+    expect(fromJsonLogLine('{oops', rule)).toEqual({ skip: 'malformed' });
+  });
+
+  it('strips query strings and fragments', () => {
+    expect(stripQuery('/x?y#z')).toBe('/x');
+    expect(stripQuery('?only')).toBe('/');
+  });
+});
+
+describe('Stripe outcomes', () => {
+  it('retries 429 (after Retry-After), 5xx and network errors; duplicates count as sent; other 4xx park', () => {
+    expect(classifyStripeError({ type: 'StripeRateLimitError', statusCode: 429, message: 'slow', headers: { 'retry-after': '3' } })).toEqual({
+      kind: 'retry', reason: 'rate_limited', status: 429, message: 'slow', retryAfterMs: 3000,
+    });
+    expect(classifyStripeError({ type: 'StripeAPIError', statusCode: 503, message: 'x' })).toMatchObject({ kind: 'retry', reason: 'server_error' });
+    expect(classifyStripeError({ type: 'StripeConnectionError', message: 'timeout' })).toMatchObject({ kind: 'retry', reason: 'network_error' });
+    expect(classifyStripeError({ statusCode: 400, message: 'An event already exists with identifier tg_1.' })).toEqual({ kind: 'duplicate' });
+    expect(classifyStripeError({ statusCode: 400, message: 'No such customer' })).toEqual({ kind: 'park', status: 400, message: 'No such customer' });
+  });
+
+  it('reads Retry-After as seconds or a date', () => {
+    expect(parseRetryAfter('2')).toBe(2000);
+    expect(parseRetryAfter(new Date(10_000).toUTCString(), 4_000)).toBe(6000);
+    expect(parseRetryAfter('soon')).toBeUndefined();
+  });
+
+  it('backs off exponentially with jitter, capped', () => {
+    expect(backoffMs(1, 1000, 60_000, () => 0)).toBe(500);
+    expect(backoffMs(1, 1000, 60_000, () => 1)).toBe(1000);
+    expect(backoffMs(4, 1000, 60_000, () => 1)).toBe(8000);
+    expect(backoffMs(30, 1000, 60_000, () => 1)).toBe(60_000);
+  });
+
+  it('aggregates into UTC-aligned windows', () => {
+    expect(lastClosedWindow(Date.UTC(2030, 0, 1, 0, 1, 30), 60).toISOString()).toBe('2030-01-01T00:00:00.000Z');
+  });
+});
+
+describe('usage ranges', () => {
+  const now = new Date('2030-05-10T12:34:00Z');
+  it('defaults to the last 30 days, in whole hours', () => {
+    expect(resolveUsageRange({}, now)).toEqual({ from: new Date('2030-04-10T12:00:00Z'), to: new Date('2030-05-10T13:00:00Z') });
+  });
+  it('accepts ISO times and Unix seconds, and refuses nonsense', () => {
+    expect(resolveUsageRange({ from: '1893456000', to: '2030-01-02' }).from.toISOString()).toBe('2030-01-01T00:00:00.000Z');
+    expect(() => resolveUsageRange({ from: 'nope' })).toThrow(UsageRangeError);
+    expect(() => resolveUsageRange({ from: '2020-01-01', to: '2030-01-01' })).toThrow(/400 days/);
+  });
+});

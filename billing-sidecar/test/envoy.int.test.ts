@@ -1,0 +1,198 @@
+import { createServer, type Server } from 'node:http';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import pg from 'pg';
+import {
+  REPO_ROOT, createTestDatabase, freePort, httpOk, sleep, startEnvoy, startProcess, waitFor,
+  type ManagedProcess, type RunningEnvoy,
+} from '@tollgate/devstack';
+import { startBillingSidecar, type BillingSidecar } from '../src/app.js';
+import { readUserUsage } from '../src/usage/read.js';
+import { silentLogger, startCheckDouble, testConfig, waitUntil } from './helpers.js';
+
+// A real Envoy (the canonical envoy.yaml rendered for loopback) in front of a small upstream,
+// with ext_authz answered by a double of authz-service's Check contract. Requests through
+// Envoy must become usage rows, exactly once, whatever happens to the sidecar.
+const infra = inject('infra');
+const KEYS = {
+  k_alpha: { user_id: 'u_alpha', key_id: 'key_alpha', stripe_customer_id: 'cus_alpha' },
+  k_beta: { user_id: 'u_beta', key_id: 'key_beta' },
+  k_limited: { user_id: 'u_alpha', key_id: 'key_limited', deny: 429 as const },
+};
+
+let upstream: Server;
+let upstreamPort: number;
+let check: { port: number; stop: () => void };
+
+beforeAll(async () => {
+  upstream = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'text/plain' }).end('hello from upstream'));
+  });
+  upstreamPort = await freePort();
+  await new Promise<void>((r) => upstream.listen(upstreamPort, '127.0.0.1', r));
+  check = await startCheckDouble(KEYS);
+});
+
+afterAll(async () => {
+  check?.stop();
+  await new Promise((r) => upstream?.close(r));
+});
+
+async function envoyFor(alsPort: number): Promise<RunningEnvoy> {
+  return startEnvoy({
+    dir: mkdtempSync(join(tmpdir(), 'tollgate-billing-envoy-')),
+    render: {
+      listen: { host: '127.0.0.1', port: await freePort() },
+      adminPort: await freePort(),
+      backend: { host: '127.0.0.1', port: upstreamPort },
+      authz: { host: '127.0.0.1', port: check.port },
+      als: { host: '127.0.0.1', port: alsPort },
+    },
+  });
+}
+
+async function count(pool: pg.Pool, where = 'true'): Promise<number> {
+  return (await pool.query<{ n: number }>(`select count(*)::int as n from usage_records where ${where}`)).rows[0]!.n;
+}
+
+describe('requests through Envoy become usage rows', () => {
+  let db: { url: string; drop: () => Promise<void> };
+  let sidecar: BillingSidecar;
+  let envoy: RunningEnvoy;
+
+  beforeAll(async () => {
+    db = await createTestDatabase(infra, 'billing_envoy');
+    const grpcPort = await freePort();
+    // Envoy first, so the sidecar can be pointed at the JSON log it writes.
+    envoy = await envoyFor(grpcPort);
+    sidecar = await startBillingSidecar(
+      testConfig(db.url, { BILLING_GRPC_PORT: String(grpcPort), ENVOY_ACCESS_LOG_PATH: envoy.accessLogPath! }),
+      silentLogger,
+    );
+  });
+
+  afterAll(async () => {
+    await envoy?.process.stop();
+    await sidecar?.stop();
+    await db?.drop();
+  });
+
+  it('records each answered request with a key identity once (stream and file both carry it)', async () => {
+    const statuses: number[] = [];
+    const send = async (key: string | null, path: string) => {
+      const res = await fetch(`${envoy.url}${path}`, { headers: key ? { authorization: `Bearer ${key}` } : {} });
+      await res.arrayBuffer();
+      statuses.push(res.status);
+      return res.status;
+    };
+    for (let i = 0; i < 20; i++) expect(await send('k_alpha', `/hello?i=${i}`)).toBe(200);
+    for (let i = 0; i < 7; i++) expect(await send('k_beta', '/echo')).toBe(200);
+    for (let i = 0; i < 3; i++) expect(await send('k_limited', '/hello')).toBe(429);
+    for (let i = 0; i < 4; i++) expect(await send(null, '/hello')).toBe(401);
+
+    await waitUntil('usage rows', async () => (await count(sidecar.pool)) === 30);
+    // Both logs have delivered everything: the stream's entries and the file's lines overlap fully.
+    await waitUntil('file caught up', async () => {
+      const m = await sidecar.registry.getSingleMetricAsString('tollgate_billing_entries_received_total');
+      return /source="file"[^\n]* 34/.test(m);
+    });
+    await sidecar.writer.flush();
+    expect(await count(sidecar.pool)).toBe(30);
+    const alpha = await readUserUsage(sidecar.pool, 'u_alpha');
+    expect(alpha.total_requests).toBe(23);
+    expect(alpha.billable_requests).toBe(20);
+    expect(alpha.keys.map((k) => [k.key_id, k.total_requests, k.billable_requests])).toEqual([
+      ['key_alpha', 20, 20],
+      ['key_limited', 3, 0],
+    ]);
+    const row = (await sidecar.pool.query(`select * from usage_records where key_id = 'key_alpha' limit 1`)).rows[0];
+    expect(row).toMatchObject({ user_id: 'u_alpha', stripe_customer_id: 'cus_alpha', method: 'GET', path: '/hello', status: 200 });
+    expect(row.request_id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(Number(row.response_bytes)).toBe('hello from upstream'.length);
+  });
+});
+
+describe('sidecar killed under load', () => {
+  let db: { url: string; drop: () => Promise<void> };
+  let envoy: RunningEnvoy;
+  let sidecarProc: ManagedProcess | undefined;
+  let pool: pg.Pool;
+
+  afterAll(async () => {
+    sidecarProc?.kill9();
+    await envoy?.process.stop();
+    await pool?.end();
+    await db?.drop();
+  });
+
+  it('loses nothing: usage totals equal the requests Envoy answered', async () => {
+    db = await createTestDatabase(infra, 'billing_kill');
+    pool = new pg.Pool({ connectionString: db.url, max: 2 });
+    const grpcPort = await freePort();
+    const httpPort = await freePort();
+    envoy = await envoyFor(grpcPort);
+    const startSidecar = async () => {
+      const proc = startProcess({
+        name: 'billing-sidecar',
+        command: process.execPath,
+        args: ['--conditions=source', '--import', 'tsx', join(REPO_ROOT, 'billing-sidecar', 'src', 'main.ts')],
+        cwd: REPO_ROOT,
+        env: {
+          PATH: process.env.PATH,
+          DATABASE_URL: db.url,
+          BILLING_HOST: '127.0.0.1',
+          BILLING_GRPC_PORT: String(grpcPort),
+          BILLING_HTTP_PORT: String(httpPort),
+          ENVOY_ACCESS_LOG_PATH: envoy.accessLogPath!,
+          ACCESS_LOG_POLL_INTERVAL_MS: '100',
+          LOG_LEVEL: 'warn',
+        },
+      });
+      await waitFor('billing-sidecar', () => httpOk(`http://127.0.0.1:${httpPort}/health`), { child: proc, timeoutMs: 60_000 });
+      return proc;
+    };
+    sidecarProc = await startSidecar();
+
+    // Steady load from 4 clients; every answer with a key identity must end up counted.
+    const answered = { alpha: 0, beta: 0 };
+    let loading = true;
+    const client = async (key: 'k_alpha' | 'k_beta') => {
+      while (loading) {
+        const res = await fetch(`${envoy.url}/hello`, { headers: { authorization: `Bearer ${key}` } }).catch(() => undefined);
+        if (!res) continue;
+        await res.arrayBuffer();
+        if (res.status === 200) answered[key === 'k_alpha' ? 'alpha' : 'beta']++;
+        await sleep(2);
+      }
+    };
+    const clients = [client('k_alpha'), client('k_alpha'), client('k_beta'), client('k_beta')];
+    await sleep(1_000);
+    sidecarProc.kill9();
+    await sidecarProc.exitedPromise;
+    const atKill = answered.alpha + answered.beta;
+    await sleep(1_500); // Envoy keeps answering while the sidecar is gone
+    expect(answered.alpha + answered.beta).toBeGreaterThan(atKill);
+    sidecarProc = await startSidecar();
+    await sleep(1_000);
+    loading = false;
+    await Promise.all(clients);
+
+    const total = answered.alpha + answered.beta;
+    expect(total).toBeGreaterThan(0);
+    await waitUntil(`${total} usage rows`, async () => (await count(pool)) === total, 60_000);
+    expect(await count(pool, `key_id = 'key_alpha'`)).toBe(answered.alpha);
+    expect(await count(pool, `key_id = 'key_beta'`)).toBe(answered.beta);
+    // Requests answered while the sidecar was dead can only have come from the file.
+    expect(await count(pool, `source = 'file'`)).toBeGreaterThan(0);
+    const rollup = await pool.query<{ n: string }>('select sum(total_requests) as n from usage_hourly');
+    expect(Number(rollup.rows[0]!.n)).toBe(total);
+    // And a second restart (replaying nothing new) changes nothing.
+    await sidecarProc.stop();
+    sidecarProc = await startSidecar();
+    await sleep(500);
+    expect(await count(pool)).toBe(total);
+  });
+});

@@ -1,0 +1,207 @@
+import { appendFileSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createTestDatabase } from '@tollgate/devstack';
+import type { AccessLogServiceClient } from '@tollgate/proto';
+import { startBillingSidecar, type BillingSidecar } from '../src/app.js';
+import { readKeyUsage, readUserUsage, UsageRangeError } from '../src/usage/read.js';
+import { alsClient, alsEntry, sendStream, silentLogger, testConfig, waitUntil } from './helpers.js';
+
+// The sidecar in-process against real Postgres, fed over gRPC the way Envoy feeds it and
+// through the JSON access-log file.
+const infra = inject('infra');
+let db: { url: string; drop: () => Promise<void> };
+let sidecar: BillingSidecar;
+let client: AccessLogServiceClient;
+const logDir = mkdtempSync(join(tmpdir(), 'tollgate-billing-log-'));
+const logPath = join(logDir, 'access.log');
+
+async function countFor(keyId: string): Promise<number> {
+  const r = await sidecar.pool.query<{ n: number }>('select count(*)::int as n from usage_records where key_id = $1', [keyId]);
+  return r.rows[0]!.n;
+}
+
+function jsonLine(fields: Record<string, unknown>): string {
+  return `${JSON.stringify({
+    request_id: randomUUID(),
+    start_time: new Date().toISOString(),
+    method: 'POST',
+    path: '/echo?q=secret',
+    status: 200,
+    request_bytes: 10,
+    response_bytes: 20,
+    duration_ms: 4,
+    user_id: 'user_f',
+    key_id: 'key_file',
+    token_id: null,
+    credential: 'api_key',
+    stripe_customer_id: null,
+    ...fields,
+  })}\n`;
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase(infra, 'billing_ingest');
+  writeFileSync(logPath, '');
+  sidecar = await startBillingSidecar(testConfig(db.url, { ENVOY_ACCESS_LOG_PATH: logPath }), silentLogger);
+  client = alsClient(sidecar.grpcPort);
+});
+
+afterAll(async () => {
+  client?.close();
+  await sidecar?.stop();
+  await db?.drop();
+});
+
+describe('gRPC access-log ingest', () => {
+  it('records one usage row per identified entry, with the fields billing needs', async () => {
+    const requestId = randomUUID();
+    await sendStream(client, [[alsEntry({ requestId, identity: { user_id: 'user_a', key_id: 'key_a', stripe_customer_id: 'cus_a' }, status: 201, method: 'POST', path: '/echo?token=abc', requestBytes: 7, responseBytes: 99 })]]);
+    const row = await waitUntil('row', async () => (await sidecar.pool.query('select * from usage_records where request_id = $1', [requestId])).rows[0]);
+    expect(row).toMatchObject({
+      key_id: 'key_a',
+      user_id: 'user_a',
+      credential: 'api_key',
+      stripe_customer_id: 'cus_a',
+      method: 'POST',
+      path: '/echo',
+      status: 201,
+      request_bytes: '7',
+      response_bytes: '99',
+      duration_ms: 3,
+      billable: true,
+      source: 'als',
+    });
+  });
+
+  it('counts duplicated and replayed entries once, across concurrent streams', async () => {
+    const identity = { user_id: 'user_dup', key_id: 'key_dup' };
+    const entries = Array.from({ length: 300 }, () => alsEntry({ identity }));
+    // The same 300 entries: twice within one batch, replayed on four concurrent streams.
+    await Promise.all([
+      sendStream(client, [[...entries.slice(0, 150), ...entries.slice(0, 150)], entries.slice(150)]),
+      ...Array.from({ length: 4 }, () => sendStream(client, [entries.slice(0, 100), entries.slice(100, 200), entries.slice(200)])),
+    ]);
+    await sidecar.writer.flush();
+    expect(await countFor('key_dup')).toBe(300);
+    const usage = await readUserUsage(sidecar.pool, 'user_dup');
+    expect(usage.total_requests).toBe(300);
+    expect(usage.keys).toEqual([expect.objectContaining({ key_id: 'key_dup', total_requests: 300, billable_requests: 300 })]);
+    // Replaying everything later changes nothing either.
+    await sendStream(client, [entries]);
+    await sidecar.writer.flush();
+    expect((await readUserUsage(sidecar.pool, 'user_dup')).total_requests).toBe(300);
+  });
+
+  it('keeps what a stream sent before it broke', async () => {
+    const identity = { user_id: 'user_broken', key_id: 'key_broken' };
+    await sendStream(client, [Array.from({ length: 50 }, () => alsEntry({ identity })), Array.from({ length: 25 }, () => alsEntry({ identity }))], { cancelAfter: true });
+    await waitUntil('rows from the broken stream', async () => (await countFor('key_broken')) === 75);
+  });
+
+  it('skips entries without a key identity and marks 429 and 5xx as not billable', async () => {
+    const identity = { user_id: 'user_rule', key_id: 'key_rule' };
+    await sendStream(client, [[
+      alsEntry({ identity: null }),
+      alsEntry({ identity: { user_id: 'user_rule' } }),
+      alsEntry({ identity, status: 200 }),
+      alsEntry({ identity, status: 404 }),
+      alsEntry({ identity, status: 429 }),
+      alsEntry({ identity, status: 503 }),
+      alsEntry({ identity, status: 0 }),
+    ]]);
+    await sidecar.writer.flush();
+    await waitUntil('rule rows', async () => (await countFor('key_rule')) === 5);
+    const usage = await readKeyUsage(sidecar.pool, 'key_rule', { granularity: 'hour' });
+    expect(usage).toMatchObject({ key_id: 'key_rule', user_id: 'user_rule', total_requests: 5, billable_requests: 2 });
+    expect(usage.buckets).toHaveLength(1);
+    const metrics = await sidecar.registry.metrics();
+    expect(metrics).toMatch(/tollgate_billing_entries_skipped_total\{source="als",reason="no_identity",service="billing-sidecar"\} [1-9]/);
+  });
+
+  it('attributes service-token requests to the token', async () => {
+    await sendStream(client, [[alsEntry({ identity: { user_id: 'svc_owner', token_id: 'tok_1', credential: 'service_token' } })]]);
+    const usage = await waitUntil('token usage', async () => {
+      const u = await readUserUsage(sidecar.pool, 'svc_owner');
+      return u.total_requests === 1 ? u : undefined;
+    });
+    expect(usage.keys[0]).toMatchObject({ key_id: 'tok_1', credential: 'service_token' });
+  });
+
+  it('reads usage per user and per key by range, and rejects a bad range', async () => {
+    const identity = { user_id: 'user_range', key_id: 'key_range' };
+    const day = Date.UTC(2030, 0, 15, 10, 30);
+    await sendStream(client, [[
+      alsEntry({ identity, startMs: day }),
+      alsEntry({ identity, startMs: day + 3_600_000 }),
+      alsEntry({ identity, startMs: day + 86_400_000 }),
+    ]]);
+    await waitUntil('range rows', async () => (await countFor('key_range')) === 3);
+    const hourly = await readKeyUsage(sidecar.pool, 'key_range', { from: '2030-01-15T00:00:00Z', to: '2030-01-16T00:00:00Z', granularity: 'hour' });
+    expect(hourly.total_requests).toBe(2);
+    expect(hourly.buckets.map((b) => b.start)).toEqual(['2030-01-15T10:00:00.000Z', '2030-01-15T11:00:00.000Z']);
+    const daily = await readKeyUsage(sidecar.pool, 'key_range', { from: '2030-01-01T00:00:00Z', to: '2030-02-01T00:00:00Z' });
+    expect(daily.buckets.map((b) => [b.start, b.total_requests])).toEqual([['2030-01-15T00:00:00.000Z', 2], ['2030-01-16T00:00:00.000Z', 1]]);
+    const user = await readUserUsage(sidecar.pool, 'user_range', { from: '2030-01-15T11:00:00Z', to: '2030-01-17T00:00:00Z' });
+    expect(user).toMatchObject({ user_id: 'user_range', total_requests: 2, from: '2030-01-15T11:00:00.000Z', to: '2030-01-17T00:00:00.000Z' });
+    await expect(readUserUsage(sidecar.pool, 'user_range', { from: 'yesterday' })).rejects.toBeInstanceOf(UsageRangeError);
+    await expect(readUserUsage(sidecar.pool, 'user_range', { from: '2030-01-02', to: '2030-01-01' })).rejects.toThrow(/before/);
+  });
+});
+
+describe('JSON access-log backfill', () => {
+  it('reads lines from the file, de-duplicated against the gRPC stream by request id', async () => {
+    const shared = randomUUID();
+    await sendStream(client, [[alsEntry({ requestId: shared, identity: { user_id: 'user_f', key_id: 'key_file' } })]]);
+    appendFileSync(logPath, jsonLine({ request_id: shared }) + jsonLine({}) + jsonLine({ status: 503 }) + 'not json\n' + jsonLine({ key_id: null }));
+    await waitUntil('file rows', async () => (await countFor('key_file')) === 3);
+    const r = await sidecar.pool.query<{ path: string }>(`select distinct path from usage_records where key_id = 'key_file'`);
+    expect(r.rows.map((x) => x.path).sort()).toEqual(['/echo', '/hello']);
+  });
+
+  it('waits for a line Envoy has not finished writing', async () => {
+    const line = jsonLine({ key_id: 'key_partial' });
+    appendFileSync(logPath, line.slice(0, 30));
+    await sidecar.tailer!.poll();
+    appendFileSync(logPath, line.slice(30));
+    await waitUntil('partial line', async () => (await countFor('key_partial')) === 1);
+  });
+
+  it('finishes a rotated file, then reads the new one from its start', async () => {
+    appendFileSync(logPath, jsonLine({ key_id: 'key_rot' }));
+    await waitUntil('before rotation', async () => (await countFor('key_rot')) === 1);
+    await sidecar.tailer!.stop(); // hold the tailer so the rotation happens between two reads
+    appendFileSync(logPath, jsonLine({ key_id: 'key_rot' }) + jsonLine({ key_id: 'key_rot' }));
+    renameSync(logPath, `${logPath}.1`);
+    writeFileSync(logPath, jsonLine({ key_id: 'key_rot' }));
+    // Restart reading as a new process would, from the stored offset.
+    const { AccessLogTailer } = await import('../src/ingest/access-log-tailer.js');
+    const cfg = testConfig(db.url);
+    const tailer = new AccessLogTailer(sidecar.pool, sidecar.writer, cfg.BILLING_NON_BILLABLE_STATUSES, { path: logPath, pollIntervalMs: 50 }, sidecar.metrics, silentLogger);
+    await tailer.start();
+    await waitUntil('after rotation', async () => (await countFor('key_rot')) === 4);
+    // Truncation in place (copytruncate) starts the file over.
+    writeFileSync(logPath, jsonLine({ key_id: 'key_rot' }));
+    await waitUntil('after truncation', async () => (await countFor('key_rot')) === 5);
+    await tailer.stop();
+  });
+});
+
+describe('operations', () => {
+  it('serves /health with its Postgres check, /health/live and /metrics', async () => {
+    const base = `http://127.0.0.1:${sidecar.httpPort}`;
+    const health = await fetch(`${base}/health`);
+    expect(health.status).toBe(200);
+    expect((await health.json()).checks.postgres.status).toBe('ok');
+    expect((await fetch(`${base}/health/live`)).status).toBe(200);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    for (const name of [
+      'tollgate_billing_entries_received_total',
+      'tollgate_billing_records_written_total',
+      'tollgate_billing_duplicates_skipped_total',
+      'tollgate_billing_ingest_lag_seconds',
+    ]) expect(metrics).toContain(name);
+  });
+});
