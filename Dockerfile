@@ -70,3 +70,5 @@ COPY --from=deploy-billing-sidecar /out /app
 ENV BILLING_HOST=0.0.0.0 BILLING_HTTP_PORT=9293 BILLING_GRPC_PORT=9292 HEALTHCHECK_PORT_VAR=BILLING_HTTP_PORT \
     ENVOY_ACCESS_LOG_PATH=/var/log/tollgate/access.log
 EXPOSE 9292 9293
+# A capped heap keeps the sidecar's RSS near 180 MB under full ingest (docs/benchmarks.md).
+CMD ["--max-old-space-size=128", "dist/main.js"]
