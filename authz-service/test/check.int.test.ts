@@ -213,3 +213,25 @@ describe('logs', () => {
 });
 
 export type { AuthzService };
+
+describe('rotation grace', () => {
+  it('a cached pre-rotation secret stops working when its grace ends, not when the cache entry does', async () => {
+    const { key, plaintext: oldSecret } = await createKey(service);
+    const { generateKey: gen } = await import('../src/domain/key-format.js');
+    const next = gen('sk');
+    // Rotate with a 1.5 s grace, as the management API does: the old hash becomes the previous one.
+    await service.deps.pool.query(
+      `update api_keys set previous_key_hash = key_hash, previous_key_expires_at = now() + interval '1500 milliseconds',
+         key_hash = $2, key_prefix = $3 where id = $1`,
+      [key.id, service.deps.hasher.primary(next.plaintext), next.displayPrefix],
+    );
+    await service.deps.keyEvents.keyChanged(key.id);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(httpStatusOf(await check({ headers: bearer(oldSecret) }))).toBe(200); // cached now, KEY_CACHE_TTL_MS is 30 s
+    expect(httpStatusOf(await check({ headers: bearer(next.plaintext) }))).toBe(200);
+    await new Promise((r) => setTimeout(r, 1600));
+    const res = await check({ headers: bearer(oldSecret) });
+    expect(httpStatusOf(res)).toBe(401);
+    expect(httpStatusOf(await check({ headers: bearer(next.plaintext) }))).toBe(200);
+  });
+});

@@ -62,6 +62,11 @@ export class Checker {
     try {
       const match = await this.d.resolver.resolve(this.d.hasher.candidates(cred.value));
       if (!match) return deny(401, 'invalid_api_key', 'The API key is not valid (unknown key)', { outcome: 'unknown_key' });
+      // A pre-rotation secret works only until its grace period ends — checked here, per
+      // request, because a cached match would otherwise outlive the grace by up to the cache TTL.
+      if (match.matched === 'previous' && !(match.key.previousKeyExpiresAt && match.key.previousKeyExpiresAt.getTime() > Date.now())) {
+        return deny(401, 'invalid_api_key', 'The API key was rotated and its grace period has ended', { outcome: 'rotated_key_expired' });
+      }
       key = match.key;
     } catch (err) {
       if (err instanceof KeyStoreUnavailableError) {
