@@ -1,10 +1,49 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { registerOpsRoutes } from '@tollgate/common';
 import type { ServiceDeps } from '../deps.js';
+import { actorLabel } from './auth.js';
+import { installErrorHandling } from './errors.js';
+import { KeyManagement } from './key-management.js';
+import { keyRoutes } from './key-routes.js';
+import { buildOpenApiDocument } from './openapi.js';
+import { registerRoutes, type RouteSpec } from './routes.js';
 
-// Interim: operations routes only, until the key-management API lands on this module.
+export const API_VERSION = '1.0.0';
+/** Management bodies are small; anything bigger is a mistake or an attack. */
+const BODY_LIMIT_BYTES = 64 * 1024;
+
+/** Every management route, for registration and for the OpenAPI document. */
+export function managementRoutes(deps: ServiceDeps): RouteSpec[] {
+  return keyRoutes(new KeyManagement(deps));
+}
+
+/**
+ * The key-management HTTP API (seed 003's endpoints and seed 004's lifecycle), the operations
+ * routes (/health, /health/live, /metrics) and /openapi.json. The caller listens.
+ */
 export function buildManagementApi(deps: ServiceDeps): FastifyInstance {
-  const app = Fastify({ logger: false });
+  const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT_BYTES });
+  installErrorHandling(app, deps.logger);
   registerOpsRoutes(app, { service: 'authz-service', registry: deps.registry, checks: deps.healthChecks });
+
+  const routes = managementRoutes(deps);
+  registerRoutes(app, deps, routes);
+  const document = buildOpenApiDocument(routes, { version: API_VERSION });
+  app.get('/openapi.json', async () => document);
+
+  // One line per management call: who, what, outcome. Never headers or bodies (they carry secrets).
+  app.addHook('onResponse', async (request, reply) => {
+    if (!request.url.startsWith('/api/')) return;
+    deps.logger.info(
+      {
+        method: request.method,
+        route: request.routeOptions.url ?? null,
+        status: reply.statusCode,
+        actor: request.managementActor ? actorLabel(request.managementActor) : null,
+        ms: Math.round(reply.elapsedTime),
+      },
+      'management call',
+    );
+  });
   return app;
 }
