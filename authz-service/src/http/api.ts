@@ -23,6 +23,8 @@ export function managementRoutes(deps: ServiceDeps): RouteSpec[] {
  */
 export function buildManagementApi(deps: ServiceDeps): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT_BYTES });
+  // JSON only: a text/plain body would otherwise reach validation as a string.
+  app.removeContentTypeParser('text/plain');
   installErrorHandling(app, deps.logger);
   registerOpsRoutes(app, { service: 'authz-service', registry: deps.registry, checks: deps.healthChecks });
 
