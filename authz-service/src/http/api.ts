@@ -12,6 +12,13 @@ export const API_VERSION = '1.0.0';
 /** Management bodies are small; anything bigger is a mistake or an attack. */
 const BODY_LIMIT_BYTES = 64 * 1024;
 
+const registered = new WeakMap<FastifyInstance, { method: string; url: string }[]>();
+
+/** Every method and URL the API serves (HEAD included), as Fastify registered them. */
+export function registeredRoutes(app: FastifyInstance): readonly { method: string; url: string }[] {
+  return registered.get(app) ?? [];
+}
+
 /** Every management route, for registration and for the OpenAPI document. */
 export function managementRoutes(deps: ServiceDeps): RouteSpec[] {
   return keyRoutes(new KeyManagement(deps));
@@ -25,6 +32,11 @@ export function buildManagementApi(deps: ServiceDeps): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT_BYTES });
   // JSON only: a text/plain body would otherwise reach validation as a string.
   app.removeContentTypeParser('text/plain');
+  const seen: { method: string; url: string }[] = [];
+  registered.set(app, seen);
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) seen.push({ method, url: r.url });
+  });
   installErrorHandling(app, deps.logger);
   registerOpsRoutes(app, { service: 'authz-service', registry: deps.registry, checks: deps.healthChecks });
 
