@@ -1,9 +1,14 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import type { TestInfra } from '@tollgate/devstack';
+import { createLogger } from '@tollgate/common';
+import { buildBackend } from '@tollgate/backend-hello';
+import { freePort, startEnvoy, type RunningEnvoy, type TestInfra } from '@tollgate/devstack';
 import { buildManagementApi } from '../src/http/api.js';
 import { closeServiceDeps, createServiceDeps } from '../src/service-deps.js';
 import type { ServiceDeps } from '../src/deps.js';
-import { memoryLogger, testConfig, testEnv, TEST_ADMIN_TOKEN, type TestEnv } from './helpers.js';
+import { memoryLogger, startTestAuthz, testConfig, testEnv, TEST_ADMIN_TOKEN, type TestEnv } from './helpers.js';
 
 /** A second admin token configured beside the first: tokens rotate by listing both. */
 export const SECOND_ADMIN_TOKEN = 'second-admin-token-fedcba9876543210';
@@ -98,3 +103,43 @@ export const seedBody = (userId: string, extra: Record<string, unknown> = {}) =>
   rate_limit_per_day: 10000,
   ...extra,
 });
+
+export interface TestGateway {
+  env: TestEnv;
+  authz: Awaited<ReturnType<typeof startTestAuthz>>;
+  envoy: RunningEnvoy;
+  /** The management API's base URL (same process as the Check). */
+  apiUrl: string;
+  stop(): Promise<void>;
+}
+
+/** The gateway as clients see it: real Envoy → authz-service (Check + management API) → backend-hello. */
+export async function startTestGateway(infra: TestInfra, label: string, overrides: Record<string, string> = {}): Promise<TestGateway> {
+  const env = await testEnv(infra, label);
+  const authz = await startTestAuthz(env, overrides);
+  const backend = buildBackend(createLogger({ service: 'backend-hello', level: 'silent' }));
+  const backendPort = await freePort();
+  await backend.listen({ host: '127.0.0.1', port: backendPort });
+  const envoy = await startEnvoy({
+    dir: mkdtempSync(join(tmpdir(), 'tollgate-envoy-')),
+    render: {
+      listen: { host: '127.0.0.1', port: await freePort() },
+      adminPort: await freePort(),
+      backend: { host: '127.0.0.1', port: backendPort },
+      authz: { host: '127.0.0.1', port: authz.grpcPort },
+      als: null,
+    },
+  });
+  return {
+    env,
+    authz,
+    envoy,
+    apiUrl: `http://127.0.0.1:${authz.httpPort}`,
+    stop: async () => {
+      await envoy.process.stop();
+      await backend.close();
+      await authz.stop();
+      await env.dropDatabase();
+    },
+  };
+}
