@@ -433,7 +433,7 @@ describe('validation: clear 4xx JSON and nothing written', () => {
     ['bad scope', 'POST', '/api/keys', { body: seedBody('user123', { scopes: ['read write'] }) }],
     ['bad JSON', 'POST', '/api/keys', { rawBody: '{"user_id": "user123",' }],
     ['JSON array body', 'POST', '/api/keys', { rawBody: '[]' }],
-    ['empty JSON body', 'POST', '/api/keys', { rawBody: '', headers: { 'content-type': 'application/json' } }],
+    ['empty JSON body on create', 'POST', '/api/keys', { rawBody: '', headers: { 'content-type': 'application/json' } }],
     ['bad key id', 'PATCH', '/api/keys/not-a-key-id', { body: { name: 'x' } }],
     ['bad key id (get)', 'GET', '/api/keys/by-id/key_short', {}],
     ['empty patch', 'PATCH', '/api/keys/key_00000000000000000000', { body: {} }],
@@ -472,6 +472,14 @@ describe('validation: clear 4xx JSON and nothing written', () => {
     const both = await create('user123', { expires_at: '2999-01-01T00:00:00Z', expires_in_days: 3 });
     expect(both.status).toBe(422);
     expect(await tableCounts(api.deps)).toEqual(before);
+  });
+
+  it('an empty body with Content-Type: application/json means no body (curl -X DELETE -H …)', async () => {
+    const created = await create(newUser());
+    const r = await api.call('DELETE', `/api/keys/${created.body.id}`, { rawBody: '', headers: { 'content-type': 'application/json' } });
+    expect(r.status).toBe(200);
+    const revoke = await api.call('POST', `/api/keys/${(await create(newUser())).body.id}/revoke`, { rawBody: '', headers: { 'content-type': 'application/json' } });
+    expect(revoke.status).toBe(200);
   });
 
   it('a non-JSON content type is 415, an unknown route 404, both as JSON', async () => {

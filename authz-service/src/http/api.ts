@@ -32,6 +32,19 @@ export function buildManagementApi(deps: ServiceDeps): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT_BYTES });
   // JSON only: a text/plain body would otherwise reach validation as a string.
   app.removeContentTypeParser('text/plain');
+  // An empty body sent with Content-Type: application/json (curl -X DELETE -H 'Content-Type: …')
+  // means "no body", not bad JSON; everything else goes to Fastify's own parser, which also
+  // refuses __proto__ and constructor.prototype keys.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, raw, done) => {
+    const body = typeof raw === 'string' ? raw : raw.toString('utf8');
+    if (body === '') {
+      done(null, undefined);
+      return;
+    }
+    parseJson(request, body, done);
+  });
   const seen: { method: string; url: string }[] = [];
   registered.set(app, seen);
   app.addHook('onRoute', (r) => {
