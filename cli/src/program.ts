@@ -78,7 +78,10 @@ export async function run(argv: string[], { env, output }: RunEnvironment): Prom
   const program = new Command('tollgate')
     .description('Operate Tollgate: create and control API keys through the key-management API.')
     .version('0.1.0')
-    .addOption(new Option('--api-url <url>', 'key-management API base URL').env('TOLLGATE_API_URL').default(DEFAULT_API_URL))
+    .addOption(
+      // The default comes from run()'s env, not commander's .env(), which reads process.env only.
+      new Option('--api-url <url>', 'key-management API base URL ($TOLLGATE_API_URL sets the default)').default(env.TOLLGATE_API_URL ?? DEFAULT_API_URL),
+    )
     .addOption(new Option('--token <token>', 'admin token or keys:manage key (default: $TOLLGATE_TOKEN, else $ADMIN_TOKEN)'))
     .option('--json', 'print the API’s JSON (for scripts) instead of tables')
     .showHelpAfterError('(run with --help for usage)')
