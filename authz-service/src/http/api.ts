@@ -1,10 +1,76 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { registerOpsRoutes } from '@tollgate/common';
 import type { ServiceDeps } from '../deps.js';
+import { actorLabel } from './auth.js';
+import { installErrorHandling } from './errors.js';
+import { KeyManagement } from './key-management.js';
+import { keyRoutes } from './key-routes.js';
+import { buildOpenApiDocument } from './openapi.js';
+import { registerRoutes, type RouteSpec } from './routes.js';
 
-// Interim: operations routes only, until the key-management API lands on this module.
+export const API_VERSION = '1.0.0';
+/** Management bodies are small; anything bigger is a mistake or an attack. */
+const BODY_LIMIT_BYTES = 64 * 1024;
+
+const registered = new WeakMap<FastifyInstance, { method: string; url: string }[]>();
+
+/** Every method and URL the API serves (HEAD included), as Fastify registered them. */
+export function registeredRoutes(app: FastifyInstance): readonly { method: string; url: string }[] {
+  return registered.get(app) ?? [];
+}
+
+/** Every management route, for registration and for the OpenAPI document. */
+export function managementRoutes(deps: ServiceDeps): RouteSpec[] {
+  return keyRoutes(new KeyManagement(deps));
+}
+
+/**
+ * The key-management HTTP API (seed 003's endpoints and seed 004's lifecycle), the operations
+ * routes (/health, /health/live, /metrics) and /openapi.json. The caller listens.
+ */
 export function buildManagementApi(deps: ServiceDeps): FastifyInstance {
-  const app = Fastify({ logger: false });
+  const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT_BYTES });
+  // JSON only: a text/plain body would otherwise reach validation as a string.
+  app.removeContentTypeParser('text/plain');
+  // An empty body sent with Content-Type: application/json (curl -X DELETE -H 'Content-Type: …')
+  // means "no body", not bad JSON; everything else goes to Fastify's own parser, which also
+  // refuses __proto__ and constructor.prototype keys.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, raw, done) => {
+    const body = typeof raw === 'string' ? raw : raw.toString('utf8');
+    if (body === '') {
+      done(null, undefined);
+      return;
+    }
+    parseJson(request, body, done);
+  });
+  const seen: { method: string; url: string }[] = [];
+  registered.set(app, seen);
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) seen.push({ method, url: r.url });
+  });
+  installErrorHandling(app, deps.logger);
   registerOpsRoutes(app, { service: 'authz-service', registry: deps.registry, checks: deps.healthChecks });
+
+  const routes = managementRoutes(deps);
+  registerRoutes(app, deps, routes);
+  const document = buildOpenApiDocument(routes, { version: API_VERSION });
+  app.get('/openapi.json', async () => document);
+
+  // One line per management call: who, what, outcome. Never headers or bodies (they carry secrets).
+  app.addHook('onResponse', async (request, reply) => {
+    if (!request.url.startsWith('/api/')) return;
+    deps.logger.info(
+      {
+        method: request.method,
+        route: request.routeOptions.url ?? null,
+        status: reply.statusCode,
+        actor: request.managementActor ? actorLabel(request.managementActor) : null,
+        ms: Math.round(reply.elapsedTime),
+      },
+      'management call',
+    );
+  });
   return app;
 }

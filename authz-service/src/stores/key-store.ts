@@ -90,6 +90,53 @@ export interface NewKey {
 /** Anything with `query`: a pool, or a client inside a transaction. */
 export type Queryable = Pick<pg.Pool, 'query'> | pg.PoolClient;
 
+/** Fields the management API may change with `update`; undefined leaves a column as it is. */
+export interface KeyPatch {
+  name?: string;
+  description?: string | null;
+  scopes?: string[];
+  permissionSet?: string | null;
+  rateLimitPerMinute?: number | null;
+  rateLimitPerDay?: number | null;
+  metadata?: Record<string, unknown>;
+  stripeCustomerId?: string | null;
+  isActive?: boolean;
+}
+
+const PATCH_COLUMNS: Record<keyof KeyPatch, string> = {
+  name: 'name',
+  description: 'description',
+  scopes: 'scopes',
+  permissionSet: 'permission_set',
+  rateLimitPerMinute: 'rate_limit_per_minute',
+  rateLimitPerDay: 'rate_limit_per_day',
+  metadata: 'metadata',
+  stripeCustomerId: 'stripe_customer_id',
+  isActive: 'is_active',
+};
+
+export interface KeyListFilter {
+  userId?: string;
+  /** true: only keys whose state is active; false: only revoked, inactive or expired ones. */
+  active?: boolean;
+  /** Keys that are not yet expired but expire within this many days. */
+  expiringWithinDays?: number;
+}
+
+/** Where a page starts: the (created_at in microseconds, id) of the last key of the previous page. */
+export interface KeyListCursor {
+  createdAtMicros: string;
+  id: string;
+}
+
+export interface KeyPage {
+  keys: ApiKey[];
+  /** Set when more keys follow; pass it back to get the next page. */
+  next: KeyListCursor | null;
+}
+
+const ACTIVE_SQL = `(revoked_at is null and is_active and (expires_at is null or expires_at > now()))`;
+
 export interface HashMatch {
   key: ApiKey;
   /** 'previous' when the key was presented with its pre-rotation secret, inside the grace period. */
@@ -154,6 +201,91 @@ export class KeyStore {
       [id, by, reason],
     );
     return r.rows[0] ? rowToKey(r.rows[0]) : null;
+  }
+
+  /** Reads a key and locks its row until the transaction ends (read-check-write without races). */
+  async getForUpdate(id: string, db: Queryable): Promise<ApiKey | null> {
+    const r = await db.query<ApiKeyRow>(`select ${KEY_COLUMNS} from api_keys where id = $1 for update`, [id]);
+    return r.rows[0] ? rowToKey(r.rows[0]) : null;
+  }
+
+  async update(id: string, patch: KeyPatch, db: Queryable = this.pool): Promise<ApiKey | null> {
+    const sets: string[] = [];
+    const values: unknown[] = [id];
+    for (const [field, column] of Object.entries(PATCH_COLUMNS) as [keyof KeyPatch, string][]) {
+      if (patch[field] === undefined) continue;
+      values.push(patch[field]);
+      sets.push(`${column} = $${values.length}`);
+    }
+    if (sets.length === 0) return this.getById(id, db);
+    const r = await db.query<ApiKeyRow>(
+      `update api_keys set ${sets.join(', ')}, updated_at = now() where id = $1 returning ${KEY_COLUMNS}`,
+      values,
+    );
+    return r.rows[0] ? rowToKey(r.rows[0]) : null;
+  }
+
+  /** Sets a new expiry (null: never expires). */
+  async setExpiry(id: string, expiresAt: Date | null, db: Queryable = this.pool): Promise<ApiKey | null> {
+    const r = await db.query<ApiKeyRow>(
+      `update api_keys set expires_at = $2, updated_at = now() where id = $1 returning ${KEY_COLUMNS}`,
+      [id, expiresAt],
+    );
+    return r.rows[0] ? rowToKey(r.rows[0]) : null;
+  }
+
+  /**
+   * Replaces the key's secret. The current hash becomes the previous one, accepted until
+   * `graceEnd` (a secret from an earlier rotation is dropped at once); with no grace the old
+   * secret stops working immediately.
+   */
+  async rotate(
+    id: string,
+    next: { keyHash: string; keyPrefix: string; graceEnd: Date | null },
+    db: Queryable = this.pool,
+  ): Promise<ApiKey | null> {
+    const r = await db.query<ApiKeyRow>(
+      `update api_keys set
+         previous_key_hash = case when $4::timestamptz is null then null else key_hash end,
+         previous_key_expires_at = $4::timestamptz,
+         key_hash = $2, key_prefix = $3, updated_at = now()
+       where id = $1 returning ${KEY_COLUMNS}`,
+      [id, next.keyHash, next.keyPrefix, next.graceEnd],
+    );
+    return r.rows[0] ? rowToKey(r.rows[0]) : null;
+  }
+
+  /** Newest first, keyset-paginated (stable while keys are added or removed between pages). */
+  async list(filter: KeyListFilter, page: { limit: number; after?: KeyListCursor | null }, db: Queryable = this.pool): Promise<KeyPage> {
+    const where: string[] = [];
+    const values: unknown[] = [];
+    const param = (v: unknown) => {
+      values.push(v);
+      return `$${values.length}`;
+    };
+    if (filter.userId !== undefined) where.push(`user_id = ${param(filter.userId)}`);
+    if (filter.active === true) where.push(ACTIVE_SQL);
+    if (filter.active === false) where.push(`not ${ACTIVE_SQL}`);
+    if (filter.expiringWithinDays !== undefined) {
+      where.push(`expires_at > now() and expires_at <= now() + make_interval(days => ${param(filter.expiringWithinDays)})`);
+    }
+    if (page.after) {
+      // Microseconds, not a JS Date: Postgres keeps microseconds and the order must be exact.
+      where.push(`(created_at, id) < (timestamptz 'epoch' + ${param(page.after.createdAtMicros)}::bigint * interval '1 microsecond', ${param(page.after.id)})`);
+    }
+    const r = await db.query<ApiKeyRow & { created_us: string }>(
+      `select ${KEY_COLUMNS}, (extract(epoch from created_at) * 1000000)::bigint::text as created_us
+         from api_keys ${where.length ? `where ${where.join(' and ')}` : ''}
+        order by created_at desc, id desc
+        limit ${param(page.limit + 1)}`,
+      values,
+    );
+    const rows = r.rows.slice(0, page.limit);
+    const last = rows.at(-1);
+    return {
+      keys: rows.map(rowToKey),
+      next: r.rows.length > page.limit && last ? { createdAtMicros: last.created_us, id: last.id } : null,
+    };
   }
 
   async delete(id: string, db: Queryable = this.pool): Promise<ApiKey | null> {

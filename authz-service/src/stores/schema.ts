@@ -60,6 +60,16 @@ export const AUTHZ_MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    // Key-management API: keyset pagination (newest first) over one user's keys and over all
+    // keys, and the idempotency-record purge.
+    id: '010_key_management',
+    sql: `
+      create index api_keys_user_page_idx on api_keys (user_id, created_at desc, id desc);
+      create index api_keys_page_idx on api_keys (created_at desc, id desc);
+      create index idempotency_keys_created_idx on idempotency_keys (created_at);
+    `,
+  },
   ...TOKEN_MIGRATIONS,
   ...VAULT_MIGRATIONS,
 ];

@@ -1,0 +1,96 @@
+import { HttpError } from '@tollgate/common';
+import type { ServiceDeps } from '../deps.js';
+import { extractCredential } from '../domain/credentials.js';
+import { checkKeyShape } from '../domain/key-format.js';
+import { safeEqual } from '../domain/key-hash.js';
+import { keyState } from '../domain/api-key.js';
+import { effectiveScopes, permissionSets } from '../domain/scopes.js';
+
+/** The scope a Tollgate key needs to call the management API (for its own user's keys only). */
+export const MANAGE_SCOPE = 'keys:manage';
+
+/** Who is calling: an operator with an admin token, or a key owner with a keys:manage key. */
+export type Actor =
+  | { kind: 'admin' }
+  | { kind: 'key'; keyId: string; userId: string; scopes: string[] };
+
+/** How the actor is written in the audit log: never the token or key itself. */
+export function actorLabel(actor: Actor): string {
+  return actor.kind === 'admin' ? 'admin' : `key:${actor.keyId}`;
+}
+
+const REALM = 'Bearer realm="tollgate"';
+
+function unauthorized(error: string, message: string): HttpError {
+  // RFC 6750 §3.1: no error code when no credential was sent at all (as the gateway answers).
+  const challenge = error === 'missing_credential' ? REALM : `${REALM}, error="invalid_token"`;
+  return new HttpError(401, error, message, undefined, { 'www-authenticate': challenge });
+}
+
+/**
+ * Authenticates a management call from its headers. Credentials are read as at the gateway
+ * (`Authorization: Bearer …` or `X-API-Key`). Admin tokens are compared in constant time with
+ * every configured token (so tokens rotate by listing old and new together). A Tollgate key must
+ * be active and hold `keys:manage` explicitly: `*` (full_access) does not grant it, so a key
+ * made for calling an API never manages keys by accident.
+ */
+export async function authenticate(deps: ServiceDeps, headers: Record<string, string | string[] | undefined>): Promise<Actor> {
+  const flat: Record<string, string | undefined> = {};
+  for (const name of ['authorization', 'x-api-key']) {
+    const v = headers[name];
+    flat[name] = Array.isArray(v) ? v.join(',') : v;
+  }
+  const cred = extractCredential(flat);
+  if (!cred.ok) {
+    throw unauthorized(cred.reason === 'missing' ? 'missing_credential' : 'invalid_credential', cred.reason === 'missing'
+      ? 'The management API needs "Authorization: Bearer <admin token or keys:manage key>"'
+      : cred.message);
+  }
+  let isAdmin = false;
+  for (const token of deps.config.ADMIN_TOKEN) isAdmin = safeEqual(cred.value, token) || isAdmin;
+  if (isAdmin) return { kind: 'admin' };
+
+  const accepted = deps.config.ACCEPTED_KEY_PREFIXES ?? [deps.config.KEY_PREFIX];
+  if (checkKeyShape(cred.value, accepted) !== null) {
+    throw unauthorized('invalid_credential', 'The credential is neither an admin token nor a Tollgate key');
+  }
+  const match = await deps.keyStore.findByHash(deps.hasher.candidates(cred.value));
+  if (!match) throw unauthorized('invalid_api_key', 'The API key is not valid (unknown key)');
+  const state = keyState(match.key);
+  if (state !== 'active') throw unauthorized(`key_${state}`, `The API key is ${state}`);
+  const scopes = effectiveScopes(match.key, permissionSets(deps.config.PERMISSION_SETS));
+  if (!scopes.includes(MANAGE_SCOPE)) {
+    throw new HttpError(403, 'insufficient_scope', `This API key lacks the "${MANAGE_SCOPE}" scope needed to manage keys`);
+  }
+  return { kind: 'key', keyId: match.key.id, userId: match.key.userId, scopes };
+}
+
+/**
+ * Owners act only on their own user's keys. A key addressed by id that belongs to someone else
+ * answers 404 (as if it did not exist, so ids cannot be probed); a call naming another user
+ * answers 403 (the caller chose that user id; nothing is revealed).
+ */
+export function assertMayActFor(actor: Actor, userId: string): void {
+  if (actor.kind === 'key' && actor.userId !== userId) {
+    throw new HttpError(403, 'forbidden', 'A keys:manage key acts only on its own user’s keys');
+  }
+}
+
+export function ownsKey(actor: Actor, keyUserId: string): boolean {
+  return actor.kind === 'admin' || actor.userId === keyUserId;
+}
+
+/**
+ * Whether `held` scopes already grant `wanted`: owners may not mint keys more powerful than
+ * their own (a read-only manager cannot create a full_access key).
+ */
+export function scopeCovered(held: readonly string[], wanted: string): boolean {
+  for (const h of held) {
+    if (h === '*' || h === wanted) return true;
+    const [base, ...rest] = wanted.split(':');
+    const suffix = rest.join(':');
+    if (suffix.startsWith('/') && h === base) return true;
+    if (suffix.startsWith('/') && h.startsWith(`${base}:/`) && suffix.startsWith(h.slice(base!.length + 1))) return true;
+  }
+  return false;
+}

@@ -1,0 +1,49 @@
+import { HttpError } from '@tollgate/common';
+import { keyState, type ApiKey } from '../domain/api-key.js';
+import { effectiveScopes } from '../domain/scopes.js';
+import type { KeyListCursor } from '../stores/key-store.js';
+import type { KeyRecord } from './schemas.js';
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+/** The JSON form of a key (snake_case, as seed 003 names fields). Never the secret or its hash. */
+export function toKeyRecord(key: ApiKey, sets: Record<string, readonly string[]>, now = Date.now()): KeyRecord {
+  return {
+    object: 'key',
+    id: key.id,
+    user_id: key.userId,
+    name: key.name,
+    description: key.description,
+    key_prefix: key.keyPrefix,
+    scopes: key.scopes,
+    permission_set: key.permissionSet,
+    effective_scopes: effectiveScopes(key, sets),
+    rate_limit_per_minute: key.rateLimitPerMinute,
+    rate_limit_per_day: key.rateLimitPerDay,
+    expires_at: iso(key.expiresAt),
+    is_active: key.isActive,
+    status: keyState(key, now),
+    revoked_at: iso(key.revokedAt),
+    revoked_reason: key.revokedReason,
+    last_used_at: iso(key.lastUsedAt),
+    usage_count: key.usageCount,
+    metadata: key.metadata,
+    stripe_customer_id: key.stripeCustomerId,
+    // A grace period that has ended is history, not state: show it only while it runs.
+    previous_key_expires_at: key.previousKeyExpiresAt && key.previousKeyExpiresAt.getTime() > now ? key.previousKeyExpiresAt.toISOString() : null,
+    created_by: key.createdBy,
+    created_at: key.createdAt.toISOString(),
+    updated_at: key.updatedAt.toISOString(),
+  };
+}
+
+/** Opaque page cursors: base64url of "<created_at µs>.<key id>". */
+export function encodeCursor(c: KeyListCursor): string {
+  return Buffer.from(`${c.createdAtMicros}.${c.id}`, 'utf8').toString('base64url');
+}
+
+export function decodeCursor(raw: string): KeyListCursor {
+  const m = /^(\d{1,20})\.(key_[0-9A-Za-z]{20})$/.exec(Buffer.from(raw, 'base64url').toString('utf8'));
+  if (!m) throw new HttpError(400, 'invalid_request', 'query.cursor: not a cursor this API returned', [{ field: 'query.cursor', code: 'invalid_cursor', message: 'not a cursor this API returned' }]);
+  return { createdAtMicros: m[1]!, id: m[2]! };
+}

@@ -1,0 +1,196 @@
+import type { FastifyRequest } from 'fastify';
+import { HttpError } from '@tollgate/common';
+import { BUILTIN_PERMISSION_SETS } from '../domain/scopes.js';
+import type { KeyManagement, IdempotencyRequest } from './key-management.js';
+import { defineRoute, type RouteResponse, type RouteSpec } from './routes.js';
+import {
+  AllKeysQuery,
+  CreateKeyBody,
+  DeletedKey,
+  ErrorResponse,
+  ExtendKeyBody,
+  KeyIdParams,
+  KeyList,
+  KeyRecord,
+  KeyWithSecret,
+  PermissionSetList,
+  RevokeKeyBody,
+  RotateKeyBody,
+  UpdateKeyBody,
+  UserIdParams,
+  UserKeysQuery,
+} from './schemas.js';
+
+const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,255}$/;
+
+/** The optional Idempotency-Key of a POST, bound to the method, route, target and body. */
+function idempotencyOf(request: FastifyRequest): IdempotencyRequest | undefined {
+  const raw = request.headers['idempotency-key'];
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'string' || !IDEMPOTENCY_KEY_RE.test(raw)) {
+    throw new HttpError(400, 'invalid_request', 'Idempotency-Key must be 1-255 visible ASCII characters');
+  }
+  return { key: raw, fingerprint: { method: request.method, url: request.url.split('?')[0], body: request.body ?? {} } };
+}
+
+const error = (description: string): RouteResponse => ({ description, schema: ErrorResponse });
+const common = {
+  400: error('Malformed JSON, or the request does not match the schema (unknown field, out-of-range value, bad id)'),
+  401: error('Missing or invalid credential (admin token or keys:manage key)'),
+  403: error('The credential may not do this (no keys:manage scope, another user, or scopes beyond its own)'),
+};
+const onKey = { ...common, 404: error('No such key (or it belongs to another user)') };
+const TAG = 'keys';
+
+/** Seed 003's three endpoints and seed 004's lifecycle, over one resource: the key. */
+export function keyRoutes(keys: KeyManagement): RouteSpec[] {
+  return [
+    defineRoute({
+      method: 'POST',
+      url: '/api/keys',
+      operationId: 'createKey',
+      tag: TAG,
+      summary: 'Create a key',
+      description:
+        'Answers 201 with the key record and `key`, the plaintext, shown this once. With neither scopes nor permission_set the key gets DEFAULT_PERMISSION_SET. ' +
+        'With an Idempotency-Key, a retry answers the first record again (without `key`) and creates nothing.',
+      body: CreateKeyBody,
+      idempotent: true,
+      responses: {
+        201: { description: 'Created (or replayed: header Idempotent-Replayed: true, no `key`)', schema: KeyWithSecret },
+        ...common,
+        409: error('A request with this Idempotency-Key is still in progress'),
+        422: error('Unknown permission set, expiry not in the future, both expiry forms, or an Idempotency-Key reused with another request'),
+      },
+      handler: async ({ body, actor, request }) => keys.create(actor, body, idempotencyOf(request)),
+    }),
+    defineRoute({
+      method: 'GET',
+      url: '/api/keys',
+      operationId: 'listKeys',
+      tag: TAG,
+      summary: 'List keys across users (an owner key sees only its own user’s)',
+      query: AllKeysQuery,
+      responses: { 200: { description: 'A page of keys, newest first', schema: KeyList }, ...common },
+      handler: async ({ query, actor }) => ({
+        status: 200,
+        body: await keys.list(actor, { userId: query.user_id, active: query.active, expiringWithinDays: query.expiring_within_days }, query),
+      }),
+    }),
+    defineRoute({
+      method: 'GET',
+      url: '/api/keys/:user_id',
+      operationId: 'listUserKeys',
+      tag: TAG,
+      summary: 'List one user’s keys (seed 003)',
+      params: UserIdParams,
+      query: UserKeysQuery,
+      responses: { 200: { description: 'A page of keys, newest first', schema: KeyList }, ...common },
+      handler: async ({ params, query, actor }) => ({
+        status: 200,
+        body: await keys.list(actor, { userId: params.user_id, active: query.active, expiringWithinDays: query.expiring_within_days }, query),
+      }),
+    }),
+    defineRoute({
+      method: 'GET',
+      url: '/api/keys/by-id/:id',
+      operationId: 'getKey',
+      tag: TAG,
+      summary: 'Get one key by id',
+      description: '`GET /api/keys/<x>` always lists user <x>’s keys (seed 003), so one key is read under /by-id/.',
+      params: KeyIdParams,
+      responses: { 200: { description: 'The key', schema: KeyRecord }, ...onKey },
+      handler: async ({ params, actor }) => ({ status: 200, body: await keys.get(actor, params.id) }),
+    }),
+    defineRoute({
+      method: 'PATCH',
+      url: '/api/keys/:id',
+      operationId: 'updateKey',
+      tag: TAG,
+      summary: 'Update a key’s name, description, limits, scopes, permission set, metadata, Stripe customer or active flag',
+      params: KeyIdParams,
+      body: UpdateKeyBody,
+      responses: {
+        200: { description: 'The updated key', schema: KeyRecord },
+        ...onKey,
+        409: error('The key is revoked'),
+        422: error('Unknown permission set'),
+      },
+      handler: async ({ params, body, actor }) => keys.update(actor, params.id, body),
+    }),
+    defineRoute({
+      method: 'POST',
+      url: '/api/keys/:id/revoke',
+      operationId: 'revokeKey',
+      tag: TAG,
+      summary: 'Revoke a key, permanently (takes effect at every replica within a second)',
+      description: 'Revoking a revoked key answers 200 with the key unchanged.',
+      params: KeyIdParams,
+      body: RevokeKeyBody,
+      idempotent: true,
+      responses: { 200: { description: 'The revoked key', schema: KeyRecord }, ...onKey, 422: error('Idempotency-Key reused') },
+      handler: async ({ params, body, actor, request }) => keys.revoke(actor, params.id, body.reason, idempotencyOf(request)),
+    }),
+    defineRoute({
+      method: 'POST',
+      url: '/api/keys/:id/extend',
+      operationId: 'extendKey',
+      tag: TAG,
+      summary: 'Set or extend a key’s expiry',
+      params: KeyIdParams,
+      body: ExtendKeyBody,
+      idempotent: true,
+      responses: {
+        200: { description: 'The key with its new expiry', schema: KeyRecord },
+        ...onKey,
+        409: error('The key is revoked'),
+        422: error('expires_at not in the future, or Idempotency-Key reused'),
+      },
+      handler: async ({ params, body, actor, request }) => keys.extend(actor, params.id, body, idempotencyOf(request)),
+    }),
+    defineRoute({
+      method: 'POST',
+      url: '/api/keys/:id/rotate',
+      operationId: 'rotateKey',
+      tag: TAG,
+      summary: 'Give a key a new secret; the old one keeps working for the grace period',
+      description: 'Answers the key and `key`, the new plaintext, once. A secret from an earlier rotation still in its grace period stops working at once.',
+      params: KeyIdParams,
+      body: RotateKeyBody,
+      idempotent: true,
+      responses: {
+        200: { description: 'The key with its new secret', schema: KeyWithSecret },
+        ...onKey,
+        409: error('The key is revoked'),
+        422: error('Idempotency-Key reused'),
+      },
+      handler: async ({ params, body, actor, request }) => keys.rotate(actor, params.id, body.grace_seconds, idempotencyOf(request)),
+    }),
+    defineRoute({
+      method: 'DELETE',
+      url: '/api/keys/:id',
+      operationId: 'deleteKey',
+      tag: TAG,
+      summary: 'Delete a key (seed 003); its audit history stays',
+      params: KeyIdParams,
+      responses: { 200: { description: 'Deleted', schema: DeletedKey }, ...onKey },
+      handler: async ({ params, actor }) => keys.remove(actor, params.id),
+    }),
+    defineRoute({
+      method: 'GET',
+      url: '/api/permission-sets',
+      operationId: 'listPermissionSets',
+      tag: 'permission sets',
+      summary: 'Permission sets: read_only, full_access and those in PERMISSION_SETS',
+      responses: { 200: { description: 'Every permission set and its scopes', schema: PermissionSetList }, ...common },
+      handler: async () => ({
+        status: 200,
+        body: {
+          object: 'list',
+          default: keys.defaultPermissionSet,
+          data: Object.entries(keys.sets).map(([name, scopes]) => ({ name, scopes: [...scopes], builtin: name in BUILTIN_PERMISSION_SETS })),
+        },
+      }),
+    }),
+  ];
+}

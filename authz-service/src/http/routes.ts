@@ -1,0 +1,102 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { z } from 'zod';
+import type { ServiceDeps } from '../deps.js';
+import { authenticate, type Actor } from './auth.js';
+import { invalidRequest } from './errors.js';
+
+export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+
+export interface RouteResponse {
+  description: string;
+  /** A schema registered in `apiSchemas` (so it is a named component) or any zod schema. */
+  schema?: z.ZodType;
+  /** Non-JSON bodies (e.g. Prometheus text) by media type. */
+  contentType?: string;
+}
+
+export interface HandlerContext<P, Q, B> {
+  params: P;
+  query: Q;
+  body: B;
+  actor: Actor;
+  request: FastifyRequest;
+  reply: FastifyReply;
+}
+
+export interface HandlerResult {
+  status: number;
+  body: unknown;
+  headers?: Record<string, string>;
+}
+
+type Parsed<S> = S extends z.ZodType ? z.output<S> : undefined;
+
+/**
+ * One management route: how it is called, what it accepts and answers, and its handler. The same
+ * object registers the route with Fastify (validating with its schemas) and describes it in
+ * /openapi.json, so the two cannot disagree.
+ */
+export interface RouteSpec<P extends z.ZodObject | undefined = z.ZodObject | undefined, Q extends z.ZodObject | undefined = z.ZodObject | undefined, B extends z.ZodType | undefined = z.ZodType | undefined> {
+  method: HttpMethod;
+  /** Fastify syntax: /api/keys/:id */
+  url: string;
+  operationId: string;
+  summary: string;
+  description?: string;
+  tag: string;
+  params?: P;
+  query?: Q;
+  body?: B;
+  /** Accepts an Idempotency-Key header (documented as a header parameter). */
+  idempotent?: boolean;
+  responses: Record<number, RouteResponse>;
+  handler: (ctx: HandlerContext<Parsed<P>, Parsed<Q>, Parsed<B>>) => Promise<HandlerResult>;
+}
+
+/** Keeps each route's parameter types inferred from its own schemas. */
+export function defineRoute<P extends z.ZodObject | undefined = undefined, Q extends z.ZodObject | undefined = undefined, B extends z.ZodType | undefined = undefined>(
+  spec: RouteSpec<P, Q, B>,
+): RouteSpec {
+  return spec as unknown as RouteSpec;
+}
+
+function parseWith(schema: z.ZodType | undefined, value: unknown, where: 'body' | 'query' | 'path'): unknown {
+  if (!schema) return undefined;
+  const r = schema.safeParse(value);
+  if (!r.success) throw invalidRequest(where, r.error);
+  return r.data;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    managementActor?: Actor;
+  }
+}
+
+/**
+ * Registers routes. Authentication runs in onRequest, before the body is even parsed, so a
+ * caller without a credential learns nothing from validation errors.
+ */
+export function registerRoutes(app: FastifyInstance, deps: ServiceDeps, routes: readonly RouteSpec[]): void {
+  for (const spec of routes) {
+    app.route({
+      method: spec.method,
+      url: spec.url,
+      onRequest: async (request) => {
+        request.managementActor = await authenticate(deps, request.headers);
+      },
+      handler: async (request, reply) => {
+        const params = parseWith(spec.params, request.params, 'path');
+        const query = parseWith(spec.query, request.query, 'query');
+        // A POST with no body at all (e.g. revoke without a reason) means "no fields".
+        const body = parseWith(spec.body, request.body ?? {}, 'body');
+        const result = await spec.handler({ params, query, body, actor: request.managementActor!, request, reply } as HandlerContext<
+          undefined,
+          undefined,
+          undefined
+        >);
+        return reply.code(result.status).headers(result.headers ?? {}).send(result.body);
+      },
+    });
+  }
+}

@@ -1,0 +1,51 @@
+import type { Queryable } from './key-store.js';
+
+export type AuditAction = 'key.created' | 'key.updated' | 'key.revoked' | 'key.extended' | 'key.rotated' | 'key.deleted';
+
+/**
+ * One row of the audit log: who did what to which key. `details` holds the changed field names
+ * and non-secret values (limits, scopes, expiry, reason); never a key, hash or token.
+ */
+export interface AuditEntry {
+  /** `admin` or `key:<id>` of the management key that acted. */
+  actor: string;
+  action: AuditAction;
+  keyId: string;
+  userId: string;
+  details?: Record<string, unknown>;
+}
+
+export interface AuditRow extends AuditEntry {
+  id: number;
+  at: Date;
+  details: Record<string, unknown>;
+}
+
+/** Writes the audit log inside the caller's transaction, so a change and its record commit together. */
+export class AuditStore {
+  async record(e: AuditEntry, db: Queryable): Promise<void> {
+    await db.query(`insert into audit_log (actor, action, key_id, user_id, details) values ($1, $2, $3, $4, $5)`, [
+      e.actor,
+      e.action,
+      e.keyId,
+      e.userId,
+      e.details ?? {},
+    ]);
+  }
+
+  async listForKey(keyId: string, db: Queryable): Promise<AuditRow[]> {
+    const r = await db.query<{ id: string; at: Date; actor: string; action: AuditAction; key_id: string; user_id: string; details: Record<string, unknown> }>(
+      `select id, at, actor, action, key_id, user_id, details from audit_log where key_id = $1 order by at, id`,
+      [keyId],
+    );
+    return r.rows.map((row) => ({
+      id: Number(row.id),
+      at: row.at,
+      actor: row.actor,
+      action: row.action,
+      keyId: row.key_id,
+      userId: row.user_id,
+      details: row.details,
+    }));
+  }
+}

@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { HttpError } from '@tollgate/common';
+import { scopeCovered } from '../src/http/auth.js';
+import { decodeCursor, encodeCursor } from '../src/http/key-records.js';
+import { openApiPath } from '../src/http/openapi.js';
+
+describe('scopeCovered (owners cannot grant more than they hold)', () => {
+  it.each([
+    [['*'], 'write', true],
+    [['read'], 'read', true],
+    [['read'], 'read:/reports/', true],
+    [['read:/reports/'], 'read:/reports/2024/', true],
+    [['read:/reports/'], 'read:/admin/', false],
+    [['read:/reports/'], 'read', false],
+    [['read'], 'write', false],
+    [['read'], '*', false],
+    [['keys:manage'], 'keys:manage', true],
+    [['keys'], 'keys:manage', false],
+  ])('%j covers %s: %s', (held, wanted, expected) => {
+    expect(scopeCovered(held, wanted)).toBe(expected);
+  });
+});
+
+describe('page cursors', () => {
+  it('round-trip and stay opaque', () => {
+    const c = { createdAtMicros: '1763846400123456', id: 'key_0123456789abcdefABCD' };
+    const encoded = encodeCursor(c);
+    expect(encoded).toMatch(/^[A-Za-z0-9_-]+$/);
+    expect(decodeCursor(encoded)).toEqual(c);
+  });
+
+  it('refuse anything else with a 400', () => {
+    for (const bad of ['', 'abc', encodeCursor({ createdAtMicros: '1', id: 'key_x' }), Buffer.from("1.key_0123456789abcdefABCD' or 1=1").toString('base64url')]) {
+      expect(() => decodeCursor(bad)).toThrow(HttpError);
+    }
+  });
+});
+
+it('writes Fastify paths in OpenAPI form', () => {
+  expect(openApiPath('/api/keys/:id/revoke')).toBe('/api/keys/{id}/revoke');
+  expect(openApiPath('/api/keys/:user_id')).toBe('/api/keys/{user_id}');
+});

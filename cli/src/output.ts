@@ -1,0 +1,82 @@
+import Table from 'cli-table3';
+
+/** What the API returns for a key (the fields the CLI shows). */
+export interface KeyRecord {
+  id: string;
+  user_id: string;
+  name: string;
+  description: string | null;
+  key_prefix: string;
+  scopes: string[];
+  permission_set: string | null;
+  effective_scopes: string[];
+  rate_limit_per_minute: number | null;
+  rate_limit_per_day: number | null;
+  expires_at: string | null;
+  status: string;
+  revoked_at: string | null;
+  revoked_reason: string | null;
+  last_used_at: string | null;
+  usage_count: number;
+  metadata: Record<string, unknown>;
+  stripe_customer_id: string | null;
+  previous_key_expires_at: string | null;
+  created_at: string;
+  updated_at: string;
+  key?: string;
+}
+
+export interface Output {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+const dash = (v: unknown) => (v === null || v === undefined || v === '' ? '-' : String(v));
+const limits = (k: KeyRecord) => `${dash(k.rate_limit_per_minute)}/min, ${dash(k.rate_limit_per_day)}/day`;
+/** Dates to the minute for tables; --json has them exact. */
+const when = (iso: string | null) => (iso ? iso.slice(0, 16).replace('T', ' ') + 'Z' : '-');
+const scopesOf = (k: KeyRecord) => (k.permission_set ? [`set:${k.permission_set}`, ...k.scopes] : k.scopes).join(' ') || '-';
+
+export function keysTable(keys: KeyRecord[]): string {
+  if (keys.length === 0) return 'No keys.';
+  const table = new Table({
+    head: ['ID', 'USER', 'NAME', 'PREFIX', 'STATUS', 'SCOPES', 'LIMITS', 'EXPIRES', 'LAST USED', 'USES'],
+    style: { head: [], border: [] },
+  });
+  for (const k of keys) {
+    table.push([k.id, k.user_id, k.name, k.key_prefix, k.status, scopesOf(k), limits(k), when(k.expires_at), when(k.last_used_at), k.usage_count]);
+  }
+  return table.toString();
+}
+
+export function keyDetails(k: KeyRecord): string {
+  const table = new Table({ style: { head: [], border: [] } });
+  const rows: [string, string][] = [
+    ['id', k.id],
+    ['user', k.user_id],
+    ['name', k.name],
+    ['description', dash(k.description)],
+    ['prefix', k.key_prefix],
+    ['status', k.status + (k.revoked_reason ? ` (${k.revoked_reason})` : '')],
+    ['permission set', dash(k.permission_set)],
+    ['scopes', k.scopes.join(' ') || '-'],
+    ['effective scopes', k.effective_scopes.join(' ') || '-'],
+    ['limits', limits(k)],
+    ['expires', dash(k.expires_at)],
+    ['last used', dash(k.last_used_at)],
+    ['uses', String(k.usage_count)],
+    ['stripe customer', dash(k.stripe_customer_id)],
+    ['metadata', Object.keys(k.metadata).length ? JSON.stringify(k.metadata) : '-'],
+    ['created', k.created_at],
+    ['updated', k.updated_at],
+  ];
+  if (k.revoked_at) rows.push(['revoked', k.revoked_at]);
+  if (k.previous_key_expires_at) rows.push(['old secret works until', k.previous_key_expires_at]);
+  for (const [name, value] of rows) table.push({ [name]: value });
+  return table.toString();
+}
+
+/** The plaintext, set apart so nobody misses that it is shown once. */
+export function secretNotice(key: string): string {
+  return `\nKey (shown once; store it now, it cannot be read back):\n\n  ${key}\n`;
+}

@@ -1,0 +1,144 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { REPO_ROOT, freePort } from '@tollgate/devstack';
+import { startTestApi, type TestApi } from '../../authz-service/test/api-helpers.js';
+import { TEST_ADMIN_TOKEN } from '../../authz-service/test/helpers.js';
+import { run } from '../src/program.js';
+
+// `tollgate` against a real management API on a free port. The real process (node + tsx) is
+// spawned where the process itself matters (stdout/stderr, exit codes, env); the long lifecycle
+// walk calls the same run() in-process, since each spawn costs a second of CPU on a shared box.
+const execFileAsync = promisify(execFile);
+const infra = inject('infra');
+let api: TestApi;
+
+beforeAll(async () => {
+  api = await startTestApi(infra, 'cli');
+});
+
+afterAll(async () => {
+  await api?.stop();
+});
+
+interface Ran {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** run() in this process, with the environment the spawned CLI would see. */
+async function tollgateInProcess(args: string[]): Promise<Ran> {
+  let stdout = '';
+  let stderr = '';
+  const code = await run(args, {
+    env: { TOLLGATE_API_URL: api.url, TOLLGATE_TOKEN: TEST_ADMIN_TOKEN },
+    output: { out: (t) => (stdout += `${t}\n`), err: (t) => (stderr += `${t}\n`) },
+  });
+  return { code, stdout, stderr };
+}
+
+async function tollgate(args: string[], env: Record<string, string | undefined> = {}): Promise<Ran> {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, TOLLGATE_API_URL: api.url, TOLLGATE_TOKEN: TEST_ADMIN_TOKEN, ADMIN_TOKEN: undefined, ...env };
+  for (const [k, v] of Object.entries(childEnv)) if (v === undefined) delete childEnv[k];
+  try {
+    const r = await execFileAsync(process.execPath, ['--conditions=source', '--import', 'tsx', join(REPO_ROOT, 'cli', 'src', 'main.ts'), ...args], {
+      cwd: REPO_ROOT,
+      env: childEnv,
+      timeout: 30_000,
+    });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+describe('tollgate keys', () => {
+  it('runs a key through its life with --json: create, get, list, update, extend, rotate, revoke, delete', async () => {
+    const created = await tollgate(['--json', 'keys', 'create', '--user', 'cli-user', '--name', 'from the CLI', '--rate-per-minute', '100', '--rate-per-day', '10000', '--scope', 'read', '--scope', 'write:/uploads/']);
+    expect(created.code).toBe(0);
+    const key = JSON.parse(created.stdout);
+    expect(key).toMatchObject({ user_id: 'cli-user', name: 'from the CLI', rate_limit_per_minute: 100, scopes: ['read', 'write:/uploads/'], permission_set: null });
+    expect(key.key).toMatch(/^sk_/);
+
+    const got = JSON.parse((await tollgateInProcess(['--json', 'keys', 'get', key.id])).stdout);
+    expect(got.id).toBe(key.id);
+    expect(got.key).toBeUndefined();
+
+    const list = await tollgateInProcess(['keys', 'list', 'cli-user', '--json']);
+    expect(JSON.parse(list.stdout)).toMatchObject({ object: 'list', data: [expect.objectContaining({ id: key.id })] });
+
+    const update = await tollgateInProcess(['--json', 'keys', 'update', key.id, '--name', 'renamed', '--rate-per-day', 'none', '--active', 'false']);
+    expect(update.stderr).toBe('');
+    const updated = JSON.parse(update.stdout);
+    expect(updated).toMatchObject({ name: 'renamed', rate_limit_per_day: null, status: 'inactive' });
+
+    const extended = JSON.parse((await tollgateInProcess(['--json', 'keys', 'extend', key.id, '--days', '10'])).stdout);
+    expect(new Date(extended.expires_at).getTime()).toBeGreaterThan(Date.now() + 9 * 86_400_000);
+
+    const rotated = JSON.parse((await tollgateInProcess(['--json', 'keys', 'rotate', key.id, '--grace-seconds', '60'])).stdout);
+    expect(rotated.key).toMatch(/^sk_/);
+    expect(rotated.key).not.toBe(key.key);
+
+    const revoked = JSON.parse((await tollgateInProcess(['--json', 'keys', 'revoke', key.id, '--reason', 'cli test'])).stdout);
+    expect(revoked).toMatchObject({ status: 'revoked', revoked_reason: 'cli test' });
+
+    const deleted = await tollgate(['--json', 'keys', 'delete', key.id]); // the real process again
+    expect(deleted.code).toBe(0);
+    expect(JSON.parse(deleted.stdout)).toEqual({ id: key.id, object: 'key', deleted: true });
+  }, 120_000);
+
+  it('prints tables for people, and the plaintext once with a warning', async () => {
+    const created = await tollgate(['keys', 'create', '--user', 'cli-table', '--name', 'table key', '--permission-set', 'read_only']);
+    expect(created.code).toBe(0);
+    expect(created.stdout).toMatch(/shown once/);
+    expect(created.stdout).toMatch(/sk_[0-9A-Za-z]{30}/);
+    const list = await tollgate(['keys', 'list', 'cli-table']);
+    expect(list.code).toBe(0);
+    expect(list.stdout).toMatch(/ID\s.*USER\s.*NAME/);
+    expect(list.stdout).toContain('table key');
+    expect(list.stdout).toContain('set:read_only');
+    expect(list.stdout).not.toMatch(/sk_[0-9A-Za-z]{30}/);
+  }, 60_000);
+
+  it('exit 1 with the API error on stderr (human and --json)', async () => {
+    const human = await tollgate(['keys', 'get', 'key_00000000000000000000']);
+    expect(human.code).toBe(1);
+    expect(human.stdout).toBe('');
+    expect(human.stderr).toMatch(/No such key \(HTTP 404 not_found\)/);
+    const json = await tollgateInProcess(['--json', 'keys', 'create', '--user', 'u', '--name', 'n', '--permission-set', 'nope']);
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stderr)).toMatchObject({ error: 'unknown_permission_set' });
+    const badToken = await tollgateInProcess(['--token', 'wrong-token-wrong-token', 'keys', 'list']);
+    expect(badToken.code).toBe(1);
+    expect(badToken.stderr).toMatch(/HTTP 401/);
+  }, 60_000);
+
+  it('exit 2 for usage errors and for the not-yet-available usage command', async () => {
+    const missing = await tollgate(['keys', 'create', '--user', 'u']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/--name/);
+    expect((await tollgateInProcess(['keys', 'create', '--user', 'u', '--name', 'n', '--rate-per-minute', 'lots'])).code).toBe(2);
+    expect((await tollgateInProcess(['keys', 'frobnicate'])).code).toBe(2);
+    const noToken = await tollgate(['keys', 'list'], { TOLLGATE_TOKEN: undefined });
+    expect(noToken.code).toBe(2);
+    expect(noToken.stderr).toMatch(/no token/);
+    const usage = await tollgateInProcess(['usage']);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toMatch(/not available yet/);
+  }, 60_000);
+
+  it('takes the token from ADMIN_TOKEN (first of several) and --token', async () => {
+    expect((await tollgate(['keys', 'list'], { TOLLGATE_TOKEN: undefined, ADMIN_TOKEN: `${TEST_ADMIN_TOKEN},another-token-0123456789` })).code).toBe(0);
+    expect((await tollgateInProcess(['--token', TEST_ADMIN_TOKEN, 'keys', 'list'])).code).toBe(0);
+  }, 60_000);
+
+  it('exit 3 when nothing answers at --api-url', async () => {
+    const port = await freePort();
+    const r = await tollgate(['--json', '--api-url', `http://127.0.0.1:${port}`, 'keys', 'list']);
+    expect(r.code).toBe(3);
+    expect(JSON.parse(r.stderr)).toMatchObject({ error: 'unreachable' });
+  }, 60_000);
+});
