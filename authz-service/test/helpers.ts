@@ -54,6 +54,9 @@ export function testConfig(env: TestEnv, overrides: Record<string, string> = {})
     KEY_HASH_SECRETS: env.hashSecret,
     ADMIN_TOKEN: TEST_ADMIN_TOKEN,
     LOG_LEVEL: 'debug',
+    // Generous, so a CPU-starved test machine does not turn into the fail-open path and let
+    // extra requests through a limit the test counts exactly; failure tests kill Redis outright.
+    REDIS_COMMAND_TIMEOUT_MS: '2000',
     ...overrides,
   });
 }
