@@ -7,6 +7,9 @@ import { KeyManagement } from './key-management.js';
 import { keyRoutes } from './key-routes.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { registerRoutes, type RouteSpec } from './routes.js';
+import { tokenRoutes } from './token-routes.js';
+import { usageRoutes } from './usage-routes.js';
+import { vaultRoutes } from './vault-routes.js';
 
 export const API_VERSION = '1.0.0';
 /** Management bodies are small; anything bigger is a mistake or an attack. */
@@ -21,7 +24,7 @@ export function registeredRoutes(app: FastifyInstance): readonly { method: strin
 
 /** Every management route, for registration and for the OpenAPI document. */
 export function managementRoutes(deps: ServiceDeps): RouteSpec[] {
-  return keyRoutes(new KeyManagement(deps));
+  return [...keyRoutes(new KeyManagement(deps)), ...usageRoutes(deps), ...tokenRoutes(deps), ...vaultRoutes(deps)];
 }
 
 /**

@@ -4,7 +4,7 @@ import type { ServiceDeps } from '../deps.js';
 import { authenticate, type Actor } from './auth.js';
 import { invalidRequest } from './errors.js';
 
-export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 export interface RouteResponse {
   description: string;

@@ -186,3 +186,144 @@ export const ErrorResponse = named(
   'Error',
   'Every error: a machine-readable code, a sentence for people, and sometimes details (e.g. which fields are wrong).',
 );
+
+// --- Service tokens (seed 001) -------------------------------------------------------------
+
+const projectOrService = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'lower-case letters, digits, _ and -, at most 63');
+const routePrefix = z.string().regex(/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]{0,255}$/, 'a path prefix starting with /');
+
+export const CreateTokenBody = named(
+  z.strictObject({
+    project: projectOrService,
+    service: projectOrService,
+    description: description.optional(),
+    expires_in_days: z.number().int().min(1).max(MAX_EXPIRY_DAYS).default(90),
+    routes: z.array(routePrefix).min(1).max(32).optional().describe('Path prefixes the token may call; default /<project>/'),
+  }),
+  'CreateTokenRequest',
+);
+export const TokenJtiParams = z.strictObject({ jti: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'token ids are UUIDs') });
+export const TokenListQuery = z.strictObject({
+  active: z.enum(['true', 'false']).transform((v) => v === 'true').optional(),
+  unused_days: z.coerce.number().int().min(0).max(3650).optional().describe('Only tokens not used for this many days (never used counts)'),
+  project: projectOrService.optional(),
+});
+export const RevokeTokenBody = named(z.strictObject({ reason: z.string().max(500).optional() }), 'RevokeTokenRequest');
+
+export const TokenRecord = named(
+  z.object({
+    object: z.literal('service_token'),
+    jti: z.string(),
+    project: z.string(),
+    service: z.string(),
+    description: z.string().nullable(),
+    routes: z.array(z.string()),
+    kid: z.string(),
+    status: z.enum(['active', 'revoked', 'expired']),
+    created_at: instant,
+    created_by: z.string().nullable(),
+    expires_at: instant,
+    last_used_at: instant.nullable(),
+    revoked_at: instant.nullable(),
+    revoked_by: z.string().nullable(),
+    revoked_reason: z.string().nullable(),
+  }),
+  'ServiceToken',
+  'A service token’s registry entry. Never carries the token itself.',
+);
+export const TokenWithSecret = named(
+  TokenRecord.extend({ token: z.string().describe('The signed token: returned by create only, once') }),
+  'ServiceTokenWithSecret',
+);
+export const TokenList = named(z.object({ object: z.literal('list'), data: z.array(TokenRecord) }), 'ServiceTokenList');
+
+// --- Provider-key vault (seeds 000, 002) -------------------------------------------------
+
+export const ProviderParams = z.strictObject({
+  user_id: userId,
+  provider: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/, 'provider names are letters, digits, _ or -, at most 32').transform((p) => p.toLowerCase()),
+});
+export const VaultUserParams = z.strictObject({ user_id: userId });
+export const SetProviderKeyBody = named(
+  z.strictObject({ secret: z.string().min(1).max(4096).describe('The provider credential; write-only, never returned') }),
+  'SetProviderKeyRequest',
+);
+export const ProviderKeyRecord = named(
+  z.object({
+    object: z.literal('provider_key'),
+    user_id: z.string(),
+    provider: z.string(),
+    fingerprint: z.string().describe('First 12 hex digits of SHA-256 of the secret, to tell secrets apart'),
+    master_key_id: z.string(),
+    created_at: instant,
+    updated_at: instant,
+  }),
+  'ProviderKey',
+  'A stored provider credential’s metadata. The secret itself is never returned.',
+);
+export const ProviderKeyList = named(z.object({ object: z.literal('list'), data: z.array(ProviderKeyRecord) }), 'ProviderKeyList');
+export const DeletedProviderKey = named(
+  z.object({ object: z.literal('provider_key'), user_id: z.string(), provider: z.string(), deleted: z.literal(true) }),
+  'DeletedProviderKey',
+);
+export const RewrapResult = named(z.object({ rewrapped: z.number().int(), failed: z.number().int(), master_key_id: z.string() }), 'RewrapResult');
+
+// --- Usage (issue: billing) ---------------------------------------------------------------
+
+const usageTime = z
+  .string()
+  .regex(/^(\d{1,12}|\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?)$/, 'an ISO 8601 time or Unix seconds')
+  .describe('ISO 8601 time or Unix seconds; rounded to whole UTC hours');
+export const UsageQuery = z.strictObject({ from: usageTime.optional(), to: usageTime.optional() });
+export const KeyUsageQuery = UsageQuery.extend({ granularity: z.enum(['hour', 'day']).default('day') });
+const usageTotals = {
+  total_requests: z.number().int(),
+  billable_requests: z.number().int(),
+  request_bytes: z.number(),
+  response_bytes: z.number(),
+  avg_duration_ms: z.number(),
+};
+export const UserUsageRecord = named(
+  z.object({
+    user_id: z.string(),
+    from: instant,
+    to: instant,
+    ...usageTotals,
+    keys: z.array(z.object({ key_id: z.string(), credential: z.string(), last_request_at: instant.nullable(), ...usageTotals })),
+  }),
+  'UserUsage',
+  'Requests in the range, in total and per key (what billing will charge: billable_requests).',
+);
+export const KeyUsageRecord = named(
+  z.object({
+    key_id: z.string(),
+    user_id: z.string().nullable(),
+    credential: z.string().nullable(),
+    from: instant,
+    to: instant,
+    granularity: z.enum(['hour', 'day']),
+    last_request_at: instant.nullable(),
+    ...usageTotals,
+    buckets: z.array(z.object({ start: instant, ...usageTotals })),
+  }),
+  'KeyUsage',
+);
+export const BillingStatusQuery = z.strictObject({ stripe_customer_id: z.string().regex(/^cus_[A-Za-z0-9]{1,64}$/).optional() });
+export const BillingStatusRecord = named(
+  z.object({
+    pending_events: z.number().int(),
+    oldest_pending_at: instant.nullable(),
+    parked_events: z.array(
+      z.object({
+        identifier: z.string(),
+        stripe_customer_id: z.string(),
+        value: z.number(),
+        window_start: instant,
+        status: z.number().int().nullable(),
+        error: z.string().nullable(),
+      }),
+    ),
+  }),
+  'BillingStatus',
+  'Meter events Stripe has not accepted yet, and those it refused (parked, with Stripe’s error).',
+);

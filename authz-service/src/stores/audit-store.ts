@@ -1,6 +1,17 @@
 import type { Queryable } from './key-store.js';
 
-export type AuditAction = 'key.created' | 'key.updated' | 'key.revoked' | 'key.extended' | 'key.rotated' | 'key.deleted';
+export type AuditAction =
+  | 'key.created'
+  | 'key.updated'
+  | 'key.revoked'
+  | 'key.extended'
+  | 'key.rotated'
+  | 'key.deleted'
+  | 'token.created'
+  | 'token.revoked'
+  | 'provider_key.set'
+  | 'provider_key.deleted'
+  | 'vault.rewrapped';
 
 /**
  * One row of the audit log: who did what to which key. `details` holds the changed field names
@@ -10,8 +21,9 @@ export interface AuditEntry {
   /** `admin` or `key:<id>` of the management key that acted. */
   actor: string;
   action: AuditAction;
-  keyId: string;
-  userId: string;
+  /** The key acted on; null for service tokens and the vault (their ids go in details). */
+  keyId: string | null;
+  userId: string | null;
   details?: Record<string, unknown>;
 }
 
@@ -34,7 +46,7 @@ export class AuditStore {
   }
 
   async listForKey(keyId: string, db: Queryable): Promise<AuditRow[]> {
-    const r = await db.query<{ id: string; at: Date; actor: string; action: AuditAction; key_id: string; user_id: string; details: Record<string, unknown> }>(
+    const r = await db.query<{ id: string; at: Date; actor: string; action: AuditAction; key_id: string | null; user_id: string | null; details: Record<string, unknown> }>(
       `select id, at, actor, action, key_id, user_id, details from audit_log where key_id = $1 order by at, id`,
       [keyId],
     );

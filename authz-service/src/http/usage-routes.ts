@@ -1,0 +1,79 @@
+import { HttpError } from '@tollgate/common';
+import { readBillingStatus, readKeyUsage, readUserUsage, UsageRangeError } from '@tollgate/billing-sidecar/usage';
+import type { ServiceDeps } from '../deps.js';
+import { assertMayActFor, ownsKey } from './auth.js';
+import { notFound } from './errors.js';
+import { defineRoute, type RouteResponse, type RouteSpec } from './routes.js';
+import { BillingStatusQuery, BillingStatusRecord, ErrorResponse, KeyIdParams, KeyUsageQuery, KeyUsageRecord, UsageQuery, UserIdParams, UserUsageRecord } from './schemas.js';
+
+const error = (description: string): RouteResponse => ({ description, schema: ErrorResponse });
+const common = {
+  400: error('Bad range (from/to) or parameters'),
+  401: error('Missing or invalid credential'),
+  403: error('A keys:manage key reads only its own user’s usage'),
+  503: error('Usage tables are missing: billing-sidecar has not run against this database'),
+};
+const TAG = 'usage';
+
+/** Reads billing-sidecar's roll-ups; its tables exist once the sidecar has started once. */
+async function usageCall<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof UsageRangeError) throw new HttpError(400, 'invalid_request', err.message);
+    if ((err as { code?: string }).code === '42P01') {
+      throw new HttpError(503, 'usage_unavailable', 'Usage is not recorded in this database yet: start billing-sidecar against it');
+    }
+    throw err;
+  }
+}
+
+/** What billing will charge, per user and per key (docs/billing.md). */
+export function usageRoutes(deps: ServiceDeps): RouteSpec[] {
+  return [
+    defineRoute({
+      method: 'GET',
+      url: '/api/usage/:user_id',
+      operationId: 'getUserUsage',
+      tag: TAG,
+      summary: 'A user’s usage over a range, with a per-key breakdown',
+      description: 'Default range: the last 30 days. total_requests counts every logged request with this identity; billable_requests what billing charges.',
+      params: UserIdParams,
+      query: UsageQuery,
+      responses: { 200: { description: 'Usage', schema: UserUsageRecord }, ...common },
+      handler: async ({ params, query, actor }) => {
+        assertMayActFor(actor, params.user_id);
+        return { status: 200, body: await usageCall(() => readUserUsage(deps.pool, params.user_id, query)) };
+      },
+    }),
+    defineRoute({
+      method: 'GET',
+      url: '/api/keys/:id/usage',
+      operationId: 'getKeyUsage',
+      tag: TAG,
+      summary: 'One key’s usage over a range, per hour or per day',
+      params: KeyIdParams,
+      query: KeyUsageQuery,
+      responses: { 200: { description: 'Usage', schema: KeyUsageRecord }, ...common, 404: error('No such key (or another user’s)') },
+      handler: async ({ params, query, actor }) => {
+        const key = await deps.keyStore.getById(params.id);
+        // Admins may read a deleted key's history; owners only their own existing keys.
+        if (actor.kind !== 'admin' && (!key || !ownsKey(actor, key.userId))) throw notFound('key');
+        return { status: 200, body: await usageCall(() => readKeyUsage(deps.pool, params.id, query)) };
+      },
+    }),
+    defineRoute({
+      method: 'GET',
+      url: '/api/billing/status',
+      operationId: 'getBillingStatus',
+      tag: TAG,
+      summary: 'Stripe delivery: pending meter events and parked ones with Stripe’s error (admin only)',
+      query: BillingStatusQuery,
+      responses: { 200: { description: 'Billing status', schema: BillingStatusRecord }, ...common },
+      handler: async ({ query, actor }) => {
+        if (actor.kind !== 'admin') throw new HttpError(403, 'forbidden', 'Billing status needs an admin token');
+        return { status: 200, body: await usageCall(() => readBillingStatus(deps.pool, { stripeCustomerId: query.stripe_customer_id })) };
+      },
+    }),
+  ];
+}
