@@ -4,6 +4,8 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { ApiClient } from './client.js';
 import { CliError, EXIT, type ExitCode } from './exit-codes.js';
 import { keyDetails, keysTable, secretNotice, type KeyRecord, type Output } from './output.js';
+import { collect, defined, integer } from './args.js';
+import { registerOperatorCommands } from './operator-commands.js';
 
 export const DEFAULT_API_URL = 'http://127.0.0.1:8080';
 
@@ -17,15 +19,6 @@ interface KeyList {
   data: KeyRecord[];
   has_more: boolean;
   next_cursor: string | null;
-}
-
-function integer(min: number, max: number) {
-  return (raw: string): number => {
-    if (!/^-?\d+$/.test(raw)) throw new InvalidArgumentError('expected a whole number');
-    const n = Number(raw);
-    if (n < min || n > max) throw new InvalidArgumentError(`expected ${min} to ${max}`);
-    return n;
-  };
 }
 
 /**
@@ -49,17 +42,11 @@ function jsonObject(raw: string): Record<string, unknown> {
   return v as Record<string, unknown>;
 }
 
-const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
 function booleanWord(raw: string): boolean {
   if (raw === 'true' || raw === 'yes') return true;
   if (raw === 'false' || raw === 'no') return false;
   throw new InvalidArgumentError('expected true or false');
-}
-
-/** Drops options the user did not give, so the API changes only what was asked. */
-function defined(o: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 }
 
 const keyPath = (id: string) => `/api/keys/${encodeURIComponent(id)}`;
@@ -76,7 +63,7 @@ export interface RunEnvironment {
 export async function run(argv: string[], { env, output }: RunEnvironment): Promise<ExitCode> {
   let json = false;
   const program = new Command('tollgate')
-    .description('Operate Tollgate: create and control API keys through the key-management API.')
+    .description('Operate Tollgate through the management API: API keys, service tokens, the provider-key vault, usage.')
     .version('0.1.0')
     .addOption(
       // The default comes from run()'s env, not commander's .env(), which reads process.env only.
@@ -249,14 +236,7 @@ export async function run(argv: string[], { env, output }: RunEnvironment): Prom
       print(result, () => `Deleted ${result.id}.`);
     });
 
-  program
-    .command('usage')
-    .description('usage per key and per user (not available yet)')
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .action(() => {
-      throw new CliError(EXIT.usage, '"usage" is not available yet: it comes with the billing-sidecar usage API');
-    });
+  registerOperatorCommands(program, { client, print, env });
 
   try {
     await program.parseAsync(argv, { from: 'user' });

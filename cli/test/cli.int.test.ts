@@ -6,6 +6,7 @@ import { REPO_ROOT, freePort } from '@tollgate/devstack';
 import { startTestApi, type TestApi } from '../../authz-service/test/api-helpers.js';
 import { TEST_ADMIN_TOKEN } from '../../authz-service/test/helpers.js';
 import { run } from '../src/program.js';
+import { migrateBilling } from '@tollgate/billing-sidecar';
 
 // `tollgate` against a real management API on a free port. The real process (node + tsx) is
 // spawned where the process itself matters (stdout/stderr, exit codes, env); the long lifecycle
@@ -15,7 +16,12 @@ const infra = inject('infra');
 let api: TestApi;
 
 beforeAll(async () => {
-  api = await startTestApi(infra, 'cli');
+  api = await startTestApi(infra, 'cli', {
+    GATEWAY_JWT_SECRET: 'cli:' + 'c'.repeat(40),
+    VAULT_MASTER_KEYS: `mk:${Buffer.alloc(32, 3).toString('base64')}`,
+  });
+  // The usage tables belong to billing-sidecar; create them as its start would.
+  await migrateBilling(api.deps.pool);
 });
 
 afterAll(async () => {
@@ -116,7 +122,7 @@ describe('tollgate keys', () => {
     expect(badToken.stderr).toMatch(/HTTP 401/);
   }, 60_000);
 
-  it('exit 2 for usage errors and for the not-yet-available usage command', async () => {
+  it('exit 2 for usage errors', async () => {
     const missing = await tollgate(['keys', 'create', '--user', 'u']);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/--name/);
@@ -127,7 +133,7 @@ describe('tollgate keys', () => {
     expect(noToken.stderr).toMatch(/no token/);
     const usage = await tollgateInProcess(['usage']);
     expect(usage.code).toBe(2);
-    expect(usage.stderr).toMatch(/not available yet/);
+    expect(usage.stderr).toMatch(/give a user id/);
   }, 60_000);
 
   it('takes the token from ADMIN_TOKEN (first of several) and --token', async () => {
@@ -141,4 +147,48 @@ describe('tollgate keys', () => {
     expect(r.code).toBe(3);
     expect(JSON.parse(r.stderr)).toMatchObject({ error: 'unreachable' });
   }, 60_000);
+});
+
+describe('tollgate tokens, vault, usage', () => {
+  it('seed 001’s flow: create (token once), list, unused, revoke', async () => {
+    const created = await tollgateInProcess(['tokens', 'create', '--project', 'captionacc', '--service', 'api', '--description', 'CaptionA.cc API service', '--expires-in-days', '90']);
+    expect(created.code).toBe(0);
+    const token = /\n\n  (\S+)\n/.exec(created.stdout)?.[1] ?? '';
+    expect(token.split('.')).toHaveLength(3);
+    const list = await tollgateInProcess(['--json', 'tokens', 'list', '--active']);
+    const entry = JSON.parse(list.stdout).data.find((t: { project: string }) => t.project === 'captionacc');
+    expect(entry).toMatchObject({ service: 'api', status: 'active' });
+    expect(list.stdout).not.toContain(token);
+    const unused = await tollgateInProcess(['--json', 'tokens', 'unused', '--days', '7']);
+    expect(JSON.parse(unused.stdout).data.map((t: { jti: string }) => t.jti)).toContain(entry.jti);
+    const revoked = await tollgateInProcess(['tokens', 'revoke', entry.jti, '--reason', 'rotated']);
+    expect(revoked.code).toBe(0);
+    expect(revoked.stdout).toContain('Revoked');
+  });
+
+  it('vault set (secret from the environment) / list / delete / rewrap; secrets never printed', async () => {
+    let stdout = '';
+    const code = await run(['vault', 'set', 'cli-vault', 'Daily', '--secret-env', 'DAILY_KEY'], {
+      env: { TOLLGATE_API_URL: api.url, TOLLGATE_TOKEN: TEST_ADMIN_TOKEN, DAILY_KEY: 'daily_cli_secret_value_42' },
+      output: { out: (t) => (stdout += t), err: (t) => (stdout += t) },
+    });
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/Stored daily credential for cli-vault/);
+    const list = await tollgateInProcess(['vault', 'list', 'cli-vault']);
+    expect(list.stdout).toContain('daily');
+    expect(list.stdout + stdout).not.toContain('daily_cli_secret_value_42');
+    expect((await tollgateInProcess(['vault', 'rewrap'])).code).toBe(0);
+    expect((await tollgateInProcess(['vault', 'delete', 'cli-vault', 'daily'])).code).toBe(0);
+    expect((await tollgateInProcess(['vault', 'delete', 'cli-vault', 'daily'])).code).toBe(1);
+    expect((await tollgateInProcess(['vault', 'set', 'cli-vault', 'daily', '--secret-env', 'NOPE'])).code).toBe(2);
+  });
+
+  it('usage per user and billing status', async () => {
+    const usage = await tollgateInProcess(['--json', 'usage', 'cli-user']);
+    expect(usage.code).toBe(0);
+    expect(JSON.parse(usage.stdout)).toMatchObject({ user_id: 'cli-user', total_requests: 0 });
+    const billing = await tollgateInProcess(['usage', '--billing']);
+    expect(billing.stdout).toMatch(/Pending meter events: 0/);
+    expect((await tollgateInProcess(['usage', 'cli-user', '--from', 'tomorrow'])).code).toBe(1);
+  });
 });

@@ -1,0 +1,184 @@
+import { Option, type Command } from 'commander';
+import Table from 'cli-table3';
+import type { ApiClient } from './client.js';
+import { CliError, EXIT } from './exit-codes.js';
+import { collect, defined, integer } from './args.js';
+
+/** What the key commands share with these: an API client and the table/JSON printer. */
+export interface CommandContext {
+  client: () => ApiClient;
+  print: (value: unknown, human: () => string) => void;
+  env: NodeJS.ProcessEnv;
+}
+
+interface TokenRecord {
+  jti: string;
+  project: string;
+  service: string;
+  description: string | null;
+  routes: string[];
+  status: string;
+  created_at: string;
+  expires_at: string;
+  last_used_at: string | null;
+  revoked_reason: string | null;
+  token?: string;
+}
+
+interface ProviderKey {
+  user_id: string;
+  provider: string;
+  fingerprint: string;
+  master_key_id: string;
+  updated_at: string;
+}
+
+interface Totals {
+  total_requests: number;
+  billable_requests: number;
+  request_bytes: number;
+  response_bytes: number;
+  avg_duration_ms: number;
+}
+
+const when = (iso: string | null) => (iso ? iso.slice(0, 16).replace('T', ' ') + 'Z' : 'never');
+const table = (head: string[], rows: (string | number)[][]) => {
+  const t = new Table({ head, style: { head: [], border: [] } });
+  for (const r of rows) t.push(r);
+  return t.toString();
+};
+
+function tokensTable(list: TokenRecord[]): string {
+  if (list.length === 0) return 'No service tokens.';
+  return table(
+    ['JTI', 'PROJECT', 'SERVICE', 'STATUS', 'ROUTES', 'EXPIRES', 'LAST USED', 'DESCRIPTION'],
+    list.map((t) => [t.jti, t.project, t.service, t.status + (t.revoked_reason ? ` (${t.revoked_reason})` : ''), t.routes.join(' '), when(t.expires_at), when(t.last_used_at), t.description ?? '-']),
+  );
+}
+
+/** Seed 001's token script, seeds 000/002's vault, and usage: the operator's other commands. */
+export function registerOperatorCommands(program: Command, ctx: CommandContext): void {
+  const tokens = program.command('tokens').description('issue, list and revoke service tokens (admin token only)');
+  tokens
+    .command('create')
+    .description('issue a service token; prints it once')
+    .requiredOption('--project <project>', 'project the token belongs to (e.g. captionacc)')
+    .requiredOption('--service <service>', 'calling service (e.g. api, orchestrator)')
+    .option('--description <text>', 'what the token is for')
+    .option('--expires-in-days <n>', 'lifetime in days (1-3650)', integer(1, 3650), 90)
+    .option('--route <prefix>', 'a path prefix it may call (repeat; default /<project>/)', collect)
+    .action(async (o) => {
+      const t = await ctx.client().request<TokenRecord>('POST', '/api/tokens', defined({
+        project: o.project,
+        service: o.service,
+        description: o.description,
+        expires_in_days: o.expiresInDays,
+        routes: o.route,
+      }));
+      ctx.print(t, () => `${tokensTable([t])}\nToken (shown once; store it now, it cannot be read back):\n\n  ${t.token}\n`);
+    });
+  tokens
+    .command('list')
+    .description('list service tokens, newest first')
+    .addOption(new Option('--active', 'only active tokens').conflicts('revoked'))
+    .option('--revoked', 'only revoked tokens')
+    .option('--project <project>', 'only this project’s')
+    .action(async (o) => {
+      const q = new URLSearchParams();
+      if (o.active) q.set('active', 'true');
+      if (o.revoked) q.set('active', 'false');
+      if (o.project) q.set('project', o.project);
+      const r = await ctx.client().request<{ data: TokenRecord[] }>('GET', `/api/tokens?${q}`);
+      ctx.print(r, () => tokensTable(r.data));
+    });
+  tokens
+    .command('unused')
+    .description('active tokens not used for a while (candidates for revocation)')
+    .option('--days <n>', 'not used for this many days', integer(0, 3650), 7)
+    .action(async (o) => {
+      const r = await ctx.client().request<{ data: TokenRecord[] }>('GET', `/api/tokens?active=true&unused_days=${o.days}`);
+      ctx.print(r, () => tokensTable(r.data));
+    });
+  tokens
+    .command('revoke')
+    .description('revoke a token; every gateway replica refuses it within a second')
+    .argument('<jti>', 'token id')
+    .option('--reason <text>', 'why (kept in the registry and the audit log)')
+    .action(async (jti: string, o) => {
+      const t = await ctx.client().request<TokenRecord>('POST', `/api/tokens/${encodeURIComponent(jti)}/revoke`, defined({ reason: o.reason }));
+      ctx.print(t, () => `Revoked ${t.jti} (${t.project}/${t.service}).`);
+    });
+
+  const vault = program.command('vault').description('per-user provider credentials (write-only secrets)');
+  vault
+    .command('set')
+    .description('store or replace a user’s credential for a provider')
+    .argument('<user_id>')
+    .argument('<provider>', 'e.g. daily, gemini (case-insensitive)')
+    .addOption(new Option('--secret-env <VAR>', 'read the secret from this environment variable (keeps it out of shell history)').conflicts('secret'))
+    .option('--secret <value>', 'the secret itself (prefer --secret-env)')
+    .action(async (userId: string, provider: string, o) => {
+      const secret = o.secretEnv ? ctx.env[o.secretEnv] : o.secret;
+      if (!secret) throw new CliError(EXIT.usage, o.secretEnv ? `$${o.secretEnv} is empty or unset` : 'give --secret-env <VAR> or --secret <value>');
+      const k = await ctx.client().request<ProviderKey>('PUT', `/api/users/${encodeURIComponent(userId)}/provider-keys/${encodeURIComponent(provider)}`, { secret });
+      ctx.print(k, () => `Stored ${k.provider} credential for ${k.user_id} (fingerprint ${k.fingerprint}).`);
+    });
+  vault
+    .command('list')
+    .description('list a user’s stored credentials (metadata only)')
+    .argument('<user_id>')
+    .action(async (userId: string) => {
+      const r = await ctx.client().request<{ data: ProviderKey[] }>('GET', `/api/users/${encodeURIComponent(userId)}/provider-keys`);
+      ctx.print(r, () => (r.data.length ? table(['PROVIDER', 'FINGERPRINT', 'MASTER KEY', 'UPDATED'], r.data.map((k) => [k.provider, k.fingerprint, k.master_key_id, when(k.updated_at)])) : 'No provider credentials.'));
+    });
+  vault
+    .command('delete')
+    .description('delete a user’s credential for a provider')
+    .argument('<user_id>')
+    .argument('<provider>')
+    .action(async (userId: string, provider: string) => {
+      const r = await ctx.client().request<{ provider: string }>('DELETE', `/api/users/${encodeURIComponent(userId)}/provider-keys/${encodeURIComponent(provider)}`);
+      ctx.print(r, () => `Deleted ${r.provider} credential of ${userId}.`);
+    });
+  vault
+    .command('rewrap')
+    .description('move every stored credential to the newest master key (admin token)')
+    .action(async () => {
+      const r = await ctx.client().request<{ rewrapped: number; failed: number; master_key_id: string }>('POST', '/api/vault/rewrap');
+      ctx.print(r, () => `Rewrapped ${r.rewrapped} credential(s) to ${r.master_key_id}; ${r.failed} could not be (see the service log).`);
+      if (r.failed > 0) throw new CliError(EXIT.apiError, `${r.failed} credential(s) could not be rewrapped`);
+    });
+
+  const totalsRow = (t: Totals) => [t.total_requests, t.billable_requests, t.request_bytes, t.response_bytes, t.avg_duration_ms];
+  const TOTALS_HEAD = ['REQUESTS', 'BILLABLE', 'BYTES IN', 'BYTES OUT', 'AVG MS'];
+  program
+    .command('usage')
+    .description('usage per user (with a per-key breakdown) or per key, and Stripe delivery')
+    .argument('[user_id]', 'whose usage')
+    .option('--key <id>', 'one key’s usage instead, per bucket')
+    .addOption(new Option('--granularity <g>', 'buckets for --key').choices(['hour', 'day']).default('day'))
+    .option('--from <time>', 'start (ISO 8601 or Unix seconds; default 30 days ago)')
+    .option('--to <time>', 'end (default now)')
+    .option('--billing', 'Stripe delivery: pending and parked meter events (admin token)')
+    .action(async (userId: string | undefined, o) => {
+      const api = ctx.client();
+      const range = new URLSearchParams(defined({ from: o.from, to: o.to }) as Record<string, string>);
+      if (o.billing) {
+        const b = await api.request<{ pending_events: number; oldest_pending_at: string | null; parked_events: { identifier: string; stripe_customer_id: string; value: number; status: number | null; error: string | null }[] }>('GET', '/api/billing/status');
+        ctx.print(b, () =>
+          `Pending meter events: ${b.pending_events} (oldest ${when(b.oldest_pending_at)})\n` +
+          (b.parked_events.length ? `Parked (Stripe refused; fix and requeue):\n${table(['IDENTIFIER', 'CUSTOMER', 'VALUE', 'STATUS', 'ERROR'], b.parked_events.map((p) => [p.identifier, p.stripe_customer_id, p.value, p.status ?? '-', p.error ?? '-']))}` : 'Parked: none'),
+        );
+        return;
+      }
+      if (o.key) {
+        range.set('granularity', o.granularity);
+        const u = await api.request<Totals & { key_id: string; from: string; to: string; buckets: (Totals & { start: string })[] }>('GET', `/api/keys/${encodeURIComponent(o.key)}/usage?${range}`);
+        ctx.print(u, () => `${u.key_id}, ${when(u.from)} to ${when(u.to)}\n${table(['BUCKET', ...TOTALS_HEAD], [...u.buckets.map((b) => [when(b.start), ...totalsRow(b)]), ['TOTAL', ...totalsRow(u)]])}`);
+        return;
+      }
+      if (!userId) throw new CliError(EXIT.usage, 'give a user id, --key <id>, or --billing');
+      const u = await api.request<Totals & { user_id: string; from: string; to: string; keys: (Totals & { key_id: string; credential: string })[] }>('GET', `/api/usage/${encodeURIComponent(userId)}?${range}`);
+      ctx.print(u, () => `${u.user_id}, ${when(u.from)} to ${when(u.to)}\n${table(['KEY', ...TOTALS_HEAD], [...u.keys.map((k) => [k.key_id, ...totalsRow(k)]), ['TOTAL', ...totalsRow(u)]])}`);
+    });
+}
