@@ -167,6 +167,9 @@ async function supervise(): Promise<void> {
     }
     const admin = stackSecret('ADMIN_TOKEN', 'admin-token');
     const hashSecret = stackSecret('KEY_HASH_SECRETS', 'key-hash-secret');
+    // Service tokens and the vault are on in the local stack, with secrets of its own.
+    const jwtSecret = stackSecret('GATEWAY_JWT_SECRET', 'gateway-jwt-secret');
+    const vaultKey = stackSecret('VAULT_MASTER_KEYS', 'vault-master-key');
     if (admin.generated) console.log(`stack: admin token generated; it is in .stack/admin-token (export ADMIN_TOKEN=$(cat .stack/admin-token))`);
 
     const serviceEnv: NodeJS.ProcessEnv = {
@@ -175,6 +178,8 @@ async function supervise(): Promise<void> {
       REDIS_URL: redisUrl,
       ADMIN_TOKEN: admin.value,
       KEY_HASH_SECRETS: hashSecret.value,
+      GATEWAY_JWT_SECRET: jwtSecret.generated ? `local:${jwtSecret.value}` : jwtSecret.value,
+      VAULT_MASTER_KEYS: vaultKey.generated ? `local:${vaultKey.value}` : vaultKey.value,
       BACKEND_PORT: String(ports.backend),
       AUTHZ_HTTP_PORT: String(ports.authzHttp),
       AUTHZ_GRPC_PORT: String(ports.authzGrpc),
