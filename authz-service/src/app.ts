@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { Counter, Gauge } from 'prom-client';
-import { addGrpcHealth, setGrpcServing, type Logger } from '@tollgate/common';
+import { addGrpcHealth, setGrpcServing, type Logger, bindGrpcServer, shutdownGrpcServer } from '@tollgate/common';
 import { AUTHORIZATION_SERVICE } from '@tollgate/proto';
 import type { FastifyInstance } from 'fastify';
 import type { AuthzConfig } from './config.js';
@@ -47,11 +47,6 @@ function waitForRedis(redis: ServiceDeps['redis'], timeoutMs: number): Promise<v
   });
 }
 
-function bindGrpc(server: grpc.Server, address: string): Promise<number> {
-  return new Promise((resolve, reject) =>
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
-  );
-}
 
 /** Composition root: the Check gRPC server and the management HTTP API over shared stores. */
 export async function startAuthzService(config: AuthzConfig, logger: Logger): Promise<AuthzService> {
@@ -164,7 +159,7 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
   const grpcServer = new grpc.Server({ 'grpc.max_receive_message_length': 1024 * 1024 });
   addAuthorizationService(grpcServer, authorizationHandlers(checker, createCheckMetrics(registry), logger));
   const health = addGrpcHealth(grpcServer, [AUTHORIZATION_SERVICE]);
-  const grpcPort = await bindGrpc(grpcServer, `${config.AUTHZ_HOST}:${config.AUTHZ_GRPC_PORT}`);
+  const grpcPort = await bindGrpcServer(grpcServer, `${config.AUTHZ_HOST}:${config.AUTHZ_GRPC_PORT}`);
 
   const http = buildManagementApi(deps);
   await http.listen({ host: config.AUTHZ_HOST, port: config.AUTHZ_HTTP_PORT });
@@ -177,16 +172,7 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
     (stopped ??= (async () => {
       setGrpcServing(health, [AUTHORIZATION_SERVICE], 'NOT_SERVING');
       await http.close();
-      await new Promise<void>((resolve) => {
-        const force = setTimeout(() => {
-          grpcServer.forceShutdown();
-          resolve();
-        }, 5000);
-        grpcServer.tryShutdown(() => {
-          clearTimeout(force);
-          resolve();
-        });
-      });
+      await shutdownGrpcServer(grpcServer, 5000);
       await usage.stop();
       await tokenUsage.stop();
       subscriber.disconnect();

@@ -4,11 +4,10 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createLogger } from '@tollgate/common';
-import { freePort, startEnvoy, type RunningEnvoy } from '@tollgate/devstack';
-import { buildBackend } from '@tollgate/backend-hello';
+import type { RunningEnvoy } from '@tollgate/devstack';
 import { loadBillingConfig, startBillingSidecar, type BillingSidecar } from '@tollgate/billing-sidecar';
 import { seedBody } from './api-helpers.js';
-import { sleep, startTestAuthz, testEnv, TEST_ADMIN_TOKEN, type TestEnv } from './helpers.js';
+import { startEnvoyFront, sleep, startTestAuthz, testEnv, TEST_ADMIN_TOKEN, type TestEnv, type EnvoyFront } from './helpers.js';
 
 // The management API beyond keys: service tokens (seed 001), the provider-key vault (seeds
 // 000/002) and usage (what billing charges), against the whole pipeline: Envoy, the Check,
@@ -20,7 +19,7 @@ let authz: Awaited<ReturnType<typeof startTestAuthz>>;
 let billing: BillingSidecar;
 let envoy: RunningEnvoy;
 let api: string;
-const backend = buildBackend(createLogger({ service: 'backend-hello', level: 'silent' }));
+let front: EnvoyFront;
 
 beforeAll(async () => {
   env = await testEnv(infra, 'extras');
@@ -36,24 +35,12 @@ beforeAll(async () => {
     loadBillingConfig({ DATABASE_URL: env.databaseUrl, BILLING_GRPC_PORT: '0', BILLING_HTTP_PORT: '0', BILLING_FLUSH_INTERVAL_MS: '20', ENVOY_ACCESS_LOG_PATH: accessLog }),
     createLogger({ service: 'billing-sidecar', level: 'silent' }),
   );
-  const backendPort = await freePort();
-  await backend.listen({ host: '127.0.0.1', port: backendPort });
-  envoy = await startEnvoy({
-    dir: mkdtempSync(join(tmpdir(), 'tollgate-envoy-')),
-    render: {
-      listen: { host: '127.0.0.1', port: await freePort() },
-      adminPort: await freePort(),
-      backend: { host: '127.0.0.1', port: backendPort },
-      authz: { host: '127.0.0.1', port: authz.grpcPort },
-      als: { host: '127.0.0.1', port: billing.grpcPort },
-      accessLogPath: accessLog,
-    },
-  });
+  front = await startEnvoyFront(authz.grpcPort, { alsPort: billing.grpcPort, accessLogPath: accessLog });
+  envoy = front.envoy;
 });
 
 afterAll(async () => {
-  await envoy?.process.stop();
-  await backend.close();
+  await front?.stop();
   await billing?.stop();
   await authz?.stop();
   await env?.dropDatabase();

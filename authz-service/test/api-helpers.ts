@@ -1,14 +1,9 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { createLogger } from '@tollgate/common';
-import { buildBackend } from '@tollgate/backend-hello';
-import { freePort, startEnvoy, type RunningEnvoy, type TestInfra } from '@tollgate/devstack';
+import type { RunningEnvoy, TestInfra } from '@tollgate/devstack';
 import { buildManagementApi } from '../src/http/api.js';
 import { closeServiceDeps, createServiceDeps } from '../src/service-deps.js';
 import type { ServiceDeps } from '../src/deps.js';
-import { memoryLogger, startTestAuthz, testConfig, testEnv, TEST_ADMIN_TOKEN, type TestEnv } from './helpers.js';
+import { memoryLogger, startEnvoyFront, startTestAuthz, testConfig, testEnv, TEST_ADMIN_TOKEN, type TestEnv } from './helpers.js';
 
 /** A second admin token configured beside the first: tokens rotate by listing both. */
 export const SECOND_ADMIN_TOKEN = 'second-admin-token-fedcba9876543210';
@@ -117,27 +112,15 @@ export interface TestGateway {
 export async function startTestGateway(infra: TestInfra, label: string, overrides: Record<string, string> = {}): Promise<TestGateway> {
   const env = await testEnv(infra, label);
   const authz = await startTestAuthz(env, overrides);
-  const backend = buildBackend(createLogger({ service: 'backend-hello', level: 'silent' }));
-  const backendPort = await freePort();
-  await backend.listen({ host: '127.0.0.1', port: backendPort });
-  const envoy = await startEnvoy({
-    dir: mkdtempSync(join(tmpdir(), 'tollgate-envoy-')),
-    render: {
-      listen: { host: '127.0.0.1', port: await freePort() },
-      adminPort: await freePort(),
-      backend: { host: '127.0.0.1', port: backendPort },
-      authz: { host: '127.0.0.1', port: authz.grpcPort },
-      als: null,
-    },
-  });
+  const front = await startEnvoyFront(authz.grpcPort);
+  const envoy = front.envoy;
   return {
     env,
     authz,
     envoy,
     apiUrl: `http://127.0.0.1:${authz.httpPort}`,
     stop: async () => {
-      await envoy.process.stop();
-      await backend.close();
+      await front.stop();
       await authz.stop();
       await env.dropDatabase();
     },

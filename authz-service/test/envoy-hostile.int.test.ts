@@ -1,12 +1,7 @@
 import { connect } from 'node:net';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createLogger } from '@tollgate/common';
-import { freePort, startEnvoy, type RunningEnvoy } from '@tollgate/devstack';
-import { buildBackend } from '@tollgate/backend-hello';
-import { createKey, startTestAuthz, testEnv, type TestEnv } from './helpers.js';
+import type { RunningEnvoy } from '@tollgate/devstack';
+import { startEnvoyFront, createKey, startTestAuthz, testEnv, type TestEnv, type EnvoyFront } from './helpers.js';
 
 // Hostile HTTP at the public listener: oversized, malformed and injected headers, big bodies,
 // path tricks. Raw sockets where fetch would refuse to send the request at all.
@@ -16,30 +11,19 @@ let authz: Awaited<ReturnType<typeof startTestAuthz>>;
 let envoy: RunningEnvoy;
 let key: string;
 let readOnlyReports: string;
-const backend = buildBackend(createLogger({ service: 'backend-hello', level: 'silent' }));
+let front: EnvoyFront;
 
 beforeAll(async () => {
   env = await testEnv(infra, 'hostile');
   authz = await startTestAuthz(env);
   key = (await createKey(authz)).plaintext;
   readOnlyReports = (await createKey(authz, { permissionSet: null, scopes: ['read:/echo/reports/'] })).plaintext;
-  const backendPort = await freePort();
-  await backend.listen({ host: '127.0.0.1', port: backendPort });
-  envoy = await startEnvoy({
-    dir: mkdtempSync(join(tmpdir(), 'tollgate-envoy-')),
-    render: {
-      listen: { host: '127.0.0.1', port: await freePort() },
-      adminPort: await freePort(),
-      backend: { host: '127.0.0.1', port: backendPort },
-      authz: { host: '127.0.0.1', port: authz.grpcPort },
-      als: null,
-    },
-  });
+  front = await startEnvoyFront(authz.grpcPort);
+  envoy = front.envoy;
 });
 
 afterAll(async () => {
-  await envoy?.process.stop();
-  await backend.close();
+  await front?.stop();
   await authz?.stop();
   await env?.dropDatabase();
 });

@@ -1,11 +1,6 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createLogger } from '@tollgate/common';
-import { freePort, startEnvoy, type RunningEnvoy } from '@tollgate/devstack';
-import { buildBackend } from '@tollgate/backend-hello';
-import { createKey, startTestAuthz, testEnv, type TestEnv } from './helpers.js';
+import type { RunningEnvoy } from '@tollgate/devstack';
+import { startEnvoyFront, createKey, startTestAuthz, testEnv, type TestEnv, type EnvoyFront } from './helpers.js';
 
 // The gateway as clients see it: real Envoy on a loopback port, ext_authz to authz-service,
 // routing to backend-hello.
@@ -13,28 +8,17 @@ const infra = inject('infra');
 let env: TestEnv;
 let authz: Awaited<ReturnType<typeof startTestAuthz>>;
 let envoy: RunningEnvoy;
-const backend = buildBackend(createLogger({ service: 'backend-hello', level: 'silent' }));
+let front: EnvoyFront;
 
 beforeAll(async () => {
   env = await testEnv(infra, 'envoy');
   authz = await startTestAuthz(env);
-  const backendPort = await freePort();
-  await backend.listen({ host: '127.0.0.1', port: backendPort });
-  envoy = await startEnvoy({
-    dir: mkdtempSync(join(tmpdir(), 'tollgate-envoy-')),
-    render: {
-      listen: { host: '127.0.0.1', port: await freePort() },
-      adminPort: await freePort(),
-      backend: { host: '127.0.0.1', port: backendPort },
-      authz: { host: '127.0.0.1', port: authz.grpcPort },
-      als: null,
-    },
-  });
+  front = await startEnvoyFront(authz.grpcPort);
+  envoy = front.envoy;
 });
 
 afterAll(async () => {
-  await envoy?.process.stop();
-  await backend.close();
+  await front?.stop();
   await authz?.stop();
   await env?.dropDatabase();
 });

@@ -2,7 +2,11 @@ import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { createLogger, type Logger } from '@tollgate/common';
-import { createTestDatabase, uniqueRedisPrefix, type TestInfra } from '@tollgate/devstack';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildBackend } from '@tollgate/backend-hello';
+import { createTestDatabase, freePort, startEnvoy, uniqueRedisPrefix, type RunningEnvoy, type TestInfra } from '@tollgate/devstack';
 import { loadEnvoyProtos, type CheckResponse } from '@tollgate/proto';
 import { loadAuthzConfig, type AuthzConfig } from '../src/config.js';
 import { startAuthzService, type AuthzService } from '../src/app.js';
@@ -133,3 +137,42 @@ export async function metricValue(service: AuthzService, name: string, labels: R
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface EnvoyFront {
+  envoy: RunningEnvoy;
+  /** Envoy's public URL. */
+  url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * The public side of a test gateway: backend-hello on a free port and a real Envoy (the canonical
+ * envoy.yaml rendered for loopback) whose ext_authz calls the given Check port.
+ */
+export async function startEnvoyFront(
+  authzGrpcPort: number | null,
+  opts: { alsPort?: number; accessLogPath?: string } = {},
+): Promise<EnvoyFront> {
+  const backend = buildBackend(createLogger({ service: 'backend-hello', level: 'silent' }));
+  const backendPort = await freePort();
+  await backend.listen({ host: '127.0.0.1', port: backendPort });
+  const envoy = await startEnvoy({
+    dir: mkdtempSync(join(tmpdir(), 'tollgate-envoy-')),
+    render: {
+      listen: { host: '127.0.0.1', port: await freePort() },
+      adminPort: await freePort(),
+      backend: { host: '127.0.0.1', port: backendPort },
+      authz: authzGrpcPort === null ? null : { host: '127.0.0.1', port: authzGrpcPort },
+      als: opts.alsPort ? { host: '127.0.0.1', port: opts.alsPort } : null,
+      accessLogPath: opts.accessLogPath,
+    },
+  });
+  return {
+    envoy,
+    url: envoy.url,
+    stop: async () => {
+      await envoy.process.stop();
+      await backend.close();
+    },
+  };
+}

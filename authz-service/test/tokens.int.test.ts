@@ -1,13 +1,9 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createLogger } from '@tollgate/common';
-import { freePort, startEnvoy, type RunningEnvoy } from '@tollgate/devstack';
-import { buildBackend } from '@tollgate/backend-hello';
+import type { RunningEnvoy } from '@tollgate/devstack';
 import { signServiceToken } from '../src/domain/service-token.js';
 import { issueServiceToken, revokeServiceToken } from '../src/tokens/token-service.js';
-import { checkClient, headersOf, httpStatusOf, metadataOf, sleep, startTestAuthz, testEnv, type CheckFn, type TestEnv } from './helpers.js';
+import { startEnvoyFront, checkClient, headersOf, httpStatusOf, metadataOf, sleep, startTestAuthz, testEnv, type CheckFn, type TestEnv, type EnvoyFront } from './helpers.js';
 
 // Seed 001's service tokens through the real gRPC Check and the real Envoy.
 const infra = inject('infra');
@@ -22,7 +18,7 @@ let checkA: CheckFn;
 let checkB: CheckFn;
 let envoy: RunningEnvoy;
 const closers: (() => unknown)[] = [];
-const backend = buildBackend(createLogger({ service: 'backend-hello', level: 'silent' }));
+let front: EnvoyFront;
 
 beforeAll(async () => {
   env = await testEnv(infra, 'tokens');
@@ -34,23 +30,12 @@ beforeAll(async () => {
   checkA = ca.check;
   checkB = cb.check;
   closers.push(ca.close, cb.close);
-  const backendPort = await freePort();
-  await backend.listen({ host: '127.0.0.1', port: backendPort });
-  envoy = await startEnvoy({
-    dir: mkdtempSync(join(tmpdir(), 'tollgate-envoy-')),
-    render: {
-      listen: { host: '127.0.0.1', port: await freePort() },
-      adminPort: await freePort(),
-      backend: { host: '127.0.0.1', port: backendPort },
-      authz: { host: '127.0.0.1', port: a.grpcPort },
-      als: null,
-    },
-  });
+  front = await startEnvoyFront(a.grpcPort);
+  envoy = front.envoy;
 });
 
 afterAll(async () => {
-  await envoy?.process.stop();
-  await backend.close();
+  await front?.stop();
   closers.forEach((c) => c());
   await a?.stop();
   await b?.stop();

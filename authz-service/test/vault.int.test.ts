@@ -1,12 +1,8 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createLogger } from '@tollgate/common';
-import { freePort, startEnvoy, type RunningEnvoy } from '@tollgate/devstack';
-import { buildBackend } from '@tollgate/backend-hello';
-import { createKey, sleep, startTestAuthz, testEnv, type TestEnv } from './helpers.js';
+import type { RunningEnvoy } from '@tollgate/devstack';
+import { startEnvoyFront, createKey, sleep, startTestAuthz, testEnv, type TestEnv, type EnvoyFront } from './helpers.js';
 
 // Seeds 000 and 002 at the gateway: vault injection, bring-your-own-key, isolation.
 const infra = inject('infra');
@@ -17,28 +13,17 @@ const ROUTES = JSON.stringify([{ prefix: '/echo/rooms/', default_provider: 'dail
 let env: TestEnv;
 let authz: Awaited<ReturnType<typeof startTestAuthz>>;
 let envoy: RunningEnvoy;
-const backend = buildBackend(createLogger({ service: 'backend-hello', level: 'silent' }));
+let front: EnvoyFront;
 
 beforeAll(async () => {
   env = await testEnv(infra, 'vault');
   authz = await startTestAuthz(env, { VAULT_MASTER_KEYS: MK_OLD, PROVIDER_ROUTES: ROUTES });
-  const backendPort = await freePort();
-  await backend.listen({ host: '127.0.0.1', port: backendPort });
-  envoy = await startEnvoy({
-    dir: mkdtempSync(join(tmpdir(), 'tollgate-envoy-')),
-    render: {
-      listen: { host: '127.0.0.1', port: await freePort() },
-      adminPort: await freePort(),
-      backend: { host: '127.0.0.1', port: backendPort },
-      authz: { host: '127.0.0.1', port: authz.grpcPort },
-      als: null,
-    },
-  });
+  front = await startEnvoyFront(authz.grpcPort);
+  envoy = front.envoy;
 });
 
 afterAll(async () => {
-  await envoy?.process.stop();
-  await backend.close();
+  await front?.stop();
   await authz?.stop();
   await env?.dropDatabase();
 });

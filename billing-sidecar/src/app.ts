@@ -3,7 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import pg from 'pg';
 import type { Logger } from '@tollgate/common';
 import type { Registry } from 'prom-client';
-import { addGrpcHealth, createMetricsRegistry, registerOpsRoutes, setGrpcServing } from '@tollgate/common';
+import { addGrpcHealth, createMetricsRegistry, registerOpsRoutes, setGrpcServing, bindGrpcServer, shutdownGrpcServer } from '@tollgate/common';
 import { ACCESS_LOG_SERVICE, loadEnvoyProtos } from '@tollgate/proto';
 import type { BillingConfig } from './config.js';
 import { AccessLogTailer } from './ingest/access-log-tailer.js';
@@ -33,11 +33,6 @@ export interface BillingSidecarDeps {
   meterClient?: MeterClient;
 }
 
-function bindGrpc(server: grpc.Server, address: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
-  });
-}
 
 /** Builds and starts everything the sidecar runs: stores, ingest, Stripe, HTTP ops, gRPC. */
 export async function startBillingSidecar(config: BillingConfig, logger: Logger, deps: BillingSidecarDeps = {}): Promise<BillingSidecar> {
@@ -128,23 +123,14 @@ export async function startBillingSidecar(config: BillingConfig, logger: Logger,
     createAlsHandlers({ writer, rule: config.BILLING_NON_BILLABLE_STATUSES, metrics, logger }),
   );
   const health = addGrpcHealth(grpcServer, [ACCESS_LOG_SERVICE]);
-  const grpcPort = await bindGrpc(grpcServer, `${config.BILLING_HOST}:${config.BILLING_GRPC_PORT}`);
+  const grpcPort = await bindGrpcServer(grpcServer, `${config.BILLING_HOST}:${config.BILLING_GRPC_PORT}`);
   logger.info({ grpcPort, httpPort }, 'billing-sidecar listening');
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
       setGrpcServing(health, [ACCESS_LOG_SERVICE], 'NOT_SERVING');
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(() => {
-          grpcServer.forceShutdown();
-          resolve();
-        }, 2_000);
-        grpcServer.tryShutdown(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
+      await shutdownGrpcServer(grpcServer, 2_000);
       await tailer?.stop();
       await stripe?.stop();
       await writer.close();

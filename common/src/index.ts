@@ -6,3 +6,4 @@ export * from './ops.js';
 export * from './shutdown.js';
 export * from './grpc-health.js';
 export * from './migrations.js';
+export * from './grpc-server.js';
