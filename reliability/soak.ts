@@ -56,6 +56,14 @@ try {
   }
   await load.stop();
   const elapsedS = load.now() / 1000;
+  // Where 503s came from: Envoy's ext_authz errors (a Check not answered within 0.5 s, or not
+  // reachable) versus Checks that answered 503 themselves (a dependency down).
+  const envoyStats = await gw.envoyStats(/^http\.public\.ext_authz\.(error|ok|denied)$|^cluster\.authz\.(upstream_rq_retry|outlier_detection\.ejections_enforced_total|health_check\.failure)$/);
+  let checks503 = 0;
+  for (const i of [0, 1] as const) {
+    const text = await (await fetch(`${gw.authzHttpUrl(i)}/metrics`)).text();
+    for (const m of text.matchAll(/^tollgate_authz_checks_total\{[^}]*status="503"[^}]*\} (\d+)/gm)) checks503 += Number(m[1]);
+  }
 
   const pool = new pg.Pool({ connectionString: gw.databaseUrl, max: 2 });
   const keyIds = [...valid, ...limited].map((k) => k.id);
@@ -86,6 +94,8 @@ try {
     invalidAllowed: c.invalidAllowed,
     unchecked: c.unchecked,
     validRefused: c.validRefused,
+    envoyStats,
+    checksAnswered503: checks503,
     crashed: gw.crashed().map((x) => x.name),
     rssMiBStart: rssStart,
     rssMiBEnd: rssEnd,

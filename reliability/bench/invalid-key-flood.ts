@@ -28,7 +28,7 @@ async function keyLookups(): Promise<number> {
   let total = 0;
   for (const i of [0, 1] as const) {
     const text = await (await fetch(`${gw.authzHttpUrl(i)}/metrics`)).text();
-    total += Number(/^tollgate_authz_key_lookups_total (\d+)/m.exec(text)?.[1] ?? 0);
+    total += Number(/^tollgate_authz_key_lookups_total(?:\{[^}]*\})? (\d+)/m.exec(text)?.[1] ?? 0);
   }
   return total;
 }
