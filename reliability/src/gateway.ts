@@ -181,7 +181,10 @@ export class Gateway {
         let last: unknown;
         for (let attempt = 0; attempt < 20; attempt++) {
           try {
-            const pg = await startPostgres({ dir: join(this.opts.dir, 'pg'), port: p.postgres, ephemeral: true, output: this.sink(name).stream() });
+            // Durable settings (not the test suite's fsync/synchronous_commit off): with
+            // synchronous_commit off a killed Postgres forgets commits it acknowledged, which
+            // is a database that loses data, not a fault Tollgate can be asked to survive.
+            const pg = await startPostgres({ dir: join(this.opts.dir, 'pg'), port: p.postgres, ephemeral: false, output: this.sink(name).stream() });
             proc = pg.process;
             this.pgAdminUrl = pg.adminUrl;
             if (!this.databaseUrl) {
