@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createTestDatabase } from '@tollgate/devstack';
+import { createTestDatabase, sleep } from '@tollgate/devstack';
 import type { AccessLogServiceClient } from '@tollgate/proto';
 import { startBillingSidecar, type BillingSidecar } from '../src/app.js';
 import { readKeyUsage, readUserUsage, UsageRangeError } from '../src/usage/read.js';
@@ -167,6 +167,24 @@ describe('JSON access-log backfill', () => {
     await sidecar.tailer!.poll();
     appendFileSync(logPath, line.slice(30));
     await waitUntil('partial line', async () => (await countFor('key_partial')) === 1);
+  });
+
+  it('reads each line once as the file grows (a growing file is not taken for a truncated one)', async () => {
+    const fileEntries = async () =>
+      (await sidecar.registry.getSingleMetric('tollgate_billing_entries_received_total')!.get()).values
+        .filter((v) => v.labels.source === 'file')
+        .reduce((sum, v) => sum + v.value, 0);
+    // Earlier tests left the file longer than the stored head (128 bytes), the case that broke.
+    await sidecar.tailer!.poll();
+    const before = await fileEntries();
+    appendFileSync(logPath, jsonLine({ key_id: 'key_grow' }));
+    await waitUntil('first line', async () => (await countFor('key_grow')) === 1);
+    await sleep(200); // several polls of the tailer
+    appendFileSync(logPath, jsonLine({ key_id: 'key_grow' }));
+    await waitUntil('second line', async () => (await countFor('key_grow')) === 2);
+    await sleep(200);
+    await sidecar.tailer!.poll();
+    expect((await fileEntries()) - before).toBe(2);
   });
 
   it('finishes a rotated file, then reads the new one from its start', async () => {

@@ -15,8 +15,11 @@ export interface EnvoyRenderOptions {
   listen: Endpoint;
   adminPort: number;
   backend: Endpoint;
-  /** authz-service's gRPC port; null leaves the ext_authz filter in place but disabled. */
-  authz: Endpoint | null;
+  /**
+   * authz-service's gRPC endpoint, or several (replicas Envoy balances over); null leaves the
+   * ext_authz filter in place but disabled.
+   */
+  authz: Endpoint | Endpoint[] | null;
   /** billing-sidecar's ALS port; null leaves gRPC access logging out. */
   als: Endpoint | null;
   /**
@@ -25,7 +28,7 @@ export interface EnvoyRenderOptions {
    */
   accessLogPath?: string | null;
   /** Extra clusters' endpoints by cluster name (examples added by later configuration). */
-  clusters?: Record<string, Endpoint>;
+  clusters?: Record<string, Endpoint | Endpoint[]>;
 }
 
 type Obj = Record<string, any>;
@@ -37,11 +40,13 @@ function hcmOf(config: Obj): Obj {
   return hcm.typed_config;
 }
 
-function setClusterEndpoint(config: Obj, name: string, ep: Endpoint): void {
+function setClusterEndpoint(config: Obj, name: string, ep: Endpoint | Endpoint[]): void {
   const cluster = (config.static_resources.clusters as Obj[]).find((c) => c.name === name);
   if (!cluster) throw new Error(`envoy.yaml: no cluster named ${name}`);
+  const list = Array.isArray(ep) ? ep : [ep];
+  if (list.length === 0) throw new Error(`cluster ${name}: at least one endpoint`);
   cluster.load_assignment.endpoints = [
-    { lb_endpoints: [{ endpoint: { address: { socket_address: { address: ep.host, port_value: ep.port } } } }] },
+    { lb_endpoints: list.map((e) => ({ endpoint: { address: { socket_address: { address: e.host, port_value: e.port } } } })) },
   ];
 }
 

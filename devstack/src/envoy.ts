@@ -89,6 +89,8 @@ export async function startEnvoy(opts: {
       // Several Envoys may run on one machine (tests, a stack): keep their shared memory apart.
       '--base-id', String(opts.render.adminPort),
       '--drain-time-s', '2',
+      // The JSON access log is billing's record of last resort: at most a second in Envoy's buffer.
+      '--file-flush-interval-msec', '1000',
       '--parent-shutdown-time-s', '3',
     ],
     output: opts.output,

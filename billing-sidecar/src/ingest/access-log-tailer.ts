@@ -11,9 +11,14 @@ import type { UsageWriter } from '../stores/usage-writer.js';
 const CHUNK_BYTES = 1 << 20;
 const HEAD_BYTES_B64 = Math.ceil(HEAD_BYTES / 3) * 4;
 
-/** The base64 of the file's first bytes, as many as `b64Length` encodes. */
-async function readHead(path: string, b64Length: number): Promise<string> {
-  const bytes = Math.floor((b64Length * 3) / 4);
+/**
+ * The base64 of the file's first bytes, as many as the stored head `head` holds. The count comes
+ * from decoding it: base64 pads to a multiple of 3 bytes, so working it out from the encoded
+ * length reads a byte or two too many (128 bytes encode to 172 characters, which "hold" 129)
+ * and every pass took a growing file for a truncated one and read it all again.
+ */
+async function readHead(path: string, head: string): Promise<string> {
+  const bytes = Buffer.from(head, 'base64').length;
   const fh = await open(path, 'r');
   try {
     const buf = Buffer.alloc(bytes);
@@ -99,7 +104,7 @@ export class AccessLogTailer {
     }
     this.pos ??= { ...current, offset: 0, head: '' };
     const size = Number(st.size);
-    if (size < this.pos.offset || (this.pos.offset > 0 && (await readHead(this.opts.path, this.pos.head.length)) !== this.pos.head)) {
+    if (size < this.pos.offset || (this.pos.offset > 0 && (await readHead(this.opts.path, this.pos.head)) !== this.pos.head)) {
       this.logger.warn({ path: this.opts.path, offset: this.pos.offset, size }, 'access log truncated; reading it from the start');
       this.pos.offset = 0;
       this.pos.head = '';
