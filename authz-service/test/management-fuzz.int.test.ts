@@ -1,0 +1,110 @@
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { migrateBilling } from '@tollgate/billing-sidecar';
+import { seedBody, startTestApi, type TestApi } from './api-helpers.js';
+import { TEST_ADMIN_TOKEN } from './helpers.js';
+
+// Hostile input for the management API, driven by its own /openapi.json: every documented
+// operation gets random and half-valid path parameters, queries and bodies. Whatever arrives,
+// the answer is never a 5xx, every error is JSON {error, message}, and a refused call writes
+// nothing (row counts of every table the API writes stay the same).
+const infra = inject('infra');
+let api: TestApi;
+let doc: { paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: { $ref?: string; properties?: Record<string, unknown> } }> } }>>; components: { schemas: Record<string, { properties?: Record<string, unknown> }> } };
+let knownKeyId: string;
+
+beforeAll(async () => {
+  api = await startTestApi(infra, 'mgmt_fuzz', {
+    GATEWAY_JWT_SECRET: 'fz:' + 'f'.repeat(40),
+    VAULT_MASTER_KEYS: `mk:${Buffer.alloc(32, 9).toString('base64')}`,
+  });
+  await migrateBilling(api.deps.pool);
+  knownKeyId = (await api.call('POST', '/api/keys', { body: seedBody('fuzz-user') })).body.id;
+  doc = (await api.call('GET', '/openapi.json')).body;
+});
+
+afterAll(async () => {
+  await api?.stop();
+});
+
+async function rowCounts(): Promise<string> {
+  const r = await api.deps.pool.query(
+    `select (select count(*) from api_keys) a, (select count(*) from audit_log) b, (select count(*) from idempotency_keys) c,
+            (select count(*) from gateway_tokens) d, (select count(*) from provider_keys) e,
+            (select coalesce(max(updated_at)::text, '') from api_keys) f, (select coalesce(max(updated_at)::text, '') from provider_keys) g`,
+  );
+  return JSON.stringify(r.rows[0]);
+}
+
+const junk = fc.oneof(
+  fc.string({ maxLength: 40 }),
+  fc.constantFrom('', ' ', '..', '%2e%2e', 'key_', 'key_AAAAAAAAAAAAAAAAAAAA', "'; drop table api_keys; --", '\u0000', '💥', 'a'.repeat(300), 'user123', 'fuzz-user', 'daily'),
+);
+const value = fc.oneof(
+  junk,
+  fc.integer(),
+  fc.double(),
+  fc.boolean(),
+  fc.constant(null),
+  fc.array(junk, { maxLength: 4 }),
+  fc.dictionary(fc.string({ maxLength: 8 }), junk, { maxKeys: 3 }),
+  fc.constantFrom(-1, 0, 1, 2 ** 31, 1e308, '2027-01-01T00:00:00Z', 'not-a-date', ['read'], ['*'], { byok: true }),
+);
+
+function propertiesOf(op: { requestBody?: { content: Record<string, { schema: { $ref?: string; properties?: Record<string, unknown> } }> } }): string[] {
+  const schema = op.requestBody?.content['application/json']?.schema;
+  if (!schema) return [];
+  const resolved = schema.$ref ? doc.components.schemas[schema.$ref.split('/').pop()!] : schema;
+  return Object.keys(resolved?.properties ?? {});
+}
+
+describe('management API under hostile input', () => {
+  it('never answers 5xx, always explains errors in JSON, and writes nothing when it refuses', async () => {
+    const operations = Object.entries(doc.paths).flatMap(([path, methods]) =>
+      Object.entries(methods).map(([method, op]) => ({ path, method: method.toUpperCase(), fields: propertiesOf(op) })),
+    ).filter((o) => o.path.startsWith('/api/'));
+    expect(operations.length).toBeGreaterThan(15);
+
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...operations),
+        fc.array(fc.oneof(junk, fc.constant(knownKeyId)), { minLength: 3, maxLength: 3 }),
+        fc.dictionary(fc.constantFrom('limit', 'cursor', 'active', 'from', 'to', 'granularity', 'user_id', 'unused_days', 'x'), junk, { maxKeys: 3 }),
+        fc.oneof(
+          fc.constant(undefined),
+          fc.jsonValue(),
+          fc.constant('{"broken json'),
+          // Mostly-right bodies: the documented fields, with random values, sometimes an extra one.
+          fc.tuple(fc.dictionary(fc.string({ maxLength: 10 }), value, { maxKeys: 2 }), fc.array(value, { minLength: 12, maxLength: 12 })),
+        ),
+        fc.constantFrom<string | null>(TEST_ADMIN_TOKEN, TEST_ADMIN_TOKEN, TEST_ADMIN_TOKEN, null, 'sk_garbage'),
+        async (op, params, query, bodyShape, token) => {
+          let i = 0;
+          const path = op.path.replace(/\{[^}]+\}/g, () => encodeURIComponent(String(params[i++ % params.length])));
+          const qs = new URLSearchParams(query as Record<string, string>).toString();
+          let body: unknown;
+          let rawBody: string | undefined;
+          if (bodyShape === '{"broken json') rawBody = bodyShape;
+          else if (Array.isArray(bodyShape) && bodyShape.length === 2 && Array.isArray(bodyShape[1])) {
+            const [extra, values] = bodyShape as [Record<string, unknown>, unknown[]];
+            body = { ...Object.fromEntries(op.fields.map((f, j) => [f, values[j % values.length]])), ...extra };
+          } else body = bodyShape;
+          // fetch cannot send a body with GET.
+          if (op.method === 'GET') {
+            body = undefined;
+            rawBody = undefined;
+          }
+          const before = await rowCounts();
+          const res = await api.call(op.method, `${path}${qs ? `?${qs}` : ''}`, { token, body, rawBody });
+          expect(res.status, `${op.method} ${path} answered ${res.status}: ${res.text.slice(0, 200)}`).toBeLessThan(500);
+          if (res.status >= 400) {
+            expect(typeof res.body.error, res.text).toBe('string');
+            expect(typeof res.body.message, res.text).toBe('string');
+            expect(await rowCounts(), `${op.method} ${path} → ${res.status} changed rows`).toBe(before);
+          }
+        },
+      ),
+      { numRuns: 400 },
+    );
+  }, 120_000);
+});
