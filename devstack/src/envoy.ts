@@ -39,13 +39,16 @@ export interface RunningEnvoy {
 export async function startEnvoy(opts: {
   dir: string;
   render: EnvoyRenderOptions;
+  /** A complete configuration to run instead of rendering envoy/envoy.yaml (benchmarks of other
+   * stacks); `render` still gives its listener and admin ports. */
+  config?: string;
   output?: Writable;
   detached?: boolean;
   logLevel?: string;
 }): Promise<RunningEnvoy> {
   mkdirSync(opts.dir, { recursive: true });
   const configPath = join(opts.dir, 'envoy.yaml');
-  writeFileSync(configPath, renderEnvoyConfig(opts.render));
+  writeFileSync(configPath, opts.config ?? renderEnvoyConfig(opts.render));
   const proc = startProcess({
     name: 'envoy',
     command: findEnvoy(),
