@@ -19,11 +19,14 @@ import {
   startEnvoy,
   startProcess,
   waitFor,
+  cpuSampler,
+  processTree,
   type Endpoint,
   type ManagedProcess,
+  type Watched,
 } from '@tollgate/devstack';
 import { startAltStack } from './alt-stack.js';
-import { cpuSampler, processTree, type Watched } from './cpu.js';
+
 import { createBenchKeys, type BenchKey } from './keys.js';
 import { runOha, type LoadResult } from './oha.js';
 import { requireBenchTool } from './tools.js';
@@ -155,9 +158,10 @@ async function main(): Promise<void> {
     const db = new pg.Client({ connectionString: stores.databaseUrl });
     await db.connect();
     const servingPid = (await db.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
-    await db.end();
     // Each Postgres connection is served by a child of the postmaster: watch the whole tree.
+    // (Read while this connection, and so its serving process, still exists.)
     const postmasterPid = Number(readFileSync(`/proc/${servingPid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+    await db.end();
     postgresWatch = { label: 'postgres', pids: () => processTree(postmasterPid) };
   }
 
@@ -263,7 +267,7 @@ async function main(): Promise<void> {
     // drain): oha's own figures can only be read while it is alive.
     const margin = secs >= 4 ? 1000 : 0;
     let cpu: ReturnType<ReturnType<typeof cpuSampler>['stop']> | null = null;
-    const redisBefore = await redisCalls(redis);
+    const redisBefore = await redisCommands(redis);
     const result = await runOha({
       bin: oha, url: `${s.url}${args.path}`, headers: { authorization: `Bearer ${key}` }, seconds: secs, concurrency, threads,
       onStart: (pid) => {
@@ -274,11 +278,16 @@ async function main(): Promise<void> {
         }, margin);
       },
     });
-    const redisAfter = await redisCalls(redis);
+    const redisAfter = await redisCommands(redis);
     return {
       result,
       cpu: cpu ?? { perProcess: {}, machineBusyPct: 0 },
-      redisPerRequest: (redisAfter - redisBefore - 1) / Math.max(1, result.ok + result.errors),
+      redisPerRequest: Object.fromEntries(
+        Object.entries(redisAfter)
+          .map(([cmd, n]) => [cmd, (n - (redisBefore[cmd] ?? 0)) / Math.max(1, result.ok + result.errors)] as const)
+          // Health probes and the like round to nothing per request.
+          .filter(([, per]) => per >= 0.005),
+      ),
     };
   };
 
@@ -310,14 +319,13 @@ async function main(): Promise<void> {
   }
 }
 
-/**
- * Commands clients sent Redis so far. Commands a Lua script runs inside Redis are not counted
- * (INFO commandstats would count them): this is the number of requests to Redis, which is what
- * costs a round trip. The INFO that reads it counts as one; the caller's difference drops it.
- */
-async function redisCalls(redis: Redis): Promise<number> {
-  const n = Number(/total_commands_processed:(\d+)/.exec(await redis.info('stats'))?.[1] ?? NaN);
-  return n;
+/** Redis's INFO commandstats: calls per command so far (the benchmark's own INFO left out). */
+async function redisCommands(redis: Redis): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (const m of (await redis.info('commandstats')).matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)) {
+    if (m[1] !== 'info') counts[m[1]!] = Number(m[2]);
+  }
+  return counts;
 }
 
 const median = (xs: number[]) => {
@@ -325,7 +333,7 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
-function summarise(s: Setup, rs: { result: LoadResult; cpu: { perProcess: Record<string, number>; machineBusyPct: number }; redisPerRequest: number }[]) {
+function summarise(s: Setup, rs: { result: LoadResult; cpu: { perProcess: Record<string, number>; machineBusyPct: number }; redisPerRequest: Record<string, number> }[]) {
   const ok = rs.reduce((a, r) => a + r.result.ok, 0);
   const secs = rs.reduce((a, r) => a + r.result.seconds, 0);
   const errors = rs.reduce((a, r) => a + r.result.errors, 0);
@@ -345,7 +353,9 @@ function summarise(s: Setup, rs: { result: LoadResult; cpu: { perProcess: Record
     p999: median(rs.map((r) => r.result.latencyMs['p99.9'])),
     errors,
     errorKinds,
-    redisPerRequest: median(rs.map((r) => r.redisPerRequest)),
+    redisPerRequest: Object.fromEntries(
+      [...new Set(rs.flatMap((r) => Object.keys(r.redisPerRequest)))].map((cmd) => [cmd, median(rs.map((r) => r.redisPerRequest[cmd] ?? 0))]),
+    ),
     cpu,
     machineBusyPct: median(rs.map((r) => r.cpu.machineBusyPct)),
   };
@@ -366,7 +376,7 @@ function printTables(summary: Summary[], alone: Summary | undefined, ctx: { m: R
   out.push(`${ctx.m.cpus} × ${ctx.m.model}; Node ${ctx.m.node}; load average (1/5/15 min) ${ctx.loadBefore} before, ${ctx.loadAfter} after\n`);
   out.push(
     table(
-      ['setup', 'req/s', 'range (runs)', 'p50 ms', 'p99 ms', 'p99.9 ms', 'errors', '× alone', '+p50 ms', 'Redis calls/req'],
+      ['setup', 'req/s', 'range (runs)', 'p50 ms', 'p99 ms', 'p99.9 ms', 'errors', '× alone', '+p50 ms', 'Redis cmds/req'],
       summary.map((s) => [
         s.title,
         f(s.perSecond, 0),
@@ -377,7 +387,7 @@ function printTables(summary: Summary[], alone: Summary | undefined, ctx: { m: R
         String(s.errors),
         alone ? f(s.perSecond / alone.perSecond) : '–',
         alone ? f(s.p50 - alone.p50, 3) : '–',
-        s.name === 'alone' ? '–' : f(s.redisPerRequest),
+        s.name === 'alone' ? '–' : f(Object.values(s.redisPerRequest).reduce((a, b) => a + b, 0), 1),
       ]),
     ),
   );
@@ -389,6 +399,12 @@ function printTables(summary: Summary[], alone: Summary | undefined, ctx: { m: R
       summary.map((s) => [s.title, ...labels.map((l) => (l in s.cpu ? `${s.cpu[l]}%` : '–')), `${s.machineBusyPct}%`]),
     ),
   );
+  out.push('\nRedis commands per request, by name (INFO commandstats, which also counts the commands a Lua script runs):');
+  for (const s of summary) {
+    if (s.name === 'alone') continue;
+    const byName = Object.entries(s.redisPerRequest).map(([cmd, n]) => `${cmd} ${f(n)}`).join(', ');
+    out.push(`  ${s.title}: ${byName || 'none'}`);
+  }
   for (const s of summary) {
     if (s.note) out.push(`\nNote (${s.title}): ${s.note}`);
     if (s.errors) out.push(`\nErrors (${s.title}): ${JSON.stringify(s.errorKinds)}`);
