@@ -4,9 +4,9 @@
 //   (c) Envoy + OPA's Envoy plugin + Envoy's rate-limit filter to envoyproxy/ratelimit on Redis
 // all on loopback, interleaved round by round (a b c a b c …) so drift in the machine's load
 // hits every setup alike. Run through `pnpm bench:gateway`, which installs the tools first.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
@@ -29,6 +29,7 @@ import { startAltStack } from './alt-stack.js';
 
 import { createBenchKeys, type BenchKey } from './keys.js';
 import { runOha, type LoadResult } from './oha.js';
+import { profilesIn, summariseProfile } from './profile.js';
 import { requireBenchTool } from './tools.js';
 
 const HELP = `pnpm bench:gateway [options]
@@ -43,6 +44,8 @@ const HELP = `pnpm bench:gateway [options]
   --setups LIST     any of alone,tollgate,opa (default all three, in that order)
   --path PATH       request path (default /hello)
   --json FILE       also write every round's figures to FILE
+  --profile DIR     run authz-service (and billing-sidecar) under node --cpu-prof, write the
+                    profiles to DIR and print where their CPU time went
 `;
 
 const { values: args } = parseArgs({
@@ -56,6 +59,7 @@ const { values: args } = parseArgs({
     setups: { type: 'string', default: 'alone,tollgate,opa' },
     path: { type: 'string', default: '/hello' },
     json: { type: 'string' },
+    profile: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -117,11 +121,17 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => void cleanup().finally(() => process.exit(130)));
 }
 
-function nodeService(name: string, entry: string, env: Record<string, string>): ManagedProcess {
+const profileDir = args.profile ? resolve(args.profile) : null;
+if (profileDir) mkdirSync(profileDir, { recursive: true });
+
+function nodeService(name: string, entry: string, env: Record<string, string>, profiled = false): ManagedProcess {
+  // One directory per service: Node names each thread's profile itself (tsx's module loader
+  // runs on a thread of its own and writes a profile too).
+  const profiling = profiled && profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(profileDir, name)] : [];
   const p = startProcess({
     name,
     command: process.execPath,
-    args: ['--conditions=source', '--import', 'tsx', join(REPO_ROOT, entry)],
+    args: [...profiling, '--conditions=source', '--import', 'tsx', join(REPO_ROOT, entry)],
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
   });
   stops.push(() => p.stop());
@@ -186,7 +196,7 @@ async function main(): Promise<void> {
       AUTHZ_HOST: '127.0.0.1',
       AUTHZ_GRPC_PORT: String(authzGrpc),
       AUTHZ_HTTP_PORT: String(authzHttp),
-    });
+    }, true);
     await waitFor('authz-service', () => httpOk(`http://127.0.0.1:${authzHttp}/health/live`), { child: authz, timeoutMs: 60_000 });
     say(`creating ${keyCount} keys`);
     keys = await createBenchKeys({ databaseUrl: stores.databaseUrl, hashSecret, count: keyCount, ...LIMITS });
@@ -218,7 +228,7 @@ async function main(): Promise<void> {
           BILLING_HOST: '127.0.0.1',
           BILLING_GRPC_PORT: String(grpcPort),
           BILLING_HTTP_PORT: String(httpPort),
-        });
+        }, true);
         try {
           await waitFor('billing-sidecar', () => httpOk(`http://127.0.0.1:${httpPort}/health/live`), { child: sidecar, timeoutMs: 60_000 });
           als = { host: '127.0.0.1', port: grpcPort };
@@ -416,4 +426,8 @@ try {
   await main();
 } finally {
   await cleanup();
+}
+// The profiles are written as the services exit, so they are read after cleanup.
+if (profileDir) {
+  for (const path of profilesIn(profileDir)) process.stdout.write(`\n${path}\n${summariseProfile(path)}\n`);
 }
