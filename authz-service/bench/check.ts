@@ -156,13 +156,16 @@ try {
       }),
     );
     const closedSecs = Number(process.hrtime.bigint() - startClosed) / 1e9;
+    const serverPct = serverCpu.stop().perProcess['authz-service'];
     closedLoop.push({
       concurrency,
       per_s: Math.round(closed.length / closedSecs),
       checks: closed.length,
       latency_ms: percentiles(closed),
       // % of one core: authz-service is one Node process, so near 100% means it is the limit.
-      server_cpu_pct: serverCpu.stop().perProcess['authz-service'],
+      server_cpu_pct: serverPct,
+      // CPU per Check varies far less with the machine's other load than Checks/s do.
+      server_cpu_us_per_check: Math.round(((serverPct ?? 0) / 100 / (closed.length / closedSecs)) * 1e6),
       driver_cpu_pct: Math.round(((driverCpu() - cpu0) / closedSecs) * 100),
     });
   }

@@ -350,7 +350,13 @@ function summarise(s: Setup, rs: { result: LoadResult; cpu: { perProcess: Record
   const errorKinds: Record<string, number> = {};
   for (const r of rs) for (const [k, n] of Object.entries(r.result.errorKinds)) errorKinds[k] = (errorKinds[k] ?? 0) + n;
   const cpu: Record<string, number> = {};
-  for (const label of Object.keys(rs[0]!.cpu.perProcess)) cpu[label] = Math.round(median(rs.map((r) => r.cpu.perProcess[label] ?? 0)));
+  // CPU time per request (µs) depends little on what else the machine runs, unlike req/s, so it
+  // is the figure that carries over from a busy machine: it is each run's CPU share over its rate.
+  const cpuPerRequestUs: Record<string, number> = {};
+  for (const label of Object.keys(rs[0]!.cpu.perProcess)) {
+    cpu[label] = Math.round(median(rs.map((r) => r.cpu.perProcess[label] ?? 0)));
+    cpuPerRequestUs[label] = Math.round(median(rs.map((r) => ((r.cpu.perProcess[label] ?? 0) / 100 / r.result.perSecond) * 1e6)));
+  }
   return {
     name: s.name,
     title: s.title,
@@ -367,6 +373,7 @@ function summarise(s: Setup, rs: { result: LoadResult; cpu: { perProcess: Record
       [...new Set(rs.flatMap((r) => Object.keys(r.redisPerRequest)))].map((cmd) => [cmd, median(rs.map((r) => r.redisPerRequest[cmd] ?? 0))]),
     ),
     cpu,
+    cpuPerRequestUs,
     machineBusyPct: median(rs.map((r) => r.cpu.machineBusyPct)),
   };
 }
@@ -407,6 +414,18 @@ function printTables(summary: Summary[], alone: Summary | undefined, ctx: { m: R
     table(
       ['setup', ...labels, 'machine busy'],
       summary.map((s) => [s.title, ...labels.map((l) => (l in s.cpu ? `${s.cpu[l]}%` : '–')), `${s.machineBusyPct}%`]),
+    ),
+  );
+  out.push(`\nCPU time per request, µs (median run), and the rate that much CPU allows on ${ctx.m.cpus} otherwise idle cores:\n`);
+  out.push(
+    table(
+      ['setup', ...labels, 'total', 'gateway only', 'ceiling req/s'],
+      summary.map((s) => {
+        const total = Object.values(s.cpuPerRequestUs).reduce((a, b) => a + b, 0);
+        // What the gateway itself costs: everything but the load generator and the upstream.
+        const gateway = total - (s.cpuPerRequestUs.oha ?? 0) - (s.cpuPerRequestUs['backend-hello'] ?? 0);
+        return [s.title, ...labels.map((l) => (l in s.cpuPerRequestUs ? String(s.cpuPerRequestUs[l]) : '–')), String(total), String(gateway), total ? f((ctx.m.cpus * 1e6) / total, 0) : '–'];
+      }),
     ),
   );
   out.push('\nRedis commands per request, by name (INFO commandstats, which also counts the commands a Lua script runs):');
