@@ -1,13 +1,19 @@
 // Check latency and throughput over gRPC against real Postgres and Redis.
-// Usage: pnpm bench:check [--rate 2000] [--seconds 10] [--concurrency 32]
+// Usage: pnpm bench:check [--rate 2000] [--seconds 10] [--concurrency 1,8,32]
 // authz-service runs as its own process (as in production); this process only drives load.
+// The load comes from grpc-js in this process rather than ghz: it is the same client Envoy's
+// peers use in this codebase, sends each Check with a different key without templates, and
+// measures the fixed-rate section with a timer that never busy-waits, so on a 2-core machine the
+// driver takes a known, modest share of CPU (printed below as driver_cpu_pct).
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import os from 'node:os';
 import * as grpc from '@grpc/grpc-js';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import { loadEnvoyProtos } from '@tollgate/proto';
-import { REPO_ROOT, freePort, httpOk, percentiles, startBenchStores, startProcess, waitFor } from '@tollgate/devstack';
+import { REPO_ROOT, cpuSampler, freePort, httpOk, percentiles, startBenchStores, startProcess, waitFor } from '@tollgate/devstack';
 import { generateKey } from '../src/domain/key-format.js';
 import { KeyHasher } from '../src/domain/key-hash.js';
 import { KeyStore } from '../src/stores/key-store.js';
@@ -16,15 +22,19 @@ const { values: opts } = parseArgs({
   options: {
     rate: { type: 'string', default: '2000' },
     seconds: { type: 'string', default: '10' },
-    concurrency: { type: 'string', default: '32' },
+    concurrency: { type: 'string', default: '1,8,32' },
     keys: { type: 'string', default: '100' },
   },
 });
 const rate = Number(opts.rate);
 const seconds = Number(opts.seconds);
-const concurrency = Number(opts.concurrency);
+const concurrencies = opts.concurrency.split(',').map(Number);
+if (concurrencies.some((c) => !Number.isInteger(c) || c < 1 || c > 1024)) {
+  throw new Error(`--concurrency takes whole numbers from 1 to 1024, comma-separated (got ${opts.concurrency})`);
+}
 const keyCount = Number(opts.keys);
 
+const loadBefore = os.loadavg().map((l) => Number(l.toFixed(2)));
 const stores = await startBenchStores('check');
 const hashSecret = randomBytes(32).toString('hex');
 const grpcPort = await freePort();
@@ -78,6 +88,23 @@ try {
   // Warm the cache (every key once) and the JIT.
   for (let i = 0; i < keys.length * 3; i++) await checkOnce(i);
 
+  // Redis work per Check, from the server's own INFO commandstats. The limiter sends one EVALSHA
+  // per Check (one round trip); Redis counts the commands the script runs inside it as well, so
+  // those are listed by name beside it.
+  const redis = new Redis(stores.redisUrl);
+  const redisCounters = async () => {
+    const counts: Record<string, number> = {};
+    for (const m of (await redis.info('commandstats')).matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)) {
+      if (m[1] !== 'info') counts[m[1]!] = Number(m[2]);
+    }
+    return counts;
+  };
+  const driverCpu = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1e6;
+  };
+  const redisBefore = await redisCounters();
+
   // 1. A fixed arrival rate, as Envoy would send it: latency at a known load.
   const fixed: number[] = [];
   let errors = 0;
@@ -104,25 +131,52 @@ try {
     tick();
   });
   const fixedSecs = Number(process.hrtime.bigint() - startFixed) / 1e9;
+  const redisAfter = await redisCounters();
+  const perCheck = (n: number) => Number((n / Math.max(1, fixed.length + errors)).toFixed(3));
+  const redisPerCheck: Record<string, number> = {};
+  for (const [cmd, calls] of Object.entries(redisAfter)) {
+    const d = calls - (redisBefore[cmd] ?? 0);
+    if (d > 0) redisPerCheck[cmd] = perCheck(d);
+  }
+  await redis.quit();
 
-  // 2. Closed loop at fixed concurrency: the most Checks per second this machine sustains.
-  const closed: number[] = [];
-  const deadline = Date.now() + Math.min(seconds, 10) * 1000;
+  // 2. Closed loop at each concurrency: the most Checks per second this machine sustains, and
+  // what queueing does to latency as more Checks are in flight.
+  const closedLoop = [];
   let n = 0;
-  const startClosed = process.hrtime.bigint();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (Date.now() < deadline) closed.push(await checkOnce(n++));
-    }),
-  );
-  const closedSecs = Number(process.hrtime.bigint() - startClosed) / 1e9;
+  for (const concurrency of concurrencies) {
+    const closed: number[] = [];
+    const deadline = Date.now() + Math.min(seconds, 10) * 1000;
+    const cpu0 = driverCpu();
+    const serverCpu = cpuSampler([{ label: 'authz-service', pids: () => [service.pid] }]);
+    const startClosed = process.hrtime.bigint();
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (Date.now() < deadline) closed.push(await checkOnce(n++));
+      }),
+    );
+    const closedSecs = Number(process.hrtime.bigint() - startClosed) / 1e9;
+    const serverPct = serverCpu.stop().perProcess['authz-service'];
+    closedLoop.push({
+      concurrency,
+      per_s: Math.round(closed.length / closedSecs),
+      checks: closed.length,
+      latency_ms: percentiles(closed),
+      // % of one core: authz-service is one Node process, so near 100% means it is the limit.
+      server_cpu_pct: serverPct,
+      // CPU per Check varies far less with the machine's other load than Checks/s do.
+      server_cpu_us_per_check: Math.round(((serverPct ?? 0) / 100 / (closed.length / closedSecs)) * 1e6),
+      driver_cpu_pct: Math.round(((driverCpu() - cpu0) / closedSecs) * 100),
+    });
+  }
   client.close();
 
   console.log(JSON.stringify({
     benchmark: 'check',
-    machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
+    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, load_average: { before: loadBefore, after: os.loadavg().map((l) => Number(l.toFixed(2))) } },
     fixed_rate: { target_per_s: rate, achieved_per_s: Math.round(fixed.length / fixedSecs), checks: fixed.length, errors, latency_ms: percentiles(fixed) },
-    closed_loop: { concurrency, per_s: Math.round(closed.length / closedSecs), checks: closed.length, latency_ms: percentiles(closed) },
+    redis_per_check: redisPerCheck,
+    closed_loop: closedLoop,
   }, null, 2));
 } finally {
   await service.stop();

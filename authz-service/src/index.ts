@@ -4,6 +4,6 @@ export { generateKey, checkKeyShape } from './domain/key-format.js';
 export { KeyHasher } from './domain/key-hash.js';
 // For tools that create keys, tokens and provider secrets from outside the service process
 // (benchmarks, the reliability suite) with the service's own stores.
-export { KeyStore } from './stores/key-store.js';
+export { KeyStore, type NewKey } from './stores/key-store.js';
 export { createServiceDeps, closeServiceDeps } from './service-deps.js';
 export { issueServiceToken } from './tokens/token-service.js';

@@ -69,6 +69,9 @@ export interface RunningEnvoy {
 export async function startEnvoy(opts: {
   dir: string;
   render: EnvoyRenderOptions;
+  /** A complete configuration to run instead of rendering envoy/envoy.yaml (benchmarks of other
+   * stacks); `render` still gives its listener and admin ports. */
+  config?: string;
   output?: Writable;
   detached?: boolean;
   logLevel?: string;
@@ -78,7 +81,7 @@ export async function startEnvoy(opts: {
   // The JSON access log lives beside the config unless the caller says otherwise (the local
   // stack's billing-sidecar reads <dir>/access.log).
   const accessLogPath = opts.render.accessLogPath === undefined ? join(opts.dir, 'access.log') : opts.render.accessLogPath;
-  writeFileSync(configPath, renderEnvoyConfig({ ...opts.render, accessLogPath }));
+  writeFileSync(configPath, opts.config ?? renderEnvoyConfig({ ...opts.render, accessLogPath }));
   const proc = startProcess({
     name: 'envoy',
     command: findEnvoy(),

@@ -6,3 +6,4 @@ export * from './envoy.js';
 export * from './stripe-mock.js';
 export * from './test-infra.js';
 export * from './bench-infra.js';
+export * from './cpu.js';

@@ -143,3 +143,57 @@ ensure_docker_compose() {
   DOCKER_COMPOSE_BIN="$(command -v docker-compose)"
   export DOCKER_COMPOSE_BIN
 }
+
+# ---- Benchmark tools (pnpm bench:gateway); the test suite only needs the Go ones -------------
+
+OHA_VERSION="1.16.0"
+
+ensure_oha() {
+  if [ -n "${OHA_BIN:-}" ]; then
+    [ -x "$OHA_BIN" ] || die "OHA_BIN=$OHA_BIN is not an executable"
+    return 0
+  fi
+  if [ ! -x "$TOOLS/bin/oha" ] || [ "$("$TOOLS/bin/oha" --version 2>/dev/null)" != "oha $OHA_VERSION" ]; then
+    command -v cargo >/dev/null || die "Rust's cargo (1.88 or newer) is required to install the load generator oha (cargo install oha)"
+    say "installing oha $OHA_VERSION into .tools/bin (cargo install --locked; several minutes the first time)"
+    cargo install --locked --quiet --root "$TOOLS" "oha@$OHA_VERSION" >&2
+  fi
+  OHA_BIN="$TOOLS/bin/oha"
+  export OHA_BIN
+}
+
+# Builds a Go program pinned by the tool module in bench/tools/<dir> (its go.mod and go.sum fix
+# the program's version and every dependency's hash). Rebuilt only when that go.mod changes.
+# `go install module@version` is not used: it needs the proxy's version list, which some module
+# mirrors refuse, while a pinned module only needs the versions it names.
+go_tool() {
+  local name="$1" dir="$ROOT/bench/tools/$2" pkg="$3"
+  local stamp="$TOOLS/bin/.$name.go.mod"
+  if [ ! -x "$TOOLS/bin/$name" ] || ! cmp -s "$dir/go.mod" "$stamp"; then
+    command -v go >/dev/null || die "Go 1.25 or newer is required to build $name (bench/tools/$2)"
+    say "building $name from bench/tools/$2 into .tools/bin (go build; about two minutes with a cold module cache)"
+    mkdir -p "$TOOLS/bin"
+    (cd "$dir" && GOFLAGS=-mod=readonly go build -trimpath -o "$TOOLS/bin/$name" "$pkg") >&2
+    cp "$dir/go.mod" "$stamp"
+  fi
+}
+
+ensure_opa_envoy_plugin() {
+  if [ -n "${OPA_ENVOY_BIN:-}" ]; then
+    [ -x "$OPA_ENVOY_BIN" ] || die "OPA_ENVOY_BIN=$OPA_ENVOY_BIN is not an executable"
+    return 0
+  fi
+  go_tool opa-envoy-plugin opa-envoy-plugin github.com/open-policy-agent/opa-envoy-plugin/cmd/opa-envoy-plugin
+  OPA_ENVOY_BIN="$TOOLS/bin/opa-envoy-plugin"
+  export OPA_ENVOY_BIN
+}
+
+ensure_ratelimit() {
+  if [ -n "${RATELIMIT_BIN:-}" ]; then
+    [ -x "$RATELIMIT_BIN" ] || die "RATELIMIT_BIN=$RATELIMIT_BIN is not an executable"
+    return 0
+  fi
+  go_tool ratelimit ratelimit github.com/envoyproxy/ratelimit/src/service_cmd
+  RATELIMIT_BIN="$TOOLS/bin/ratelimit"
+  export RATELIMIT_BIN
+}

@@ -1,0 +1,452 @@
+// The gateway benchmark: the same load, from oha, through
+//   (a) Envoy alone → backend-hello                            (the ceiling)
+//   (b) Envoy + Tollgate: authz-service Check, Redis limits, access logs to billing-sidecar
+//   (c) Envoy + OPA's Envoy plugin + Envoy's rate-limit filter to envoyproxy/ratelimit on Redis
+// all on loopback, interleaved round by round (a b c a b c …) so drift in the machine's load
+// hits every setup alike. Run through `pnpm bench:gateway`, which installs the tools first.
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import {
+  REPO_ROOT,
+  freePort,
+  httpOk,
+  startBenchStores,
+  startEnvoy,
+  startProcess,
+  waitFor,
+  cpuSampler,
+  processTree,
+  type Endpoint,
+  type ManagedProcess,
+  type Watched,
+} from '@tollgate/devstack';
+import { startAltStack } from './alt-stack.js';
+
+import { createBenchKeys, type BenchKey } from './keys.js';
+import { runOha, type LoadResult } from './oha.js';
+import { profilesIn, summariseProfile } from './profile.js';
+import { requireBenchTool } from './tools.js';
+
+const HELP = `pnpm bench:gateway [options]
+
+  --seconds N       length of each measured run (default 8)
+  --rounds N        measured runs per setup, interleaved a b c a b c … (default 3)
+  --warmup N        seconds of unmeasured load per setup before the first round (default 3)
+  --concurrency N   connections oha keeps busy (default 32)
+  --threads N       oha worker threads (default 1: on a 2-core machine the load generator
+                    competes with the gateway for CPU, so it gets as little as drives the load)
+  --keys N          keys in the store and in OPA's data (default 1000)
+  --setups LIST     any of alone,tollgate,opa (default all three, in that order)
+  --path PATH       request path (default /hello)
+  --json FILE       also write every round's figures to FILE
+  --profile DIR     run authz-service (and billing-sidecar) under node --cpu-prof, write the
+                    profiles to DIR and print where their CPU time went
+`;
+
+const { values: args } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '8' },
+    rounds: { type: 'string', default: '3' },
+    warmup: { type: 'string', default: '3' },
+    concurrency: { type: 'string', default: '32' },
+    threads: { type: 'string', default: '1' },
+    keys: { type: 'string', default: '1000' },
+    setups: { type: 'string', default: 'alone,tollgate,opa' },
+    path: { type: 'string', default: '/hello' },
+    json: { type: 'string' },
+    profile: { type: 'string' },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (args.help) {
+  process.stdout.write(HELP);
+  process.exit(0);
+}
+
+function positive(name: string, raw: string, max: number): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > max) {
+    process.stderr.write(`--${name} must be a whole number from 1 to ${max} (got ${raw})\n\n${HELP}`);
+    process.exit(2);
+  }
+  return n;
+}
+const seconds = positive('seconds', args.seconds, 600);
+const rounds = positive('rounds', args.rounds, 50);
+const warmup = Number(args.warmup) === 0 ? 0 : positive('warmup', args.warmup, 120);
+const concurrency = positive('concurrency', args.concurrency, 1024);
+const threads = positive('threads', args.threads, 64);
+const keyCount = positive('keys', args.keys, 1_000_000);
+const SETUP_NAMES = ['alone', 'tollgate', 'opa'] as const;
+type SetupName = (typeof SETUP_NAMES)[number];
+const chosen = args.setups.split(',').map((s) => s.trim());
+for (const s of chosen) {
+  if (!(SETUP_NAMES as readonly string[]).includes(s)) {
+    process.stderr.write(`--setups: unknown setup "${s}" (known: ${SETUP_NAMES.join(', ')})\n`);
+    process.exit(2);
+  }
+}
+const setupNames = chosen as SetupName[];
+
+// Limits no run can reach (a 30 s run at 50,000 req/s is 1.5 M), so nothing is refused, yet
+// every request still goes through the limiter's Redis round trip.
+const LIMITS = { perMinute: 100_000_000, perDay: 1_000_000_000 };
+
+interface Setup {
+  name: SetupName;
+  title: string;
+  url: string;
+  /** What this setup is expected to answer without a key (Envoy alone lets everything through). */
+  statusWithoutKey: number;
+  watched: Watched[];
+  note?: string;
+}
+
+const say = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
+const oha = requireBenchTool('oha');
+const hashSecret = randomBytes(32).toString('hex');
+const dir = mkdtempSync(join(tmpdir(), 'tollgate-bench-gateway-'));
+const stops: (() => Promise<unknown>)[] = [];
+const cleanup = async () => {
+  for (const s of stops.reverse()) await s().catch((e: Error) => say(`cleanup: ${e.message}`));
+  rmSync(dir, { recursive: true, force: true });
+};
+// Ctrl-C still stops every process this script started.
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => void cleanup().finally(() => process.exit(130)));
+}
+
+const profileDir = args.profile ? resolve(args.profile) : null;
+if (profileDir) mkdirSync(profileDir, { recursive: true });
+
+function nodeService(name: string, entry: string, env: Record<string, string>, profiled = false): ManagedProcess {
+  // One directory per service: Node names each thread's profile itself (tsx's module loader
+  // runs on a thread of its own and writes a profile too).
+  const profiling = profiled && profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(profileDir, name)] : [];
+  const p = startProcess({
+    name,
+    command: process.execPath,
+    args: [...profiling, '--conditions=source', '--import', 'tsx', join(REPO_ROOT, entry)],
+    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+  });
+  stops.push(() => p.stop());
+  return p;
+}
+
+const one = (label: string, p: { pid: number }): Watched => ({ label, pids: () => [p.pid] });
+
+function machine() {
+  const model = /model name\s*:\s*(.+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? cpus()[0]?.model ?? 'unknown';
+  return { cpus: cpus().length, model, node: process.version };
+}
+
+const loadNow = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+
+async function main(): Promise<void> {
+  const m = machine();
+  say(`${m.cpus} × ${m.model}; load average ${loadNow()}`);
+  if (loadavg()[0]! > 0.5) say('the machine is busy (1-minute load average above 0.5): figures will be lower and noisier than on a quiet machine');
+
+  const stores = await startBenchStores('gateway');
+  stops.push(() => stores.stop());
+  const redis = new Redis(stores.redisUrl, { lazyConnect: true });
+  await redis.connect();
+  stops.push(() => redis.quit());
+  // CPU of Redis and Postgres is sampled only when this script started them on this machine.
+  let redisWatch: Watched = { label: 'redis', pids: () => [] };
+  let postgresWatch: Watched = { label: 'postgres', pids: () => [] };
+  if (!process.env.REDIS_URL) {
+    const redisPid = Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]);
+    redisWatch = { label: 'redis', pids: () => [redisPid] };
+  }
+  if (!process.env.DATABASE_URL) {
+    const db = new pg.Client({ connectionString: stores.databaseUrl });
+    await db.connect();
+    const servingPid = (await db.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
+    // Each Postgres connection is served by a child of the postmaster: watch the whole tree.
+    // (Read while this connection, and so its serving process, still exists.)
+    const postmasterPid = Number(readFileSync(`/proc/${servingPid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+    await db.end();
+    postgresWatch = { label: 'postgres', pids: () => processTree(postmasterPid) };
+  }
+
+  const backendPort = await freePort();
+  const backend: Endpoint = { host: '127.0.0.1', port: backendPort };
+  const hello = nodeService('backend-hello', 'backend-hello/src/main.ts', { BACKEND_PORT: String(backendPort), BACKEND_HOST: '127.0.0.1' });
+  await waitFor('backend-hello', () => httpOk(`http://127.0.0.1:${backendPort}/health`), { child: hello, timeoutMs: 60_000 });
+
+  // authz-service creates the schema the keys are stored in, so it starts whenever keys are
+  // needed; under setup (c) alone it merely idles.
+  let keys: BenchKey[] = [];
+  let authzGrpc = 0;
+  let authz: ManagedProcess | null = null;
+  if (setupNames.some((s) => s !== 'alone')) {
+    authzGrpc = await freePort();
+    const authzHttp = await freePort();
+    authz = nodeService('authz-service', 'authz-service/src/main.ts', {
+      DATABASE_URL: stores.databaseUrl,
+      REDIS_URL: stores.redisUrl,
+      KEY_HASH_SECRETS: hashSecret,
+      ADMIN_TOKEN: randomBytes(24).toString('hex'),
+      AUTHZ_HOST: '127.0.0.1',
+      AUTHZ_GRPC_PORT: String(authzGrpc),
+      AUTHZ_HTTP_PORT: String(authzHttp),
+    }, true);
+    await waitFor('authz-service', () => httpOk(`http://127.0.0.1:${authzHttp}/health/live`), { child: authz, timeoutMs: 60_000 });
+    say(`creating ${keyCount} keys`);
+    keys = await createBenchKeys({ databaseUrl: stores.databaseUrl, hashSecret, count: keyCount, ...LIMITS });
+  }
+  // Every request carries the same key: oha sends fixed headers. One hot key is also the
+  // worst case for a per-key counter, for both limiters alike.
+  const key = keys[0]?.plaintext ?? `sk_${'0'.repeat(30)}`;
+
+  const setups: Setup[] = [];
+  for (const name of setupNames) {
+    const listen = { host: '127.0.0.1', port: await freePort() };
+    const adminPort = await freePort();
+    if (name === 'alone') {
+      const envoy = await startEnvoy({ dir: join(dir, 'alone'), render: { listen, adminPort, backend, authz: null, als: null } });
+      stops.push(() => envoy.process.stop());
+      setups.push({
+        name, title: 'Envoy alone', url: envoy.url, statusWithoutKey: 200,
+        watched: [one('envoy', envoy.process), one('backend-hello', hello)],
+      });
+    } else if (name === 'tollgate') {
+      let als: Endpoint | null = null;
+      let note: string | undefined;
+      const watched: Watched[] = [];
+      if (existsSync(join(REPO_ROOT, 'billing-sidecar', 'src', 'main.ts'))) {
+        const grpcPort = await freePort();
+        const httpPort = await freePort();
+        const sidecar = nodeService('billing-sidecar', 'billing-sidecar/src/main.ts', {
+          DATABASE_URL: stores.databaseUrl,
+          BILLING_HOST: '127.0.0.1',
+          BILLING_GRPC_PORT: String(grpcPort),
+          BILLING_HTTP_PORT: String(httpPort),
+        }, true);
+        try {
+          await waitFor('billing-sidecar', () => httpOk(`http://127.0.0.1:${httpPort}/health/live`), { child: sidecar, timeoutMs: 60_000 });
+          als = { host: '127.0.0.1', port: grpcPort };
+          watched.push(one('billing-sidecar', sidecar));
+        } catch (e) {
+          note = `billing-sidecar did not start (${(e as Error).message.split('\n')[0]}): measured WITHOUT the access-log leg`;
+          await sidecar.stop();
+        }
+      } else {
+        note = 'billing-sidecar/src/main.ts does not exist yet: measured WITHOUT the access-log leg';
+      }
+      const envoy = await startEnvoy({
+        dir: join(dir, 'tollgate'),
+        render: { listen, adminPort, backend, authz: { host: '127.0.0.1', port: authzGrpc }, als },
+      });
+      stops.push(() => envoy.process.stop());
+      setups.push({
+        name, title: als ? 'Envoy + Tollgate' : 'Envoy + Tollgate (no ALS)', url: envoy.url, statusWithoutKey: 401, note,
+        watched: [one('envoy', envoy.process), one('backend-hello', hello), one('authz-service', authz!), ...watched, redisWatch, postgresWatch],
+      });
+    } else {
+      const alt = await startAltStack({ dir: join(dir, 'opa'), backend, redisUrl: stores.redisUrl, keys, hashSecret, limits: LIMITS });
+      stops.push(() => alt.stop());
+      setups.push({
+        name, title: 'Envoy + OPA + ratelimit', url: alt.envoy.url, statusWithoutKey: 401,
+        watched: [one('envoy', alt.envoy.process), one('backend-hello', hello), one('opa', alt.opa), one('ratelimit', alt.ratelimit), redisWatch],
+      });
+    }
+  }
+
+  // Each setup must actually do its job before its speed means anything.
+  for (const s of setups) {
+    const url = `${s.url}${args.path}`;
+    const withKey = await fetch(url, { headers: { authorization: `Bearer ${key}` } });
+    const without = await fetch(url);
+    if (withKey.status !== 200 || without.status !== s.statusWithoutKey) {
+      throw new Error(`${s.title}: expected 200 with the key and ${s.statusWithoutKey} without, got ${withKey.status} and ${without.status}: ${await withKey.text()}`);
+    }
+    if (s.note) say(`${s.title}: ${s.note}`);
+  }
+
+  const runOnce = async (s: Setup, secs: number) => {
+    let ohaPid = 0;
+    const watched = [...s.watched, { label: 'oha', pids: () => (ohaPid ? [ohaPid] : []) }];
+    // CPU is sampled while oha runs, leaving out its first and last second (connection set-up,
+    // drain): oha's own figures can only be read while it is alive.
+    const margin = secs >= 4 ? 1000 : 0;
+    let cpu: ReturnType<ReturnType<typeof cpuSampler>['stop']> | null = null;
+    const redisBefore = await redisCommands(redis);
+    const result = await runOha({
+      bin: oha, url: `${s.url}${args.path}`, headers: { authorization: `Bearer ${key}` }, seconds: secs, concurrency, threads,
+      onStart: (pid) => {
+        ohaPid = pid;
+        setTimeout(() => {
+          const sampler = cpuSampler(watched);
+          setTimeout(() => (cpu = sampler.stop()), secs * 1000 - 2 * margin - 100);
+        }, margin);
+      },
+    });
+    const redisAfter = await redisCommands(redis);
+    return {
+      result,
+      cpu: cpu ?? { perProcess: {}, machineBusyPct: 0 },
+      redisPerRequest: Object.fromEntries(
+        Object.entries(redisAfter)
+          .map(([cmd, n]) => [cmd, (n - (redisBefore[cmd] ?? 0)) / Math.max(1, result.ok + result.errors)] as const)
+          // Health probes and the like round to nothing per request.
+          .filter(([, per]) => per >= 0.005),
+      ),
+    };
+  };
+
+  if (warmup > 0) {
+    for (const s of setups) {
+      say(`warm-up: ${s.title}, ${warmup} s`);
+      await runOnce(s, warmup);
+    }
+  }
+  const runs = new Map<SetupName, Awaited<ReturnType<typeof runOnce>>[]>(setups.map((s) => [s.name, []]));
+  const loadBefore = loadNow();
+  for (let r = 1; r <= rounds; r++) {
+    for (const s of setups) {
+      say(`round ${r}/${rounds}: ${s.title}, ${seconds} s at concurrency ${concurrency}`);
+      const run = await runOnce(s, seconds);
+      runs.get(s.name)!.push(run);
+      say(`  ${Math.round(run.result.perSecond)} req/s, p50 ${run.result.latencyMs.p50} ms, p99 ${run.result.latencyMs.p99} ms, errors ${run.result.errors}`);
+    }
+  }
+  const loadAfter = loadNow();
+
+  const summary = setups.map((s) => summarise(s, runs.get(s.name)!));
+  const alone = summary.find((x) => x.name === 'alone');
+  printTables(summary, alone, { m, loadBefore, loadAfter });
+  if (args.json) {
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(args.json, JSON.stringify({ machine: m, loadBefore, loadAfter, seconds, rounds, concurrency, threads, summary, runs: Object.fromEntries(runs) }, null, 2));
+    say(`wrote ${args.json}`);
+  }
+}
+
+/** Redis's INFO commandstats: calls per command so far (the benchmark's own INFO left out). */
+async function redisCommands(redis: Redis): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (const m of (await redis.info('commandstats')).matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)) {
+    if (m[1] !== 'info') counts[m[1]!] = Number(m[2]);
+  }
+  return counts;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+function summarise(s: Setup, rs: { result: LoadResult; cpu: { perProcess: Record<string, number>; machineBusyPct: number }; redisPerRequest: Record<string, number> }[]) {
+  const ok = rs.reduce((a, r) => a + r.result.ok, 0);
+  const secs = rs.reduce((a, r) => a + r.result.seconds, 0);
+  const errors = rs.reduce((a, r) => a + r.result.errors, 0);
+  const errorKinds: Record<string, number> = {};
+  for (const r of rs) for (const [k, n] of Object.entries(r.result.errorKinds)) errorKinds[k] = (errorKinds[k] ?? 0) + n;
+  const cpu: Record<string, number> = {};
+  // CPU time per request (µs) depends little on what else the machine runs, unlike req/s, so it
+  // is the figure that carries over from a busy machine: it is each run's CPU share over its rate.
+  const cpuPerRequestUs: Record<string, number> = {};
+  for (const label of Object.keys(rs[0]!.cpu.perProcess)) {
+    cpu[label] = Math.round(median(rs.map((r) => r.cpu.perProcess[label] ?? 0)));
+    cpuPerRequestUs[label] = Math.round(median(rs.map((r) => ((r.cpu.perProcess[label] ?? 0) / 100 / r.result.perSecond) * 1e6)));
+  }
+  return {
+    name: s.name,
+    title: s.title,
+    note: s.note,
+    perSecond: ok / secs,
+    perSecondRange: [Math.min(...rs.map((r) => r.result.perSecond)), Math.max(...rs.map((r) => r.result.perSecond))],
+    // Percentiles cannot be merged across runs; the median run's figure is reported.
+    p50: median(rs.map((r) => r.result.latencyMs.p50)),
+    p99: median(rs.map((r) => r.result.latencyMs.p99)),
+    p999: median(rs.map((r) => r.result.latencyMs['p99.9'])),
+    errors,
+    errorKinds,
+    redisPerRequest: Object.fromEntries(
+      [...new Set(rs.flatMap((r) => Object.keys(r.redisPerRequest)))].map((cmd) => [cmd, median(rs.map((r) => r.redisPerRequest[cmd] ?? 0))]),
+    ),
+    cpu,
+    cpuPerRequestUs,
+    machineBusyPct: median(rs.map((r) => r.cpu.machineBusyPct)),
+  };
+}
+
+type Summary = ReturnType<typeof summarise>;
+
+function table(head: string[], rows: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
+  return [line(head), `|${widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`, ...rows.map(line)].join('\n');
+}
+
+function printTables(summary: Summary[], alone: Summary | undefined, ctx: { m: ReturnType<typeof machine>; loadBefore: string; loadAfter: string }) {
+  const f = (n: number, d = 2) => n.toFixed(d);
+  const out: string[] = [];
+  out.push(`\nGateway side by side: ${rounds} × ${seconds} s per setup, interleaved; oha ${concurrency} connections, ${threads} thread(s); GET ${args.path}`);
+  out.push(`${ctx.m.cpus} × ${ctx.m.model}; Node ${ctx.m.node}; load average (1/5/15 min) ${ctx.loadBefore} before, ${ctx.loadAfter} after\n`);
+  out.push(
+    table(
+      ['setup', 'req/s', 'range (runs)', 'p50 ms', 'p99 ms', 'p99.9 ms', 'errors', '× alone', '+p50 ms', 'Redis cmds/req'],
+      summary.map((s) => [
+        s.title,
+        f(s.perSecond, 0),
+        `${f(s.perSecondRange[0]!, 0)}–${f(s.perSecondRange[1]!, 0)}`,
+        f(s.p50, 3),
+        f(s.p99, 3),
+        f(s.p999, 3),
+        String(s.errors),
+        alone ? f(s.perSecond / alone.perSecond) : '–',
+        alone ? f(s.p50 - alone.p50, 3) : '–',
+        s.name === 'alone' ? '–' : f(Object.values(s.redisPerRequest).reduce((a, b) => a + b, 0), 1),
+      ]),
+    ),
+  );
+  const labels = [...new Set(summary.flatMap((s) => Object.keys(s.cpu)))];
+  out.push('\nCPU during the measured runs, % of one core (median run; 100% = one core busy):\n');
+  out.push(
+    table(
+      ['setup', ...labels, 'machine busy'],
+      summary.map((s) => [s.title, ...labels.map((l) => (l in s.cpu ? `${s.cpu[l]}%` : '–')), `${s.machineBusyPct}%`]),
+    ),
+  );
+  out.push(`\nCPU time per request, µs (median run), and the rate that much CPU allows on ${ctx.m.cpus} otherwise idle cores:\n`);
+  out.push(
+    table(
+      ['setup', ...labels, 'total', 'gateway only', 'ceiling req/s'],
+      summary.map((s) => {
+        const total = Object.values(s.cpuPerRequestUs).reduce((a, b) => a + b, 0);
+        // What the gateway itself costs: everything but the load generator and the upstream.
+        const gateway = total - (s.cpuPerRequestUs.oha ?? 0) - (s.cpuPerRequestUs['backend-hello'] ?? 0);
+        return [s.title, ...labels.map((l) => (l in s.cpuPerRequestUs ? String(s.cpuPerRequestUs[l]) : '–')), String(total), String(gateway), total ? f((ctx.m.cpus * 1e6) / total, 0) : '–'];
+      }),
+    ),
+  );
+  out.push('\nRedis commands per request, by name (INFO commandstats, which also counts the commands a Lua script runs):');
+  for (const s of summary) {
+    if (s.name === 'alone') continue;
+    const byName = Object.entries(s.redisPerRequest).map(([cmd, n]) => `${cmd} ${f(n)}`).join(', ');
+    out.push(`  ${s.title}: ${byName || 'none'}`);
+  }
+  for (const s of summary) {
+    if (s.note) out.push(`\nNote (${s.title}): ${s.note}`);
+    if (s.errors) out.push(`\nErrors (${s.title}): ${JSON.stringify(s.errorKinds)}`);
+  }
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+try {
+  await main();
+} finally {
+  await cleanup();
+}
+// The profiles are written as the services exit, so they are read after cleanup.
+if (profileDir) {
+  for (const path of profilesIn(profileDir)) process.stdout.write(`\n${path}\n${summariseProfile(path)}\n`);
+}

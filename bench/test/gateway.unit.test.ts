@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import YAML from 'yaml';
+import { altOpaData, altRatelimitConfig, renderAltEnvoyConfig } from '../src/alt-stack.js';
+import { parseOha } from '../src/oha.js';
+
+describe('reading oha', () => {
+  it('counts 2xx as served and everything else, transport errors included, as errors', () => {
+    const r = parseOha({
+      summary: { total: 2 },
+      latencyPercentiles: { p50: 0.0012, p99: 0.004, 'p99.9': 0.0071 },
+      statusCodeDistribution: { '200': 1000, '429': 3, '503': 2 },
+      errorDistribution: { 'connection reset': 1 },
+    });
+    expect(r).toMatchObject({ ok: 1000, errors: 6, perSecond: 500, latencyMs: { p50: 1.2, p99: 4, 'p99.9': 7.1 } });
+    expect(r.errorKinds).toEqual({ 'HTTP 429': 3, 'HTTP 503': 2, 'connection reset': 1 });
+  });
+});
+
+describe('the alternative stack', () => {
+  const ep = (port: number) => ({ host: '127.0.0.1', port });
+  const config = YAML.parse(renderAltEnvoyConfig({ listen: ep(1), adminPort: 2, backend: ep(3), opa: ep(4), ratelimit: ep(5) }));
+  const hcm = config.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+
+  it('checks with OPA, bounds the body, rate-limits, then routes, with no access-log leg', () => {
+    expect(hcm.http_filters.map((f: { name: string }) => f.name)).toEqual([
+      'envoy.filters.http.ext_authz',
+      // Tollgate's envoy.yaml limits bodies after ext_authz; the alternative keeps that, so
+      // both setups carry the same filters apart from how they authorize and limit.
+      'envoy.filters.http.buffer',
+      'envoy.filters.http.ratelimit',
+      'envoy.filters.http.router',
+    ]);
+    const authz = config.static_resources.clusters.find((c: { name: string }) => c.name === 'authz');
+    expect(authz.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value).toBe(4);
+    expect(JSON.stringify(hcm.access_log ?? [])).not.toContain('http_grpc');
+  });
+
+  it('builds per-key descriptors from the identity header clients cannot send themselves', () => {
+    const mutations = JSON.stringify(hcm.early_header_mutation_extensions);
+    expect(mutations).toContain('x-api-key-id');
+    const route = hcm.route_config.virtual_hosts[0].routes.find((r: { match: { prefix?: string } }) => r.match.prefix === '/');
+    expect(route.route.rate_limits).toHaveLength(2);
+    expect(JSON.stringify(route.route.rate_limits)).toContain('"header_name":"x-api-key-id"');
+  });
+
+  it('gives OPA hashes only, and ratelimit a minute and a day limit per key', () => {
+    const data = altOpaData([{ id: 'key_1', userId: 'u', plaintext: 'sk_secret', hash: 'ab12' }], 's'.repeat(32));
+    expect(JSON.stringify(data)).not.toContain('sk_secret');
+    expect(data.tollgate_bench.keys.ab12).toEqual({ id: 'key_1', user_id: 'u' });
+    const rl = YAML.parse(altRatelimitConfig({ perMinute: 10, perDay: 100 }));
+    expect(rl.descriptors).toEqual([
+      { key: 'api_key_minute', rate_limit: { unit: 'minute', requests_per_unit: 10 } },
+      { key: 'api_key_day', rate_limit: { unit: 'day', requests_per_unit: 100 } },
+    ]);
+  });
+});
