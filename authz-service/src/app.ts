@@ -159,7 +159,8 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
   const grpcServer = new grpc.Server({ 'grpc.max_receive_message_length': 1024 * 1024 });
   addAuthorizationService(grpcServer, authorizationHandlers(checker, createCheckMetrics(registry), logger));
   const health = addGrpcHealth(grpcServer, [AUTHORIZATION_SERVICE]);
-  const grpcPort = await bindGrpcServer(grpcServer, `${config.AUTHZ_HOST}:${config.AUTHZ_GRPC_PORT}`);
+  const grpcBinding = await bindGrpcServer(grpcServer, config.AUTHZ_HOST, config.AUTHZ_GRPC_PORT);
+  const grpcPort = grpcBinding.port;
 
   const http = buildManagementApi(deps);
   await http.listen({ host: config.AUTHZ_HOST, port: config.AUTHZ_HTTP_PORT });
@@ -172,6 +173,7 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
     (stopped ??= (async () => {
       setGrpcServing(health, [AUTHORIZATION_SERVICE], 'NOT_SERVING');
       await http.close();
+      grpcBinding.close();
       await shutdownGrpcServer(grpcServer, 5000);
       await usage.stop();
       await tokenUsage.stop();

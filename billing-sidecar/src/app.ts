@@ -123,13 +123,15 @@ export async function startBillingSidecar(config: BillingConfig, logger: Logger,
     createAlsHandlers({ writer, rule: config.BILLING_NON_BILLABLE_STATUSES, metrics, logger }),
   );
   const health = addGrpcHealth(grpcServer, [ACCESS_LOG_SERVICE]);
-  const grpcPort = await bindGrpcServer(grpcServer, `${config.BILLING_HOST}:${config.BILLING_GRPC_PORT}`);
+  const grpcBinding = await bindGrpcServer(grpcServer, config.BILLING_HOST, config.BILLING_GRPC_PORT);
+  const grpcPort = grpcBinding.port;
   logger.info({ grpcPort, httpPort }, 'billing-sidecar listening');
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
       setGrpcServing(health, [ACCESS_LOG_SERVICE], 'NOT_SERVING');
+      grpcBinding.close();
       await shutdownGrpcServer(grpcServer, 2_000);
       await tailer?.stop();
       await stripe?.stop();

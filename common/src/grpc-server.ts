@@ -1,10 +1,38 @@
 import * as grpc from '@grpc/grpc-js';
+import { createServer, type Server as NetServer } from 'node:net';
 
-/** Binds a gRPC server (plaintext: it listens on a private network behind Envoy) and resolves to its port. */
-export function bindGrpcServer(server: grpc.Server, address: string): Promise<number> {
-  return new Promise((resolve, reject) =>
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
-  );
+export interface BoundGrpc {
+  port: number;
+  /** Stops accepting connections; open ones are the gRPC server's to drain (shutdownGrpcServer). */
+  close(): void;
+}
+
+/**
+ * Listens for a gRPC server (plaintext: it sits on a private network behind Envoy) with Nagle's
+ * algorithm off on every connection. grpc-js's own bind leaves it on, so a small response
+ * written while an earlier one is unacknowledged can wait ~40 ms for the peer's delayed ACK —
+ * a tail-latency cliff for ext_authz Checks (docs/benchmarks.md). The sockets are handed to the
+ * gRPC server through its connection injector.
+ */
+export async function bindGrpcServer(server: grpc.Server, host: string, port: number): Promise<BoundGrpc> {
+  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  const listener: NetServer = createServer({ noDelay: true, keepAlive: true }, (socket) => injector.injectConnection(socket));
+  await new Promise<void>((resolve, reject) => {
+    listener.once('error', reject);
+    listener.listen(port, host, () => {
+      listener.off('error', reject);
+      resolve();
+    });
+  });
+  const address = listener.address();
+  return {
+    port: typeof address === 'object' && address ? address.port : port,
+    // net.Server.close's callback waits for every connection to end, which only the gRPC
+    // server's shutdown brings about: stop accepting now, do not wait here.
+    close: () => {
+      listener.close();
+    },
+  };
 }
 
 /** Stops taking calls, lets in-flight ones finish, and forces the rest closed after `graceMs`. */
