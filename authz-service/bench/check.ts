@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import os from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import { Redis } from 'ioredis';
 import pg from 'pg';
@@ -105,6 +106,26 @@ try {
   };
   const redisBefore = await redisCounters();
 
+  // Where a slow Check spent its time: the service's own Check-duration histogram (request in to
+  // response out, in the service) and both processes' event-loop delay. A Check slow at the
+  // driver but fast in the service waited in a socket or an event loop, not in Tollgate's code.
+  const scrape = async () => (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+  const serverBuckets = (text: string) => {
+    const counts = new Map<string, number>();
+    for (const m of text.matchAll(/^tollgate_authz_check_duration_seconds_bucket\{([^}]*)\} (\d+)/gm)) {
+      const le = /le="([^"]+)"/.exec(m[1]!)![1]!;
+      counts.set(le, (counts.get(le) ?? 0) + Number(m[2]));
+    }
+    return counts;
+  };
+  const metricValue = (text: string, name: string) => {
+    const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)`, 'm').exec(text);
+    return m ? Number(m[1]) : undefined;
+  };
+  const bucketsBefore = serverBuckets(await scrape()); // also resets the service's event-loop histogram
+  const driverLoop = monitorEventLoopDelay({ resolution: 1 });
+  driverLoop.enable();
+
   // 1. A fixed arrival rate, as Envoy would send it: latency at a known load.
   const fixed: number[] = [];
   let errors = 0;
@@ -131,6 +152,24 @@ try {
     tick();
   });
   const fixedSecs = Number(process.hrtime.bigint() - startFixed) / 1e9;
+  driverLoop.disable();
+  const afterText = await scrape();
+  const bucketsAfter = serverBuckets(afterText);
+  const serverChecks = (bucketsAfter.get('+Inf') ?? 0) - (bucketsBefore.get('+Inf') ?? 0);
+  // Share of the fixed-rate Checks the service itself took longer than each bound to decide.
+  const serverSlowerThan: Record<string, number> = {};
+  for (const [le, n] of bucketsAfter) {
+    if (le === '+Inf') continue;
+    const within = n - (bucketsBefore.get(le) ?? 0);
+    serverSlowerThan[`${Number(le) * 1000}ms`] = Number((1 - within / Math.max(1, serverChecks)).toFixed(4));
+  }
+  const ms = (s: number | undefined) => (s === undefined ? undefined : Number((s * 1000).toFixed(3)));
+  const eventLoop = {
+    // Delay beyond the 1 ms sampling interval, in ms.
+    driver: { p50: Number((driverLoop.percentile(50) / 1e6).toFixed(3)), p99: Number((driverLoop.percentile(99) / 1e6).toFixed(3)), max: Number((driverLoop.max / 1e6).toFixed(3)) },
+    // prom-client samples at 10 ms resolution and resets at each scrape: this is the phase alone.
+    service: { p50: ms(metricValue(afterText, 'tollgate_nodejs_eventloop_lag_p50_seconds')), p99: ms(metricValue(afterText, 'tollgate_nodejs_eventloop_lag_p99_seconds')), max: ms(metricValue(afterText, 'tollgate_nodejs_eventloop_lag_max_seconds')) },
+  };
   const redisAfter = await redisCounters();
   const perCheck = (n: number) => Number((n / Math.max(1, fixed.length + errors)).toFixed(3));
   const redisPerCheck: Record<string, number> = {};
@@ -174,7 +213,7 @@ try {
   console.log(JSON.stringify({
     benchmark: 'check',
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, load_average: { before: loadBefore, after: os.loadavg().map((l) => Number(l.toFixed(2))) } },
-    fixed_rate: { target_per_s: rate, achieved_per_s: Math.round(fixed.length / fixedSecs), checks: fixed.length, errors, latency_ms: percentiles(fixed) },
+    fixed_rate: { target_per_s: rate, achieved_per_s: Math.round(fixed.length / fixedSecs), checks: fixed.length, errors, latency_ms: percentiles(fixed), server_share_slower_than: serverSlowerThan, event_loop_delay_ms: eventLoop },
     redis_per_check: redisPerCheck,
     closed_loop: closedLoop,
   }, null, 2));

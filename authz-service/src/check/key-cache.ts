@@ -5,6 +5,9 @@ import type { HashMatch } from '../stores/key-store.js';
  * In-process cache of key lookups, keyed by key hash, bounded in size.
  * - Known keys stay `fresh` for KEY_CACHE_TTL_MS; after that they are refreshed from Postgres,
  *   but kept (stale) so that a Postgres outage does not lock out keys we have seen.
+ * - A key in use is refreshed ahead of expiry: in the last fifth of its TTL a hit is answered from
+ *   the cache and marked `refreshDue`, so the resolver re-reads it in the background and a busy
+ *   key never makes a Check wait on Postgres. What is served is never older than the TTL.
  * - Unknown hashes are cached for NEGATIVE_CACHE_TTL_MS, so a flood of bad keys costs one
  *   Postgres query per distinct key, not one per request.
  * - A change to a key (published by whichever replica made it) drops every hash of that key.
@@ -13,6 +16,9 @@ export interface CachedLookup {
   match: HashMatch | null;
   fetchedAt: number;
 }
+
+/** Share of the TTL after which a hit also triggers a background refresh. */
+const REFRESH_AHEAD_AT = 0.8;
 
 export class KeyCache {
   private readonly entries: LRUCache<string, CachedLookup>;
@@ -33,11 +39,13 @@ export class KeyCache {
     });
   }
 
-  get(hash: string, now = Date.now()): { entry: CachedLookup; fresh: boolean } | undefined {
+  get(hash: string, now = Date.now()): { entry: CachedLookup; fresh: boolean; refreshDue: boolean } | undefined {
     const entry = this.entries.get(hash);
     if (!entry) return undefined;
-    const ttl = entry.match ? this.opts.ttlMs : this.opts.negativeTtlMs;
-    return { entry, fresh: now - entry.fetchedAt < ttl };
+    const age = now - entry.fetchedAt;
+    if (!entry.match) return { entry, fresh: age < this.opts.negativeTtlMs, refreshDue: false };
+    const fresh = age < this.opts.ttlMs;
+    return { entry, fresh, refreshDue: fresh && age >= this.opts.ttlMs * REFRESH_AHEAD_AT };
   }
 
   set(hash: string, match: HashMatch | null, generation = this.generation, now = Date.now()): void {

@@ -36,20 +36,29 @@ export class KeyResolver {
     const cached = this.cache.get(primary);
     if (cached?.fresh) {
       this.metrics.cache.inc({ result: cached.entry.match ? 'hit' : 'negative_hit' });
+      // Refresh-ahead: this Check is answered now; the re-read runs beside it, and a failure
+      // leaves the entry as it was (the blocking path below handles Postgres being down).
+      if (cached.refreshDue) this.pending(hashes).catch(() => {});
       return cached.entry.match;
     }
     this.metrics.cache.inc({ result: cached ? 'stale' : 'miss' });
+    try {
+      return await this.pending(hashes);
+    } catch (err) {
+      if (cached?.entry.match) return cached.entry.match;
+      throw new KeyStoreUnavailableError(err);
+    }
+  }
+
+  /** The lookup in flight for these hashes, started if there is none: one query per hash at a time. */
+  private pending(hashes: string[]): Promise<HashMatch | null> {
+    const primary = hashes[0]!;
     let pending = this.inflight.get(primary);
     if (!pending) {
       pending = this.lookup(hashes).finally(() => this.inflight.delete(primary));
       this.inflight.set(primary, pending);
     }
-    try {
-      return await pending;
-    } catch (err) {
-      if (cached?.entry.match) return cached.entry.match;
-      throw new KeyStoreUnavailableError(err);
-    }
+    return pending;
   }
 
   private async lookup(hashes: string[]): Promise<HashMatch | null> {

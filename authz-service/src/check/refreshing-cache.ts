@@ -36,9 +36,23 @@ export class RefreshingCache<V> {
 
   async get(key: string): Promise<V | null> {
     const cached = this.entries.get(key);
-    if (cached && Date.now() - cached.fetchedAt < (cached.value ? this.opts.ttlMs : this.opts.negativeTtlMs)) {
+    const age = cached ? Date.now() - cached.fetchedAt : Infinity;
+    if (cached && age < (cached.value ? this.opts.ttlMs : this.opts.negativeTtlMs)) {
+      // Refresh-ahead, as in the key cache: a value in use is re-read before it expires, beside
+      // the request that noticed, so a busy entry never makes a Check wait on the store.
+      if (cached.value && age >= this.opts.ttlMs * 0.8) this.load(key).catch(() => {});
       return cached.value;
     }
+    try {
+      return await this.load(key);
+    } catch (err) {
+      if (cached?.value) return cached.value;
+      throw new StoreUnavailableError(err);
+    }
+  }
+
+  /** The load in flight for this key, started if there is none. */
+  private load(key: string): Promise<V | null> {
     let pending = this.inflight.get(key);
     if (!pending) {
       const generation = this.generation;
@@ -52,12 +66,7 @@ export class RefreshingCache<V> {
         .finally(() => this.inflight.delete(key));
       this.inflight.set(key, pending);
     }
-    try {
-      return await pending;
-    } catch (err) {
-      if (cached?.value) return cached.value;
-      throw new StoreUnavailableError(err);
-    }
+    return pending;
   }
 
   invalidate(key: string): void {
