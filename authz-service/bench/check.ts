@@ -1,5 +1,5 @@
 // Check latency and throughput over gRPC against real Postgres and Redis.
-// Usage: pnpm bench:check [--rate 2000] [--seconds 10] [--concurrency 1,8,32]
+// Usage: pnpm bench:check [--rate 2000] [--seconds 10] [--warmup 3] [--concurrency 1,8,32]
 // authz-service runs as its own process (as in production); this process only drives load.
 // The load comes from grpc-js in this process rather than ghz: it is the same client Envoy's
 // peers use in this codebase, sends each Check with a different key without templates, and
@@ -8,6 +8,7 @@
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { createWriteStream, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
@@ -25,6 +26,15 @@ const { values: opts } = parseArgs({
     seconds: { type: 'string', default: '10' },
     concurrency: { type: 'string', default: '1,8,32' },
     keys: { type: 'string', default: '100' },
+    warmup: { type: 'string', default: '3' },
+    // Extra Node flags for authz-service (e.g. "--cpu-prof --cpu-prof-dir=prof" or "--trace-gc"),
+    // and a file for its output, to look into what the figures show.
+    'node-flags': { type: 'string', default: '' },
+    'service-log': { type: 'string' },
+    // Run authz-service on these CPUs only (taskset -c), e.g. to keep the driver off its core.
+    'service-cpus': { type: 'string' },
+    // The fixed-rate latencies (ms, in the order they completed) as a JSON array, to see when the slow ones happened.
+    latencies: { type: 'string' },
   },
 });
 const rate = Number(opts.rate);
@@ -34,6 +44,7 @@ if (concurrencies.some((c) => !Number.isInteger(c) || c < 1 || c > 1024)) {
   throw new Error(`--concurrency takes whole numbers from 1 to 1024, comma-separated (got ${opts.concurrency})`);
 }
 const keyCount = Number(opts.keys);
+const warmupSeconds = Number(opts.warmup);
 
 const loadBefore = os.loadavg().map((l) => Number(l.toFixed(2)));
 const stores = await startBenchStores('check');
@@ -42,8 +53,9 @@ const grpcPort = await freePort();
 const httpPort = await freePort();
 const service = startProcess({
   name: 'authz-service',
-  command: process.execPath,
-  args: ['--conditions=source', '--import', 'tsx', join(REPO_ROOT, 'authz-service', 'src', 'main.ts')],
+  command: opts['service-cpus'] ? 'taskset' : process.execPath,
+  args: [...(opts['service-cpus'] ? ['-c', opts['service-cpus'], process.execPath] : []), ...opts['node-flags'].split(' ').filter(Boolean), '--conditions=source', '--import', 'tsx', join(REPO_ROOT, 'authz-service', 'src', 'main.ts')],
+  ...(opts['service-log'] ? { output: createWriteStream(opts['service-log']) } : {}),
   env: {
     ...process.env,
     DATABASE_URL: stores.databaseUrl,
@@ -88,6 +100,37 @@ try {
 
   // Warm the cache (every key once) and the JIT.
   for (let i = 0; i < keys.length * 3; i++) await checkOnce(i);
+  const fixed: number[] = [];
+
+  // Checks at a fixed arrival rate for `secs`, latencies (ns) into `sink`.
+  let sequence = 0;
+  const runFixed = async (secs: number, sink: number[]) => {
+    let errors = 0;
+    const total = Math.round(rate * secs);
+    const start = process.hrtime.bigint();
+    await new Promise<void>((resolve) => {
+      let sent = 0;
+      let done = 0;
+      const intervalNs = 1e9 / rate;
+      const tick = () => {
+        const due = Math.min(total, Math.floor(Number(process.hrtime.bigint() - start) / intervalNs) + 1);
+        while (sent < due) {
+          sent++;
+          checkOnce(sequence++)
+            .then((ns) => sink.push(ns))
+            .catch(() => errors++)
+            .finally(() => {
+              if (++done === total) resolve();
+            });
+        }
+        // A 1 ms timer, not a busy loop: the load generator must not starve the server of CPU.
+        if (sent < total) setTimeout(tick, 1);
+      };
+      tick();
+    });
+    return { secs: Number(process.hrtime.bigint() - start) / 1e9, errors };
+  };
+  if (warmupSeconds > 0) await runFixed(warmupSeconds, []);
 
   // Redis work per Check, from the server's own INFO commandstats. The limiter sends one EVALSHA
   // per Check (one round trip); Redis counts the commands the script runs inside it as well, so
@@ -126,33 +169,12 @@ try {
   const driverLoop = monitorEventLoopDelay({ resolution: 1 });
   driverLoop.enable();
 
-  // 1. A fixed arrival rate, as Envoy would send it: latency at a known load.
-  const fixed: number[] = [];
-  let errors = 0;
-  const total = rate * seconds;
-  const startFixed = process.hrtime.bigint();
-  await new Promise<void>((resolve) => {
-    let sent = 0;
-    let done = 0;
-    const intervalNs = 1e9 / rate;
-    const tick = () => {
-      const due = Math.min(total, Math.floor(Number(process.hrtime.bigint() - startFixed) / intervalNs) + 1);
-      while (sent < due) {
-        const i = sent++;
-        checkOnce(i)
-          .then((ns) => fixed.push(ns))
-          .catch(() => errors++)
-          .finally(() => {
-            if (++done === total) resolve();
-          });
-      }
-      // A 1 ms timer, not a busy loop: the load generator must not starve the server of CPU.
-      if (sent < total) setTimeout(tick, 1);
-    };
-    tick();
-  });
-  const fixedSecs = Number(process.hrtime.bigint() - startFixed) / 1e9;
+  // 1. A fixed arrival rate, as Envoy would send it: latency at a known load. After the warm-up
+  // below, so the figures are the steady state, not the first second in which V8 optimises the
+  // concurrent paths and both heaps grow (tails of 100+ ms there, none of it seen again).
+  const { secs: fixedSecs, errors } = await runFixed(seconds, fixed);
   driverLoop.disable();
+  if (opts.latencies) writeFileSync(opts.latencies, JSON.stringify(fixed.map((ns) => ns / 1e6)));
   const afterText = await scrape();
   const bucketsAfter = serverBuckets(afterText);
   const serverChecks = (bucketsAfter.get('+Inf') ?? 0) - (bucketsBefore.get('+Inf') ?? 0);
@@ -182,7 +204,6 @@ try {
   // 2. Closed loop at each concurrency: the most Checks per second this machine sustains, and
   // what queueing does to latency as more Checks are in flight.
   const closedLoop = [];
-  let n = 0;
   for (const concurrency of concurrencies) {
     const closed: number[] = [];
     const deadline = Date.now() + Math.min(seconds, 10) * 1000;
@@ -191,7 +212,7 @@ try {
     const startClosed = process.hrtime.bigint();
     await Promise.all(
       Array.from({ length: concurrency }, async () => {
-        while (Date.now() < deadline) closed.push(await checkOnce(n++));
+        while (Date.now() < deadline) closed.push(await checkOnce(sequence++));
       }),
     );
     const closedSecs = Number(process.hrtime.bigint() - startClosed) / 1e9;
