@@ -41,6 +41,8 @@ const HELP = `pnpm bench:gateway [options]
   --threads N       oha worker threads (default 1: on a 2-core machine the load generator
                     competes with the gateway for CPU, so it gets as little as drives the load)
   --keys N          keys in the store and in OPA's data (default 1000)
+  --authz-replicas N  authz-service processes Envoy balances Checks over in setup (b)
+                    (default 1; the CPU table adds them up)
   --setups LIST     any of alone,tollgate,opa (default all three, in that order)
   --path PATH       request path (default /hello)
   --json FILE       also write every round's figures to FILE
@@ -56,6 +58,7 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '32' },
     threads: { type: 'string', default: '1' },
     keys: { type: 'string', default: '1000' },
+    'authz-replicas': { type: 'string', default: '1' },
     setups: { type: 'string', default: 'alone,tollgate,opa' },
     path: { type: 'string', default: '/hello' },
     json: { type: 'string' },
@@ -82,6 +85,7 @@ const warmup = Number(args.warmup) === 0 ? 0 : positive('warmup', args.warmup, 1
 const concurrency = positive('concurrency', args.concurrency, 1024);
 const threads = positive('threads', args.threads, 64);
 const keyCount = positive('keys', args.keys, 1_000_000);
+const authzReplicas = positive('authz-replicas', args['authz-replicas'], 8);
 const SETUP_NAMES = ['alone', 'tollgate', 'opa'] as const;
 type SetupName = (typeof SETUP_NAMES)[number];
 const chosen = args.setups.split(',').map((s) => s.trim());
@@ -183,21 +187,28 @@ async function main(): Promise<void> {
   // authz-service creates the schema the keys are stored in, so it starts whenever keys are
   // needed; under setup (c) alone it merely idles.
   let keys: BenchKey[] = [];
-  let authzGrpc = 0;
-  let authz: ManagedProcess | null = null;
+  const authzEndpoints: Endpoint[] = [];
+  const authz: ManagedProcess[] = [];
   if (setupNames.some((s) => s !== 'alone')) {
-    authzGrpc = await freePort();
-    const authzHttp = await freePort();
-    authz = nodeService('authz-service', 'authz-service/src/main.ts', {
-      DATABASE_URL: stores.databaseUrl,
-      REDIS_URL: stores.redisUrl,
-      KEY_HASH_SECRETS: hashSecret,
-      ADMIN_TOKEN: randomBytes(24).toString('hex'),
-      AUTHZ_HOST: '127.0.0.1',
-      AUTHZ_GRPC_PORT: String(authzGrpc),
-      AUTHZ_HTTP_PORT: String(authzHttp),
-    }, true);
-    await waitFor('authz-service', () => httpOk(`http://127.0.0.1:${authzHttp}/health/live`), { child: authz, timeoutMs: 60_000 });
+    for (let i = 0; i < authzReplicas; i++) {
+      const grpcPort = await freePort();
+      const httpPort = await freePort();
+      const name = authzReplicas > 1 ? `authz-service-${i + 1}` : 'authz-service';
+      const p = nodeService(name, 'authz-service/src/main.ts', {
+        DATABASE_URL: stores.databaseUrl,
+        REDIS_URL: stores.redisUrl,
+        KEY_HASH_SECRETS: hashSecret,
+        ADMIN_TOKEN: randomBytes(24).toString('hex'),
+        AUTHZ_HOST: '127.0.0.1',
+        AUTHZ_GRPC_PORT: String(grpcPort),
+        AUTHZ_HTTP_PORT: String(httpPort),
+      }, true);
+      // One at a time: the first creates the schema, and two migrations racing would be a test of
+      // the migrator, not of the gateway.
+      await waitFor(name, () => httpOk(`http://127.0.0.1:${httpPort}/health/live`), { child: p, timeoutMs: 60_000 });
+      authz.push(p);
+      authzEndpoints.push({ host: '127.0.0.1', port: grpcPort });
+    }
     say(`creating ${keyCount} keys`);
     keys = await createBenchKeys({ databaseUrl: stores.databaseUrl, hashSecret, count: keyCount, ...LIMITS });
   }
@@ -242,12 +253,12 @@ async function main(): Promise<void> {
       }
       const envoy = await startEnvoy({
         dir: join(dir, 'tollgate'),
-        render: { listen, adminPort, backend, authz: { host: '127.0.0.1', port: authzGrpc }, als },
+        render: { listen, adminPort, backend, authz: authzEndpoints.length === 1 ? authzEndpoints[0]! : authzEndpoints, als },
       });
       stops.push(() => envoy.process.stop());
       setups.push({
-        name, title: als ? 'Envoy + Tollgate' : 'Envoy + Tollgate (no ALS)', url: envoy.url, statusWithoutKey: 401, note,
-        watched: [one('envoy', envoy.process), one('backend-hello', hello), one('authz-service', authz!), ...watched, redisWatch, postgresWatch],
+        name, title: `${als ? 'Envoy + Tollgate' : 'Envoy + Tollgate (no ALS)'}${authzReplicas > 1 ? ` (${authzReplicas} authz)` : ''}`, url: envoy.url, statusWithoutKey: 401, note,
+        watched: [one('envoy', envoy.process), one('backend-hello', hello), { label: 'authz-service', pids: () => authz.map((p) => p.pid) }, ...watched, redisWatch, postgresWatch],
       });
     } else {
       const alt = await startAltStack({ dir: join(dir, 'opa'), backend, redisUrl: stores.redisUrl, keys, hashSecret, limits: LIMITS });
