@@ -38,6 +38,9 @@ const HELP = `pnpm bench:gateway [options]
   --rounds N        measured runs per setup, interleaved a b c a b c … (default 3)
   --warmup N        seconds of unmeasured load per setup before the first round (default 3)
   --concurrency N   connections oha keeps busy (default 32)
+  --rate N          send N requests/s in all (oha -q, latencies corrected for coordinated
+                    omission) instead of as many as the connections carry: the latency a
+                    request gains at a set load rather than at saturation (default: no cap)
   --threads N       oha worker threads (default 1: on a 2-core machine the load generator
                     competes with the gateway for CPU, so it gets as little as drives the load)
   --keys N          keys in the store and in OPA's data (default 1000)
@@ -56,6 +59,7 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '3' },
     warmup: { type: 'string', default: '3' },
     concurrency: { type: 'string', default: '32' },
+    rate: { type: 'string' },
     threads: { type: 'string', default: '1' },
     keys: { type: 'string', default: '1000' },
     'authz-replicas': { type: 'string', default: '1' },
@@ -83,6 +87,7 @@ const seconds = positive('seconds', args.seconds, 600);
 const rounds = positive('rounds', args.rounds, 50);
 const warmup = Number(args.warmup) === 0 ? 0 : positive('warmup', args.warmup, 120);
 const concurrency = positive('concurrency', args.concurrency, 1024);
+const rate = args.rate === undefined ? undefined : positive('rate', args.rate, 1_000_000);
 const threads = positive('threads', args.threads, 64);
 const keyCount = positive('keys', args.keys, 1_000_000);
 const authzReplicas = positive('authz-replicas', args['authz-replicas'], 8);
@@ -290,7 +295,7 @@ async function main(): Promise<void> {
     let cpu: ReturnType<ReturnType<typeof cpuSampler>['stop']> | null = null;
     const redisBefore = await redisCommands(redis);
     const result = await runOha({
-      bin: oha, url: `${s.url}${args.path}`, headers: { authorization: `Bearer ${key}` }, seconds: secs, concurrency, threads,
+      bin: oha, url: `${s.url}${args.path}`, headers: { authorization: `Bearer ${key}` }, seconds: secs, concurrency, threads, rate,
       onStart: (pid) => {
         ohaPid = pid;
         setTimeout(() => {
@@ -322,7 +327,7 @@ async function main(): Promise<void> {
   const loadBefore = loadNow();
   for (let r = 1; r <= rounds; r++) {
     for (const s of setups) {
-      say(`round ${r}/${rounds}: ${s.title}, ${seconds} s at concurrency ${concurrency}`);
+      say(`round ${r}/${rounds}: ${s.title}, ${seconds} s at concurrency ${concurrency}${rate ? `, ${rate} req/s` : ''}`);
       const run = await runOnce(s, seconds);
       runs.get(s.name)!.push(run);
       say(`  ${Math.round(run.result.perSecond)} req/s, p50 ${run.result.latencyMs.p50} ms, p99 ${run.result.latencyMs.p99} ms, errors ${run.result.errors}`);
@@ -335,7 +340,7 @@ async function main(): Promise<void> {
   printTables(summary, alone, { m, loadBefore, loadAfter });
   if (args.json) {
     const { writeFileSync } = await import('node:fs');
-    writeFileSync(args.json, JSON.stringify({ machine: m, loadBefore, loadAfter, seconds, rounds, concurrency, threads, summary, runs: Object.fromEntries(runs) }, null, 2));
+    writeFileSync(args.json, JSON.stringify({ machine: m, loadBefore, loadAfter, seconds, rounds, concurrency, rate: rate ?? null, threads, summary, runs: Object.fromEntries(runs) }, null, 2));
     say(`wrote ${args.json}`);
   }
 }
@@ -400,7 +405,7 @@ function table(head: string[], rows: string[][]): string {
 function printTables(summary: Summary[], alone: Summary | undefined, ctx: { m: ReturnType<typeof machine>; loadBefore: string; loadAfter: string }) {
   const f = (n: number, d = 2) => n.toFixed(d);
   const out: string[] = [];
-  out.push(`\nGateway side by side: ${rounds} × ${seconds} s per setup, interleaved; oha ${concurrency} connections, ${threads} thread(s); GET ${args.path}`);
+  out.push(`\nGateway side by side: ${rounds} × ${seconds} s per setup, interleaved; oha ${concurrency} connections, ${threads} thread(s)${rate ? `, fixed ${rate} req/s (latency corrected for coordinated omission)` : ''}; GET ${args.path}`);
   out.push(`${ctx.m.cpus} × ${ctx.m.model}; Node ${ctx.m.node}; load average (1/5/15 min) ${ctx.loadBefore} before, ${ctx.loadAfter} after\n`);
   out.push(
     table(

@@ -17,24 +17,37 @@ interface OhaJson {
   errorDistribution: Record<string, number>;
 }
 
-/**
- * One fixed-concurrency, fixed-duration run of oha. Bounded twice: oha stops sending at the
- * deadline (and waits for requests in flight, so none is counted as an error for being cut
- * off), and the process is killed if it outlives the deadline by 30 s.
- */
-export function runOha(opts: {
+export interface OhaRun {
   bin: string;
   url: string;
   headers: Record<string, string>;
   seconds: number;
   concurrency: number;
   threads?: number;
+  /** Requests/s across all connections; without it, as many as the connections carry. */
+  rate?: number;
   onStart?: (pid: number) => void;
-}): Promise<LoadResult> {
+}
+
+/** oha's command line for one run (its JSON report on stdout, no terminal UI). */
+export function ohaArgs(opts: Omit<OhaRun, 'bin' | 'onStart'>): string[] {
   const args = ['-z', `${opts.seconds}s`, '-c', String(opts.concurrency), '-w', '--no-tui', '--output-format', 'json', '-t', '5s'];
   if (opts.threads) args.push('--worker-threads', String(opts.threads));
+  // A fixed rate measured from when each request was due, not from when a free connection sent
+  // it: otherwise a stall delays the requests behind it and hides their wait (coordinated omission).
+  if (opts.rate) args.push('-q', String(opts.rate), '--latency-correction');
   for (const [k, v] of Object.entries(opts.headers)) args.push('-H', `${k}: ${v}`);
   args.push(opts.url);
+  return args;
+}
+
+/**
+ * One fixed-concurrency, fixed-duration run of oha. Bounded twice: oha stops sending at the
+ * deadline (and waits for requests in flight, so none is counted as an error for being cut
+ * off), and the process is killed if it outlives the deadline by 30 s.
+ */
+export function runOha(opts: OhaRun): Promise<LoadResult> {
+  const args = ohaArgs(opts);
   return new Promise((resolve, reject) => {
     const child = spawn(opts.bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     if (child.pid) opts.onStart?.(child.pid);

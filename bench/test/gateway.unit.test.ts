@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { altOpaData, altRatelimitConfig, renderAltEnvoyConfig } from '../src/alt-stack.js';
-import { parseOha } from '../src/oha.js';
+import { ohaArgs, parseOha } from '../src/oha.js';
 
 describe('reading oha', () => {
   it('counts 2xx as served and everything else, transport errors included, as errors', () => {
@@ -13,6 +13,23 @@ describe('reading oha', () => {
     });
     expect(r).toMatchObject({ ok: 1000, errors: 6, perSecond: 500, latencyMs: { p50: 1.2, p99: 4, 'p99.9': 7.1 } });
     expect(r.errorKinds).toEqual({ 'HTTP 429': 3, 'HTTP 503': 2, 'connection reset': 1 });
+  });
+});
+
+describe("oha's command line", () => {
+  const base = { url: 'http://127.0.0.1:1/hello', headers: { authorization: 'Bearer k' }, seconds: 5, concurrency: 8 };
+
+  it('keeps the connections busy for the time given when no rate is set', () => {
+    const args = ohaArgs(base);
+    expect(args).toEqual(expect.arrayContaining(['-z', '5s', '-c', '8', '-H', 'authorization: Bearer k']));
+    expect(args).not.toContain('-q');
+    expect(args.at(-1)).toBe(base.url);
+  });
+
+  it('at a fixed rate, measures each request from when it was due (no coordinated omission)', () => {
+    const args = ohaArgs({ ...base, rate: 2000 });
+    expect(args[args.indexOf('-q') + 1]).toBe('2000');
+    expect(args).toContain('--latency-correction');
   });
 });
 
