@@ -25,12 +25,15 @@ RUN pnpm install --frozen-lockfile --offline && pnpm run build
 
 # ---- one production tree per service: its dist/ and production dependencies only -----------
 # `pnpm deploy` copies workspace dependencies (their "files": dist) instead of linking them.
+# The legacy deploy resolves the service's dependency ranges again and needs registry metadata,
+# which `pnpm fetch` does not keep: --prefer-offline reads it from the registry when it is missing
+# (with --offline it fails on any machine that never ran a resolving install).
 FROM build AS deploy-backend-hello
-RUN pnpm --filter @tollgate/backend-hello deploy --prod --legacy --offline --ignore-scripts /out
+RUN pnpm --filter @tollgate/backend-hello deploy --prod --legacy --prefer-offline --ignore-scripts /out
 FROM build AS deploy-authz-service
-RUN pnpm --filter @tollgate/authz-service deploy --prod --legacy --offline --ignore-scripts /out
+RUN pnpm --filter @tollgate/authz-service deploy --prod --legacy --prefer-offline --ignore-scripts /out
 FROM build AS deploy-billing-sidecar
-RUN pnpm --filter @tollgate/billing-sidecar deploy --prod --legacy --offline --ignore-scripts /out
+RUN pnpm --filter @tollgate/billing-sidecar deploy --prod --legacy --prefer-offline --ignore-scripts /out
 
 # ---- runtime base: slim Node, tini as PID 1, unprivileged user -------------------------------
 FROM ${NODE_IMAGE} AS runtime

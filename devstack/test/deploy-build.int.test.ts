@@ -24,7 +24,7 @@ describe('production build (what the Dockerfile runs)', () => {
     for (const pkg of ['common', 'backend-hello', 'authz-service']) expect(existsSync(join(REPO_ROOT, pkg, 'dist')), pkg).toBe(true);
     expect(existsSync(join(REPO_ROOT, 'proto', 'dist', 'src', 'index.js'))).toBe(true);
 
-    await run(PNPM, ['--filter', '@tollgate/backend-hello', 'deploy', '--prod', '--legacy', '--offline', '--ignore-scripts', out], {
+    await run(PNPM, ['--filter', '@tollgate/backend-hello', 'deploy', '--prod', '--legacy', '--prefer-offline', '--ignore-scripts', out], {
       cwd: REPO_ROOT,
       timeout: 120_000,
     });
