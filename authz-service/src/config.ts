@@ -60,6 +60,8 @@ const schema = z.object({
   /** Redis unreachable at Check: 'open' allows (and counts it in a metric), 'closed' answers 503. */
   RATE_LIMIT_FAILURE_MODE: z.enum(['open', 'closed']).default('open'),
   REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(5).max(10_000).default(100),
+  /** 'on': the rate-limit commands of one event-loop turn leave in one write (stores/redis-write-coalescer.ts). */
+  REDIS_WRITE_COALESCING: z.enum(['on', 'off']).default('on'),
 
   KEY_CACHE_TTL_MS: env.durationMs(30_000),
   KEY_CACHE_MAX_ENTRIES: z.coerce.number().int().min(100).default(100_000),

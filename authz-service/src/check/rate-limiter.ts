@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { RedisClient } from '../stores/redis-client.js';
+import type { RedisWriteCoalescer } from '../stores/redis-write-coalescer.js';
 import { RATE_LIMIT_LUA as SCRIPT } from './rate-limit-script.js';
 
 const SCRIPT_SHA = createHash('sha1').update(SCRIPT).digest('hex');
@@ -34,6 +35,7 @@ export class RateLimiter {
     private readonly prefix: string,
     /** Window sizes in ms; only tests change them. */
     private readonly windows = { minute: 60_000, day: 86_400_000 },
+    private readonly writes?: RedisWriteCoalescer,
   ) {}
 
   counterKey(keyId: string): string {
@@ -57,7 +59,9 @@ export class RateLimiter {
     ];
     let raw: number[];
     try {
-      raw = (await this.redis.evalsha(SCRIPT_SHA, 1, ...args)) as number[];
+      const reply = this.redis.evalsha(SCRIPT_SHA, 1, ...args);
+      this.writes?.sent();
+      raw = (await reply) as number[];
     } catch (err) {
       if (!(err instanceof Error) || !err.message.includes('NOSCRIPT')) throw err;
       raw = (await this.redis.eval(SCRIPT, 1, ...args)) as number[];
