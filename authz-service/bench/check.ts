@@ -33,6 +33,9 @@ const { values: opts } = parseArgs({
     'service-log': { type: 'string' },
     // Run authz-service on these CPUs only (taskset -c), e.g. to keep the driver off its core.
     'service-cpus': { type: 'string' },
+    // Nice value (-20..19) for authz-service and, when this script started it, Redis: below 0,
+    // they preempt the driver and Postgres, which shows how much of the tail is waiting for a CPU.
+    'service-nice': { type: 'string' },
     // The fixed-rate latencies (ms, in the order they completed) as a JSON array, to see when the slow ones happened.
     latencies: { type: 'string' },
   },
@@ -44,6 +47,10 @@ if (concurrencies.some((c) => !Number.isInteger(c) || c < 1 || c > 1024)) {
   throw new Error(`--concurrency takes whole numbers from 1 to 1024, comma-separated (got ${opts.concurrency})`);
 }
 const keyCount = Number(opts.keys);
+const serviceNice = opts['service-nice'] === undefined ? undefined : Number(opts['service-nice']);
+if (serviceNice !== undefined && !(Number.isInteger(serviceNice) && serviceNice >= -20 && serviceNice <= 19)) {
+  throw new Error(`--service-nice takes a whole number from -20 to 19 (got ${opts['service-nice']})`);
+}
 const warmupSeconds = Number(opts.warmup);
 
 const loadBefore = os.loadavg().map((l) => Number(l.toFixed(2)));
@@ -70,6 +77,14 @@ const service = startProcess({
 
 try {
   await waitFor('authz-service', () => httpOk(`http://127.0.0.1:${httpPort}/health/live`), { child: service, timeoutMs: 60_000 });
+  if (serviceNice !== undefined) {
+    os.setPriority(service.pid, serviceNice);
+    if (!process.env.REDIS_URL) {
+      const probe = new Redis(stores.redisUrl);
+      os.setPriority(Number(/process_id:(\d+)/.exec(await probe.info('server'))![1]), serviceNice);
+      probe.disconnect();
+    }
+  }
 
   // Keys with generous limits, so every Check runs the full path including the Redis script.
   const pool = new pg.Pool({ connectionString: stores.databaseUrl });
@@ -234,6 +249,7 @@ try {
   console.log(JSON.stringify({
     benchmark: 'check',
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, load_average: { before: loadBefore, after: os.loadavg().map((l) => Number(l.toFixed(2))) } },
+    ...(serviceNice !== undefined ? { service_nice: serviceNice } : {}),
     fixed_rate: { target_per_s: rate, achieved_per_s: Math.round(fixed.length / fixedSecs), checks: fixed.length, errors, latency_ms: percentiles(fixed), server_share_slower_than: serverSlowerThan, event_loop_delay_ms: eventLoop },
     redis_per_check: redisPerCheck,
     closed_loop: closedLoop,

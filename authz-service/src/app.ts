@@ -1,6 +1,5 @@
-import * as grpc from '@grpc/grpc-js';
 import { Counter, Gauge } from 'prom-client';
-import { addGrpcHealth, setGrpcServing, type Logger, bindGrpcServer, shutdownGrpcServer } from '@tollgate/common';
+import { addGrpcHealth, setGrpcServing, type Logger, bindGrpcServer, createGrpcServer, shutdownGrpcServer } from '@tollgate/common';
 import { AUTHORIZATION_SERVICE } from '@tollgate/proto';
 import type { FastifyInstance } from 'fastify';
 import type { AuthzConfig } from './config.js';
@@ -158,7 +157,7 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
     providers,
   });
 
-  const grpcServer = new grpc.Server({ 'grpc.max_receive_message_length': 1024 * 1024 });
+  const grpcServer = createGrpcServer({ 'grpc.max_receive_message_length': 1024 * 1024 });
   addAuthorizationService(grpcServer, authorizationHandlers(checker, createCheckMetrics(registry), logger));
   const health = addGrpcHealth(grpcServer, [AUTHORIZATION_SERVICE]);
   const grpcBinding = await bindGrpcServer(grpcServer, config.AUTHZ_HOST, config.AUTHZ_GRPC_PORT);

@@ -1,9 +1,8 @@
-import * as grpc from '@grpc/grpc-js';
 import Fastify, { type FastifyInstance } from 'fastify';
 import pg from 'pg';
 import type { Logger } from '@tollgate/common';
 import type { Registry } from 'prom-client';
-import { addGrpcHealth, createMetricsRegistry, registerOpsRoutes, setGrpcServing, bindGrpcServer, shutdownGrpcServer } from '@tollgate/common';
+import { addGrpcHealth, createMetricsRegistry, registerOpsRoutes, setGrpcServing, bindGrpcServer, createGrpcServer, shutdownGrpcServer } from '@tollgate/common';
 import { ACCESS_LOG_SERVICE, loadEnvoyProtos } from '@tollgate/proto';
 import type { BillingConfig } from './config.js';
 import { AccessLogTailer } from './ingest/access-log-tailer.js';
@@ -113,7 +112,7 @@ export async function startBillingSidecar(config: BillingConfig, logger: Logger,
   if (tailer) await tailer.start();
   stripe?.start();
 
-  const grpcServer = new grpc.Server({
+  const grpcServer = createGrpcServer({
     // Envoy's access-log batches are small; this bounds a misbehaving client.
     'grpc.max_receive_message_length': 16 * 1024 * 1024,
   });

@@ -16,7 +16,10 @@ export function connectRedis(s: RedisSettings): RedisClient {
   const options = {
     connectionName: `tollgate-authz-${s.name}`,
     // A Check must not queue behind a dead connection: fail fast and apply the failure policy.
-    commandTimeout: s.commandTimeoutMs,
+    // A subscriber has no such deadline: its SUBSCRIBE waits for the connection and is sent when
+    // it comes (with a timeout it was reported failed whenever the start was slow, though ioredis
+    // still sent it and the subscription worked).
+    commandTimeout: s.subscriber ? undefined : s.commandTimeoutMs,
     enableOfflineQueue: s.subscriber,
     maxRetriesPerRequest: s.subscriber ? null : 1,
     retryStrategy: (times: number) => Math.min(times * 100, 2000),
