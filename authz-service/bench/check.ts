@@ -15,7 +15,7 @@ import * as grpc from '@grpc/grpc-js';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { loadEnvoyProtos } from '@tollgate/proto';
-import { REPO_ROOT, cpuSampler, freePort, httpOk, percentiles, startBenchStores, startProcess, waitFor } from '@tollgate/devstack';
+import { REPO_ROOT, cpuSampler, freePort, httpOk, percentiles, redisServerPid, startBenchStores, startProcess, waitFor } from '@tollgate/devstack';
 import { generateKey } from '../src/domain/key-format.js';
 import { KeyHasher } from '../src/domain/key-hash.js';
 import { KeyStore } from '../src/stores/key-store.js';
@@ -81,7 +81,7 @@ try {
     os.setPriority(service.pid, serviceNice);
     if (!process.env.REDIS_URL) {
       const probe = new Redis(stores.redisUrl);
-      os.setPriority(Number(/process_id:(\d+)/.exec(await probe.info('server'))![1]), serviceNice);
+      os.setPriority(await redisServerPid(probe), serviceNice);
       probe.disconnect();
     }
   }

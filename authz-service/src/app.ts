@@ -78,8 +78,9 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
   // Serve no Check before Redis is connected (or given up on): otherwise the first requests
   // after a start would all take the failure policy.
   await waitForRedis(deps.redis, 5000).catch((err: Error) => logger.warn({ err: err.message }, 'redis not reachable at start; the failure policy applies until it is'));
-  const writes = config.REDIS_WRITE_COALESCING === 'on' ? new RedisWriteCoalescer(deps.redis) : undefined;
-  const limiter = new RateLimiter(deps.redis, config.REDIS_KEY_PREFIX, undefined, writes);
+  const limiter = new RateLimiter(deps.redis, config.REDIS_KEY_PREFIX, {
+    writes: config.REDIS_WRITE_COALESCING === 'on' ? new RedisWriteCoalescer(deps.redis) : undefined,
+  });
   await limiter.load().catch((err: Error) => logger.warn({ err: err.message }, 'could not preload the rate-limit script; will load on first use'));
   const usage = new UsageBatcher((b) => deps.keyStore.recordUsage(b), logger, config.USAGE_FLUSH_INTERVAL_MS);
   usage.start();

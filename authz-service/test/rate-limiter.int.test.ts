@@ -25,7 +25,7 @@ async function waitForWindowPhase(windowMs: number, phaseFrom: number, phaseTo: 
 describe('sliding-window rate limit', () => {
   it('does not let 2L through around a window boundary, as a fixed window would', async () => {
     const windowMs = 2000;
-    const limiter = new RateLimiter(redis, uniqueRedisPrefix(infra, 'rl'), { minute: windowMs, day: 86_400_000 });
+    const limiter = new RateLimiter(redis, uniqueRedisPrefix(infra, 'rl'), { windows: { minute: windowMs, day: 86_400_000 } });
     const L = 10;
     // Spend the whole limit late in one window…
     await waitForWindowPhase(windowMs, 1700, 1800);
@@ -46,7 +46,7 @@ describe('sliding-window rate limit', () => {
   });
 
   it('gives a Retry-After after which a request is allowed', async () => {
-    const limiter = new RateLimiter(redis, uniqueRedisPrefix(infra, 'rl'), { minute: 1000, day: 86_400_000 });
+    const limiter = new RateLimiter(redis, uniqueRedisPrefix(infra, 'rl'), { windows: { minute: 1000, day: 86_400_000 } });
     let denied;
     for (let i = 0; i < 6; i++) {
       const r = await limiter.hit('key_retry', { perMinute: 5, perDay: null });

@@ -15,6 +15,7 @@ import {
   REPO_ROOT,
   freePort,
   httpOk,
+  redisServerPid,
   startBenchStores,
   startEnvoy,
   startProcess,
@@ -170,7 +171,7 @@ async function main(): Promise<void> {
   let redisWatch: Watched = { label: 'redis', pids: () => [] };
   let postgresWatch: Watched = { label: 'postgres', pids: () => [] };
   if (!process.env.REDIS_URL) {
-    const redisPid = Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]);
+    const redisPid = await redisServerPid(redis);
     redisWatch = { label: 'redis', pids: () => [redisPid] };
   }
   if (!process.env.DATABASE_URL) {
@@ -258,7 +259,7 @@ async function main(): Promise<void> {
       }
       const envoy = await startEnvoy({
         dir: join(dir, 'tollgate'),
-        render: { listen, adminPort, backend, authz: authzEndpoints.length === 1 ? authzEndpoints[0]! : authzEndpoints, als },
+        render: { listen, adminPort, backend, authz: authzEndpoints, als },
       });
       stops.push(() => envoy.process.stop());
       setups.push({

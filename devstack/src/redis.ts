@@ -85,3 +85,10 @@ export async function startRedisCluster(opts: { dir: string; ports: number[] }):
     },
   };
 }
+
+/** The pid of the Redis server a client talks to (from INFO server), to watch or renice it. */
+export async function redisServerPid(client: { info(section: 'server'): Promise<string> }): Promise<number> {
+  const pid = Number(/process_id:(\d+)/.exec(await client.info('server'))?.[1]);
+  if (!Number.isInteger(pid) || pid <= 0) throw new Error('Redis INFO server did not give a process_id');
+  return pid;
+}

@@ -30,13 +30,18 @@ export interface KeyLimits {
  * is loaded once; after a Redis restart (NOSCRIPT) it is sent in full once and cached again.
  */
 export class RateLimiter {
+  /** Window sizes in ms; only tests change them. */
+  private readonly windows: { minute: number; day: number };
+  private readonly writes: RedisWriteCoalescer | undefined;
+
   constructor(
     private readonly redis: RedisClient,
     private readonly prefix: string,
-    /** Window sizes in ms; only tests change them. */
-    private readonly windows = { minute: 60_000, day: 86_400_000 },
-    private readonly writes?: RedisWriteCoalescer,
-  ) {}
+    opts: { windows?: { minute: number; day: number }; writes?: RedisWriteCoalescer } = {},
+  ) {
+    this.windows = opts.windows ?? { minute: 60_000, day: 86_400_000 };
+    this.writes = opts.writes;
+  }
 
   counterKey(keyId: string): string {
     return `${this.prefix}rl:{${keyId}}`;

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import type { RedisClient } from './redis-client.js';
 
@@ -17,21 +18,25 @@ import type { RedisClient } from './redis-client.js';
  * nothing (each command is written at once).
  */
 export class RedisWriteCoalescer {
-  private corked: NodeJS.WritableStream & { uncork(): void } | null = null;
+  private readonly single: Redis | null;
+  private corked: Socket | null = null;
 
-  constructor(private readonly redis: RedisClient) {}
+  constructor(redis: RedisClient) {
+    this.single = redis instanceof Redis ? redis : null;
+  }
 
   /** Call right after a command was handed to the client, before awaiting its reply. */
   sent(): void {
-    if (this.corked || !(this.redis instanceof Redis) || this.redis.status !== 'ready') return;
-    const stream = this.redis.stream as unknown as { cork?: () => void; uncork(): void; destroyed?: boolean };
-    if (!stream?.cork || stream.destroyed) return;
-    stream.cork();
-    this.corked = stream as never;
+    if (this.corked || !this.single || this.single.status !== 'ready') return;
+    // ioredis replaces the socket on reconnect: cork the one the command was just written to,
+    // and uncork that same one even if it has been replaced since.
+    const socket = this.single.stream;
+    if (socket.destroyed) return;
+    socket.cork();
+    this.corked = socket;
     setImmediate(() => {
-      const s = this.corked;
       this.corked = null;
-      s?.uncork();
+      socket.uncork();
     });
   }
 }
