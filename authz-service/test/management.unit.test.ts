@@ -16,6 +16,11 @@ describe('scopeCovered (owners cannot grant more than they hold)', () => {
     [['read'], '*', false],
     [['keys:manage'], 'keys:manage', true],
     [['keys'], 'keys:manage', false],
+    // Path scopes cover whole segments only (path-prefix.ts).
+    [['read:/reports'], 'read:/reports/2024/', true],
+    [['read:/reports/'], 'read:/reports', true],
+    [['read:/reports'], 'read:/reports-admin/', false],
+    [['read:/reports/'], 'read:/Reports/', false],
   ])('%j covers %s: %s', (held, wanted, expected) => {
     expect(scopeCovered(held, wanted)).toBe(expected);
   });

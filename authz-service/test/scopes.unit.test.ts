@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { effectiveScopes, pathOnly, permissionSets, requiredScope, scopeAllows } from '../src/domain/scopes.js';
+import { hasPathParameters, pathWithin } from '../src/domain/path-prefix.js';
+import { tokenAllowsPath } from '../src/domain/service-token.js';
 import { extractCredential } from '../src/domain/credentials.js';
 
 describe('scopes', () => {
@@ -33,6 +35,52 @@ describe('scopes', () => {
   it('matches on the path without its query string', () => {
     expect(pathOnly('/a/b?x=/admin/')).toBe('/a/b');
     expect(pathOnly('/a#frag')).toBe('/a');
+  });
+});
+
+describe('path matching: one rule for every prefix', () => {
+  it.each([
+    ['/reports', '/reports', true],
+    ['/reports/x', '/reports', true],
+    ['/reports', '/reports/', true],
+    ['/reports/x/y', '/reports/', true],
+    ['/reports-admin', '/reports', false],
+    ['/reports-admin', '/reports/', false],
+    ['/reportsx/y', '/reports', false],
+    ['/report', '/reports', false],
+    ['/anything/at/all', '/', true],
+  ])('%s under %s: %s', (path, prefix, expected) => {
+    expect(pathWithin(path, prefix, 'grant')).toBe(expected);
+    expect(pathWithin(path, prefix, 'restrict')).toBe(expected);
+  });
+
+  it('grants match the exact case; rules that restrict match any ASCII case', () => {
+    expect(pathWithin('/Reports/x', '/reports', 'grant')).toBe(false);
+    expect(pathWithin('/Reports/x', '/reports', 'restrict')).toBe(true);
+    expect(pathWithin('/ADMIN', '/admin/', 'restrict')).toBe(true);
+    // No Unicode folding: the Kelvin sign is not a K.
+    expect(pathWithin('/\u212Aeys', '/keys', 'restrict')).toBe(false);
+  });
+
+  it('spots path parameters, raw or percent-encoded', () => {
+    expect(hasPathParameters('/admin;x=1/users')).toBe(true);
+    expect(hasPathParameters('/reports/..%3b/admin')).toBe(true);
+    expect(hasPathParameters('/reports/..%3B/admin')).toBe(true);
+    expect(hasPathParameters('/reports/2024')).toBe(false);
+  });
+
+  it('is the rule scopes, route scopes, token routes and service routes use', () => {
+    expect(scopeAllows(['read:/reports'], 'read', '/reports-admin')).toBe(false);
+    expect(scopeAllows(['read:/reports'], 'read', '/reports/2024')).toBe(true);
+    expect(requiredScope('GET', '/administrator', [{ prefix: '/admin', scope: 'admin' }])).toBe('read');
+    expect(requiredScope('GET', '/Admin/users', [{ prefix: '/admin', scope: 'admin' }])).toBe('admin');
+    const claims = { project: 'captionacc', service: 'api', routes: ['/captionacc'] };
+    expect(tokenAllowsPath(claims, '/captionacc/x', [])).toBe(true);
+    expect(tokenAllowsPath(claims, '/captionacc-evil/x', [])).toBe(false);
+    const everywhere = { ...claims, routes: ['/'] };
+    expect(tokenAllowsPath(everywhere, '/captionacc/x', [{ prefix: '/captionacc/', project: 'other' }])).toBe(false);
+    expect(tokenAllowsPath(everywhere, '/CAPTIONACC/x', [{ prefix: '/captionacc/', project: 'other' }])).toBe(false);
+    expect(tokenAllowsPath(everywhere, '/captionacc-web/x', [{ prefix: '/captionacc', project: 'other' }])).toBe(true);
   });
 });
 

@@ -5,6 +5,7 @@ import { checkKeyShape } from '../domain/key-format.js';
 import type { KeyHasher } from '../domain/key-hash.js';
 import { keyState, type ApiKey } from '../domain/api-key.js';
 import { effectiveScopes, pathOnly, requiredScope, scopeAllows, type RouteScopeRule } from '../domain/scopes.js';
+import { hasPathParameters } from '../domain/path-prefix.js';
 import { deny, type CheckInput, type Decision } from './decision.js';
 import { KeyStoreUnavailableError, type KeyResolver } from './key-resolver.js';
 import type { RateLimiter, RateLimitResult } from './rate-limiter.js';
@@ -41,6 +42,10 @@ export class Checker {
   constructor(private readonly d: CheckerDeps) {}
 
   async check(input: CheckInput): Promise<Decision> {
+    if (hasPathParameters(pathOnly(input.path))) {
+      // Upstreams disagree on what `;` means in a path, so no prefix rule can be trusted with one (path-prefix.ts).
+      return deny(400, 'invalid_path', 'Path parameters (";") are not accepted in the request path', { outcome: 'path_parameters' });
+    }
     const cred = extractCredential(input.headers);
     if (!cred.ok) {
       return deny(401, cred.reason === 'missing' ? 'missing_credential' : 'invalid_credential', cred.message);

@@ -1,5 +1,6 @@
 import type { Logger } from '@tollgate/common';
 import type { ApiKey } from '../domain/api-key.js';
+import { pathWithin } from '../domain/path-prefix.js';
 import { normaliseProvider, VaultDecryptError, type Envelope } from '../vault/envelope.js';
 import type { ProviderKeyRecord } from '../vault/vault-store.js';
 import { deny, type CheckInput, type Deny } from './decision.js';
@@ -34,7 +35,7 @@ export class ProviderInjector {
   ) {}
 
   async resolve(key: ApiKey, input: CheckInput, path: string): Promise<{ headers: Record<string, string> } | Deny> {
-    const route = this.settings.routes.find((r) => path.startsWith(r.prefix));
+    const route = this.settings.routes.find((r) => pathWithin(path, r.prefix, 'restrict'));
     if (!route) return { headers: {} };
     const raw = input.headers['x-provider'];
     let provider: string | undefined;

@@ -1,3 +1,5 @@
+import { pathWithin } from './path-prefix.js';
+
 /**
  * How scopes map to routes.
  *
@@ -10,8 +12,9 @@
  * scope S on path P when it holds:
  *  - `*` (everything), or
  *  - S itself, or
- *  - `S:<prefix>` where P starts with <prefix> (e.g. `read:/reports/` reads only under /reports/).
+ *  - `S:<prefix>` where P is under <prefix> (e.g. `read:/reports/` reads /reports and below).
  * `write` does not imply `read`: a write-only key (a webhook sender, say) stays write-only.
+ * "Under" is path-prefix.ts's rule: whole segments; rule prefixes ignore case, grants do not.
  */
 export interface RouteScopeRule {
   prefix: string;
@@ -33,7 +36,7 @@ const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 export function requiredScope(method: string, path: string, rules: readonly RouteScopeRule[] = []): string {
   const m = method.toUpperCase();
   for (const rule of rules) {
-    if (path.startsWith(rule.prefix) && (!rule.methods || rule.methods.includes(m))) return rule.scope;
+    if (pathWithin(path, rule.prefix, 'restrict') && (!rule.methods || rule.methods.includes(m))) return rule.scope;
   }
   return READ_METHODS.has(m) ? 'read' : 'write';
 }
@@ -49,7 +52,7 @@ export function effectiveScopes(
 export function scopeAllows(held: readonly string[], needed: string, path: string): boolean {
   for (const s of held) {
     if (s === '*' || s === needed) return true;
-    if (s.startsWith(`${needed}:/`) && path.startsWith(s.slice(needed.length + 1))) return true;
+    if (s.startsWith(`${needed}:/`) && pathWithin(path, s.slice(needed.length + 1), 'grant')) return true;
   }
   return false;
 }

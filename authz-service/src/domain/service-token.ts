@@ -1,5 +1,6 @@
 import { SignJWT, jwtVerify, errors as joseErrors, type JWTPayload } from 'jose';
 import { randomUUID } from 'node:crypto';
+import { pathWithin } from './path-prefix.js';
 
 /**
  * Service tokens (seed 001): HS256 JWTs naming a project, a service and the route prefixes it
@@ -89,13 +90,19 @@ export interface ServiceTokenRouteRule {
   services?: string[];
 }
 
+/** The SERVICE_TOKEN_ROUTES rule covering a path: such a path is for service tokens only. */
+export function serviceTokenRouteFor(path: string, rules: readonly ServiceTokenRouteRule[]): ServiceTokenRouteRule | undefined {
+  return rules.find((r) => pathWithin(path, r.prefix, 'restrict'));
+}
+
 /**
  * A token may call a path when one of its own route prefixes covers it and, if a configured
  * rule covers the path, the token's project (and service, when the rule lists services) match.
+ * Matching is path-prefix.ts's: whole segments; the token's routes grant by exact case.
  */
 export function tokenAllowsPath(claims: Pick<ServiceTokenClaims, 'project' | 'service' | 'routes'>, path: string, rules: readonly ServiceTokenRouteRule[]): boolean {
-  if (!claims.routes.some((r) => path.startsWith(r))) return false;
-  const rule = rules.find((r) => path.startsWith(r.prefix));
+  if (!claims.routes.some((r) => pathWithin(path, r, 'grant'))) return false;
+  const rule = serviceTokenRouteFor(path, rules);
   if (!rule) return true;
   return rule.project === claims.project && (!rule.services || rule.services.includes(claims.service));
 }

@@ -5,6 +5,7 @@ import { checkKeyShape } from '../domain/key-format.js';
 import { safeEqual } from '../domain/key-hash.js';
 import { keyState } from '../domain/api-key.js';
 import { effectiveScopes, permissionSets } from '../domain/scopes.js';
+import { pathWithin } from '../domain/path-prefix.js';
 
 /** The scope a Tollgate key needs to call the management API (for its own user's keys only). */
 export const MANAGE_SCOPE = 'keys:manage';
@@ -82,7 +83,8 @@ export function ownsKey(actor: Actor, keyUserId: string): boolean {
 
 /**
  * Whether `held` scopes already grant `wanted`: owners may not mint keys more powerful than
- * their own (a read-only manager cannot create a full_access key).
+ * their own (a read-only manager cannot create a full_access key). A path scope covers another
+ * when its prefix does, by the gateway's own rule (path-prefix.ts).
  */
 export function scopeCovered(held: readonly string[], wanted: string): boolean {
   for (const h of held) {
@@ -90,7 +92,7 @@ export function scopeCovered(held: readonly string[], wanted: string): boolean {
     const [base, ...rest] = wanted.split(':');
     const suffix = rest.join(':');
     if (suffix.startsWith('/') && h === base) return true;
-    if (suffix.startsWith('/') && h.startsWith(`${base}:/`) && suffix.startsWith(h.slice(base!.length + 1))) return true;
+    if (suffix.startsWith('/') && h.startsWith(`${base}:/`) && pathWithin(suffix, h.slice(base!.length + 1), 'grant')) return true;
   }
   return false;
 }
