@@ -91,7 +91,7 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
       secrets: config.GATEWAY_JWT_SECRET,
       issuer: config.GATEWAY_JWT_ISSUER,
       clockToleranceS: config.GATEWAY_JWT_CLOCK_TOLERANCE_S,
-      rules: config.SERVICE_TOKEN_ROUTES ?? [],
+      rules: config.SERVICE_TOKEN_ROUTES,
       cacheTtlMs: config.KEY_CACHE_TTL_MS,
       negativeTtlMs: config.NEGATIVE_CACHE_TTL_MS,
     },
@@ -143,6 +143,7 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
     settings: {
       acceptedPrefixes: config.ACCEPTED_KEY_PREFIXES ?? [config.KEY_PREFIX],
       routeScopes: config.ROUTE_SCOPES ?? [],
+      serviceTokenRoutes: config.SERVICE_TOKEN_ROUTES,
       permissionSets: permissionSets(config.PERMISSION_SETS),
       failureMode: config.RATE_LIMIT_FAILURE_MODE,
       defaultPerMinute: config.DEFAULT_RATE_LIMIT_PER_MINUTE ?? null,

@@ -105,13 +105,18 @@ const schema = z.object({
   GATEWAY_JWT_ISSUER: z.string().min(1).default('tollgate'),
   /** Leeway for exp/nbf/iat, in seconds, for clocks that drift. */
   GATEWAY_JWT_CLOCK_TOLERANCE_S: z.coerce.number().int().min(0).max(300).default(30),
-  /** Route rules for service tokens, JSON: [{"prefix":"/captionacc/prefect/api/","project":"captionacc","services":["api"]}]. */
+  /**
+   * Route rules for service tokens, JSON: [{"prefix":"/captionacc/prefect/api/","project":"captionacc","services":["api"]}].
+   * Paths under these prefixes are for service tokens only: API keys get 403 there unless they
+   * hold `service_route:<prefix>`. The default guards the internal route envoy/envoy.yaml ships;
+   * `[]` opens it to API keys.
+   */
   SERVICE_TOKEN_ROUTES: jsonOf(
     z.array(
       z.object({ prefix: z.string().startsWith('/'), project: z.string().min(1), services: z.array(z.string().min(1)).min(1).optional() }).strict(),
     ),
     'service token routes',
-  ).optional(),
+  ).default([{ prefix: '/captionacc/prefect/api/', project: 'captionacc' }]),
 
   /**
    * Provider-key vault master keys (seed 002), newest first, each `id:<base64 of 32 bytes>`.

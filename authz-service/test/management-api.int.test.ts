@@ -406,6 +406,20 @@ describe('authentication', () => {
       expect(await tableCounts(api.deps)).toEqual(before);
     });
 
+    it('cannot grant a service_route scope, even holding "*" and that scope; an admin can', async () => {
+      const grant = 'service_route:/captionacc/prefect/api/';
+      const root = (await create(alice, { name: 'alice root', scopes: ['keys:manage', '*', grant] })).body.key;
+      const before = await tableCounts(api.deps);
+      const r = await create(alice, { scopes: ['read', grant] }, root);
+      expect(r.status).toBe(403);
+      expect(r.body.error).toBe('scope_escalation');
+      expect(r.body.message).toContain(grant);
+      expect(await tableCounts(api.deps)).toEqual(before);
+      const byAdmin = await create(alice, { scopes: ['read', grant] });
+      expect(byAdmin.status).toBe(201);
+      expect(byAdmin.body.scopes).toEqual(['read', grant]);
+    });
+
     it('a key without keys:manage (even full_access "*") gets 403; a revoked manager gets 401', async () => {
       const plain = (await create(alice, { permission_set: 'full_access' })).body.key;
       const r = await api.call('GET', `/api/keys/${alice}`, { token: plain });
@@ -431,6 +445,7 @@ describe('validation: clear 4xx JSON and nothing written', () => {
     ['string where a number goes', 'POST', '/api/keys', { body: seedBody('user123', { rate_limit_per_minute: '100' }) }],
     ['bad user id', 'POST', '/api/keys', { body: seedBody('user 123/..') }],
     ['bad scope', 'POST', '/api/keys', { body: seedBody('user123', { scopes: ['read write'] }) }],
+    ['service_route scope without a path', 'POST', '/api/keys', { body: seedBody('user123', { scopes: ['service_route:captionacc'] }) }],
     ['bad JSON', 'POST', '/api/keys', { rawBody: '{"user_id": "user123",' }],
     ['JSON array body', 'POST', '/api/keys', { rawBody: '[]' }],
     ['empty JSON body on create', 'POST', '/api/keys', { rawBody: '', headers: { 'content-type': 'application/json' } }],

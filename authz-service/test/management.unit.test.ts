@@ -21,6 +21,9 @@ describe('scopeCovered (owners cannot grant more than they hold)', () => {
     [['read:/reports/'], 'read:/reports', true],
     [['read:/reports'], 'read:/reports-admin/', false],
     [['read:/reports/'], 'read:/Reports/', false],
+    // Service-token-only routes are the operator's to open: no owner key covers them.
+    [['*'], 'service_route:/captionacc/prefect/api/', false],
+    [['service_route:/captionacc/prefect/api/'], 'service_route:/captionacc/prefect/api/', false],
   ])('%j covers %s: %s', (held, wanted, expected) => {
     expect(scopeCovered(held, wanted)).toBe(expected);
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { effectiveScopes, pathOnly, permissionSets, requiredScope, scopeAllows } from '../src/domain/scopes.js';
+import { effectiveScopes, pathOnly, permissionSets, requiredScope, scopeAllows, serviceRouteAllowed } from '../src/domain/scopes.js';
 import { hasPathParameters, pathWithin } from '../src/domain/path-prefix.js';
 import { tokenAllowsPath } from '../src/domain/service-token.js';
 import { extractCredential } from '../src/domain/credentials.js';
@@ -81,6 +81,15 @@ describe('path matching: one rule for every prefix', () => {
     expect(tokenAllowsPath(everywhere, '/captionacc/x', [{ prefix: '/captionacc/', project: 'other' }])).toBe(false);
     expect(tokenAllowsPath(everywhere, '/CAPTIONACC/x', [{ prefix: '/captionacc/', project: 'other' }])).toBe(false);
     expect(tokenAllowsPath(everywhere, '/captionacc-web/x', [{ prefix: '/captionacc', project: 'other' }])).toBe(true);
+  });
+
+  it('opens a service-token-only route to a key only with service_route:<prefix>, never with "*"', () => {
+    const path = '/captionacc/prefect/api/health';
+    expect(serviceRouteAllowed(['*'], path)).toBe(false);
+    expect(serviceRouteAllowed(['service_route:/captionacc/prefect/api/'], path)).toBe(true);
+    expect(serviceRouteAllowed(['service_route:/captionacc/prefect/api/'], '/captionacc/prefect/apix')).toBe(false);
+    expect(serviceRouteAllowed(['service_route:/captionacc/prefect/api/'], '/CAPTIONACC/prefect/api/health')).toBe(false);
+    expect(serviceRouteAllowed(['service_route'], path)).toBe(false);
   });
 });
 

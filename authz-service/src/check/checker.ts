@@ -4,8 +4,9 @@ import { extractCredential, looksLikeJwt } from '../domain/credentials.js';
 import { checkKeyShape } from '../domain/key-format.js';
 import type { KeyHasher } from '../domain/key-hash.js';
 import { keyState, type ApiKey } from '../domain/api-key.js';
-import { effectiveScopes, pathOnly, requiredScope, scopeAllows, type RouteScopeRule } from '../domain/scopes.js';
+import { effectiveScopes, pathOnly, requiredScope, scopeAllows, serviceRouteAllowed, SERVICE_ROUTE_SCOPE, type RouteScopeRule } from '../domain/scopes.js';
 import { hasPathParameters } from '../domain/path-prefix.js';
+import { serviceTokenRouteFor, type ServiceTokenRouteRule } from '../domain/service-token.js';
 import { deny, type CheckInput, type Decision } from './decision.js';
 import { KeyStoreUnavailableError, type KeyResolver } from './key-resolver.js';
 import type { RateLimiter, RateLimitResult } from './rate-limiter.js';
@@ -17,6 +18,8 @@ import type { ProviderInjector } from './provider-injector.js';
 export interface CheckerSettings {
   acceptedPrefixes: string[];
   routeScopes: RouteScopeRule[];
+  /** Prefixes for service tokens only: API keys need `service_route:<prefix>` there. */
+  serviceTokenRoutes: ServiceTokenRouteRule[];
   permissionSets: Record<string, readonly string[]>;
   failureMode: 'open' | 'closed';
   defaultPerMinute: number | null;
@@ -91,6 +94,14 @@ export class Checker {
 
     const path = pathOnly(input.path);
     const scopes = effectiveScopes(key, this.d.settings.permissionSets);
+    const serviceRoute = serviceTokenRouteFor(path, this.d.settings.serviceTokenRoutes);
+    if (serviceRoute && !serviceRouteAllowed(scopes, path)) {
+      const grant = `${SERVICE_ROUTE_SCOPE}:${serviceRoute.prefix}`;
+      return deny(403, 'service_token_required', `${path} is for service tokens only; an API key needs the "${grant}" scope`, {
+        headers: { 'www-authenticate': `Bearer realm="tollgate", error="insufficient_scope", scope="${grant}"` },
+        metadata,
+      });
+    }
     const needed = requiredScope(input.method, path, this.d.settings.routeScopes);
     if (!scopeAllows(scopes, needed, path)) {
       return deny(403, 'insufficient_scope', `This API key lacks the "${needed}" scope needed for ${input.method.toUpperCase()} ${path}`, {

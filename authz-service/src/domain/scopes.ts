@@ -15,6 +15,9 @@ import { pathWithin } from './path-prefix.js';
  *  - `S:<prefix>` where P is under <prefix> (e.g. `read:/reports/` reads /reports and below).
  * `write` does not imply `read`: a write-only key (a webhook sender, say) stays write-only.
  * "Under" is path-prefix.ts's rule: whole segments; rule prefixes ignore case, grants do not.
+ *
+ * Service-token-only routes (SERVICE_TOKEN_ROUTES) are closed to API keys on top of this: only
+ * `service_route:<prefix>` opens paths under <prefix> to a key, and `*` does not imply it.
  */
 export interface RouteScopeRule {
   prefix: string;
@@ -55,6 +58,15 @@ export function scopeAllows(held: readonly string[], needed: string, path: strin
     if (s.startsWith(`${needed}:/`) && pathWithin(path, s.slice(needed.length + 1), 'grant')) return true;
   }
   return false;
+}
+
+/** The scope that opens a service-token-only route to an API key: `service_route:<prefix>`. */
+export const SERVICE_ROUTE_SCOPE = 'service_route';
+
+/** Whether the held scopes open `path` (on a service-token-only route) to an API key. */
+export function serviceRouteAllowed(held: readonly string[], path: string): boolean {
+  const marker = `${SERVICE_ROUTE_SCOPE}:/`;
+  return held.some((s) => s.startsWith(marker) && pathWithin(path, s.slice(SERVICE_ROUTE_SCOPE.length + 1), 'grant'));
 }
 
 /** Path without query string or fragment, for matching. */

@@ -4,7 +4,7 @@ import { extractCredential } from '../domain/credentials.js';
 import { checkKeyShape } from '../domain/key-format.js';
 import { safeEqual } from '../domain/key-hash.js';
 import { keyState } from '../domain/api-key.js';
-import { effectiveScopes, permissionSets } from '../domain/scopes.js';
+import { effectiveScopes, permissionSets, SERVICE_ROUTE_SCOPE } from '../domain/scopes.js';
 import { pathWithin } from '../domain/path-prefix.js';
 
 /** The scope a Tollgate key needs to call the management API (for its own user's keys only). */
@@ -84,9 +84,12 @@ export function ownsKey(actor: Actor, keyUserId: string): boolean {
 /**
  * Whether `held` scopes already grant `wanted`: owners may not mint keys more powerful than
  * their own (a read-only manager cannot create a full_access key). A path scope covers another
- * when its prefix does, by the gateway's own rule (path-prefix.ts).
+ * when its prefix does, by the gateway's own rule (path-prefix.ts). `service_route:` scopes
+ * open service-token-only routes, which the operator decides: no owner key covers them, not
+ * even one holding `*` or the same scope.
  */
 export function scopeCovered(held: readonly string[], wanted: string): boolean {
+  if (wanted === SERVICE_ROUTE_SCOPE || wanted.startsWith(`${SERVICE_ROUTE_SCOPE}:`)) return false;
   for (const h of held) {
     if (h === '*' || h === wanted) return true;
     const [base, ...rest] = wanted.split(':');

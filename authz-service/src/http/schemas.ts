@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { KEY_ID_RE } from '../stores/key-store.js';
+import { SERVICE_ROUTE_SCOPE } from '../domain/scopes.js';
 
 /**
  * The management API's request and response schemas. Handlers validate with these, and
@@ -25,10 +26,14 @@ export const userId = z
   .describe('The owner of the key, as your system names it');
 export const keyId = z.string().regex(KEY_ID_RE, 'key ids look like key_ followed by 20 letters or digits');
 
-/** Scope strings, as the Check understands them (docs/authz.md): read, write, *, read:/prefix, keys:manage, custom. */
+/** Scope strings, as the Check understands them (docs/authz.md): read, write, *, read:/prefix, keys:manage, service_route:/prefix, custom. */
 export const scope = z
   .string()
-  .regex(/^[A-Za-z0-9_.:*/-]{1,128}$/, 'scopes use letters, digits and _ . : * / - (at most 128)');
+  .regex(/^[A-Za-z0-9_.:*/-]{1,128}$/, 'scopes use letters, digits and _ . : * / - (at most 128)')
+  // A service_route scope without a path would grant nothing: say so rather than store it.
+  .refine((s) => !(s === SERVICE_ROUTE_SCOPE || s.startsWith(`${SERVICE_ROUTE_SCOPE}:`)) || s.startsWith(`${SERVICE_ROUTE_SCOPE}:/`), {
+    message: `${SERVICE_ROUTE_SCOPE} scopes name a path prefix: ${SERVICE_ROUTE_SCOPE}:/prefix/`,
+  });
 const scopes = z.array(scope).max(64).refine((list) => new Set(list).size === list.length, 'scopes must not repeat');
 const permissionSetName = z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'permission set names are lower-case letters, digits and _');
 const ratePerMinute = z.number().int().min(1).max(MAX_RATE_PER_MINUTE).nullable();
