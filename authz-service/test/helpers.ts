@@ -151,9 +151,16 @@ export interface EnvoyFront {
  */
 export async function startEnvoyFront(
   authzGrpcPort: number | null,
-  opts: { alsPort?: number; accessLogPath?: string } = {},
+  opts: {
+    alsPort?: number;
+    accessLogPath?: string;
+    /** Sees every request that reaches backend-hello (what got past the gateway, and with which headers). */
+    onUpstreamRequest?: (req: { method: string; url: string; headers: Record<string, string | string[] | undefined> }) => void;
+  } = {},
 ): Promise<EnvoyFront> {
   const backend = buildBackend(createLogger({ service: 'backend-hello', level: 'silent' }));
+  const seen = opts.onUpstreamRequest;
+  if (seen) backend.addHook('onRequest', async (req) => seen({ method: req.method, url: req.url, headers: req.headers }));
   const backendPort = await freePort();
   await backend.listen({ host: '127.0.0.1', port: backendPort });
   const envoy = await startEnvoy({
