@@ -28,6 +28,8 @@ const ROUTES = {
   adminCase: ['GET', '/echo/ADMIN/users'],
   // Envoy decodes percent-encoded unreserved characters (normalize_path) before the Check.
   adminEncoded: ['GET', '/echo/%61dmin/users'],
+  // …and resolves dot segments, encoded ones too: this is /echo/admin/users, not under /echo/reports.
+  adminDotted: ['GET', '/echo/reports/%2e%2e/admin/users'],
   // Path parameters are refused before anything else: upstreams disagree on what they mean.
   pathParam: ['GET', '/echo/admin;x=1/users'],
   pathParamEncoded: ['GET', '/echo/reports/..%3B/admin'],
@@ -74,7 +76,7 @@ function row(refusal: Cell, except: Partial<Record<Route, Cell>> = {}): Record<R
 }
 
 const fullAccess: Partial<Record<Route, Cell>> = {
-  hello: 'up', echoPost: 'up', reports: 'up', reportsAdmin: 'up', reportsCase: 'up', admin: 'up', adminCase: 'up', adminEncoded: 'up',
+  hello: 'up', echoPost: 'up', reports: 'up', reportsAdmin: 'up', reportsCase: 'up', admin: 'up', adminCase: 'up', adminEncoded: 'up', adminDotted: 'up',
   internal: '403 service_token_required', internalCase: '403 service_token_required',
 };
 
