@@ -37,7 +37,7 @@ const error = (description: string): RouteResponse => ({ description, schema: Er
 const common = {
   400: error('Malformed JSON, or the request does not match the schema (unknown field, out-of-range value, bad id)'),
   401: error('Missing or invalid credential (admin token or keys:manage key)'),
-  403: error('The credential may not do this (no keys:manage scope, another user, or scopes beyond its own)'),
+  403: error('The credential may not do this (no keys:manage scope, another user, scopes beyond its own, or field_not_allowed: a field only an admin token sets)'),
 };
 const onKey = { ...common, 404: error('No such key (or it belongs to another user)') };
 const TAG = 'keys';
