@@ -1,10 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { IDEMPOTENCY_TTL_HOURS, IdempotencyStore } from '../src/stores/idempotency-store.js';
 import { startTestApi, type TestApi } from './api-helpers.js';
+import { sleep, startTestAuthz, testEnv, type TestEnv } from './helpers.js';
 
 // A management change and its audit row commit together, and the answer says what happened:
 // a failure after the commit (publishing the cache invalidation) is logged, not answered as a
-// 500; a failure before it (the audit row) rolls the change back.
+// 500; a failure before it (the audit row) rolls the change back. And expired Idempotency-Key
+// records are purged by the service's periodic sweep.
 const infra = inject('infra');
 let api: TestApi;
 const restore: (() => void)[] = [];
@@ -108,3 +111,42 @@ describe('a change and its audit row are one transaction', () => {
   });
 });
 
+describe('expired Idempotency-Key records are purged', () => {
+  let env: TestEnv;
+  let authz: Awaited<ReturnType<typeof startTestAuthz>> | undefined;
+
+  afterAll(async () => {
+    await authz?.stop();
+    await env?.dropDatabase();
+  });
+
+  it('purgeExpired removes at most its batch, oldest first, and never a live record', async () => {
+    const pool = api.deps.pool;
+    await pool.query(`insert into idempotency_keys (scope, key, request_hash, status, response, created_at)
+      select 'purge-test', 'old-' || i, 'h', 201, 'null'::jsonb, now() - make_interval(hours => $1 + i) from generate_series(1, 5) i`, [IDEMPOTENCY_TTL_HOURS]);
+    await pool.query(`insert into idempotency_keys (scope, key, request_hash, status, response, created_at)
+      values ('purge-test', 'live', 'h', 201, 'null'::jsonb, now() - make_interval(hours => $1 - 1))`, [IDEMPOTENCY_TTL_HOURS]);
+    const store = new IdempotencyStore();
+    expect(await store.purgeExpired(pool, 2)).toBe(2);
+    const left = async () => (await pool.query(`select key from idempotency_keys where scope = 'purge-test' order by key`)).rows.map((r) => r.key);
+    expect(await left()).toEqual(['live', 'old-1', 'old-2', 'old-3']);
+    expect(await store.purgeExpired(pool, 100)).toBe(3);
+    expect(await left()).toEqual(['live']);
+  });
+
+  it('the running service sweeps them periodically, in batches, and keeps the last 24 hours', async () => {
+    env = await testEnv(infra, 'idem-sweep');
+    authz = await startTestAuthz(env, { IDEMPOTENCY_SWEEP_INTERVAL_MS: '200' });
+    const pool = authz.deps.pool;
+    // More than one batch (SWEEP_BATCH = 1000) of expired records, and some that are not.
+    await pool.query(`insert into idempotency_keys (scope, key, request_hash, status, response, created_at)
+      select 'admin', 'expired-' || i, 'h', 201, 'null'::jsonb, now() - make_interval(hours => $1, secs => i) from generate_series(1, 2500) i`, [IDEMPOTENCY_TTL_HOURS]);
+    await pool.query(`insert into idempotency_keys (scope, key, request_hash, status, response, created_at)
+      select 'admin', 'recent-' || i, 'h', 201, 'null'::jsonb, now() - make_interval(hours => $1 - 1) from generate_series(1, 3) i`, [IDEMPOTENCY_TTL_HOURS]);
+    const count = async (like: string) => (await pool.query(`select count(*)::int as n from idempotency_keys where key like $1`, [like])).rows[0].n as number;
+    for (let i = 0; i < 100 && (await count('expired-%')) > 0; i++) await sleep(100);
+    expect(await count('expired-%')).toBe(0);
+    expect(await count('recent-%')).toBe(3);
+    expect(authz.lines.join('\n')).toContain('purged expired idempotency records');
+  });
+});
