@@ -272,6 +272,7 @@ describe.each(CREDENTIALS)('credential: %s', (credential) => {
       const want = expected(row, credential);
       expect.soft(r.status, `${label}: ${r.text.slice(0, 200)}`).toBe(want.status);
       if (want.error) expect.soft(r.body?.error, label).toBe(want.error);
+      expect.soft(route.responses[r.status], `${label}: status ${r.status} is documented in /openapi.json`).toBeDefined();
       if (r.status >= 400) {
         expect.soft(r.body, `${label}: JSON error`).toMatchObject({ error: expect.any(String), message: expect.any(String) });
         await expectUnchanged(before, label);
