@@ -8,6 +8,7 @@ import { closeServiceDeps, createRedis, createServiceDeps } from './service-deps
 import { KeyCache } from './check/key-cache.js';
 import { KeyResolver } from './check/key-resolver.js';
 import { RedisWriteCoalescer } from './stores/redis-write-coalescer.js';
+import { IdempotencySweeper } from './stores/idempotency-sweeper.js';
 import { RateLimiter } from './check/rate-limiter.js';
 import { UsageBatcher } from './check/usage-batcher.js';
 import { Checker } from './check/checker.js';
@@ -166,6 +167,8 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
   const grpcPort = grpcBinding.port;
 
   const http = buildManagementApi(deps);
+  const idempotencySweeper = new IdempotencySweeper(deps.pool, logger, config.IDEMPOTENCY_SWEEP_INTERVAL_MS);
+  idempotencySweeper.start();
   await http.listen({ host: config.AUTHZ_HOST, port: config.AUTHZ_HTTP_PORT });
   const address = http.server.address();
   const httpPort = typeof address === 'object' && address ? address.port : config.AUTHZ_HTTP_PORT;
@@ -176,6 +179,7 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
     (stopped ??= (async () => {
       setGrpcServing(health, [AUTHORIZATION_SERVICE], 'NOT_SERVING');
       await http.close();
+      await idempotencySweeper.stop();
       grpcBinding.close();
       await shutdownGrpcServer(grpcServer, 5000);
       await usage.stop();

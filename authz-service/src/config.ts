@@ -159,6 +159,9 @@ const schema = z.object({
   /** Bring your own key: may clients pass their own X-Provider-Auth? A key's metadata.byok (true/false) overrides. */
   PROVIDER_BYOK: z.enum(['allow', 'deny']).default('allow'),
 
+  /** How often expired Idempotency-Key records (older than 24 h) are purged; 0 turns the sweep off. */
+  IDEMPOTENCY_SWEEP_INTERVAL_MS: env.durationMs(600_000),
+
   /** How long a rotated key's previous secret keeps working. */
   ROTATION_GRACE_SECONDS: z.coerce.number().int().min(0).max(30 * 86_400).default(86_400),
 });

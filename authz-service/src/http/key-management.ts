@@ -8,9 +8,11 @@ import { effectiveScopes, permissionSets } from '../domain/scopes.js';
 import type { KeyListFilter, KeyPatch } from '../stores/key-store.js';
 import { AuditStore, type AuditAction } from '../stores/audit-store.js';
 import { IdempotencyStore } from '../stores/idempotency-store.js';
+import { inTransaction } from '../stores/transaction.js';
 import { actorLabel, assertMayActFor, ownsKey, scopeCovered, type Actor } from './auth.js';
 import { notFound } from './errors.js';
 import { decodeCursor, encodeCursor, toKeyRecord } from './key-records.js';
+import { OwnerFieldPolicy } from './owner-field-policy.js';
 import type { CreateKeyBody, KeyRecord, UpdateKeyBody } from './schemas.js';
 
 const DAY_MS = 86_400_000;
@@ -55,6 +57,7 @@ function withoutSecret(body: unknown): unknown {
 export class KeyManagement {
   private readonly audit = new AuditStore();
   private readonly idempotency = new IdempotencyStore();
+  private readonly ownerPolicy: OwnerFieldPolicy;
   readonly sets: Record<string, readonly string[]>;
 
   constructor(private readonly deps: ServiceDeps) {
@@ -62,6 +65,12 @@ export class KeyManagement {
     if (!this.sets[deps.config.DEFAULT_PERMISSION_SET]) {
       throw new Error(`DEFAULT_PERMISSION_SET "${deps.config.DEFAULT_PERMISSION_SET}" is not a permission set (known: ${Object.keys(this.sets).join(', ')})`);
     }
+    this.ownerPolicy = new OwnerFieldPolicy({
+      sets: this.sets,
+      defaultPerMinute: deps.config.DEFAULT_RATE_LIMIT_PER_MINUTE ?? null,
+      defaultPerDay: deps.config.DEFAULT_RATE_LIMIT_PER_DAY ?? null,
+      rotationGraceSeconds: deps.config.ROTATION_GRACE_SECONDS,
+    });
   }
 
   get defaultPermissionSet(): string {
@@ -72,27 +81,12 @@ export class KeyManagement {
     return toKeyRecord(key, this.sets);
   }
 
-  private async transaction<T>(fn: (db: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.deps.pool.connect();
-    try {
-      await client.query('begin');
-      const result = await fn(client);
-      await client.query('commit');
-      return result;
-    } catch (err) {
-      await client.query('rollback').catch(() => {});
-      throw err;
-    } finally {
-      client.release();
-    }
-  }
-
   /**
    * Runs a change in a transaction; with an Idempotency-Key, a repeat of the same request
    * returns the first answer (without any secret) and changes nothing more.
    */
   private async change(actor: Actor, idem: IdempotencyRequest | undefined, fn: (db: pg.PoolClient) => Promise<Outcome & { changedKeyId?: string }>): Promise<Outcome> {
-    const outcome = await this.transaction(async (db) => {
+    const outcome = await inTransaction(this.deps.pool, async (db) => {
       if (!idem) return fn(db);
       const scope = actorLabel(actor);
       const hash = createHash('sha256').update(canonicalJson(idem.fingerprint)).digest('hex');
@@ -147,6 +141,14 @@ export class KeyManagement {
     return d;
   }
 
+  /** The owner key making a new key: its own limits, expiry and billing bound the new one. */
+  private async creatorKey(keyId: string, db: pg.PoolClient): Promise<ApiKey> {
+    const key = await this.deps.keyStore.getById(keyId, db);
+    // Deleted since it authenticated this call: as if it had not been valid.
+    if (!key) throw new HttpError(401, 'invalid_api_key', 'The API key is not valid (unknown key)');
+    return key;
+  }
+
   /** The key, locked for this transaction, if the actor may see it; otherwise 404 (see auth.ts). */
   private async lockOwned(actor: Actor, id: string, db: pg.PoolClient): Promise<ApiKey> {
     const key = await this.deps.keyStore.getForUpdate(id, db);
@@ -172,14 +174,26 @@ export class KeyManagement {
       body.permission_set !== undefined ? body.permission_set : body.scopes === undefined ? this.deps.config.DEFAULT_PERMISSION_SET : null;
     const scopes = body.scopes ?? [];
     this.checkNoEscalation(actor, { scopes, permissionSet });
-    const expiresAt =
+    const requestedExpiry =
       body.expires_at != null
         ? this.futureDate(body.expires_at, 'expires_at')
         : body.expires_in_days !== undefined
           ? new Date(Date.now() + body.expires_in_days * DAY_MS)
-          : null;
+          : body.expires_at === null
+            ? null
+            : undefined;
 
     return this.change(actor, idem, async (db) => {
+      const bounded =
+        actor.kind === 'key'
+          ? this.ownerPolicy.create(await this.creatorKey(actor.keyId, db), body, requestedExpiry)
+          : {
+              rateLimitPerMinute: body.rate_limit_per_minute ?? null,
+              rateLimitPerDay: body.rate_limit_per_day ?? null,
+              expiresAt: requestedExpiry ?? null,
+              stripeCustomerId: body.stripe_customer_id ?? null,
+              metadata: body.metadata ?? {},
+            };
       const generated = generateKey(this.deps.config.KEY_PREFIX);
       const key = await this.deps.keyStore.insert(
         {
@@ -190,11 +204,7 @@ export class KeyManagement {
           keyHash: this.deps.hasher.primary(generated.plaintext),
           scopes,
           permissionSet,
-          rateLimitPerMinute: body.rate_limit_per_minute ?? null,
-          rateLimitPerDay: body.rate_limit_per_day ?? null,
-          expiresAt,
-          metadata: body.metadata ?? {},
-          stripeCustomerId: body.stripe_customer_id ?? null,
+          ...bounded,
           createdBy: actorLabel(actor),
         },
         db,
@@ -235,6 +245,10 @@ export class KeyManagement {
     return this.change(actor, undefined, async (db) => {
       const current = await this.lockOwned(actor, id, db);
       KeyManagement.assertNotRevoked(current);
+      if (actor.kind === 'key') {
+        const lifting = body.is_active === true && !current.isActive;
+        this.ownerPolicy.update(current, body, { suspendedBy: lifting ? await this.audit.lastSuspendedBy(id, db) : null });
+      }
       const patch: KeyPatch = {
         name: body.name,
         description: body.description,
@@ -279,6 +293,7 @@ export class KeyManagement {
         const from = Math.max(Date.now(), current.expiresAt?.getTime() ?? 0);
         expiresAt = new Date(from + body.days * DAY_MS);
       }
+      if (actor.kind === 'key') this.ownerPolicy.extend(current, expiresAt, body.days !== undefined ? 'days' : 'expires_at');
       const key = (await this.deps.keyStore.setExpiry(id, expiresAt, db))!;
       await this.audited(actor, 'key.extended', key, { from: current.expiresAt?.toISOString() ?? null, to: expiresAt?.toISOString() ?? null }, db);
       return { status: 200, body: this.record(key), changedKeyId: key.id };
@@ -287,6 +302,7 @@ export class KeyManagement {
 
   async rotate(actor: Actor, id: string, graceSeconds: number | undefined, idem?: IdempotencyRequest): Promise<Outcome> {
     const grace = graceSeconds ?? this.deps.config.ROTATION_GRACE_SECONDS;
+    if (actor.kind === 'key') this.ownerPolicy.rotate(grace);
     return this.change(actor, idem, async (db) => {
       const current = await this.lockOwned(actor, id, db);
       KeyManagement.assertNotRevoked(current);

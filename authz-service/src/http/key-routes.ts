@@ -37,7 +37,7 @@ const error = (description: string): RouteResponse => ({ description, schema: Er
 const common = {
   400: error('Malformed JSON, or the request does not match the schema (unknown field, out-of-range value, bad id)'),
   401: error('Missing or invalid credential (admin token or keys:manage key)'),
-  403: error('The credential may not do this (no keys:manage scope, another user, or scopes beyond its own)'),
+  403: error('The credential may not do this (no keys:manage scope, another user, scopes beyond its own, or field_not_allowed: a field only an admin token sets)'),
 };
 const onKey = { ...common, 404: error('No such key (or it belongs to another user)') };
 const TAG = 'keys';
@@ -53,7 +53,8 @@ export function keyRoutes(keys: KeyManagement): RouteSpec[] {
       summary: 'Create a key',
       description:
         'Answers 201 with the key record and `key`, the plaintext, shown this once. With neither scopes nor permission_set the key gets DEFAULT_PERMISSION_SET. ' +
-        'With an Idempotency-Key, a retry answers the first record again (without `key`) and creates nothing.',
+        'With an Idempotency-Key, a retry answers the first record again (without `key`) and creates nothing. ' +
+        'A keys:manage owner key is bound by the owner field policy (docs/management-api.md): its new key’s limits, expiry, stripe_customer_id and metadata.byok are at most (and by default) those of the owner key; otherwise 403 field_not_allowed.',
       body: CreateKeyBody,
       idempotent: true,
       responses: {
@@ -108,6 +109,8 @@ export function keyRoutes(keys: KeyManagement): RouteSpec[] {
       operationId: 'updateKey',
       tag: TAG,
       summary: 'Update a key’s name, description, limits, scopes, permission set, metadata, Stripe customer or active flag',
+      description:
+        'A keys:manage owner key is bound by the owner field policy (docs/management-api.md): limits only lower, scopes only narrower, stripe_customer_id and metadata.byok unchanged, is_active true only after its own suspension; otherwise 403 field_not_allowed naming `field`.',
       params: KeyIdParams,
       body: UpdateKeyBody,
       responses: {
@@ -137,6 +140,7 @@ export function keyRoutes(keys: KeyManagement): RouteSpec[] {
       operationId: 'extendKey',
       tag: TAG,
       summary: 'Set or extend a key’s expiry',
+      description: 'A keys:manage owner key is bound by the owner field policy (docs/management-api.md): only an earlier expiry; removing or extending one is 403 field_not_allowed.',
       params: KeyIdParams,
       body: ExtendKeyBody,
       idempotent: true,
@@ -154,7 +158,9 @@ export function keyRoutes(keys: KeyManagement): RouteSpec[] {
       operationId: 'rotateKey',
       tag: TAG,
       summary: 'Give a key a new secret; the old one keeps working for the grace period',
-      description: 'Answers the key and `key`, the new plaintext, once. A secret from an earlier rotation still in its grace period stops working at once.',
+      description:
+        'Answers the key and `key`, the new plaintext, once. A secret from an earlier rotation still in its grace period stops working at once. ' +
+        'Nothing but the secret changes. An owner key may ask for grace_seconds up to ROTATION_GRACE_SECONDS (else 403 field_not_allowed).',
       params: KeyIdParams,
       body: RotateKeyBody,
       idempotent: true,

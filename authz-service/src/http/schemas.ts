@@ -42,7 +42,7 @@ const futureInstant = z.iso.datetime({ offset: true }).describe('RFC 3339 date-t
 const metadata = z
   .record(z.string().max(64), z.unknown())
   .refine((m) => Buffer.byteLength(JSON.stringify(m)) <= MAX_METADATA_BYTES, `metadata must be at most ${MAX_METADATA_BYTES} bytes of JSON`)
-  .describe('Free-form JSON object kept with the key (metadata.byok is read by the gateway)');
+  .describe('Free-form JSON object kept with the key; metadata.byok is read by the gateway and only an admin token sets it');
 const stripeCustomerId = z.string().regex(/^cus_[A-Za-z0-9]{1,64}$/, 'Stripe customer ids look like cus_…').nullable();
 const name = z.string().trim().min(1).max(200);
 const description = z.string().max(2000).nullable();
@@ -187,7 +187,12 @@ export const PermissionSetList = named(
 );
 
 export const ErrorResponse = named(
-  z.object({ error: z.string(), message: z.string(), details: z.unknown().optional() }),
+  z.object({
+    error: z.string(),
+    message: z.string(),
+    details: z.unknown().optional(),
+    field: z.string().optional().describe('With field_not_allowed: the field a keys:manage key may not set as asked'),
+  }),
   'Error',
   'Every error: a machine-readable code, a sentence for people, and sometimes details (e.g. which fields are wrong).',
 );

@@ -1,7 +1,6 @@
 import { HttpError } from '@tollgate/common';
 import type { ServiceDeps } from '../deps.js';
 import type { GatewayToken } from '../stores/token-store.js';
-import { AuditStore } from '../stores/audit-store.js';
 import { issueServiceToken, revokeServiceToken, TokensDisabledError } from '../tokens/token-service.js';
 import { actorLabel, type Actor } from './auth.js';
 import { notFound } from './errors.js';
@@ -43,7 +42,6 @@ export function tokenJson(t: GatewayToken) {
 
 /** Seed 001's token registry over HTTP: create (token shown once), list, unused, revoke. */
 export function tokenRoutes(deps: ServiceDeps): RouteSpec[] {
-  const audit = new AuditStore();
   return [
     defineRoute({
       method: 'POST',
@@ -69,7 +67,6 @@ export function tokenRoutes(deps: ServiceDeps): RouteSpec[] {
             expiresInDays: body.expires_in_days,
             createdBy: actorLabel(actor),
           });
-          await audit.record({ actor: actorLabel(actor), action: 'token.created', keyId: null, userId: null, details: { jti: record.jti, project: record.project, service: record.service, routes: record.routes, expires_at: record.expiresAt.toISOString() } }, deps.pool);
           return { status: 201, body: { ...tokenJson(record), token } };
         } catch (err) {
           if (err instanceof TokensDisabledError) throw new HttpError(409, 'tokens_disabled', err.message);
@@ -119,7 +116,6 @@ export function tokenRoutes(deps: ServiceDeps): RouteSpec[] {
         requireAdmin(actor);
         const t = await revokeServiceToken(deps, params.jti, actorLabel(actor), body.reason ?? null);
         if (!t) throw notFound('service token');
-        await audit.record({ actor: actorLabel(actor), action: 'token.revoked', keyId: null, userId: null, details: { jti: t.jti, reason: body.reason ?? null } }, deps.pool);
         return { status: 200, body: tokenJson(t) };
       },
     }),

@@ -61,8 +61,7 @@ export function vaultRoutes(deps: ServiceDeps): RouteSpec[] {
       handler: async ({ params, body, actor }) => {
         assertMayActFor(actor, params.user_id);
         if (!deps.vault.envelope) throw new HttpError(409, 'vault_disabled', 'the provider-key vault is off: set VAULT_MASTER_KEYS');
-        const { meta, created } = await vaultCall(() => deps.vault.set(params.user_id, params.provider, body.secret));
-        await audit.record({ actor: actorLabel(actor), action: 'provider_key.set', keyId: null, userId: params.user_id, details: { provider: params.provider, fingerprint: meta.fingerprint } }, deps.pool);
+        const { meta, created } = await vaultCall(() => deps.vault.set(params.user_id, params.provider, body.secret, actorLabel(actor)));
         return { status: created ? 201 : 200, body: metaJson(meta) };
       },
     }),
@@ -89,8 +88,7 @@ export function vaultRoutes(deps: ServiceDeps): RouteSpec[] {
       responses: { 200: { description: 'Deleted', schema: DeletedProviderKey }, ...common, 404: error('Nothing stored for this provider') },
       handler: async ({ params, actor }) => {
         assertMayActFor(actor, params.user_id);
-        if (!(await deps.vault.delete(params.user_id, params.provider))) throw notFound('provider key');
-        await audit.record({ actor: actorLabel(actor), action: 'provider_key.deleted', keyId: null, userId: params.user_id, details: { provider: params.provider } }, deps.pool);
+        if (!(await deps.vault.delete(params.user_id, params.provider, actorLabel(actor)))) throw notFound('provider key');
         return { status: 200, body: { object: 'provider_key', user_id: params.user_id, provider: params.provider, deleted: true } };
       },
     }),

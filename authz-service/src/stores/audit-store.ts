@@ -45,6 +45,16 @@ export class AuditStore {
     ]);
   }
 
+  /** Who set the key's `is_active` to false last (`admin` or `key:<id>`), or null if no call did. */
+  async lastSuspendedBy(keyId: string, db: Queryable): Promise<string | null> {
+    const r = await db.query<{ actor: string }>(
+      `select actor from audit_log where key_id = $1 and action = 'key.updated' and details -> 'is_active' = 'false'::jsonb
+        order by at desc, id desc limit 1`,
+      [keyId],
+    );
+    return r.rows[0]?.actor ?? null;
+  }
+
   async listForKey(keyId: string, db: Queryable): Promise<AuditRow[]> {
     const r = await db.query<{ id: string; at: Date; actor: string; action: AuditAction; key_id: string | null; user_id: string | null; details: Record<string, unknown> }>(
       `select id, at, actor, action, key_id, user_id, details from audit_log where key_id = $1 order by at, id`,

@@ -46,9 +46,17 @@ export class IdempotencyStore {
     ]);
   }
 
-  /** Housekeeping: drops every record older than the TTL. */
-  async purgeExpired(db: Queryable): Promise<number> {
-    const r = await db.query(`delete from idempotency_keys where created_at < now() - make_interval(hours => $1)`, [IDEMPOTENCY_TTL_HOURS]);
+  /**
+   * Housekeeping: drops up to `limit` records older than the TTL (oldest first, by the created_at
+   * index). Rows another replica's sweep holds are skipped, not waited for.
+   */
+  async purgeExpired(db: Queryable, limit: number): Promise<number> {
+    const r = await db.query(
+      `delete from idempotency_keys where ctid = any(array(
+         select ctid from idempotency_keys where created_at < now() - make_interval(hours => $1)
+          order by created_at limit $2 for update skip locked))`,
+      [IDEMPOTENCY_TTL_HOURS, limit],
+    );
     return r.rowCount ?? 0;
   }
 }

@@ -1,5 +1,7 @@
 import type { Logger } from '@tollgate/common';
+import { AuditStore } from '../stores/audit-store.js';
 import type { KeyEventPublisher } from '../stores/key-events.js';
+import { afterCommit, inTransaction } from '../stores/transaction.js';
 import { Envelope, fingerprint, type MasterKey } from './envelope.js';
 import { metaOf, type ProviderKeyMeta, type VaultStore } from './vault-store.js';
 
@@ -10,9 +12,14 @@ export class VaultDisabledError extends Error {
   }
 }
 
-/** Write-only vault operations: secrets go in, only metadata comes out. */
+/**
+ * Write-only vault operations: secrets go in, only metadata comes out. Each change commits with
+ * its audit row (actor: `admin`, `key:<id>`, or `system` for in-process callers); the cache
+ * invalidation is published after the commit and its failure is logged, never answered.
+ */
 export class VaultService {
   readonly envelope: Envelope | null;
+  private readonly audit = new AuditStore();
 
   constructor(
     masterKeys: MasterKey[] | undefined,
@@ -28,10 +35,15 @@ export class VaultService {
     return this.envelope;
   }
 
-  async set(userId: string, provider: string, secret: string): Promise<{ meta: ProviderKeyMeta; created: boolean }> {
+  async set(userId: string, provider: string, secret: string, actor = 'system'): Promise<{ meta: ProviderKeyMeta; created: boolean }> {
     const envelope = this.need();
-    const { record, created } = await this.store.upsert(userId, provider, envelope.sealSecret(secret, userId, provider), fingerprint(secret));
-    await this.events.providerKeyChanged(userId, provider);
+    const sealed = envelope.sealSecret(secret, userId, provider);
+    const { record, created } = await inTransaction(this.store.pool, async (db) => {
+      const stored = await this.store.upsert(userId, provider, sealed, fingerprint(secret), db);
+      await this.audit.record({ actor, action: 'provider_key.set', keyId: null, userId, details: { provider, fingerprint: stored.record.fingerprint } }, db);
+      return stored;
+    });
+    await this.announce(userId, provider);
     return { meta: metaOf(record), created };
   }
 
@@ -39,10 +51,18 @@ export class VaultService {
     return (await this.store.list(userId)).map(metaOf);
   }
 
-  async delete(userId: string, provider: string): Promise<boolean> {
-    const deleted = await this.store.delete(userId, provider);
-    if (deleted) await this.events.providerKeyChanged(userId, provider);
+  async delete(userId: string, provider: string, actor = 'system'): Promise<boolean> {
+    const deleted = await inTransaction(this.store.pool, async (db) => {
+      if (!(await this.store.delete(userId, provider, db))) return false;
+      await this.audit.record({ actor, action: 'provider_key.deleted', keyId: null, userId, details: { provider } }, db);
+      return true;
+    });
+    if (deleted) await this.announce(userId, provider);
     return deleted;
+  }
+
+  private announce(userId: string, provider: string): Promise<void> {
+    return afterCommit(this.logger, { userId, provider }, () => this.events.providerKeyChanged(userId, provider));
   }
 
   /** Moves every record to the newest master key; returns how many were rewrapped. */

@@ -1,0 +1,60 @@
+import type pg from 'pg';
+import type { Logger } from '@tollgate/common';
+import { IdempotencyStore } from './idempotency-store.js';
+
+/** Rows deleted per statement: short enough not to hold locks or bloat one transaction. */
+export const SWEEP_BATCH = 1000;
+/** Statements per sweep at most; a larger backlog is finished by the next sweeps. */
+export const SWEEP_MAX_BATCHES = 50;
+
+/**
+ * Purges expired Idempotency-Key records (older than IDEMPOTENCY_TTL_HOURS) every
+ * IDEMPOTENCY_SWEEP_INTERVAL_MS, in bounded batches. Every replica sweeps; they skip each
+ * other's rows. A failed sweep is logged and retried at the next interval.
+ */
+export class IdempotencySweeper {
+  private readonly store = new IdempotencyStore();
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<number> | undefined;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly logger: Logger,
+    private readonly intervalMs: number,
+  ) {}
+
+  start(): void {
+    if (this.intervalMs === 0 || this.timer) return;
+    this.timer = setInterval(() => void this.sweep(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  /** One sweep (never two at once): how many records it removed. */
+  sweep(): Promise<number> {
+    this.running ??= this.purge().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async purge(): Promise<number> {
+    let removed = 0;
+    try {
+      for (let i = 0; i < SWEEP_MAX_BATCHES; i++) {
+        const n = await this.store.purgeExpired(this.pool, SWEEP_BATCH);
+        removed += n;
+        if (n < SWEEP_BATCH) break;
+      }
+      if (removed > 0) this.logger.info({ removed }, 'purged expired idempotency records');
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message, removed }, 'idempotency sweep failed; retrying at the next interval');
+    }
+    return removed;
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+}

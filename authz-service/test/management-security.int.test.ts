@@ -1,0 +1,415 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { migrateBilling } from '@tollgate/billing-sidecar';
+import type { AuthzService } from '../src/app.js';
+import type { ApiKey } from '../src/domain/api-key.js';
+import { generateKey } from '../src/domain/key-format.js';
+import { managementRoutes } from '../src/http/api.js';
+import type { RouteSpec } from '../src/http/routes.js';
+import { issueServiceToken } from '../src/tokens/token-service.js';
+import { startTestApi, type ApiAnswer, type TestApi } from './api-helpers.js';
+import { createKey, TEST_ADMIN_TOKEN } from './helpers.js';
+
+// The management API's trust boundaries, route by route. The routes come from managementRoutes(),
+// the list that registers them and builds /openapi.json, so a new route fails this file until it
+// has a row in EXPECTATIONS. Every route is called with every kind of credential; each cell checks
+// the status and error, and that a refused call changed nothing (keys, audit log, tokens, vault,
+// idempotency records). Then the owner field policy (docs/management-api.md): each admin-only
+// field an owner key tries answers 403 field_not_allowed naming it, and changes nothing.
+const infra = inject('infra');
+let api: TestApi;
+
+const ALICE = 'sec-alice';
+const BOB = 'sec-bob';
+const DAY = 86_400_000;
+const ROTATION_GRACE_SECONDS = 3600;
+
+/** A fresh set of things to act on, made for each cell (a successful delete consumes them). */
+interface World {
+  /** One of Alice's keys, made by an admin, with operator-set limits, billing, expiry and byok. */
+  keyId: string;
+  jti: string;
+  userId: string;
+  provider: string;
+}
+
+type Credential = 'none' | 'malformed' | 'unknown' | 'no_scope' | 'revoked' | 'expired' | 'suspended' | 'admin' | 'owner_own' | 'owner_other';
+const CREDENTIALS: readonly Credential[] = ['none', 'malformed', 'unknown', 'no_scope', 'revoked', 'expired', 'suspended', 'admin', 'owner_own', 'owner_other'];
+
+/** The same refusal for every route: authentication runs before anything else (routes.ts). */
+const REFUSED_BEFORE_ROUTE: Record<Exclude<Credential, 'admin' | 'owner_own' | 'owner_other'>, [number, string]> = {
+  none: [401, 'missing_credential'],
+  malformed: [401, 'invalid_credential'],
+  unknown: [401, 'invalid_api_key'],
+  no_scope: [403, 'insufficient_scope'],
+  revoked: [401, 'key_revoked'],
+  expired: [401, 'key_expired'],
+  suspended: [401, 'key_inactive'],
+};
+
+type Expect = number | [status: number, error: string];
+
+/**
+ * One row per operationId. `admin`, `owner_own` (Alice's keys:manage key on Alice's things) and
+ * `owner_other` (Bob's keys:manage key on Alice's things) are the documented answers; `audits` is
+ * the audit action a successful call writes (reads write nothing at all); `writes` the tables a
+ * successful call may change.
+ */
+interface Row {
+  request?: (w: World) => { query?: string; body?: unknown };
+  admin: Expect;
+  owner_own: Expect;
+  owner_other: Expect;
+  audits?: string;
+  writes?: Table[];
+}
+
+const ADMIN_ONLY: [number, string] = [403, 'forbidden'];
+const OTHER_USER: [number, string] = [403, 'forbidden'];
+const HIDDEN: [number, string] = [404, 'not_found'];
+
+const EXPECTATIONS: Record<string, Row> = {
+  createKey: {
+    request: (w) => ({ body: { user_id: w.userId, name: 'made here', scopes: ['read'], rate_limit_per_minute: 10, rate_limit_per_day: 100 } }),
+    admin: 201, owner_own: 201, owner_other: OTHER_USER, audits: 'key.created', writes: ['api_keys'],
+  },
+  listKeys: { request: (w) => ({ query: `?user_id=${w.userId}` }), admin: 200, owner_own: 200, owner_other: OTHER_USER },
+  listUserKeys: { admin: 200, owner_own: 200, owner_other: OTHER_USER },
+  getKey: { admin: 200, owner_own: 200, owner_other: HIDDEN },
+  updateKey: { request: () => ({ body: { name: 'renamed', rate_limit_per_minute: 40 } }), admin: 200, owner_own: 200, owner_other: HIDDEN, audits: 'key.updated', writes: ['api_keys'] },
+  revokeKey: { request: () => ({ body: { reason: 'suite' } }), admin: 200, owner_own: 200, owner_other: HIDDEN, audits: 'key.revoked', writes: ['api_keys'] },
+  extendKey: {
+    request: () => ({ body: { expires_at: new Date(Date.now() + 2 * DAY).toISOString() } }),
+    admin: 200, owner_own: 200, owner_other: HIDDEN, audits: 'key.extended', writes: ['api_keys'],
+  },
+  rotateKey: { request: () => ({ body: {} }), admin: 200, owner_own: 200, owner_other: HIDDEN, audits: 'key.rotated', writes: ['api_keys'] },
+  deleteKey: { admin: 200, owner_own: 200, owner_other: HIDDEN, audits: 'key.deleted', writes: ['api_keys'] },
+  listPermissionSets: { admin: 200, owner_own: 200, owner_other: 200 },
+  getUserUsage: { admin: 200, owner_own: 200, owner_other: OTHER_USER },
+  getKeyUsage: { admin: 200, owner_own: 200, owner_other: HIDDEN },
+  getBillingStatus: { admin: 200, owner_own: ADMIN_ONLY, owner_other: ADMIN_ONLY },
+  createServiceToken: {
+    request: () => ({ body: { project: 'suite', service: 'api' } }),
+    admin: 201, owner_own: ADMIN_ONLY, owner_other: ADMIN_ONLY, audits: 'token.created', writes: ['gateway_tokens'],
+  },
+  listServiceTokens: { admin: 200, owner_own: ADMIN_ONLY, owner_other: ADMIN_ONLY },
+  getServiceToken: { admin: 200, owner_own: ADMIN_ONLY, owner_other: ADMIN_ONLY },
+  revokeServiceToken: {
+    request: () => ({ body: { reason: 'suite' } }),
+    admin: 200, owner_own: ADMIN_ONLY, owner_other: ADMIN_ONLY, audits: 'token.revoked', writes: ['gateway_tokens'],
+  },
+  setProviderKey: {
+    request: () => ({ body: { secret: `daily_${randomBytes(8).toString('hex')}` } }),
+    admin: 200, owner_own: 200, owner_other: OTHER_USER, audits: 'provider_key.set', writes: ['provider_keys'],
+  },
+  listProviderKeys: { admin: 200, owner_own: 200, owner_other: OTHER_USER },
+  deleteProviderKey: { admin: 200, owner_own: 200, owner_other: OTHER_USER, audits: 'provider_key.deleted', writes: ['provider_keys'] },
+  rewrapVault: { admin: 200, owner_own: [403, 'forbidden'], owner_other: [403, 'forbidden'], audits: 'vault.rewrapped', writes: ['provider_keys'] },
+};
+
+const TABLES = ['api_keys', 'gateway_tokens', 'provider_keys', 'idempotency_keys'] as const;
+type Table = (typeof TABLES)[number];
+interface Snapshot {
+  rows: Record<Table, unknown[]>;
+  auditMaxId: number;
+}
+
+const SNAPSHOT_SQL: Record<Table, string> = {
+  api_keys: 'select * from api_keys order by id',
+  gateway_tokens: 'select * from gateway_tokens order by jti',
+  provider_keys: `select user_id, provider, master_key_id, encode(wrapped_dek, 'hex') as dek, encode(ciphertext, 'hex') as ct,
+                         fingerprint, created_at, updated_at from provider_keys order by user_id, provider`,
+  idempotency_keys: 'select * from idempotency_keys order by scope, key',
+};
+
+async function snapshot(): Promise<Snapshot> {
+  const rows = {} as Record<Table, unknown[]>;
+  for (const t of TABLES) rows[t] = (await api.deps.pool.query(SNAPSHOT_SQL[t])).rows;
+  const audit = await api.deps.pool.query<{ max: string | null }>('select max(id) as max from audit_log');
+  return { rows, auditMaxId: Number(audit.rows[0]!.max ?? 0) };
+}
+
+async function auditSince(s: Snapshot): Promise<{ actor: string; action: string }[]> {
+  return (await api.deps.pool.query('select actor, action from audit_log where id > $1 order by id', [s.auditMaxId])).rows;
+}
+
+async function expectUnchanged(before: Snapshot, label: string, except: readonly Table[] = []) {
+  const after = await snapshot();
+  for (const t of TABLES) if (!except.includes(t)) expect.soft(after.rows[t], `${label}: ${t} unchanged`).toEqual(before.rows[t]);
+  return after;
+}
+
+const credentials = {} as Record<Credential, string | null>;
+let aliceOwner: ApiKey;
+const asService = () => ({ deps: api.deps }) as unknown as AuthzService;
+
+async function key(fields: Parameters<typeof createKey>[1]): Promise<{ key: ApiKey; plaintext: string }> {
+  return createKey(asService(), fields);
+}
+
+/** Alice's key as an admin would set it up: limits, billing, expiry and a byok override. */
+function operatorKey(extra: Parameters<typeof createKey>[1] = {}) {
+  return key({
+    userId: ALICE,
+    name: 'operator-set',
+    permissionSet: null,
+    scopes: ['read', 'write'],
+    rateLimitPerMinute: 50,
+    rateLimitPerDay: 5000,
+    expiresAt: new Date(Date.now() + 30 * DAY),
+    stripeCustomerId: 'cus_alice',
+    metadata: { byok: false, team: 'data' },
+    createdBy: 'admin',
+    ...extra,
+  });
+}
+
+async function world(): Promise<World> {
+  const target = await operatorKey();
+  await api.deps.vault.set(ALICE, 'daily', `daily_${randomBytes(8).toString('hex')}`, 'admin');
+  const { record } = await issueServiceToken(api.deps, { project: 'suite', service: 'worker', expiresInDays: 30, createdBy: 'admin' });
+  return { keyId: target.key.id, jti: record.jti, userId: ALICE, provider: 'daily' };
+}
+
+/** `/api/keys/:id/usage` with the world's values; a parameter this file does not know fails loudly. */
+function fill(url: string, w: World): string {
+  const values: Record<string, string> = { id: w.keyId, user_id: w.userId, jti: w.jti, provider: w.provider };
+  return url.replace(/:([A-Za-z_]+)/g, (_m, name: string) => {
+    if (!(name in values)) throw new Error(`route ${url}: no test value for path parameter :${name}; add it to fill() in management-security.int.test.ts`);
+    return values[name]!;
+  });
+}
+
+let idempotencySeq = 0;
+/** A fresh Idempotency-Key, so a refused call is also shown not to leave a claimed record behind. */
+const idempotencyKey = () => ({ 'idempotency-key': `suite-${process.pid}-${++idempotencySeq}` });
+
+async function call(route: RouteSpec, w: World, credential: Credential): Promise<ApiAnswer> {
+  const { query = '', body } = EXPECTATIONS[route.operationId]!.request?.(w) ?? {};
+  return api.call(route.method, fill(route.url, w) + query, { token: credentials[credential], body, headers: route.idempotent ? idempotencyKey() : {} });
+}
+
+function expected(row: Row, credential: Credential): { status: number; error?: string } {
+  if (credential in REFUSED_BEFORE_ROUTE) {
+    const [status, error] = REFUSED_BEFORE_ROUTE[credential as keyof typeof REFUSED_BEFORE_ROUTE];
+    return { status, error };
+  }
+  const e = row[credential as 'admin' | 'owner_own' | 'owner_other'];
+  return typeof e === 'number' ? { status: e } : { status: e[0], error: e[1] };
+}
+
+let routes: RouteSpec[];
+
+beforeAll(async () => {
+  api = await startTestApi(infra, 'mgmt-security', {
+    GATEWAY_JWT_SECRET: `k1:${randomBytes(24).toString('hex')}`,
+    VAULT_MASTER_KEYS: `mk1:${randomBytes(32).toString('base64')}`,
+    ROTATION_GRACE_SECONDS: String(ROTATION_GRACE_SECONDS),
+  });
+  // Usage routes read billing-sidecar's tables; without them they answer 503 by design.
+  await migrateBilling(api.deps.pool);
+  routes = managementRoutes(api.deps);
+
+  const manage = ['keys:manage', 'read', 'write'];
+  const owner = await key({
+    userId: ALICE, name: 'alice manager', permissionSet: null, scopes: manage, rateLimitPerMinute: 100, rateLimitPerDay: 10_000,
+    expiresAt: new Date(Date.now() + 90 * DAY), stripeCustomerId: 'cus_alice', metadata: { byok: false },
+  });
+  aliceOwner = owner.key;
+  credentials.owner_own = owner.plaintext;
+  credentials.owner_other = (await key({ userId: BOB, name: 'bob manager', permissionSet: null, scopes: manage })).plaintext;
+  credentials.admin = TEST_ADMIN_TOKEN;
+  credentials.none = null;
+  credentials.malformed = 'sk_this-is-not-a-key';
+  credentials.unknown = generateKey('sk').plaintext;
+  credentials.no_scope = (await key({ userId: ALICE, permissionSet: 'full_access' })).plaintext;
+  const revoked = await key({ userId: ALICE, permissionSet: null, scopes: manage });
+  await api.deps.keyStore.revoke(revoked.key.id, 'admin', 'suite');
+  credentials.revoked = revoked.plaintext;
+  credentials.expired = (await key({ userId: ALICE, permissionSet: null, scopes: manage, expiresAt: new Date(Date.now() - 1000) })).plaintext;
+  const suspended = await key({ userId: ALICE, permissionSet: null, scopes: manage });
+  await api.deps.keyStore.update(suspended.key.id, { isActive: false });
+  credentials.suspended = suspended.plaintext;
+});
+
+afterAll(async () => {
+  await api?.stop();
+});
+
+describe('every management route has a row', () => {
+  it('EXPECTATIONS covers exactly the routes managementRoutes() registers', () => {
+    const ids = routes.map((r) => r.operationId);
+    const missing = ids.filter((id) => !(id in EXPECTATIONS));
+    expect(
+      missing,
+      `routes without a row: add ${missing.map((m) => `"${m}"`).join(', ')} to EXPECTATIONS in authz-service/test/management-security.int.test.ts ` +
+        '(the status for admin, owner_own and owner_other, and audits/writes if it changes anything)',
+    ).toEqual([]);
+    const stale = Object.keys(EXPECTATIONS).filter((id) => !ids.includes(id));
+    expect(stale, `rows for routes that no longer exist: remove ${stale.join(', ')}`).toEqual([]);
+  });
+
+  it('is the list /openapi.json documents (every operation that needs a credential)', async () => {
+    const doc = (await api.call('GET', '/openapi.json', { token: null })).body;
+    const secured = Object.values(doc.paths as Record<string, Record<string, { operationId: string; security?: unknown[] }>>)
+      .flatMap((ops) => Object.values(ops))
+      .filter((op) => !(Array.isArray(op.security) && op.security.length === 0))
+      .map((op) => op.operationId)
+      .sort();
+    expect(secured).toEqual(routes.map((r) => r.operationId).sort());
+  });
+});
+
+describe.each(CREDENTIALS)('credential: %s', (credential) => {
+  it('gets the documented answer on every route, and a refusal changes nothing', async () => {
+    for (const route of routes) {
+      const row = EXPECTATIONS[route.operationId];
+      if (!row) continue; // reported by the coverage test above
+      const label = `${credential} ${route.method} ${route.url} (${route.operationId})`;
+      const w = await world();
+      const before = await snapshot();
+      const r = await call(route, w, credential);
+      const want = expected(row, credential);
+      expect.soft(r.status, `${label}: ${r.text.slice(0, 200)}`).toBe(want.status);
+      if (want.error) expect.soft(r.body?.error, label).toBe(want.error);
+      expect.soft(route.responses[r.status], `${label}: status ${r.status} is documented in /openapi.json`).toBeDefined();
+      if (r.status >= 400) {
+        expect.soft(r.body, `${label}: JSON error`).toMatchObject({ error: expect.any(String), message: expect.any(String) });
+        await expectUnchanged(before, label);
+        expect.soft(await auditSince(before), `${label}: no audit row`).toEqual([]);
+        if (r.status === 401) expect.soft(r.headers.get('www-authenticate'), label).toMatch(/^Bearer realm="tollgate"/);
+      } else {
+        await expectUnchanged(before, label, [...(row.writes ?? []), ...(route.idempotent ? (['idempotency_keys'] as const) : [])]);
+        const actor = credential === 'admin' ? 'admin' : `key:${aliceOwner.id}`;
+        expect.soft(await auditSince(before), `${label}: audit rows`).toEqual(row.audits ? [{ actor, action: row.audits }] : []);
+      }
+    }
+  });
+});
+
+/** One owner attempt at an operator-controlled field. */
+interface FieldCase {
+  name: string;
+  field: string;
+  /** The key acted on: an operator-set key of Alice's, or the owner key itself. */
+  target?: 'operator' | 'self';
+  /** Runs as admin before the owner's attempt (e.g. an admin suspension). */
+  setup?: (keyId: string) => Promise<void>;
+  method: 'PATCH' | 'POST';
+  path: (keyId: string) => string;
+  body: unknown;
+}
+
+const patch = (body: unknown) => ({ method: 'PATCH' as const, path: (id: string) => `/api/keys/${id}`, body });
+const post = (action: string, body: unknown) => ({ method: 'POST' as const, path: (id: string) => `/api/keys/${id}/${action}`, body });
+const create = (body: Record<string, unknown>) => ({
+  method: 'POST' as const,
+  path: () => '/api/keys',
+  body: { user_id: ALICE, name: 'by owner', scopes: ['read'], ...body },
+});
+
+const FIELD_CASES: FieldCase[] = [
+  { name: 'raise its own rate limit to 1,000,000', field: 'rate_limit_per_minute', target: 'self', ...patch({ rate_limit_per_minute: 1_000_000 }) },
+  { name: 'raise a per-minute limit', field: 'rate_limit_per_minute', ...patch({ rate_limit_per_minute: 51 }) },
+  { name: 'remove a per-minute limit (null)', field: 'rate_limit_per_minute', ...patch({ rate_limit_per_minute: null }) },
+  { name: 'raise a per-day limit', field: 'rate_limit_per_day', ...patch({ rate_limit_per_day: 5001 }) },
+  { name: 'unset its own Stripe customer (never billed)', field: 'stripe_customer_id', target: 'self', ...patch({ stripe_customer_id: null }) },
+  { name: 'bill another customer', field: 'stripe_customer_id', ...patch({ stripe_customer_id: 'cus_bob' }) },
+  {
+    name: 'lift an admin suspension',
+    field: 'is_active',
+    setup: async (id) => {
+      expect((await api.call('PATCH', `/api/keys/${id}`, { body: { is_active: false } })).status).toBe(200);
+    },
+    ...patch({ is_active: true }),
+  },
+  { name: 'widen the permission set', field: 'permission_set', ...patch({ permission_set: 'full_access' }) },
+  { name: 'widen scopes with one it holds', field: 'scopes', ...patch({ scopes: ['read', 'write', 'keys:manage'] }) },
+  { name: 'override PROVIDER_BYOK with metadata.byok', field: 'metadata.byok', ...patch({ metadata: { byok: true, team: 'data' } }) },
+  { name: 'drop the operator’s metadata.byok', field: 'metadata.byok', ...patch({ metadata: { team: 'data' } }) },
+  { name: 'remove an admin-set expiry', field: 'expires_at', ...post('extend', { expires_at: null }) },
+  { name: 'extend an expiry by days', field: 'days', ...post('extend', { days: 1 }) },
+  { name: 'move an expiry later', field: 'expires_at', ...post('extend', { expires_at: new Date(Date.now() + 60 * DAY).toISOString() }) },
+  { name: 'keep a rotated secret past ROTATION_GRACE_SECONDS', field: 'grace_seconds', ...post('rotate', { grace_seconds: ROTATION_GRACE_SECONDS + 1 }) },
+  { name: 'create a key above its own limit', field: 'rate_limit_per_minute', ...create({ rate_limit_per_minute: 101 }) },
+  { name: 'create an unlimited key', field: 'rate_limit_per_day', ...create({ rate_limit_per_day: null }) },
+  { name: 'create a key billed to someone else', field: 'stripe_customer_id', ...create({ stripe_customer_id: 'cus_bob' }) },
+  { name: 'create an unbilled key', field: 'stripe_customer_id', ...create({ stripe_customer_id: null }) },
+  { name: 'create a key with metadata.byok', field: 'metadata.byok', ...create({ metadata: { byok: true } }) },
+  { name: 'create a key that never expires', field: 'expires_at', ...create({ expires_at: null }) },
+  { name: 'create a key that outlives its own', field: 'expires_in_days', ...create({ expires_in_days: 365 }) },
+];
+
+describe('owner field policy: admin-only fields', () => {
+  it.each(FIELD_CASES.map((c) => [c.name, c] as const))('an owner may not %s: 403 naming the field, nothing changed; an admin may', async (_name, c) => {
+    const targetId = c.target === 'self' ? aliceOwner.id : (await operatorKey()).key.id;
+    await c.setup?.(targetId);
+    const before = await snapshot();
+    const r = await api.call(c.method, c.path(targetId), { token: credentials.owner_own, body: c.body, headers: c.method === 'POST' ? idempotencyKey() : {} });
+    expect(r.status, r.text).toBe(403);
+    expect(r.body).toMatchObject({ error: 'field_not_allowed', field: c.field });
+    expect(r.body.message).toContain(`"${c.field}"`);
+    await expectUnchanged(before, c.name);
+    expect(await auditSince(before)).toEqual([]);
+
+    // The same request is valid: it is the operator's to make.
+    const asAdmin = await api.call(c.method, c.path(targetId), { body: c.body });
+    expect(asAdmin.status, asAdmin.text).toBeLessThan(300);
+    if (c.target === 'self') {
+      // Put the owner key back as it was for the cases after this one.
+      await api.deps.keyStore.update(aliceOwner.id, { rateLimitPerMinute: aliceOwner.rateLimitPerMinute, stripeCustomerId: aliceOwner.stripeCustomerId });
+    }
+  });
+});
+
+describe('owner field policy: what an owner may do', () => {
+  it('narrows, lowers, shortens, suspends and lifts its own suspension', async () => {
+    const { key: k } = await operatorKey();
+    const as = (method: string, path: string, body: unknown) => api.call(method, path, { token: credentials.owner_own, body });
+    const soon = new Date(Date.now() + 5 * DAY).toISOString();
+    for (const [method, path, body] of [
+      ['PATCH', `/api/keys/${k.id}`, { name: 'mine', description: 'd', rate_limit_per_minute: 10, rate_limit_per_day: 100, scopes: ['read'] }],
+      ['PATCH', `/api/keys/${k.id}`, { metadata: { byok: false, note: 'kept byok as the operator set it' }, stripe_customer_id: 'cus_alice' }],
+      ['POST', `/api/keys/${k.id}/extend`, { expires_at: soon }],
+      ['POST', `/api/keys/${k.id}/rotate`, { grace_seconds: ROTATION_GRACE_SECONDS }],
+      ['PATCH', `/api/keys/${k.id}`, { is_active: false }],
+      ['PATCH', `/api/keys/${k.id}`, { is_active: true }],
+    ] as const) {
+      const r = await as(method, path, body);
+      expect(r.status, `${method} ${path} ${JSON.stringify(body)}: ${r.text}`).toBe(200);
+    }
+    const after = (await api.call('GET', `/api/keys/by-id/${k.id}`)).body;
+    expect(after).toMatchObject({
+      name: 'mine', rate_limit_per_minute: 10, rate_limit_per_day: 100, scopes: ['read'], stripe_customer_id: 'cus_alice',
+      metadata: { byok: false, note: 'kept byok as the operator set it' }, expires_at: soon, is_active: true,
+    });
+  });
+
+  it('rotation changes only the secret', async () => {
+    const { key: k } = await operatorKey();
+    const before = (await api.call('GET', `/api/keys/by-id/${k.id}`)).body;
+    const r = await api.call('POST', `/api/keys/${k.id}/rotate`, { token: credentials.owner_own, body: {} });
+    expect(r.status).toBe(200);
+    const { key_prefix: _p, previous_key_expires_at: _g, updated_at: _u, ...kept } = before;
+    expect(r.body).toMatchObject(kept);
+  });
+
+  it('a key created by an owner inherits the creator’s limits, expiry, Stripe customer and byok', async () => {
+    const r = await api.call('POST', '/api/keys', { token: credentials.owner_own, body: { user_id: ALICE, name: 'inherits', scopes: ['read'], metadata: { team: 'x' } } });
+    expect(r.status, r.text).toBe(201);
+    expect(r.body).toMatchObject({
+      rate_limit_per_minute: 100,
+      rate_limit_per_day: 10_000,
+      expires_at: aliceOwner.expiresAt!.toISOString(),
+      stripe_customer_id: 'cus_alice',
+      metadata: { byok: false, team: 'x' },
+      created_by: `key:${aliceOwner.id}`,
+    });
+    const lower = await api.call('POST', '/api/keys', {
+      token: credentials.owner_own,
+      body: { user_id: ALICE, name: 'lower', scopes: ['read'], rate_limit_per_minute: 5, expires_in_days: 1, stripe_customer_id: 'cus_alice' },
+    });
+    expect(lower.status, lower.text).toBe(201);
+    expect(lower.body.rate_limit_per_minute).toBe(5);
+  });
+});
