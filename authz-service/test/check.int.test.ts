@@ -37,7 +37,7 @@ describe('allowed requests', () => {
     expect(upstream['x-api-key-id']).toBe(key.id);
     expect(upstream['x-api-key-scopes']).toBe('*');
     expect(res.okResponse?.headersToRemove).toEqual(expect.arrayContaining(['authorization', 'x-api-key']));
-    expect(metadataOf(res)).toEqual({ credential: 'api_key', user_id: 'user123', key_id: key.id, stripe_customer_id: 'cus_123' });
+    expect(metadataOf(res)).toEqual({ credential: 'api_key', user_id: 'user123', key_id: key.id, stripe_customer_id: 'cus_123', decision: 'allow' });
     // Nothing in the response carries the key itself.
     expect(JSON.stringify(res)).not.toContain(plaintext);
   });
@@ -127,13 +127,14 @@ describe('401: missing, malformed, unknown, revoked, expired', () => {
 });
 
 describe('403: scopes', () => {
-  it('read_only allows GET and refuses POST', async () => {
-    const { plaintext } = await createKey(service, { permissionSet: 'read_only' });
+  it('read_only allows GET and refuses POST, publishing the refusal for billing', async () => {
+    const { key, plaintext } = await createKey(service, { permissionSet: 'read_only' });
     expect(httpStatusOf(await check({ method: 'GET', path: '/hello', headers: bearer(plaintext) }))).toBe(200);
     const res = await check({ method: 'POST', path: '/echo', headers: bearer(plaintext) });
     expect(httpStatusOf(res)).toBe(403);
     expect(JSON.parse(res.deniedResponse!.body).error).toBe('insufficient_scope');
     expect(headersOf(res.deniedResponse?.headers)['www-authenticate']).toContain('scope="write"');
+    expect(metadataOf(res)).toMatchObject({ user_id: key.userId, key_id: key.id, decision: 'deny', error_code: 'insufficient_scope' });
   });
 
   it('path-limited scopes and route rules', async () => {
@@ -164,7 +165,7 @@ describe('429: rate limits', () => {
     expect(h['ratelimit-policy']).toBe('"minute";q=3;w=60, "day";q=1000;w=86400');
     expect(h['ratelimit']).toMatch(/^"minute";r=0;t=\d+$/);
     expect(JSON.parse(last!.deniedResponse!.body).error).toBe('rate_limited');
-    expect(metadataOf(last!).key_id).toBe(key.id);
+    expect(metadataOf(last!)).toMatchObject({ key_id: key.id, decision: 'deny', error_code: 'rate_limited' });
   });
 
   it('counts the day limit alongside the minute limit', async () => {

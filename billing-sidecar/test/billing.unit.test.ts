@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '@tollgate/common';
+import { CHECK_METADATA, ConfigError } from '@tollgate/common';
+import { ENVOY_CONFIG_PATH } from '@tollgate/devstack';
 import { loadBillingConfig } from '../src/config.js';
 import { DEFAULT_BILLABLE_RULE, isBillable, parseBillableRule } from '../src/domain/billable.js';
 import { fromJsonLogLine, stripQuery } from '../src/domain/usage-record.js';
@@ -56,10 +58,32 @@ describe('JSON access-log lines', () => {
     );
     expect(r).toEqual({
       record: {
-        requestId: 'r1', keyId: 'k', userId: 'u', credential: 'api_key', stripeCustomerId: null, method: 'PUT', path: '/a/b',
-        status: 204, requestBytes: 5, responseBytes: 0, durationMs: 9, startedAt: new Date('2030-01-01T00:00:00.123Z'), billable: true, source: 'file',
+        requestId: 'r1', keyId: 'k', userId: 'u', credential: 'api_key', stripeCustomerId: null, project: null, service: null, method: 'PUT', path: '/a/b',
+        status: 204, requestBytes: 5, responseBytes: 0, durationMs: 9, startedAt: new Date('2030-01-01T00:00:00.123Z'),
+        decision: 'allow', errorCode: null, billable: true, source: 'file',
       },
     });
+  });
+
+  const line = (fields: Record<string, unknown>) =>
+    JSON.stringify({ request_id: 'r2', method: 'POST', path: '/x', status: 403, user_id: 'u', key_id: 'k', credential: 'api_key', ...fields });
+
+  it('never bills what the gateway refused, whatever the status; an upstream’s own 4xx stays billable', () => {
+    for (const [status, error_code] of [[403, 'insufficient_scope'], [400, 'provider_credential_missing'], [429, 'rate_limited'], [200, 'odd']] as const) {
+      const r = fromJsonLogLine(line({ status, decision: 'deny', error_code }), rule);
+      expect(r).toMatchObject({ record: { status, decision: 'deny', errorCode: error_code, billable: false } });
+    }
+    expect(fromJsonLogLine(line({ status: 403, decision: 'allow', error_code: '-' }), rule)).toMatchObject({ record: { decision: 'allow', errorCode: null, billable: true } });
+    // Written by an authz-service older than the field: the status rule alone, as before.
+    expect(fromJsonLogLine(line({ status: 403 }), rule)).toMatchObject({ record: { decision: 'allow', billable: true } });
+    expect(fromJsonLogLine(line({ status: 429 }), rule)).toMatchObject({ record: { decision: 'allow', billable: false } });
+  });
+
+  it('records service tokens without a user, attributed to the token, its project and service', () => {
+    const r = fromJsonLogLine(line({ status: 200, user_id: '-', key_id: '-', token_id: 'jti-1', credential: 'service_token', project: 'captionacc', service: 'api', decision: 'allow' }), rule);
+    expect(r).toMatchObject({ record: { keyId: 'jti-1', userId: null, credential: 'service_token', project: 'captionacc', service: 'api', billable: true } });
+    // An API key still needs its owner.
+    expect(fromJsonLogLine(line({ user_id: '-' }), rule)).toEqual({ skip: 'no_identity' });
   });
 
   it('skips lines without an identity or request id, and garbage', () => {
@@ -67,6 +91,13 @@ describe('JSON access-log lines', () => {
     expect(fromJsonLogLine('{"key_id":"k","user_id":"u"}', rule)).toEqual({ skip: 'no_request_id' });
     expect(fromJsonLogLine('[1]', rule)).toEqual({ skip: 'malformed' });
     expect(fromJsonLogLine('{oops', rule)).toEqual({ skip: 'malformed' });
+  });
+
+  it('are formatted by envoy.yaml with every field of the Check’s verdict (the gRPC stream carries them all)', () => {
+    const yaml = readFileSync(ENVOY_CONFIG_PATH, 'utf8');
+    for (const field of Object.values(CHECK_METADATA)) {
+      expect(yaml).toContain(`${field}: "%DYNAMIC_METADATA(envoy.filters.http.ext_authz:${field})%"`);
+    }
   });
 
   it('strips query strings and fragments', () => {

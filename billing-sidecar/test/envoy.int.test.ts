@@ -10,7 +10,7 @@ import {
 } from '@tollgate/devstack';
 import { startBillingSidecar, type BillingSidecar } from '../src/app.js';
 import { readUserUsage } from '../src/usage/read.js';
-import { silentLogger, startCheckDouble, testConfig, waitUntil } from './helpers.js';
+import { compareLogPaths, silentLogger, startCheckDouble, testConfig, waitUntil } from './helpers.js';
 
 // A real Envoy (the canonical envoy.yaml rendered for loopback) in front of a small upstream,
 // with ext_authz answered by a double of authz-service's Check contract. Requests through
@@ -20,6 +20,8 @@ const KEYS = {
   k_alpha: { user_id: 'u_alpha', key_id: 'key_alpha', stripe_customer_id: 'cus_alpha' },
   k_beta: { user_id: 'u_beta', key_id: 'key_beta' },
   k_limited: { user_id: 'u_alpha', key_id: 'key_limited', deny: 429 as const },
+  k_read_only: { user_id: 'u_gamma', key_id: 'key_read_only', deny: 403 as const },
+  t_worker: { token_id: 'tok-worker', credential: 'service_token', project: 'captionacc', service: 'worker' },
 };
 
 let upstream: Server;
@@ -92,15 +94,25 @@ describe('requests through Envoy become usage rows', () => {
     for (let i = 0; i < 7; i++) expect(await send('k_beta', '/echo')).toBe(200);
     for (let i = 0; i < 3; i++) expect(await send('k_limited', '/hello')).toBe(429);
     for (let i = 0; i < 4; i++) expect(await send(null, '/hello')).toBe(401);
+    for (let i = 0; i < 5; i++) expect(await send('k_read_only', '/echo')).toBe(403);
+    for (let i = 0; i < 2; i++) expect(await send('t_worker', '/hello')).toBe(200);
 
-    await waitUntil('usage rows', async () => (await count(sidecar.pool)) === 30);
+    await waitUntil('usage rows', async () => (await count(sidecar.pool)) === 37);
     // Both logs have delivered everything: the stream's entries and the file's lines overlap fully.
     await waitUntil('file caught up', async () => {
       const m = await sidecar.registry.getSingleMetricAsString('tollgate_billing_entries_received_total');
-      return /source="file"[^\n]* 34/.test(m);
+      return /source="file"[^\n]* 41/.test(m);
     });
     await sidecar.writer.flush();
-    expect(await count(sidecar.pool)).toBe(30);
+    expect(await count(sidecar.pool)).toBe(37);
+    // The gateway's refusals are recorded, never billed — the 403s included, which the status
+    // rule alone would bill — on whichever log path delivered them first.
+    expect(await count(sidecar.pool, `key_id = 'key_read_only' and decision = 'deny' and error_code = 'insufficient_scope' and not billable`)).toBe(5);
+    expect(await count(sidecar.pool, `key_id = 'key_limited' and decision = 'deny' and error_code = 'rate_limited' and not billable`)).toBe(3);
+    expect(await count(sidecar.pool, `key_id = 'tok-worker' and user_id is null and project = 'captionacc' and service = 'worker' and billable`)).toBe(2);
+    const paths = await compareLogPaths(sidecar.pool, envoy.accessLogPath!);
+    expect(paths.disagreements).toEqual([]);
+    expect(paths.fromStream).toBeGreaterThan(0);
     const alpha = await readUserUsage(sidecar.pool, 'u_alpha');
     expect(alpha.total_requests).toBe(23);
     expect(alpha.billable_requests).toBe(20);

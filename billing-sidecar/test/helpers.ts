@@ -1,6 +1,8 @@
 // Shared by the billing-sidecar tests: a test double of authz-service's Check (Tollgate's own
 // contract, not a stand-in for a third party), access-log entry builders, and small waits.
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type pg from 'pg';
 import * as grpc from '@grpc/grpc-js';
 import {
   loadEnvoyProtos,
@@ -10,8 +12,10 @@ import {
   type HTTPAccessLogEntry__Input,
   type Struct__Input,
 } from '@tollgate/proto';
-import { createLogger, type Logger } from '@tollgate/common';
+import { CHECK_METADATA, createLogger, type Logger } from '@tollgate/common';
 import { loadBillingConfig, type BillingConfig } from '../src/config.js';
+import { DEFAULT_BILLABLE_RULE } from '../src/domain/billable.js';
+import { fromJsonLogLine, type UsageRecord } from '../src/domain/usage-record.js';
 
 export const silentLogger: Logger = createLogger({ service: 'billing-test', level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
@@ -42,11 +46,14 @@ export async function waitUntil<T>(what: string, probe: () => Promise<T | undefi
 }
 
 export interface Identity {
-  user_id: string;
+  /** Absent for service tokens. */
+  user_id?: string;
   key_id?: string;
   token_id?: string;
   credential?: string;
   stripe_customer_id?: string;
+  project?: string;
+  service?: string;
 }
 
 export function struct(fields: Record<string, string | undefined>): Struct__Input {
@@ -113,7 +120,8 @@ export function sendStream(
 
 /**
  * The ext_authz contract authz-service implements for billing: on allow (and on 403/429) the
- * identity as dynamic metadata, plus x-user-id / x-api-key-id upstream; 401 carries nothing.
+ * identity and the verdict (`decision`, and on a denial `error_code`) as dynamic metadata, plus
+ * x-user-id / x-api-key-id upstream for API keys; 401 carries nothing.
  * Keys: `Bearer <key>` where the key names the identity in `keys`.
  */
 export async function startCheckDouble(keys: Record<string, Identity & { deny?: 403 | 429 }>): Promise<{ port: number; stop: () => void }> {
@@ -128,17 +136,24 @@ export async function startCheckDouble(keys: Record<string, Identity & { deny?: 
         res = { status: { code: 16 }, deniedResponse: { status: { code: 'Unauthorized' }, body: '{"error":"unauthorized"}' } };
       } else {
         const { deny, ...identity } = who;
-        const meta = struct({ credential: 'api_key', ...identity });
+        const meta = struct({
+          credential: 'api_key',
+          ...identity,
+          [CHECK_METADATA.decision]: deny ? 'deny' : 'allow',
+          [CHECK_METADATA.errorCode]: deny ? (deny === 429 ? 'rate_limited' : 'insufficient_scope') : undefined,
+        });
         res = deny
           ? { status: { code: deny === 429 ? 8 : 7 }, dynamicMetadata: meta, deniedResponse: { status: { code: deny === 429 ? 'TooManyRequests' : 'Forbidden' }, body: '{}' } }
           : {
               status: { code: 0 },
               dynamicMetadata: meta,
               okResponse: {
-                headers: [
-                  { header: { key: 'x-user-id', value: identity.user_id } },
-                  { header: { key: 'x-api-key-id', value: identity.key_id ?? identity.token_id ?? '' } },
-                ],
+                headers: identity.user_id
+                  ? [
+                      { header: { key: 'x-user-id', value: identity.user_id } },
+                      { header: { key: 'x-api-key-id', value: identity.key_id ?? identity.token_id ?? '' } },
+                    ]
+                  : [],
                 headersToRemove: ['authorization'],
               },
             };
@@ -152,4 +167,33 @@ export async function startCheckDouble(keys: Record<string, Identity & { deny?: 
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
   return { port, stop: () => server.forceShutdown() };
+}
+
+const attribution = (r: Pick<UsageRecord, 'keyId' | 'userId' | 'credential' | 'project' | 'service' | 'status' | 'decision' | 'errorCode' | 'billable'>) =>
+  JSON.stringify([r.keyId, r.userId, r.credential, r.project, r.service, r.status, r.decision, r.errorCode, r.billable]);
+
+/**
+ * Whether Envoy's two access logs say the same about every request: the stored usage rows
+ * (most from the gRPC stream, which wins the race) against the JSON file's lines decoded
+ * afresh, field by field. Returns the requests they disagree on, and how many rows came from
+ * the stream (the comparison proves nothing if none did).
+ */
+export async function compareLogPaths(pool: pg.Pool, accessLogPath: string): Promise<{ rows: number; fromStream: number; disagreements: string[] }> {
+  const file = new Map<string, string>();
+  for (const line of readFileSync(accessLogPath, 'utf8').split('\n')) {
+    const decoded = line ? fromJsonLogLine(line, DEFAULT_BILLABLE_RULE) : null;
+    if (decoded && 'record' in decoded) file.set(decoded.record.requestId, attribution(decoded.record));
+  }
+  const rows = (await pool.query('select * from usage_records')).rows;
+  const disagreements: string[] = [];
+  for (const row of rows) {
+    const stored = attribution({
+      keyId: row.key_id, userId: row.user_id, credential: row.credential, project: row.project, service: row.service,
+      status: row.status, decision: row.decision, errorCode: row.error_code, billable: row.billable,
+    });
+    if (file.get(row.request_id) !== stored) disagreements.push(`${row.request_id} (${row.source}): ${stored} vs file ${file.get(row.request_id) ?? 'absent'}`);
+    file.delete(row.request_id);
+  }
+  for (const id of file.keys()) disagreements.push(`${id}: in the file only`);
+  return { rows: rows.length, fromStream: rows.filter((r) => r.source === 'als').length, disagreements };
 }

@@ -36,6 +36,7 @@ interface ProviderKey {
 interface Totals {
   total_requests: number;
   billable_requests: number;
+  refused_requests: number;
   request_bytes: number;
   response_bytes: number;
   avg_duration_ms: number;
@@ -47,6 +48,26 @@ const table = (head: string[], rows: (string | number)[][]) => {
   for (const r of rows) t.push(r);
   return t.toString();
 };
+
+type UsageSeries = Totals & { from: string; to: string; buckets: (Totals & { start: string })[] };
+
+const totalsRow = (t: Totals) => [t.total_requests, t.billable_requests, t.refused_requests, t.request_bytes, t.response_bytes, t.avg_duration_ms];
+const TOTALS_HEAD = ['REQUESTS', 'BILLABLE', 'REFUSED', 'BYTES IN', 'BYTES OUT', 'AVG MS'];
+
+/** One key's or one token's usage: a row per bucket and the total. */
+function seriesTable(title: string, u: UsageSeries): string {
+  return `${title}, ${when(u.from)} to ${when(u.to)}\n${table(['BUCKET', ...TOTALS_HEAD], [...u.buckets.map((b) => [when(b.start), ...totalsRow(b)]), ['TOTAL', ...totalsRow(u)]])}`;
+}
+
+/** --granularity, --from and --to: what the per-key and per-token usage commands share. */
+function usageRangeOptions(cmd: Command, granularityHelp: string): Command {
+  return cmd
+    .addOption(new Option('--granularity <g>', granularityHelp).choices(['hour', 'day']).default('day'))
+    .option('--from <time>', 'start (ISO 8601 or Unix seconds; default 30 days ago)')
+    .option('--to <time>', 'end (default now)');
+}
+
+const rangeQuery = (o: { from?: string; to?: string }) => new URLSearchParams(defined({ from: o.from, to: o.to }) as Record<string, string>);
 
 function tokensTable(list: TokenRecord[]): string {
   if (list.length === 0) return 'No service tokens.';
@@ -99,6 +120,13 @@ export function registerOperatorCommands(program: Command, ctx: CommandContext):
       const r = await ctx.client().request<{ data: TokenRecord[] }>('GET', `/api/tokens?active=true&unused_days=${o.days}`);
       ctx.print(r, () => tokensTable(r.data));
     });
+  usageRangeOptions(tokens.command('usage').description('a token’s usage per bucket (what its requests cost; never sent to Stripe)').argument('<jti>', 'token id'), 'buckets')
+    .action(async (jti: string, o) => {
+      const q = rangeQuery(o);
+      q.set('granularity', o.granularity);
+      const u = await ctx.client().request<UsageSeries & { jti: string; project: string | null; service: string | null }>('GET', `/api/tokens/${encodeURIComponent(jti)}/usage?${q}`);
+      ctx.print(u, () => seriesTable(`${u.jti}${u.project ? ` (${u.project}/${u.service})` : ''}`, u));
+    });
   tokens
     .command('revoke')
     .description('revoke a token; every gateway replica refuses it within a second')
@@ -149,20 +177,18 @@ export function registerOperatorCommands(program: Command, ctx: CommandContext):
       if (r.failed > 0) throw new CliError(EXIT.apiError, `${r.failed} credential(s) could not be rewrapped`);
     });
 
-  const totalsRow = (t: Totals) => [t.total_requests, t.billable_requests, t.request_bytes, t.response_bytes, t.avg_duration_ms];
-  const TOTALS_HEAD = ['REQUESTS', 'BILLABLE', 'BYTES IN', 'BYTES OUT', 'AVG MS'];
-  program
-    .command('usage')
-    .description('usage per user (with a per-key breakdown) or per key, and Stripe delivery')
-    .argument('[user_id]', 'whose usage')
-    .option('--key <id>', 'one key’s usage instead, per bucket')
-    .addOption(new Option('--granularity <g>', 'buckets for --key').choices(['hour', 'day']).default('day'))
-    .option('--from <time>', 'start (ISO 8601 or Unix seconds; default 30 days ago)')
-    .option('--to <time>', 'end (default now)')
+  usageRangeOptions(
+    program
+      .command('usage')
+      .description('usage per user (with a per-key breakdown) or per key, and Stripe delivery')
+      .argument('[user_id]', 'whose usage')
+      .option('--key <id>', 'one key’s usage instead, per bucket'),
+    'buckets for --key',
+  )
     .option('--billing', 'Stripe delivery: pending and parked meter events (admin token)')
     .action(async (userId: string | undefined, o) => {
       const api = ctx.client();
-      const range = new URLSearchParams(defined({ from: o.from, to: o.to }) as Record<string, string>);
+      const range = rangeQuery(o);
       if (o.billing) {
         const b = await api.request<{ pending_events: number; oldest_pending_at: string | null; parked_events: { identifier: string; stripe_customer_id: string; value: number; status: number | null; error: string | null }[] }>('GET', '/api/billing/status');
         ctx.print(b, () =>
@@ -173,8 +199,8 @@ export function registerOperatorCommands(program: Command, ctx: CommandContext):
       }
       if (o.key) {
         range.set('granularity', o.granularity);
-        const u = await api.request<Totals & { key_id: string; from: string; to: string; buckets: (Totals & { start: string })[] }>('GET', `/api/keys/${encodeURIComponent(o.key)}/usage?${range}`);
-        ctx.print(u, () => `${u.key_id}, ${when(u.from)} to ${when(u.to)}\n${table(['BUCKET', ...TOTALS_HEAD], [...u.buckets.map((b) => [when(b.start), ...totalsRow(b)]), ['TOTAL', ...totalsRow(u)]])}`);
+        const u = await api.request<UsageSeries & { key_id: string }>('GET', `/api/keys/${encodeURIComponent(o.key)}/usage?${range}`);
+        ctx.print(u, () => seriesTable(u.key_id, u));
         return;
       }
       if (!userId) throw new CliError(EXIT.usage, 'give a user id, --key <id>, or --billing');

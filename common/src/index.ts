@@ -7,3 +7,4 @@ export * from './shutdown.js';
 export * from './grpc-health.js';
 export * from './migrations.js';
 export * from './grpc-server.js';
+export * from './authz-metadata.js';

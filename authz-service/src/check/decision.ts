@@ -1,3 +1,5 @@
+import { CHECK_METADATA, type CheckVerdict } from '@tollgate/common';
+
 /** What a Check decided, independent of gRPC: the server turns it into a CheckResponse. */
 export type DenyStatus = 400 | 401 | 403 | 429 | 503;
 
@@ -50,4 +52,19 @@ export function deny(
     headers['www-authenticate'] = error === 'missing_credential' ? REALM : `${REALM}, error="invalid_token"`;
   }
   return { allow: false, status, error, message, headers, metadata: opts.metadata, outcome: opts.outcome ?? error };
+}
+
+/**
+ * The dynamic metadata Envoy gets for a decision: the identity plus the verdict, so the access
+ * log says that the gateway refused a request instead of leaving billing to guess it from the
+ * status code (an upstream's own 403 is billable; ours never is). Applied to every decision at
+ * the gRPC boundary, so no path through the Checker can publish an identity without it. A
+ * denial without an identity (most 401s) publishes nothing: there is no one to attribute it to.
+ */
+export function publishedMetadata(d: Allow): Record<string, string>;
+export function publishedMetadata(d: Decision): Record<string, string> | undefined;
+export function publishedMetadata(d: Decision): Record<string, string> | undefined {
+  if (d.allow) return { ...d.metadata, [CHECK_METADATA.decision]: 'allow' satisfies CheckVerdict };
+  if (!d.metadata) return undefined;
+  return { ...d.metadata, [CHECK_METADATA.decision]: 'deny' satisfies CheckVerdict, [CHECK_METADATA.errorCode]: d.error };
 }

@@ -1,4 +1,5 @@
 import type { Counter } from 'prom-client';
+import { CHECK_METADATA } from '@tollgate/common';
 import { verifyServiceToken, tokenAllowsPath, type ServiceTokenRouteRule, type SigningSecret } from '../domain/service-token.js';
 import { pathOnly } from '../domain/scopes.js';
 import type { GatewayToken, TokenStore } from '../stores/token-store.js';
@@ -78,8 +79,8 @@ export class TokenChecker {
     const metadata = {
       credential: 'service_token',
       token_id: claims.jti,
-      project: claims.project,
-      service: claims.service,
+      [CHECK_METADATA.project]: claims.project,
+      [CHECK_METADATA.service]: claims.service,
     };
     const path = pathOnly(input.path);
     if (!tokenAllowsPath(claims, path, this.settings.rules)) {

@@ -11,7 +11,7 @@ import {
   type Struct__Input,
 } from '@tollgate/proto';
 import type { Checker } from '../check/checker.js';
-import type { Decision } from '../check/decision.js';
+import { publishedMetadata, type Decision } from '../check/decision.js';
 
 const HTTP_STATUS_NAME: Record<number, string> = {
   400: 'BadRequest',
@@ -52,9 +52,10 @@ export function toCheckResponse(d: Decision): CheckResponse__Input {
         headersToRemove: d.removeHeaders,
         responseHeadersToAdd: headerOptions(d.responseHeaders),
       },
-      dynamicMetadata: struct(d.metadata),
+      dynamicMetadata: struct(publishedMetadata(d)),
     };
   }
+  const metadata = publishedMetadata(d);
   return {
     status: { code: RPC_FOR_STATUS[d.status] ?? RpcCode.PERMISSION_DENIED, message: d.message },
     deniedResponse: {
@@ -62,7 +63,7 @@ export function toCheckResponse(d: Decision): CheckResponse__Input {
       headers: headerOptions({ ...d.headers, 'content-type': 'application/json', 'cache-control': 'no-store' }),
       body: JSON.stringify({ error: d.error, message: d.message }),
     },
-    ...(d.metadata ? { dynamicMetadata: struct(d.metadata) } : {}),
+    ...(metadata ? { dynamicMetadata: struct(metadata) } : {}),
   };
 }
 

@@ -287,8 +287,9 @@ const usageTime = z
 export const UsageQuery = z.strictObject({ from: usageTime.optional(), to: usageTime.optional() });
 export const KeyUsageQuery = UsageQuery.extend({ granularity: z.enum(['hour', 'day']).default('day') });
 const usageTotals = {
-  total_requests: z.number().int(),
-  billable_requests: z.number().int(),
+  total_requests: z.number().int().describe('Every logged request with this identity, the gateway’s own refusals included'),
+  billable_requests: z.number().int().describe('What billing charges: never a request the gateway refused'),
+  refused_requests: z.number().int().describe('Requests the gateway itself refused (scope, provider credential, rate limit): recorded, never billable'),
   request_bytes: z.number(),
   response_bytes: z.number(),
   avg_duration_ms: z.number(),
@@ -304,19 +305,33 @@ export const UserUsageRecord = named(
   'UserUsage',
   'Requests in the range, in total and per key (what billing will charge: billable_requests).',
 );
+const usageSeries = {
+  from: instant,
+  to: instant,
+  granularity: z.enum(['hour', 'day']),
+  last_request_at: instant.nullable(),
+  ...usageTotals,
+  buckets: z.array(z.object({ start: instant, ...usageTotals })),
+};
 export const KeyUsageRecord = named(
   z.object({
     key_id: z.string(),
     user_id: z.string().nullable(),
     credential: z.string().nullable(),
-    from: instant,
-    to: instant,
-    granularity: z.enum(['hour', 'day']),
-    last_request_at: instant.nullable(),
-    ...usageTotals,
-    buckets: z.array(z.object({ start: instant, ...usageTotals })),
+    ...usageSeries,
   }),
   'KeyUsage',
+);
+export const TokenUsageRecord = named(
+  z.object({
+    jti: z.string(),
+    credential: z.literal('service_token'),
+    project: z.string().nullable().describe('As recorded with the requests (null without any in the range)'),
+    service: z.string().nullable(),
+    ...usageSeries,
+  }),
+  'TokenUsage',
+  'A service token’s requests in the range, per bucket. Tokens have no Stripe customer: their billable requests are never sent to Stripe.',
 );
 export const BillingStatusQuery = z.strictObject({ stripe_customer_id: z.string().regex(/^cus_[A-Za-z0-9]{1,64}$/).optional() });
 export const BillingStatusRecord = named(

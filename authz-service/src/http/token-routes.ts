@@ -15,7 +15,7 @@ const common = {
 };
 const TAG = 'service tokens';
 
-function requireAdmin(actor: Actor): void {
+export function requireAdmin(actor: Actor): void {
   if (actor.kind !== 'admin') throw new HttpError(403, 'forbidden', 'Service tokens are managed with an admin token only');
 }
 

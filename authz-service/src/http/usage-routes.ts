@@ -1,10 +1,14 @@
 import { HttpError } from '@tollgate/common';
-import { readBillingStatus, readKeyUsage, readUserUsage, UsageRangeError } from '@tollgate/billing-sidecar/usage';
+import { readBillingStatus, readKeyUsage, readTokenUsage, readUserUsage, UsageRangeError } from '@tollgate/billing-sidecar/usage';
 import type { ServiceDeps } from '../deps.js';
 import { assertMayActFor, ownsKey } from './auth.js';
 import { notFound } from './errors.js';
 import { defineRoute, type RouteResponse, type RouteSpec } from './routes.js';
-import { BillingStatusQuery, BillingStatusRecord, ErrorResponse, KeyIdParams, KeyUsageQuery, KeyUsageRecord, UsageQuery, UserIdParams, UserUsageRecord } from './schemas.js';
+import { requireAdmin } from './token-routes.js';
+import {
+  BillingStatusQuery, BillingStatusRecord, ErrorResponse, KeyIdParams, KeyUsageQuery, KeyUsageRecord, TokenJtiParams, TokenUsageRecord,
+  UsageQuery, UserIdParams, UserUsageRecord,
+} from './schemas.js';
 
 const error = (description: string): RouteResponse => ({ description, schema: ErrorResponse });
 const common = {
@@ -60,6 +64,28 @@ export function usageRoutes(deps: ServiceDeps): RouteSpec[] {
         // Admins may read a deleted key's history; owners only their own existing keys.
         if (actor.kind !== 'admin' && (!key || !ownsKey(actor, key.userId))) throw notFound('key');
         return { status: 200, body: await usageCall(() => readKeyUsage(deps.pool, params.id, query)) };
+      },
+    }),
+    defineRoute({
+      method: 'GET',
+      url: '/api/tokens/:jti/usage',
+      operationId: 'getServiceTokenUsage',
+      tag: TAG,
+      summary: 'One service token’s usage over a range, per hour or per day (admin only)',
+      description: 'The same buckets as a key’s usage, attributed to the token’s jti, project and service. Tokens have no Stripe customer, so nothing here reaches Stripe.',
+      params: TokenJtiParams,
+      query: KeyUsageQuery,
+      responses: {
+        200: { description: 'Usage', schema: TokenUsageRecord },
+        ...common,
+        403: error('Service tokens are operator objects: an admin token only'),
+        404: error('No such service token'),
+      },
+      handler: async ({ params, query, actor }) => {
+        requireAdmin(actor);
+        // Tokens are revoked, never deleted: one missing from the registry never existed here.
+        if (!(await deps.tokenStore.get(params.jti))) throw notFound('service token');
+        return { status: 200, body: await usageCall(() => readTokenUsage(deps.pool, params.jti, query)) };
       },
     }),
     defineRoute({

@@ -1,7 +1,8 @@
 /**
  * Which logged requests are billed. Every request with a key identity is recorded; the rule
- * only decides the `billable` flag. The default (`429,5xx`) bills what the upstream answered
- * except server failures and rate-limit refusals, which a customer should not pay for.
+ * only decides the `billable` flag of requests the gateway let through (its own refusals are
+ * never billable, whatever their status: usage-record.ts). The default (`429,5xx`) bills what
+ * the upstream answered except server failures and rate-limit refusals.
  */
 export interface BillableRule {
   /** Exact status codes that are not billable. */

@@ -1,3 +1,4 @@
+import { CHECK_METADATA, type CheckVerdict } from '@tollgate/common';
 import type { HTTPAccessLogEntry, Struct } from '@tollgate/proto';
 import { isBillable, type BillableRule } from './billable.js';
 
@@ -5,13 +6,8 @@ import { isBillable, type BillableRule } from './billable.js';
 export type UsageSource = 'als' | 'file';
 
 /** One logged request with a key identity: a row of `usage_records`. */
-export interface UsageRecord {
+export interface UsageRecord extends Identity {
   requestId: string;
-  /** The API key id, or the service token's id when `credential` is `service_token`. */
-  keyId: string;
-  userId: string;
-  credential: string;
-  stripeCustomerId: string | null;
   method: string;
   /** The request path without its query string. */
   path: string;
@@ -21,6 +17,10 @@ export interface UsageRecord {
   responseBytes: number;
   durationMs: number;
   startedAt: Date;
+  /** `deny` when authz-service refused the request itself; such a request is never billable. */
+  decision: CheckVerdict;
+  /** The refusal's error code (`insufficient_scope`, `rate_limited`, …); null when allowed. */
+  errorCode: string | null;
   billable: boolean;
   source: UsageSource;
 }
@@ -34,11 +34,15 @@ export type DecodeResult = { record: UsageRecord } | { skip: SkipReason };
 export const EXT_AUTHZ_METADATA_NAMESPACE = 'envoy.filters.http.ext_authz';
 
 /** Identity fields authz-service publishes; also what the JSON file log is formatted with. */
-interface Identity {
+export interface Identity {
+  /** The API key id, or the service token's id (its `jti`) when `credential` is `service_token`. */
   keyId: string;
-  userId: string;
+  /** The key's owner; null for a service token, which belongs to a project and service instead. */
+  userId: string | null;
   credential: string;
   stripeCustomerId: string | null;
+  project: string | null;
+  service: string | null;
 }
 
 const MAX_FIELD = 512;
@@ -61,15 +65,35 @@ export function stripQuery(path: string): string {
 }
 
 /**
- * Builds the identity from authz-service's fields. API keys carry `key_id`; service tokens carry
- * `token_id` instead, which then stands in as the key id (with `credential` saying which).
+ * Builds the identity from authz-service's fields. API keys carry `key_id` and their owner's
+ * `user_id`; service tokens carry `token_id` instead, which then stands in as the key id (with
+ * `credential` saying which), and their `project` and `service` but no user.
  */
 function identityOf(fields: Record<string, unknown>): Identity | null {
   const credential = clean(fields.credential) ?? 'api_key';
   const keyId = clean(fields.key_id) ?? clean(fields.token_id);
   const userId = clean(fields.user_id);
-  if (!keyId || !userId) return null;
-  return { keyId, userId, credential, stripeCustomerId: clean(fields.stripe_customer_id) };
+  if (!keyId || (!userId && credential !== 'service_token')) return null;
+  return {
+    keyId,
+    userId,
+    credential,
+    stripeCustomerId: clean(fields.stripe_customer_id),
+    project: clean(fields[CHECK_METADATA.project]),
+    service: clean(fields[CHECK_METADATA.service]),
+  };
+}
+
+/**
+ * The gateway's verdict and whether the request is billed. A refusal by authz-service is never
+ * billable, whatever status it carries; an entry without a verdict (logged by an authz-service
+ * older than the field) falls back to the status rule alone.
+ */
+function verdictOf(fields: Record<string, unknown>, rule: BillableRule, status: number): Pick<UsageRecord, 'decision' | 'errorCode' | 'billable'> {
+  if (clean(fields[CHECK_METADATA.decision]) === 'deny') {
+    return { decision: 'deny', errorCode: clean(fields[CHECK_METADATA.errorCode], 64), billable: false };
+  }
+  return { decision: 'allow', errorCode: null, billable: isBillable(rule, status) };
 }
 
 function structStrings(s: Struct | null | undefined): Record<string, unknown> {
@@ -120,7 +144,7 @@ export function fromAlsEntry(entry: HTTPAccessLogEntry, rule: BillableRule, now 
       responseBytes: toInt(entry.response?.responseBodyBytes),
       durationMs: durationToMs(common?.timeToLastDownstreamTxByte),
       startedAt: timestampToDate(common?.startTime) ?? now,
-      billable: isBillable(rule, status),
+      ...verdictOf(meta, rule, status),
       source: 'als',
     },
   };
@@ -156,7 +180,7 @@ export function fromJsonLogLine(line: string, rule: BillableRule, now = new Date
       responseBytes: toInt(f.response_bytes),
       durationMs: toInt(f.duration_ms),
       startedAt: started && !Number.isNaN(started.getTime()) ? started : now,
-      billable: isBillable(rule, status),
+      ...verdictOf(f, rule, status),
       source: 'file',
     },
   };

@@ -90,6 +90,31 @@ export const BILLING_MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    // Issue 15: the gateway's own refusals are recorded but never billed, decided from the
+    // Check's verdict (not the status); service tokens are recorded, attributed to the token
+    // (key_id = jti) with its project and service, and have no user. Constant defaults and
+    // dropping NOT NULL change only the catalog: no table rewrite.
+    id: '002_usage_decisions_and_tokens',
+    sql: `
+      alter table usage_records
+        add column decision text not null default 'allow',
+        add column error_code text,
+        add column project text,
+        add column service text,
+        alter column user_id drop not null;
+      alter table usage_hourly
+        add column refused_requests bigint not null default 0,
+        add column project text,
+        add column service text,
+        alter column user_id drop not null;
+      alter table usage_daily
+        add column refused_requests bigint not null default 0,
+        add column project text,
+        add column service text,
+        alter column user_id drop not null;
+    `,
+  },
 ];
 
 export function migrateBilling(pool: pg.Pool, logger?: Logger): Promise<string[]> {

@@ -6,16 +6,18 @@ import type { BillingMetrics } from '../metrics.js';
 // Roll-up upsert for one granularity: adds the batch's newly inserted rows to the bucket totals.
 const rollup = (table: string, unit: 'hour' | 'day') => `
   ${table} as (
-    insert into ${table} as r (bucket, key_id, user_id, credential, total_requests, billable_requests,
-                               request_bytes, response_bytes, duration_ms_total, last_request_at)
+    insert into ${table} as r (bucket, key_id, user_id, credential, project, service, total_requests, billable_requests,
+                               refused_requests, request_bytes, response_bytes, duration_ms_total, last_request_at)
     select date_trunc('${unit}', started_at at time zone 'UTC') at time zone 'UTC', key_id, min(user_id), min(credential),
-           count(*), count(*) filter (where billable), sum(request_bytes), sum(response_bytes), sum(duration_ms), max(started_at)
+           min(project), min(service), count(*), count(*) filter (where billable), count(*) filter (where decision = 'deny'),
+           sum(request_bytes), sum(response_bytes), sum(duration_ms), max(started_at)
     from ins group by 1, 2
     -- A stable order keeps concurrent writers (other replicas) from deadlocking on bucket rows.
     order by 2, 1
     on conflict (key_id, bucket) do update set
       total_requests = r.total_requests + excluded.total_requests,
       billable_requests = r.billable_requests + excluded.billable_requests,
+      refused_requests = r.refused_requests + excluded.refused_requests,
       request_bytes = r.request_bytes + excluded.request_bytes,
       response_bytes = r.response_bytes + excluded.response_bytes,
       duration_ms_total = r.duration_ms_total + excluded.duration_ms_total,
@@ -30,23 +32,27 @@ const rollup = (table: string, unit: 'hour' | 'day') => `
 const INSERT_BATCH = `
   with input as (
     select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                         $8::int4[], $9::int8[], $10::int8[], $11::int4[], $12::timestamptz[], $13::bool[], $14::text[])
+                         $8::int4[], $9::int8[], $10::int8[], $11::int4[], $12::timestamptz[], $13::bool[], $14::text[],
+                         $15::text[], $16::text[], $17::text[], $18::text[])
       as t(request_id, key_id, user_id, credential, stripe_customer_id, method, path,
-           status, request_bytes, response_bytes, duration_ms, started_at, billable, source)
+           status, request_bytes, response_bytes, duration_ms, started_at, billable, source,
+           decision, error_code, project, service)
   ),
   ins as (
     insert into usage_records (request_id, key_id, user_id, credential, stripe_customer_id, method, path,
-                               status, request_bytes, response_bytes, duration_ms, started_at, billable, source)
+                               status, request_bytes, response_bytes, duration_ms, started_at, billable, source,
+                               decision, error_code, project, service)
     select * from input
     on conflict (request_id) do nothing
-    returning key_id, user_id, credential, stripe_customer_id, request_bytes, response_bytes, duration_ms, started_at, billable
+    returning key_id, user_id, credential, stripe_customer_id, request_bytes, response_bytes, duration_ms, started_at, billable,
+              decision, project, service
   ),
   ${rollup('usage_hourly', 'hour')},
   ${rollup('usage_daily', 'day')},
   pending as (
     insert into stripe_pending as p (stripe_customer_id, quantity)
     select stripe_customer_id, count(*) from ins
-    where $15::bool and billable and stripe_customer_id is not null
+    where $19::bool and billable and stripe_customer_id is not null
     group by 1 order by 1
     on conflict (stripe_customer_id) do update set quantity = p.quantity + excluded.quantity
   )
@@ -180,7 +186,7 @@ export class UsageWriter {
     const unique = new Map<string, UsageRecord>();
     for (const r of batch) if (!unique.has(r.requestId)) unique.set(r.requestId, r);
     const rows = [...unique.values()];
-    const cols: unknown[][] = Array.from({ length: 14 }, () => new Array(rows.length));
+    const cols: unknown[][] = Array.from({ length: 18 }, () => new Array(rows.length));
     rows.forEach((r, i) => {
       cols[0]![i] = r.requestId;
       cols[1]![i] = r.keyId;
@@ -196,6 +202,10 @@ export class UsageWriter {
       cols[11]![i] = r.startedAt.toISOString();
       cols[12]![i] = r.billable;
       cols[13]![i] = r.source;
+      cols[14]![i] = r.decision;
+      cols[15]![i] = r.errorCode;
+      cols[16]![i] = r.project;
+      cols[17]![i] = r.service;
     });
     const stop = this.metrics.writeSeconds.startTimer();
     const res = await this.pool.query<{ inserted: number }>(INSERT_BATCH, [...cols, this.opts.stripeEnabled]);

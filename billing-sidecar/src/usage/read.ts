@@ -11,8 +11,12 @@ export interface UsageRange {
 }
 
 export interface UsageTotals {
+  /** Every logged request with this identity, the gateway's own refusals included. */
   total_requests: number;
+  /** What billing charges: never a request the gateway refused. */
   billable_requests: number;
+  /** Requests authz-service refused (scope, provider credential, rate limit…): never billable. */
+  refused_requests: number;
   request_bytes: number;
   response_bytes: number;
   /** Mean request duration over the range, in milliseconds (0 without requests). */
@@ -37,16 +41,30 @@ export interface UsageBucket extends UsageTotals {
   start: string;
 }
 
-export interface KeyUsage extends UsageTotals {
-  key_id: string;
-  user_id: string | null;
-  credential: string | null;
+/** One credential's usage over a range, per bucket: what the per-key and per-token reads share. */
+export interface UsageSeries extends UsageTotals {
   from: string;
   to: string;
   granularity: 'hour' | 'day';
   last_request_at: string | null;
   buckets: UsageBucket[];
 }
+
+export interface KeyUsage extends UsageSeries {
+  key_id: string;
+  user_id: string | null;
+  credential: string | null;
+}
+
+/** A service token's usage; tokens have no user, they belong to a project and a service. */
+export interface TokenUsage extends UsageSeries {
+  jti: string;
+  credential: 'service_token';
+  project: string | null;
+  service: string | null;
+}
+
+export type SeriesRange = UsageRange & { granularity?: 'hour' | 'day' };
 
 /** A bad `from` / `to`; the message is safe to show a client (a 400). */
 export class UsageRangeError extends Error {
@@ -81,6 +99,7 @@ export function resolveUsageRange(range: UsageRange = {}, now = new Date()): { f
 const TOTALS = `
   coalesce(sum(total_requests), 0)::float8 as total_requests,
   coalesce(sum(billable_requests), 0)::float8 as billable_requests,
+  coalesce(sum(refused_requests), 0)::float8 as refused_requests,
   coalesce(sum(request_bytes), 0)::float8 as request_bytes,
   coalesce(sum(response_bytes), 0)::float8 as response_bytes,
   coalesce(sum(duration_ms_total), 0)::float8 as duration_ms_total,
@@ -89,6 +108,7 @@ const TOTALS = `
 interface TotalsRow {
   total_requests: number;
   billable_requests: number;
+  refused_requests: number;
   request_bytes: number;
   response_bytes: number;
   duration_ms_total: number;
@@ -96,10 +116,11 @@ interface TotalsRow {
 }
 
 function totals(row: TotalsRow | undefined): UsageTotals {
-  const t = row ?? { total_requests: 0, billable_requests: 0, request_bytes: 0, response_bytes: 0, duration_ms_total: 0 };
+  const t = row ?? { total_requests: 0, billable_requests: 0, refused_requests: 0, request_bytes: 0, response_bytes: 0, duration_ms_total: 0 };
   return {
     total_requests: t.total_requests,
     billable_requests: t.billable_requests,
+    refused_requests: t.refused_requests,
     request_bytes: t.request_bytes,
     response_bytes: t.response_bytes,
     avg_duration_ms: t.total_requests > 0 ? Math.round((t.duration_ms_total / t.total_requests) * 100) / 100 : 0,
@@ -108,10 +129,11 @@ function totals(row: TotalsRow | undefined): UsageTotals {
 
 /** Adds up per-key or per-bucket rows into one. */
 function sumRows(rows: TotalsRow[]): TotalsRow {
-  const out: TotalsRow = { total_requests: 0, billable_requests: 0, request_bytes: 0, response_bytes: 0, duration_ms_total: 0, last_request_at: null };
+  const out: TotalsRow = { total_requests: 0, billable_requests: 0, refused_requests: 0, request_bytes: 0, response_bytes: 0, duration_ms_total: 0, last_request_at: null };
   for (const row of rows) {
     out.total_requests += row.total_requests;
     out.billable_requests += row.billable_requests;
+    out.refused_requests += row.refused_requests;
     out.request_bytes += row.request_bytes;
     out.response_bytes += row.response_bytes;
     out.duration_ms_total += row.duration_ms_total;
@@ -138,36 +160,52 @@ export async function readUserUsage(pool: pg.Pool, userId: string, range?: Usage
   return { user_id: userId, from: from.toISOString(), to: to.toISOString(), ...totals(sumRows(r.rows)), keys };
 }
 
-/** One key's usage over a range, in total and per hour or per day (UTC buckets with requests). */
-export async function readKeyUsage(
-  pool: pg.Pool,
-  keyId: string,
-  range?: UsageRange & { granularity?: 'hour' | 'day' },
-): Promise<KeyUsage> {
+interface SeriesRow extends TotalsRow {
+  bucket: Date;
+  user_id: string | null;
+  credential: string;
+  project: string | null;
+  service: string | null;
+}
+
+/**
+ * One credential's roll-ups over a range, in total and per hour or per day (UTC buckets with
+ * requests), with the first bucket's attribution for the caller to name the credential by.
+ */
+async function readSeries(pool: pg.Pool, keyId: string, credential: string, range?: SeriesRange): Promise<UsageSeries & { first: SeriesRow | undefined }> {
   const { from, to } = resolveUsageRange(range);
   const granularity = range?.granularity ?? 'day';
   const table = granularity === 'hour' ? 'usage_hourly' : 'usage_daily';
   // Daily buckets are whole UTC days: widen the range to them so a bucket is never partial.
   const lo = granularity === 'day' ? new Date(Math.floor(from.getTime() / (24 * HOUR)) * 24 * HOUR) : from;
-  const r = await pool.query<TotalsRow & { bucket: Date; user_id: string; credential: string }>(
-    `select bucket, min(user_id) as user_id, min(credential) as credential, ${TOTALS}
-     from ${table} where key_id = $1 and bucket >= $2 and bucket < $3
+  const r = await pool.query<SeriesRow>(
+    `select bucket, min(user_id) as user_id, min(credential) as credential, min(project) as project, min(service) as service, ${TOTALS}
+     from ${table} where key_id = $1 and credential = $2 and bucket >= $3 and bucket < $4
      group by bucket order by bucket`,
-    [keyId, lo, to],
+    [keyId, credential, lo, to],
   );
-  const buckets: UsageBucket[] = r.rows.map((row) => ({ start: row.bucket.toISOString(), ...totals(row) }));
   const all = sumRows(r.rows);
   return {
-    key_id: keyId,
-    user_id: r.rows[0]?.user_id ?? null,
-    credential: r.rows[0]?.credential ?? null,
     from: lo.toISOString(),
     to: to.toISOString(),
     granularity,
     ...totals(all),
     last_request_at: all.last_request_at?.toISOString() ?? null,
-    buckets,
+    buckets: r.rows.map((row) => ({ start: row.bucket.toISOString(), ...totals(row) })),
+    first: r.rows[0],
   };
+}
+
+/** One API key's usage over a range, in total and per hour or per day (UTC buckets with requests). */
+export async function readKeyUsage(pool: pg.Pool, keyId: string, range?: SeriesRange): Promise<KeyUsage> {
+  const { first, ...series } = await readSeries(pool, keyId, 'api_key', range);
+  return { key_id: keyId, user_id: first?.user_id ?? null, credential: first?.credential ?? null, ...series };
+}
+
+/** One service token's usage (by `jti`), the same way. */
+export async function readTokenUsage(pool: pg.Pool, jti: string, range?: SeriesRange): Promise<TokenUsage> {
+  const { first, ...series } = await readSeries(pool, jti, 'service_token', range);
+  return { jti, credential: 'service_token', project: first?.project ?? null, service: first?.service ?? null, ...series };
 }
 
 export interface ParkedMeterEvent {
