@@ -94,6 +94,7 @@ const EXPECTATIONS: Record<string, Row> = {
   },
   listServiceTokens: { admin: 200, owner_own: ADMIN_ONLY, owner_other: ADMIN_ONLY },
   getServiceToken: { admin: 200, owner_own: ADMIN_ONLY, owner_other: ADMIN_ONLY },
+  getServiceTokenUsage: { admin: 200, owner_own: ADMIN_ONLY, owner_other: ADMIN_ONLY },
   revokeServiceToken: {
     request: () => ({ body: { reason: 'suite' } }),
     admin: 200, owner_own: ADMIN_ONLY, owner_other: ADMIN_ONLY, audits: 'token.revoked', writes: ['gateway_tokens'],
