@@ -418,6 +418,15 @@ describe('authentication', () => {
       const byAdmin = await create(alice, { scopes: ['read', grant] });
       expect(byAdmin.status).toBe(201);
       expect(byAdmin.body.scopes).toEqual(['read', grant]);
+      // A scope the key already has is not a grant: its owner may still rename it, and may drop it.
+      const renamed = await api.call('PATCH', `/api/keys/${byAdmin.body.id}`, { token: root, body: { name: 'renamed by its owner' } });
+      expect(renamed.status).toBe(200);
+      expect(renamed.body.scopes).toEqual(['read', grant]);
+      const dropped = await api.call('PATCH', `/api/keys/${byAdmin.body.id}`, { token: root, body: { scopes: ['read'] } });
+      expect(dropped.status).toBe(200);
+      expect(dropped.body.scopes).toEqual(['read']);
+      const regranted = await api.call('PATCH', `/api/keys/${byAdmin.body.id}`, { token: root, body: { scopes: ['read', grant] } });
+      expect(regranted.status).toBe(403);
     });
 
     it('a key without keys:manage (even full_access "*") gets 403; a revoked manager gets 401', async () => {

@@ -125,11 +125,15 @@ export class KeyManagement {
     }
   }
 
-  /** Owners may not give a key scopes they do not hold themselves. */
-  private checkNoEscalation(actor: Actor, key: { scopes: readonly string[]; permissionSet: string | null }): void {
+  /**
+   * Owners may not give a key scopes they do not hold themselves. Scopes the key already has
+   * (`kept`) are not a grant: an operator may have put one there that no owner can grant (a
+   * `service_route:` scope), and renaming that key must still work.
+   */
+  private checkNoEscalation(actor: Actor, key: { scopes: readonly string[]; permissionSet: string | null }, kept: readonly string[] = []): void {
     if (actor.kind !== 'key') return;
     const wanted = effectiveScopes(key, this.sets);
-    const beyond = wanted.filter((s) => !scopeCovered(actor.scopes, s));
+    const beyond = wanted.filter((s) => !kept.includes(s) && !scopeCovered(actor.scopes, s));
     if (beyond.length > 0) {
       throw new HttpError(403, 'scope_escalation', `A keys:manage key cannot grant scopes it does not hold: ${beyond.join(', ')}`, { scopes: beyond });
     }
@@ -260,10 +264,14 @@ export class KeyManagement {
         stripeCustomerId: body.stripe_customer_id,
         isActive: body.is_active,
       };
-      this.checkNoEscalation(actor, {
-        scopes: patch.scopes ?? current.scopes,
-        permissionSet: patch.permissionSet !== undefined ? patch.permissionSet : current.permissionSet,
-      });
+      this.checkNoEscalation(
+        actor,
+        {
+          scopes: patch.scopes ?? current.scopes,
+          permissionSet: patch.permissionSet !== undefined ? patch.permissionSet : current.permissionSet,
+        },
+        effectiveScopes(current, this.sets),
+      );
       const key = (await this.deps.keyStore.update(id, patch, db))!;
       // Field names always; values except metadata (free-form, may be sensitive to its owner).
       const { metadata: _m, ...values } = body;
