@@ -227,6 +227,7 @@ export class Gateway {
             BILLING_GRPC_PORT: String(p.billingGrpc),
             BILLING_HTTP_PORT: String(p.billingHttp),
             ENVOY_ACCESS_LOG_PATH: this.accessLogPath,
+            ENVOY_ADMIN_URL: this.envoyAdminUrl,
             ACCESS_LOG_POLL_INTERVAL_MS: '100',
             LOG_LEVEL: this.opts.logLevel ?? 'info',
             ...this.opts.billingEnv,
