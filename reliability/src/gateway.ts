@@ -119,6 +119,9 @@ export class Gateway {
       AUTHZ_GRPC_PORT: String(this.ports.authzGrpc[i]),
       AUTHZ_HTTP_PORT: String(this.ports.authzHttp[i]),
       LOG_LEVEL: this.opts.logLevel ?? 'info',
+      // Off unless the run's environment sets it: the load here sends unknown keys from
+      // 127.0.0.1 on purpose, and bench:flood measures the key cache, not the limit.
+      UNAUTHENTICATED_REFUSALS_PER_MINUTE_PER_ADDRESS: process.env.UNAUTHENTICATED_REFUSALS_PER_MINUTE_PER_ADDRESS ?? '0',
       ...this.opts.authzEnv,
     };
   }
