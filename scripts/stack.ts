@@ -186,6 +186,7 @@ async function supervise(): Promise<void> {
       BILLING_GRPC_PORT: String(ports.billingGrpc),
       BILLING_HTTP_PORT: String(ports.billingHttp),
       ENVOY_ACCESS_LOG_PATH: join(STACK, 'envoy', 'access.log'),
+      ENVOY_ADMIN_URL: `http://127.0.0.1:${ports.envoyAdmin}`,
     };
     const startService = async (pkg: string, health: string) => {
       console.log(`stack: starting ${pkg}`);

@@ -13,6 +13,7 @@ import { RateLimiter } from './check/rate-limiter.js';
 import { UsageBatcher } from './check/usage-batcher.js';
 import { Checker } from './check/checker.js';
 import { TokenChecker } from './check/token-checker.js';
+import { RefusalLimiter } from './check/refusal-limiter.js';
 import { ProviderInjector, vaultCacheKey } from './check/provider-injector.js';
 import { RefreshingCache } from './check/refreshing-cache.js';
 import { Envelope } from './vault/envelope.js';
@@ -161,7 +162,8 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
   });
 
   const grpcServer = createGrpcServer({ 'grpc.max_receive_message_length': 1024 * 1024 });
-  addAuthorizationService(grpcServer, authorizationHandlers(checker, createCheckMetrics(registry), logger));
+  const refusals = config.UNAUTHENTICATED_REFUSALS_PER_MINUTE_PER_ADDRESS > 0 ? new RefusalLimiter(config.UNAUTHENTICATED_REFUSALS_PER_MINUTE_PER_ADDRESS) : undefined;
+  addAuthorizationService(grpcServer, authorizationHandlers(checker, createCheckMetrics(registry), logger, refusals));
   const health = addGrpcHealth(grpcServer, [AUTHORIZATION_SERVICE]);
   const grpcBinding = await bindGrpcServer(grpcServer, config.AUTHZ_HOST, config.AUTHZ_GRPC_PORT);
   const grpcPort = grpcBinding.port;

@@ -66,6 +66,12 @@ const schema = z.object({
   KEY_CACHE_TTL_MS: env.durationMs(30_000),
   KEY_CACHE_MAX_ENTRIES: z.coerce.number().int().min(100).default(100_000),
   NEGATIVE_CACHE_TTL_MS: env.durationMs(5_000),
+  /**
+   * 401s each client address may get per minute (a token bucket per address, per replica);
+   * past it the address gets 429 `too_many_failed_attempts` and no key-store lookups, while
+   * keys in the cache still work (docs/authz.md, "Refusal limit"). 0: off.
+   */
+  UNAUTHENTICATED_REFUSALS_PER_MINUTE_PER_ADDRESS: z.coerce.number().int().min(0).max(1_000_000).default(120),
   USAGE_FLUSH_INTERVAL_MS: z.coerce.number().int().min(100).default(1_000),
 
   /** Applied to keys created without limits; unset means unlimited. */

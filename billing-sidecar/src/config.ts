@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { z } from 'zod';
 import { env, loadConfig } from '@tollgate/common';
 import { parseBillableRule } from './domain/billable.js';
@@ -18,6 +19,25 @@ const schema = z.object({
    */
   ENVOY_ACCESS_LOG_PATH: z.string().min(1).optional(),
   ACCESS_LOG_POLL_INTERVAL_MS: z.coerce.number().int().min(20).max(60_000).default(250),
+  /**
+   * Once this many bytes of the file are read, the sidecar renames it, has Envoy reopen its
+   * logs, finishes the renamed file and deletes it (docs/billing.md, "Rotation"). 0: never
+   * (rotate it some other way, or the disk fills).
+   */
+  ACCESS_LOG_ROTATE_BYTES: z.coerce
+    .number()
+    .int()
+    .refine((v) => v === 0 || (v >= 4096 && v <= 2 ** 40), '0 (off) or 4096 to 2^40 bytes')
+    .default(64 * 1024 * 1024),
+  /** Envoy's admin interface (or a listener forwarding POST /reopen_logs to it), for rotation. */
+  ENVOY_ADMIN_URL: env.url(['http', 'https']).default('http://127.0.0.1:9901'),
+  /**
+   * Names this sidecar's files in the offset table (with device and inode), so sidecars on
+   * different hosts reading the same path keep separate offsets. Must stay the same across
+   * restarts for as long as the log's volume lives: the pod name (the default, the hostname)
+   * in Kubernetes; set it in Compose, where the hostname changes when the container is recreated.
+   */
+  ACCESS_LOG_HOST_ID: z.string().regex(/^[A-Za-z0-9_.:-]{1,253}$/, 'letters, digits and _ . : - (at most 253)').default(hostname()),
 
   /** Statuses that are recorded but not billed: exact codes and classes, e.g. `429,5xx`. */
   BILLING_NON_BILLABLE_STATUSES: z

@@ -52,6 +52,16 @@ export function createBillingMetrics(registry: Registry) {
       help: 'Bytes of the JSON access log not yet read.',
       registers,
     }),
+    accessLogRotations: new Counter({
+      name: 'tollgate_billing_access_log_rotations_total',
+      help: 'JSON access log files renamed by the sidecar, read to their end and deleted.',
+      registers,
+    }),
+    accessLogReopenFailures: new Counter({
+      name: 'tollgate_billing_access_log_reopen_failures_total',
+      help: 'POST /reopen_logs calls to Envoy that failed (the renamed file is kept until one succeeds).',
+      registers,
+    }),
     stripeCalls: new Counter({
       name: 'tollgate_billing_stripe_calls_total',
       help: 'Meter event calls to Stripe by outcome (accepted, duplicate, rate_limited, server_error, network_error, parked).',

@@ -1,12 +1,12 @@
 import { createServer, type Server } from 'node:http';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import pg from 'pg';
 import {
   REPO_ROOT, createTestDatabase, freePort, httpOk, sleep, startEnvoy, startProcess, waitFor,
-  type ManagedProcess, type RunningEnvoy,
+  type EnvoyRenderOptions, type ManagedProcess, type RunningEnvoy,
 } from '@tollgate/devstack';
 import { startBillingSidecar, type BillingSidecar } from '../src/app.js';
 import { readUserUsage } from '../src/usage/read.js';
@@ -43,7 +43,7 @@ afterAll(async () => {
   await new Promise((r) => upstream?.close(r));
 });
 
-async function envoyFor(alsPort: number): Promise<RunningEnvoy> {
+async function envoyFor(alsPort: number, extra: Partial<EnvoyRenderOptions> = {}): Promise<RunningEnvoy> {
   return startEnvoy({
     dir: mkdtempSync(join(tmpdir(), 'tollgate-billing-envoy-')),
     render: {
@@ -52,8 +52,53 @@ async function envoyFor(alsPort: number): Promise<RunningEnvoy> {
       backend: { host: '127.0.0.1', port: upstreamPort },
       authz: { host: '127.0.0.1', port: check.port },
       als: { host: '127.0.0.1', port: alsPort },
+      ...extra,
     },
   });
+}
+
+/** billing-sidecar as its own process (so it can be killed with SIGKILL), ready when /health answers. */
+async function startSidecarProcess(env: Record<string, string>, httpPort: number): Promise<ManagedProcess> {
+  const proc = startProcess({
+    name: 'billing-sidecar',
+    command: process.execPath,
+    args: ['--conditions=source', '--import', 'tsx', join(REPO_ROOT, 'billing-sidecar', 'src', 'main.ts')],
+    cwd: REPO_ROOT,
+    env: {
+      PATH: process.env.PATH,
+      BILLING_HOST: '127.0.0.1',
+      BILLING_HTTP_PORT: String(httpPort),
+      ACCESS_LOG_POLL_INTERVAL_MS: '100',
+      LOG_LEVEL: 'warn',
+      ...env,
+    },
+  });
+  await waitFor('billing-sidecar', () => httpOk(`http://127.0.0.1:${httpPort}/health`), { child: proc, timeoutMs: 60_000 });
+  return proc;
+}
+
+/** Steady load, one client per entry of `keys`; `answered` counts the 200s per key until stop(). */
+function steadyLoad(url: string, keys: string[]) {
+  const answered: Record<string, number> = Object.fromEntries(keys.map((k) => [k, 0]));
+  let loading = true;
+  const client = async (key: string) => {
+    while (loading) {
+      const res = await fetch(`${url}/hello`, { headers: { authorization: `Bearer ${key}` } }).catch(() => undefined);
+      if (!res) continue;
+      await res.arrayBuffer();
+      if (res.status === 200) answered[key]!++;
+      await sleep(2);
+    }
+  };
+  const running = keys.map(client);
+  return {
+    answered,
+    total: () => Object.values(answered).reduce((a, b) => a + b, 0),
+    stop: async () => {
+      loading = false;
+      await Promise.all(running);
+    },
+  };
 }
 
 async function count(pool: pg.Pool, where = 'true'): Promise<number> {
@@ -127,84 +172,142 @@ describe('requests through Envoy become usage rows', () => {
   });
 });
 
-describe('sidecar killed under load', () => {
-  let db: { url: string; drop: () => Promise<void> };
-  let envoy: RunningEnvoy;
-  let sidecarProc: ManagedProcess | undefined;
-  let pool: pg.Pool;
-
+/** What a test that kills the sidecar process holds; all of it is stopped after the describe. */
+function killableStack() {
+  const held: { db?: { url: string; drop: () => Promise<void> }; pool?: pg.Pool; envoy?: RunningEnvoy; sidecar?: ManagedProcess } = {};
   afterAll(async () => {
-    sidecarProc?.kill9();
-    await envoy?.process.stop();
-    await pool?.end();
-    await db?.drop();
+    held.sidecar?.kill9();
+    await held.envoy?.process.stop();
+    await held.pool?.end();
+    await held.db?.drop();
   });
+  return held;
+}
+
+describe('sidecar killed under load', () => {
+  const held = killableStack();
 
   it('loses nothing: usage totals equal the requests Envoy answered', async () => {
-    db = await createTestDatabase(infra, 'billing_kill');
-    pool = new pg.Pool({ connectionString: db.url, max: 2 });
+    const db = (held.db = await createTestDatabase(infra, 'billing_kill'));
+    const pool = (held.pool = new pg.Pool({ connectionString: db.url, max: 2 }));
     const grpcPort = await freePort();
     const httpPort = await freePort();
-    envoy = await envoyFor(grpcPort);
-    const startSidecar = async () => {
-      const proc = startProcess({
-        name: 'billing-sidecar',
-        command: process.execPath,
-        args: ['--conditions=source', '--import', 'tsx', join(REPO_ROOT, 'billing-sidecar', 'src', 'main.ts')],
-        cwd: REPO_ROOT,
-        env: {
-          PATH: process.env.PATH,
-          DATABASE_URL: db.url,
-          BILLING_HOST: '127.0.0.1',
-          BILLING_GRPC_PORT: String(grpcPort),
-          BILLING_HTTP_PORT: String(httpPort),
-          ENVOY_ACCESS_LOG_PATH: envoy.accessLogPath!,
-          ACCESS_LOG_POLL_INTERVAL_MS: '100',
-          LOG_LEVEL: 'warn',
-        },
-      });
-      await waitFor('billing-sidecar', () => httpOk(`http://127.0.0.1:${httpPort}/health`), { child: proc, timeoutMs: 60_000 });
-      return proc;
-    };
-    sidecarProc = await startSidecar();
+    const envoy = (held.envoy = await envoyFor(grpcPort));
+    const startSidecar = () =>
+      startSidecarProcess({ DATABASE_URL: db.url, BILLING_GRPC_PORT: String(grpcPort), ENVOY_ACCESS_LOG_PATH: envoy.accessLogPath! }, httpPort);
+    held.sidecar = await startSidecar();
 
     // Steady load from 4 clients; every answer with a key identity must end up counted.
-    const answered = { alpha: 0, beta: 0 };
-    let loading = true;
-    const client = async (key: 'k_alpha' | 'k_beta') => {
-      while (loading) {
-        const res = await fetch(`${envoy.url}/hello`, { headers: { authorization: `Bearer ${key}` } }).catch(() => undefined);
-        if (!res) continue;
-        await res.arrayBuffer();
-        if (res.status === 200) answered[key === 'k_alpha' ? 'alpha' : 'beta']++;
-        await sleep(2);
-      }
-    };
-    const clients = [client('k_alpha'), client('k_alpha'), client('k_beta'), client('k_beta')];
+    const load = steadyLoad(envoy.url, ['k_alpha', 'k_alpha', 'k_beta', 'k_beta']);
+    const { answered } = load;
     await sleep(1_000);
-    sidecarProc.kill9();
-    await sidecarProc.exitedPromise;
-    const atKill = answered.alpha + answered.beta;
+    held.sidecar.kill9();
+    await held.sidecar.exitedPromise;
+    const atKill = load.total();
     await sleep(1_500); // Envoy keeps answering while the sidecar is gone
-    expect(answered.alpha + answered.beta).toBeGreaterThan(atKill);
-    sidecarProc = await startSidecar();
+    expect(load.total()).toBeGreaterThan(atKill);
+    held.sidecar = await startSidecar();
     await sleep(1_000);
-    loading = false;
-    await Promise.all(clients);
+    await load.stop();
 
-    const total = answered.alpha + answered.beta;
+    const total = load.total();
     expect(total).toBeGreaterThan(0);
     await waitUntil(`${total} usage rows`, async () => (await count(pool)) === total, 60_000);
-    expect(await count(pool, `key_id = 'key_alpha'`)).toBe(answered.alpha);
-    expect(await count(pool, `key_id = 'key_beta'`)).toBe(answered.beta);
+    expect(await count(pool, `key_id = 'key_alpha'`)).toBe(answered.k_alpha);
+    expect(await count(pool, `key_id = 'key_beta'`)).toBe(answered.k_beta);
     // Requests answered while the sidecar was dead can only have come from the file.
     expect(await count(pool, `source = 'file'`)).toBeGreaterThan(0);
     const rollup = await pool.query<{ n: string }>('select sum(total_requests) as n from usage_hourly');
     expect(Number(rollup.rows[0]!.n)).toBe(total);
     // And a second restart (replaying nothing new) changes nothing.
-    await sidecarProc.stop();
-    sidecarProc = await startSidecar();
+    await held.sidecar.stop();
+    held.sidecar = await startSidecar();
     await sleep(500);
     expect(await count(pool)).toBe(total);
   });
+});
+
+describe('access-log rotation under load, the sidecar killed in between', () => {
+  const held = killableStack();
+
+  it('renames, reopens, finishes and deletes each file: usage equals the requests answered, exactly', async () => {
+    const db = (held.db = await createTestDatabase(infra, 'billing_rotation'));
+    const pool = (held.pool = new pg.Pool({ connectionString: db.url, max: 2 }));
+    // Nothing listens on Envoy's ALS port: the file is the only way usage arrives.
+    const deadPort = await freePort();
+    const logReopenPort = await freePort();
+    const httpPort = await freePort();
+    const grpcPort = await freePort();
+    const envoy = (held.envoy = await envoyFor(deadPort, { logReopen: { host: '127.0.0.1', port: logReopenPort } }));
+    const logPath = envoy.accessLogPath!;
+    const rotated = () => readdirSync(dirname(logPath)).filter((n) => n.startsWith(`${basename(logPath)}.`));
+    const metric = async (name: string) => {
+      const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+      return Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+    };
+    const ROTATE_BYTES = 16_384;
+    // Through the log_reopen listener, as Compose reaches Envoy from the sidecar's container.
+    const reachable = `http://127.0.0.1:${logReopenPort}`;
+    const startSidecar = (adminUrl: string) =>
+      startSidecarProcess(
+        {
+          DATABASE_URL: db.url,
+          BILLING_GRPC_PORT: String(grpcPort),
+          ENVOY_ACCESS_LOG_PATH: logPath,
+          ACCESS_LOG_POLL_INTERVAL_MS: '50',
+          ACCESS_LOG_ROTATE_BYTES: String(ROTATE_BYTES),
+          ACCESS_LOG_HOST_ID: 'pod-a',
+          ENVOY_ADMIN_URL: adminUrl,
+        },
+        httpPort,
+      );
+
+    // 1. Envoy's admin unreachable: the file is renamed once, then kept and followed (Envoy still
+    //    writes to it) while the reopen is retried — never deleted unread.
+    held.sidecar = await startSidecar(`http://127.0.0.1:${deadPort}`);
+    const load = steadyLoad(envoy.url, ['k_alpha', 'k_alpha', 'k_beta', 'k_beta']);
+    await waitUntil('a rename whose reopen failed', async () => rotated().length === 1 && (await metric('tollgate_billing_access_log_reopen_failures_total')) > 0);
+    const [pending] = rotated();
+    const sizeThen = statSync(join(dirname(logPath), pending!)).size;
+    await waitUntil('Envoy still writing to the renamed file', async () => statSync(join(dirname(logPath), pending!)).size > sizeThen);
+    expect(rotated()).toEqual([pending]);
+
+    // 2. Killed while that rotation is pending; Envoy keeps answering (into the renamed file).
+    held.sidecar.kill9();
+    await held.sidecar.exitedPromise;
+    await sleep(1_200);
+    held.sidecar = await startSidecar(reachable);
+    await waitUntil('the pending rotation finished', async () => !rotated().includes(pending!));
+
+    // 3. Killed again and again while rotations come and go, just after a rename when one is seen.
+    let killedMidRotation = 0;
+    for (let i = 0; i < 2; i++) {
+      await waitUntil('rotations after restart', async () => (await metric('tollgate_billing_access_log_rotations_total')) >= 1);
+      const deadline = Date.now() + 3_000;
+      while (rotated().length === 0 && Date.now() < deadline) await sleep(1);
+      if (rotated().length > 0) killedMidRotation++;
+      held.sidecar.kill9();
+      await held.sidecar.exitedPromise;
+      await sleep(300);
+      held.sidecar = await startSidecar(reachable);
+    }
+    await sleep(1_500);
+    await load.stop();
+
+    const total = load.total();
+    await waitUntil(`${total} usage rows`, async () => (await count(pool)) === total, 60_000);
+    expect(await count(pool, `key_id = 'key_alpha'`)).toBe(load.answered.k_alpha);
+    expect(await count(pool, `key_id = 'key_beta'`)).toBe(load.answered.k_beta);
+    expect(await count(pool, `source <> 'file'`)).toBe(0);
+    const rollup = await pool.query<{ n: string }>('select sum(total_requests) as n from usage_hourly');
+    expect(Number(rollup.rows[0]!.n)).toBe(total);
+    console.log(`rotation test: ${total} requests, ${killedMidRotation} of 2 kills with a renamed file pending`);
+    // Every renamed file was finished and deleted, and the current one is under the threshold.
+    await waitUntil('no renamed file left, the current one short', async () => rotated().length === 0 && statSync(logPath).size < ROTATE_BYTES);
+    // Offsets are keyed by this host's file identity; the deleted files' rows are gone (the
+    // current file has one once anything in it was read).
+    const rows = await pool.query('select host_id, path, rotated_to from access_log_offsets');
+    expect(rows.rows.length).toBeLessThanOrEqual(1);
+    for (const row of rows.rows) expect(row).toEqual({ host_id: 'pod-a', path: logPath, rotated_to: null });
+  }, 240_000); // four sidecar starts on a shared, busy machine
 });

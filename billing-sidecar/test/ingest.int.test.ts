@@ -1,4 +1,4 @@
-import { appendFileSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase, sleep } from '@tollgate/devstack';
 import type { AccessLogServiceClient } from '@tollgate/proto';
 import { startBillingSidecar, type BillingSidecar } from '../src/app.js';
+import { AccessLogTailer, type TailerOptions } from '../src/ingest/access-log-tailer.js';
 import { readKeyUsage, readUserUsage, UsageRangeError } from '../src/usage/read.js';
 import { alsClient, alsEntry, sendStream, silentLogger, testConfig, waitUntil } from './helpers.js';
 
@@ -195,15 +196,101 @@ describe('JSON access-log backfill', () => {
     renameSync(logPath, `${logPath}.1`);
     writeFileSync(logPath, jsonLine({ key_id: 'key_rot' }));
     // Restart reading as a new process would, from the stored offset.
-    const { AccessLogTailer } = await import('../src/ingest/access-log-tailer.js');
     const cfg = testConfig(db.url);
-    const tailer = new AccessLogTailer(sidecar.pool, sidecar.writer, cfg.BILLING_NON_BILLABLE_STATUSES, { path: logPath, pollIntervalMs: 50 }, sidecar.metrics, silentLogger);
+    const tailer = new AccessLogTailer(sidecar.pool, sidecar.writer, cfg.BILLING_NON_BILLABLE_STATUSES, { path: logPath, pollIntervalMs: 50, hostId: cfg.ACCESS_LOG_HOST_ID, rotateBytes: 0, envoyAdminUrl: cfg.ENVOY_ADMIN_URL }, sidecar.metrics, silentLogger);
     await tailer.start();
     await waitUntil('after rotation', async () => (await countFor('key_rot')) === 4);
     // Truncation in place (copytruncate) starts the file over.
     writeFileSync(logPath, jsonLine({ key_id: 'key_rot' }));
     await waitUntil('after truncation', async () => (await countFor('key_rot')) === 5);
     await tailer.stop();
+  });
+});
+
+describe('JSON access-log offsets keyed by file identity', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-billing-offsets-'));
+  const path = join(dir, 'access.log');
+  const fileEntries = async () =>
+    (await sidecar.registry.getSingleMetric('tollgate_billing_entries_received_total')!.get()).values
+      .filter((v) => v.labels.source === 'file')
+      .reduce((sum, v) => sum + v.value, 0);
+  /** Runs one tailer (as one sidecar process would, from its stored offsets) for one pass. */
+  const runTailer = async (hostId: string, extra: Partial<TailerOptions> = {}) => {
+    const cfg = testConfig(db.url);
+    const before = await fileEntries();
+    const tailer = new AccessLogTailer(
+      sidecar.pool, sidecar.writer, cfg.BILLING_NON_BILLABLE_STATUSES,
+      { path, pollIntervalMs: 60_000, hostId, rotateBytes: 0, envoyAdminUrl: 'http://127.0.0.1:9', ...extra },
+      sidecar.metrics, silentLogger,
+    );
+    await tailer.start();
+    await tailer.stop();
+    await sidecar.writer.flush();
+    return (await fileEntries()) - before;
+  };
+  const lines = (n: number, keyId: string) => Array.from({ length: n }, () => jsonLine({ key_id: keyId })).join('');
+  const rowsFor = async (hostId: string) =>
+    (await sidecar.pool.query('select byte_offset, rotated_to from access_log_offsets where host_id = $1 and path = $2', [hostId, path])).rows;
+
+  it('two hosts reading the same path keep their own offsets', async () => {
+    writeFileSync(path, lines(3, 'key_host_a'));
+    expect(await runTailer('pod-a')).toBe(3);
+    // Pod b's file at the same path (another volume): pod a's file is moved aside meanwhile.
+    renameSync(path, `${dir}/a.held`);
+    writeFileSync(path, lines(2, 'key_host_b'));
+    expect(await runTailer('pod-b')).toBe(2);
+    renameSync(path, `${dir}/b.held`);
+    renameSync(`${dir}/a.held`, path);
+    appendFileSync(path, lines(1, 'key_host_a'));
+    // Pod a resumes its own file where it stopped; pod b's offset did not overwrite it.
+    expect(await runTailer('pod-a')).toBe(1);
+    expect(await countFor('key_host_a')).toBe(4);
+    expect((await rowsFor('pod-a')).length).toBe(1);
+    expect((await rowsFor('pod-b')).length).toBe(1);
+  });
+
+  it('a restart between recording a rotation and the rename goes on with the same file', async () => {
+    writeFileSync(path, lines(2, 'key_intent'));
+    expect(await runTailer('pod-c')).toBe(2);
+    await sidecar.pool.query(`update access_log_offsets set rotated_to = $2 where host_id = 'pod-c' and path = $1`, [path, `${path}.20990101T000000000Z`]);
+    appendFileSync(path, lines(1, 'key_intent'));
+    expect(await runTailer('pod-c')).toBe(1);
+    expect((await rowsFor('pod-c')).map((r) => r.rotated_to)).toEqual([null]);
+  });
+
+  it('a restart after the rename finishes the renamed file first, then deletes it', async () => {
+    writeFileSync(path, lines(2, 'key_renamed'));
+    expect(await runTailer('pod-d')).toBe(2);
+    const renamed = `${path}.20990101T000000001Z`;
+    await sidecar.pool.query(`update access_log_offsets set rotated_to = $2 where host_id = 'pod-d' and path = $1`, [path, renamed]);
+    renameSync(path, renamed);
+    appendFileSync(renamed, lines(1, 'key_renamed')); // Envoy wrote on before it reopened
+    writeFileSync(path, lines(1, 'key_renamed')); // and then reopened, while the sidecar was down
+    let reopens = 0;
+    expect(await runTailer('pod-d', { reopen: async () => void reopens++ })).toBe(2);
+    expect(existsSync(renamed)).toBe(false);
+    expect(reopens).toBe(0); // the new file was already there
+    expect(await countFor('key_renamed')).toBe(4);
+    expect((await rowsFor('pod-d')).map((r) => r.rotated_to)).toEqual([null]);
+  });
+
+  it('keeps and follows a renamed file while Envoy cannot be asked to reopen', async () => {
+    writeFileSync(path, lines(20, 'key_unreachable'));
+    const failing = async () => {
+      throw new Error('connect ECONNREFUSED');
+    };
+    expect(await runTailer('pod-e', { rotateBytes: 4096, reopen: failing })).toBe(20);
+    const [row] = await rowsFor('pod-e');
+    expect(row.rotated_to).toMatch(/access\.log\.\d{8}T\d{9}Z$/);
+    expect(existsSync(path)).toBe(false);
+    appendFileSync(row.rotated_to, lines(2, 'key_unreachable')); // Envoy still writes to it
+    expect(await runTailer('pod-e', { rotateBytes: 4096, reopen: failing })).toBe(2);
+    expect(existsSync(row.rotated_to)).toBe(true);
+    // Envoy reopens (here: the new file appears): the renamed file is finished and deleted.
+    writeFileSync(path, lines(1, 'key_unreachable'));
+    expect(await runTailer('pod-e', { rotateBytes: 4096, reopen: failing })).toBe(1);
+    expect(existsSync(row.rotated_to)).toBe(false);
+    expect(await countFor('key_unreachable')).toBe(23);
   });
 });
 

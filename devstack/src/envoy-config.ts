@@ -27,6 +27,11 @@ export interface EnvoyRenderOptions {
    * the file access log out. (startEnvoy defaults it to access.log beside the rendered config.)
    */
   accessLogPath?: string | null;
+  /**
+   * Where the log_reopen listener (POST /reopen_logs forwarded to the admin port) listens;
+   * unset leaves it out (on loopback the admin port itself is reachable).
+   */
+  logReopen?: Endpoint;
   /** Extra clusters' endpoints by cluster name (examples added by later configuration). */
   clusters?: Record<string, Endpoint | Endpoint[]>;
 }
@@ -60,6 +65,13 @@ export function renderEnvoyConfig(opts: EnvoyRenderOptions, source = readFileSyn
   config.admin.address.socket_address = { address: '127.0.0.1', port_value: opts.adminPort };
   const listener = config.static_resources.listeners[0];
   listener.address.socket_address = { address: opts.listen.host, port_value: opts.listen.port };
+  const listeners = config.static_resources.listeners as Obj[];
+  const logReopen = listeners.find((l) => l.name === 'log_reopen');
+  if (logReopen && opts.logReopen) logReopen.address.socket_address = { address: opts.logReopen.host, port_value: opts.logReopen.port };
+  else if (logReopen) config.static_resources.listeners = listeners.filter((l) => l !== logReopen);
+  if ((config.static_resources.clusters as Obj[]).some((c) => c.name === 'envoy_admin')) {
+    setClusterEndpoint(config, 'envoy_admin', { host: '127.0.0.1', port: opts.adminPort });
+  }
   setClusterEndpoint(config, 'backend', opts.backend);
   const hcm = hcmOf(config);
   if (opts.authz) {

@@ -125,6 +125,11 @@ describe('Kubernetes manifests', () => {
     expect(logMount(envoy)).toBe(dirname(ACCESS_LOG_PATH));
     expect(logMount(sidecar)).toBe(dirname(ACCESS_LOG_PATH));
     expect(sidecar.env.find((e: Obj) => e.name === 'ENVOY_ACCESS_LOG_PATH').value).toBe(ACCESS_LOG_PATH);
+    // It rotates the log: it renames and deletes files there, and reaches the admin port on the pod's loopback.
+    expect(sidecar.volumeMounts.find((m: Obj) => m.name === 'access-log').readOnly).not.toBe(true);
+    const admin = YAML.parse(readFileSync(ENVOY_CONFIG_PATH, 'utf8')).admin.address.socket_address;
+    expect(sidecar.env.find((e: Obj) => e.name === 'ENVOY_ADMIN_URL').value).toBe(`http://${admin.address}:${admin.port_value}`);
+    expect(sidecar.env.find((e: Obj) => e.name === 'ACCESS_LOG_HOST_ID').valueFrom.fieldRef.fieldPath).toBe('metadata.name');
     // The Service Envoy's billing_als cluster resolves selects these pods.
     expect(find(k8s('billing-sidecar.yaml'), 'Service', 'billing-sidecar').spec.selector).toEqual(dep.spec.selector.matchLabels);
   });
@@ -215,6 +220,23 @@ describe('docker-compose.yml', () => {
     expect(mountOf('envoy')).toBe(dirname(ACCESS_LOG_PATH));
     expect(mountOf('billing-sidecar')).toBe(dirname(ACCESS_LOG_PATH));
     expect(config.services['billing-sidecar'].environment.ENVOY_ACCESS_LOG_PATH).toBe(ACCESS_LOG_PATH);
+  });
+
+  it('billing-sidecar reaches Envoy for log rotation through the log_reopen listener, which forwards only that', async () => {
+    const config = YAML.parse((await composeConfig(secrets)).stdout) as Obj;
+    const env = config.services['billing-sidecar'].environment;
+    const envoyConfig = YAML.parse(readFileSync(ENVOY_CONFIG_PATH, 'utf8')) as Obj;
+    const listener = envoyConfig.static_resources.listeners.find((l: Obj) => l.name === 'log_reopen');
+    expect(env.ENVOY_ADMIN_URL).toBe(`http://envoy:${listener.address.socket_address.port_value}`);
+    const routes = listener.filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes;
+    expect(routes.map((r: Obj) => r.match.path ?? r.match.prefix)).toEqual(['/reopen_logs', '/']);
+    expect(routes[1].direct_response.status).toBe(404);
+    const adminCluster = envoyConfig.static_resources.clusters.find((c: Obj) => c.name === routes[0].route.cluster);
+    expect(adminCluster.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address).toEqual(envoyConfig.admin.address.socket_address);
+    expect(Number(env.ACCESS_LOG_ROTATE_BYTES)).toBeGreaterThan(0);
+    expect(env.ACCESS_LOG_HOST_ID).toBe('compose');
+    // Not published on the host.
+    expect(JSON.stringify(config.services.envoy.ports ?? [])).not.toContain(String(listener.address.socket_address.port_value));
   });
 
   it('refuses to start without ADMIN_TOKEN / KEY_HASH_SECRETS, saying which', async () => {

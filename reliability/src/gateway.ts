@@ -119,6 +119,9 @@ export class Gateway {
       AUTHZ_GRPC_PORT: String(this.ports.authzGrpc[i]),
       AUTHZ_HTTP_PORT: String(this.ports.authzHttp[i]),
       LOG_LEVEL: this.opts.logLevel ?? 'info',
+      // Off unless the run's environment sets it: the load here sends unknown keys from
+      // 127.0.0.1 on purpose, and bench:flood measures the key cache, not the limit.
+      UNAUTHENTICATED_REFUSALS_PER_MINUTE_PER_ADDRESS: process.env.UNAUTHENTICATED_REFUSALS_PER_MINUTE_PER_ADDRESS ?? '0',
       ...this.opts.authzEnv,
     };
   }
@@ -227,6 +230,7 @@ export class Gateway {
             BILLING_GRPC_PORT: String(p.billingGrpc),
             BILLING_HTTP_PORT: String(p.billingHttp),
             ENVOY_ACCESS_LOG_PATH: this.accessLogPath,
+            ENVOY_ADMIN_URL: this.envoyAdminUrl,
             ACCESS_LOG_POLL_INTERVAL_MS: '100',
             LOG_LEVEL: this.opts.logLevel ?? 'info',
             ...this.opts.billingEnv,

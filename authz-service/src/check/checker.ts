@@ -68,7 +68,11 @@ export class Checker {
 
     let key: ApiKey;
     try {
-      const match = await this.d.resolver.resolve(this.d.hasher.candidates(cred.value));
+      const hashes = this.d.hasher.candidates(cred.value);
+      if (input.cacheOnly && !this.d.resolver.isCached(hashes)) {
+        return deny(401, 'invalid_api_key', 'The API key is not valid (unknown key)', { outcome: 'lookup_skipped' });
+      }
+      const match = await this.d.resolver.resolve(hashes);
       if (!match) return deny(401, 'invalid_api_key', 'The API key is not valid (unknown key)', { outcome: 'unknown_key' });
       // A pre-rotation secret works only until its grace period ends — checked here, per
       // request, because a cached match would otherwise outlive the grace by up to the cache TTL.

@@ -36,6 +36,12 @@ export interface CheckInput {
   path: string;
   /** Lower-case header names (Envoy's CheckRequest map). */
   headers: Record<string, string>;
+  /**
+   * The client's address is over its refusal budget (refusal-limiter.ts): an API key that is
+   * not in the cache is refused without a key-store lookup, and the caller answers 429 for
+   * every 401.
+   */
+  cacheOnly?: boolean;
 }
 
 const REALM = 'Bearer realm="tollgate"';

@@ -50,6 +50,11 @@ export class KeyResolver {
     }
   }
 
+  /** Whether resolve() would answer these hashes from the cache, without Postgres. */
+  isCached(hashes: string[]): boolean {
+    return this.cache.get(hashes[0]!)?.fresh === true;
+  }
+
   /** The lookup in flight for these hashes, started if there is none: one query per hash at a time. */
   private pending(hashes: string[]): Promise<HashMatch | null> {
     const primary = hashes[0]!;

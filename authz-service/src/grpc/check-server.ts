@@ -12,6 +12,7 @@ import {
 } from '@tollgate/proto';
 import type { Checker } from '../check/checker.js';
 import { publishedMetadata, type Decision } from '../check/decision.js';
+import { refusalBucketOf, tooManyFailedAttempts, type RefusalLimiter } from '../check/refusal-limiter.js';
 
 const HTTP_STATUS_NAME: Record<number, string> = {
   400: 'BadRequest',
@@ -91,11 +92,18 @@ export function createCheckMetrics(registry: Registry): CheckMetrics {
 }
 
 /** envoy.service.auth.v3.Authorization, backed by the Checker. */
-export function authorizationHandlers(checker: Checker, metrics: CheckMetrics, logger: Logger): AuthorizationHandlers {
+export function authorizationHandlers(
+  checker: Checker,
+  metrics: CheckMetrics,
+  logger: Logger,
+  /** Unauthenticated refusals per client address; undefined: not limited. */
+  refusals?: RefusalLimiter,
+): AuthorizationHandlers {
   return {
     Check(call, callback) {
       const started = process.hrtime.bigint();
-      const http = (call.request as CheckRequest).attributes?.request?.http;
+      const attributes = (call.request as CheckRequest).attributes;
+      const http = attributes?.request?.http;
       if (!http || !http.method || !http.path) {
         callback({
           code: grpc.status.INVALID_ARGUMENT,
@@ -104,9 +112,17 @@ export function authorizationHandlers(checker: Checker, metrics: CheckMetrics, l
         return;
       }
       const headers = http.headers ?? {};
+      // The connection's peer as Envoy saw it (use_remote_address: true), never X-Forwarded-For.
+      const bucket = refusals && refusalBucketOf(attributes?.source?.address?.socketAddress?.address);
+      const retryAfterS = bucket ? refusals!.retryAfterS(bucket) : 0;
       checker
-        .check({ method: http.method, path: http.path, headers })
-        .then((decision) => {
+        .check({ method: http.method, path: http.path, headers, ...(retryAfterS > 0 && { cacheOnly: true }) })
+        .then((checked) => {
+          let decision = checked;
+          if (bucket && !decision.allow && decision.status === 401) {
+            if (retryAfterS > 0) decision = tooManyFailedAttempts(retryAfterS);
+            else refusals!.record(bucket);
+          }
           const status = decision.allow ? 200 : decision.status;
           metrics.checks.inc({ outcome: decision.outcome, status: String(status) });
           metrics.latency.observe({ status: String(status) }, Number(process.hrtime.bigint() - started) / 1e9);

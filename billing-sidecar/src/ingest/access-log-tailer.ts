@@ -1,15 +1,33 @@
-import { open, readdir, stat } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
+import { open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type pg from 'pg';
 import type { Logger } from '@tollgate/common';
 import type { BillableRule } from '../domain/billable.js';
 import { fromJsonLogLine, type UsageRecord } from '../domain/usage-record.js';
 import type { BillingMetrics } from '../metrics.js';
-import { HEAD_BYTES, loadPosition, savePosition, type FilePosition } from '../stores/offset-store.js';
+import { HEAD_BYTES, OffsetStore, type FilePosition, type RotatingFile } from '../stores/offset-store.js';
 import type { UsageWriter } from '../stores/usage-writer.js';
+import { reopenEnvoyLogs } from './envoy-log-reopener.js';
 
 const CHUNK_BYTES = 1 << 20;
 const HEAD_BYTES_B64 = Math.ceil(HEAD_BYTES / 3) * 4;
+/** Envoy acknowledged a reopen but no new file appeared yet (no traffic, or it restarted): ask again after this. */
+const REOPEN_REASK_MS = 5_000;
+const REOPEN_BACKOFF_MAX_MS = 30_000;
+
+async function statOrUndefined(path: string): Promise<BigIntStats | undefined> {
+  try {
+    return await stat(path, { bigint: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+function sameFile(st: BigIntStats, pos: Pick<FilePosition, 'device' | 'inode'>): boolean {
+  return String(st.dev) === pos.device && String(st.ino) === pos.inode;
+}
 
 /**
  * The base64 of the file's first bytes, as many as the stored head `head` holds. The count comes
@@ -32,6 +50,19 @@ async function readHead(path: string, head: string): Promise<string> {
 export interface TailerOptions {
   path: string;
   pollIntervalMs: number;
+  /** This host's (pod's) name in the offset table: stable across restarts, unique per volume. */
+  hostId: string;
+  /** Rename the file once this many bytes of it are consumed; 0: never (an outside logrotate may). */
+  rotateBytes: number;
+  /** Where `POST /reopen_logs` reaches Envoy's admin interface. */
+  envoyAdminUrl: string;
+  /** Replaces the HTTP call to Envoy (tests of an unreachable admin). */
+  reopen?: (adminUrl: string) => Promise<void>;
+}
+
+interface Rotation extends RotatingFile {
+  nextReopenAt: number;
+  failures: number;
 }
 
 /**
@@ -41,29 +72,44 @@ export interface TailerOptions {
  * advances after the lines before it are written, and rows are keyed by request id, so a line
  * read twice (a crash between the write and the offset save) is still counted once.
  *
- * Rotation: a file renamed away (logrotate `create` + Envoy's `/reopen_logs`) is found again by
- * its inode among its siblings and finished before the new file is read from its start; a file
- * truncated in place (`copytruncate`) is read from its start again.
+ * Rotation (docs/billing.md, "Rotation"): once `rotateBytes` of the file are consumed, the
+ * sidecar renames it, records the new name with its offset, asks Envoy to reopen its logs, and
+ * keeps reading the renamed file — Envoy writes to it until it reopens. When the new file
+ * appears, Envoy has closed the old one: it is read to its end, then deleted. Until then (admin
+ * unreachable) the renamed file is kept and followed, never deleted. A restart finishes a
+ * renamed file before anything else. A file renamed by someone else (logrotate `create`) is
+ * found again by its inode among its siblings; one truncated in place (`copytruncate`) is read
+ * from its start again.
  */
 export class AccessLogTailer {
   private pos: FilePosition | undefined;
+  private rotations: Rotation[] = [];
+  private readonly offsets: OffsetStore;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
   private partialWarned = false;
 
   constructor(
-    private readonly pool: pg.Pool,
+    pool: pg.Pool,
     private readonly writer: UsageWriter,
     private readonly rule: BillableRule,
     private readonly opts: TailerOptions,
     private readonly metrics: BillingMetrics,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.offsets = new OffsetStore(pool, opts.hostId, opts.path);
+  }
 
   async start(): Promise<void> {
-    this.pos = await loadPosition(this.pool, this.opts.path);
-    this.logger.info({ path: this.opts.path, offset: this.pos?.offset ?? 0 }, 'following the JSON access log');
+    await this.offsets.adoptLegacy();
+    const saved = await this.offsets.load();
+    this.pos = saved.active;
+    for (const r of saved.rotating) await this.resume(r);
+    this.logger.info(
+      { path: this.opts.path, offset: this.pos?.offset ?? 0, pendingRotations: this.rotations.length, rotateBytes: this.opts.rotateBytes },
+      'following the JSON access log',
+    );
     // The first pass (the backfill) runs before start() returns, so a caller knows it is done.
     await this.poll();
     this.schedule();
@@ -88,19 +134,37 @@ export class AccessLogTailer {
     this.timer = setTimeout(() => void this.poll().then(() => this.schedule()), this.opts.pollIntervalMs);
   }
 
-  private async pass(): Promise<void> {
-    let st;
-    try {
-      st = await stat(this.opts.path, { bigint: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // Envoy has not written yet
-      throw err;
+  /** A rotation found at start: its renamed file is finished first; if the rename never happened, it is the current file. */
+  private async resume(r: RotatingFile): Promise<void> {
+    const renamed = await statOrUndefined(r.rotatedTo);
+    if (renamed && sameFile(renamed, r.pos)) {
+      this.logger.info({ rotatedTo: r.rotatedTo, offset: r.pos.offset }, 'resuming an access-log rotation');
+      this.rotations.push({ ...r, nextReopenAt: 0, failures: 0 });
+      return;
     }
+    const current = await statOrUndefined(this.opts.path);
+    if (current && sameFile(current, r.pos)) {
+      // Stopped between recording the rotation and the rename: nothing was renamed.
+      await this.offsets.save(r.pos, null);
+      this.pos = r.pos;
+      return;
+    }
+    // Stopped after the renamed file was finished and deleted, before its row was.
+    await this.offsets.forget(r.pos);
+  }
+
+  private async pass(): Promise<void> {
+    while (this.rotations.length > 0) {
+      if (!(await this.continueRotation(this.rotations[0]!))) return;
+      this.rotations.shift();
+    }
+    const st = await statOrUndefined(this.opts.path);
+    if (!st) return; // Envoy has not written yet
     const current = { device: String(st.dev), inode: String(st.ino) };
-    if (this.pos && (this.pos.inode !== current.inode || this.pos.device !== current.device)) {
+    if (this.pos && !sameFile(st, this.pos)) {
       await this.finishRotated(this.pos);
-      this.pos = { ...current, offset: 0, head: '' };
-      await savePosition(this.pool, this.opts.path, this.pos);
+      await this.offsets.forget(this.pos);
+      this.pos = undefined;
     }
     this.pos ??= { ...current, offset: 0, head: '' };
     const size = Number(st.size);
@@ -111,6 +175,77 @@ export class AccessLogTailer {
     }
     await this.readFrom(this.opts.path, this.pos, size);
     this.metrics.accessLogBytesBehind.set(Math.max(0, size - this.pos.offset));
+    if (this.opts.rotateBytes > 0 && this.pos.offset >= this.opts.rotateBytes && !this.stopped) await this.beginRotation(this.pos);
+  }
+
+  /**
+   * Renames the file away. The new name is saved with the offset before the rename, so a
+   * restart after it knows which file to finish (and one before it finds nothing renamed).
+   */
+  private async beginRotation(pos: FilePosition): Promise<void> {
+    const stamp = new Date().toISOString().replace(/[-:.]/g, '');
+    const rotatedTo = `${this.opts.path}.${stamp}`;
+    await this.offsets.save(pos, rotatedTo);
+    try {
+      await rename(this.opts.path, rotatedTo);
+    } catch (err) {
+      await this.offsets.save(pos, null);
+      throw err;
+    }
+    this.logger.info({ rotatedTo, offset: pos.offset }, 'access log renamed; asking Envoy to reopen it');
+    this.pos = undefined;
+    const rotation: Rotation = { pos, rotatedTo, nextReopenAt: 0, failures: 0 };
+    this.rotations.push(rotation);
+    if (await this.continueRotation(rotation)) this.rotations.shift();
+  }
+
+  /**
+   * Reads the renamed file; once Envoy has created the new one (so it has closed this one),
+   * reads it to its end and deletes it. True when the rotation is over.
+   */
+  private async continueRotation(r: Rotation): Promise<boolean> {
+    const renamed = await statOrUndefined(r.rotatedTo);
+    if (!renamed || !sameFile(renamed, r.pos)) {
+      this.logger.warn({ rotatedTo: r.rotatedTo, offset: r.pos.offset }, 'the renamed access log disappeared before it was read to its end; lines after the offset may be missing');
+      await this.offsets.forget(r.pos);
+      return true;
+    }
+    await this.readFrom(r.rotatedTo, r.pos, Number(renamed.size), r.rotatedTo);
+    const current = await statOrUndefined(this.opts.path);
+    if (!current || sameFile(current, r.pos)) {
+      await this.requestReopen(r);
+      return false;
+    }
+    // Envoy closes the old file before it creates the new one: what it flushed before is the rest.
+    const final = Number((await stat(r.rotatedTo, { bigint: true })).size);
+    await this.readFrom(r.rotatedTo, r.pos, final, r.rotatedTo);
+    if (this.stopped) return false;
+    if (r.pos.offset < final) {
+      this.logger.warn({ rotatedTo: r.rotatedTo, bytes: final - r.pos.offset }, 'the renamed access log ends in an unterminated line (a torn write); it is not usage');
+    }
+    await unlink(r.rotatedTo);
+    await this.offsets.forget(r.pos);
+    this.metrics.accessLogRotations.inc();
+    this.logger.info({ rotatedTo: r.rotatedTo, bytes: final }, 'rotated access log read to its end and deleted');
+    return true;
+  }
+
+  /** POST /reopen_logs, not more often than needed; when Envoy is unreachable, again with backoff. */
+  private async requestReopen(r: Rotation): Promise<void> {
+    if (Date.now() < r.nextReopenAt) return;
+    try {
+      await (this.opts.reopen ?? reopenEnvoyLogs)(this.opts.envoyAdminUrl);
+      r.failures = 0;
+      r.nextReopenAt = Date.now() + REOPEN_REASK_MS;
+    } catch (err) {
+      r.failures++;
+      r.nextReopenAt = Date.now() + Math.min(REOPEN_BACKOFF_MAX_MS, 250 * 2 ** Math.min(r.failures, 7));
+      this.metrics.accessLogReopenFailures.inc();
+      this.logger.warn(
+        { err: (err as Error).message, envoyAdminUrl: this.opts.envoyAdminUrl, attempts: r.failures, rotatedTo: r.rotatedTo },
+        'Envoy did not reopen its access log; the renamed file is kept and followed until it does',
+      );
+    }
   }
 
   /** The file we were reading was renamed: read the rest of it under its new name, if still there. */
@@ -131,7 +266,7 @@ export class AccessLogTailer {
   }
 
   /** Reads complete lines from `pos.offset` up to `size`, writing each chunk before advancing `pos`. */
-  private async readFrom(path: string, pos: FilePosition, size: number): Promise<void> {
+  private async readFrom(path: string, pos: FilePosition, size: number, rotatedTo: string | null = null): Promise<void> {
     if (pos.offset >= size) return;
     const fh = await open(path, 'r');
     try {
@@ -162,7 +297,7 @@ export class AccessLogTailer {
           pos.head = head.subarray(0, n).toString('base64');
         }
         pos.offset += consumed;
-        await savePosition(this.pool, this.opts.path, pos);
+        await this.offsets.save(pos, rotatedTo);
         chunkBytes = CHUNK_BYTES;
       }
     } finally {

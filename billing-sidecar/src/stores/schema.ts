@@ -115,6 +115,22 @@ export const BILLING_MIGRATIONS: Migration[] = [
         alter column user_id drop not null;
     `,
   },
+  {
+    id: '003_access_log_offsets_by_file',
+    sql: `
+      -- Offsets keyed by the file's identity, not its path: the sidecar rotates the file (the
+      -- renamed one is finished from its own row), and two sidecars on different hosts (pods)
+      -- reading the same path no longer overwrite each other's offset. Rows from before get
+      -- an empty host id; the sidecar adopts those for its path at start (offset-store.ts).
+      alter table access_log_offsets add column host_id text not null default '';
+      -- Where the sidecar renamed this file to; set before the rename, so a restart knows a
+      -- rotation was under way and finishes the renamed file before anything else.
+      alter table access_log_offsets add column rotated_to text;
+      alter table access_log_offsets drop constraint access_log_offsets_pkey;
+      alter table access_log_offsets add primary key (host_id, device, inode);
+      create index access_log_offsets_by_path on access_log_offsets (host_id, path);
+    `,
+  },
 ];
 
 export function migrateBilling(pool: pg.Pool, logger?: Logger): Promise<string[]> {
