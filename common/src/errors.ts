@@ -1,6 +1,8 @@
+import type { ErrorCode } from './error-codes.js';
+
 /** The JSON error shape every Tollgate HTTP surface returns: `{error, message, details?}`. */
 export interface ErrorBody {
-  error: string;
+  error: ErrorCode;
   message: string;
   details?: unknown;
 }
@@ -9,7 +11,8 @@ export interface ErrorBody {
 export class HttpError extends Error {
   constructor(
     readonly status: number,
-    readonly code: string,
+    /** Only a code from ERROR_CODES (error-codes.ts): add a new one there first. */
+    readonly code: ErrorCode,
     message: string,
     readonly details?: unknown,
     readonly headers: Record<string, string> = {},
