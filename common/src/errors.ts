@@ -1,10 +1,12 @@
 import type { ErrorCode } from './error-codes.js';
 
-/** The JSON error shape every Tollgate HTTP surface returns: `{error, message, details?}`. */
+/** The JSON error shape every Tollgate HTTP surface returns: `{error, message, details?, request_id}`. */
 export interface ErrorBody {
   error: ErrorCode;
   message: string;
   details?: unknown;
+  /** The request's id (also the `x-request-id` response header), for a user to quote; added by the HTTP layer. */
+  request_id?: string;
 }
 
 /** An error that already knows its HTTP status and public message; safe to show a client. */

@@ -195,6 +195,7 @@ export const ErrorResponse = named(
     message: z.string(),
     details: z.unknown().optional(),
     field: z.string().optional().describe('With field_not_allowed: the field a keys:manage key may not set as asked'),
+    request_id: z.string().describe('This request\'s id, also the x-request-id response header: quote it to an operator'),
   }),
   'Error',
   'Every error: a machine-readable code, a sentence for people, and sometimes details (e.g. which fields are wrong).',
