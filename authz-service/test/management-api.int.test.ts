@@ -312,7 +312,7 @@ describe('authentication', () => {
     const r = await api.call('GET', '/api/keys/user123', { token: null });
     expect(r.status).toBe(401);
     expect(r.headers.get('www-authenticate')).toBe('Bearer realm="tollgate"');
-    expect(r.body).toEqual({ error: 'missing_credential', message: expect.any(String) });
+    expect(r.body).toEqual({ error: 'missing_credential', message: expect.any(String), request_id: expect.any(String) });
   });
 
   it('refuses a wrong token, a malformed header, and a corrupted key with 401', async () => {
@@ -325,7 +325,7 @@ describe('authentication', () => {
       const r = await api.call('GET', '/api/keys/user123', { token: null, headers });
       expect(r.status).toBe(401);
       expect(r.headers.get('www-authenticate')).toMatch(/^Bearer realm="tollgate"/);
-      expect(Object.keys(r.body).sort()).toEqual(['error', 'message']);
+      expect(Object.keys(r.body).sort()).toEqual(['error', 'message', 'request_id']);
     }
   });
 
@@ -475,7 +475,7 @@ describe('validation: clear 4xx JSON and nothing written', () => {
       expect(r.headers.get('content-type')).toMatch(/application\/json/);
       expect(typeof r.body.error).toBe('string');
       expect(typeof r.body.message).toBe('string');
-      expect(Object.keys(r.body).every((k) => ['error', 'message', 'details'].includes(k))).toBe(true);
+      expect(Object.keys(r.body).every((k) => ['error', 'message', 'details', 'request_id'].includes(k))).toBe(true);
       expect(await tableCounts(api.deps)).toEqual(before);
     });
   }
@@ -512,7 +512,7 @@ describe('validation: clear 4xx JSON and nothing written', () => {
     expect(text.body.error).toBe('unsupported_media_type');
     const none = await api.call('GET', '/api/nothing-here');
     expect(none.status).toBe(404);
-    expect(none.body).toEqual({ error: 'not_found', message: expect.any(String) });
+    expect(none.body).toEqual({ error: 'not_found', message: expect.any(String), request_id: expect.any(String) });
   });
 });
 

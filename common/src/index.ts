@@ -1,6 +1,7 @@
 export * from './config.js';
 export * from './logger.js';
 export * from './errors.js';
+export * from './error-codes.js';
 export * from './metrics.js';
 export * from './ops.js';
 export * from './shutdown.js';

@@ -1,4 +1,4 @@
-import { CHECK_METADATA, type CheckVerdict } from '@tollgate/common';
+import { CHECK_METADATA, type CheckVerdict, type ErrorCode } from '@tollgate/common';
 
 /** What a Check decided, independent of gRPC: the server turns it into a CheckResponse. */
 export type DenyStatus = 400 | 401 | 403 | 429 | 503;
@@ -20,7 +20,7 @@ export interface Deny {
   allow: false;
   status: DenyStatus;
   /** Machine-readable code, the JSON body's `error`. */
-  error: string;
+  error: ErrorCode;
   message: string;
   headers: Record<string, string>;
   metadata?: Record<string, string>;
@@ -48,7 +48,8 @@ const REALM = 'Bearer realm="tollgate"';
 
 export function deny(
   status: DenyStatus,
-  error: string,
+  /** Only a code from ERROR_CODES (common/src/error-codes.ts): add a new one there first. */
+  error: ErrorCode,
   message: string,
   opts: { headers?: Record<string, string>; metadata?: Record<string, string>; outcome?: string } = {},
 ): Deny {

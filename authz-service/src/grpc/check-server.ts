@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { Histogram, Counter, type Registry } from 'prom-client';
-import type { Logger } from '@tollgate/common';
+import type { ErrorBody, Logger } from '@tollgate/common';
 import {
   loadEnvoyProtos,
   RpcCode,
@@ -44,7 +44,8 @@ function struct(fields: Record<string, string>): Struct__Input {
   return { fields: Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, { stringValue: v }])) };
 }
 
-export function toCheckResponse(d: Decision): CheckResponse__Input {
+/** `requestId`: Envoy's x-request-id, which the denial body carries so a user can quote it. */
+export function toCheckResponse(d: Decision, requestId?: string): CheckResponse__Input {
   if (d.allow) {
     return {
       status: { code: RpcCode.OK },
@@ -62,7 +63,7 @@ export function toCheckResponse(d: Decision): CheckResponse__Input {
     deniedResponse: {
       status: { code: HTTP_STATUS_NAME[d.status] as never },
       headers: headerOptions({ ...d.headers, 'content-type': 'application/json', 'cache-control': 'no-store' }),
-      body: JSON.stringify({ error: d.error, message: d.message }),
+      body: JSON.stringify({ error: d.error, message: d.message, ...(requestId ? { request_id: requestId } : {}) } satisfies ErrorBody),
     },
     ...(metadata ? { dynamicMetadata: struct(metadata) } : {}),
   };
@@ -132,7 +133,7 @@ export function authorizationHandlers(
               'request denied',
             );
           }
-          callback(null, toCheckResponse(decision));
+          callback(null, toCheckResponse(decision, headers['x-request-id']));
         })
         .catch((err: Error) => {
           metrics.checks.inc({ outcome: 'error', status: '500' });

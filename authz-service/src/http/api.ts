@@ -6,6 +6,7 @@ import { installErrorHandling } from './errors.js';
 import { KeyManagement } from './key-management.js';
 import { keyRoutes } from './key-routes.js';
 import { buildOpenApiDocument } from './openapi.js';
+import { managementRequestId } from './request-id.js';
 import { registerRoutes, type RouteSpec } from './routes.js';
 import { tokenRoutes } from './token-routes.js';
 import { usageRoutes } from './usage-routes.js';
@@ -32,7 +33,11 @@ export function managementRoutes(deps: ServiceDeps): RouteSpec[] {
  * routes (/health, /health/live, /metrics) and /openapi.json. The caller listens.
  */
 export function buildManagementApi(deps: ServiceDeps): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT_BYTES });
+  const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT_BYTES, requestIdHeader: false, genReqId: managementRequestId });
+  // Error bodies carry the id as `request_id`; the header is on every answer, successes too.
+  app.addHook('onRequest', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+  });
   // JSON only: a text/plain body would otherwise reach validation as a string.
   app.removeContentTypeParser('text/plain');
   // An empty body sent with Content-Type: application/json (curl -X DELETE -H 'Content-Type: …')

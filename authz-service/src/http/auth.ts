@@ -1,4 +1,4 @@
-import { HttpError } from '@tollgate/common';
+import { HttpError, type ErrorCode } from '@tollgate/common';
 import type { ServiceDeps } from '../deps.js';
 import { extractCredential } from '../domain/credentials.js';
 import { checkKeyShape } from '../domain/key-format.js';
@@ -22,7 +22,7 @@ export function actorLabel(actor: Actor): string {
 
 const REALM = 'Bearer realm="tollgate"';
 
-function unauthorized(error: string, message: string): HttpError {
+function unauthorized(error: ErrorCode, message: string): HttpError {
   // RFC 6750 §3.1: no error code when no credential was sent at all (as the gateway answers).
   const challenge = error === 'missing_credential' ? REALM : `${REALM}, error="invalid_token"`;
   return new HttpError(401, error, message, undefined, { 'www-authenticate': challenge });

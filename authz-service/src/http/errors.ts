@@ -43,19 +43,22 @@ function fromFastifyError(err: FastifyError): HttpError | null {
 /**
  * Every answer that is not a success uses `{error, message, details?}`, including Fastify's own
  * (malformed JSON, unknown route). Unexpected errors are logged without the request body, which
- * may carry a key, and answered with a generic 500.
+ * may carry a key, and answered with a generic 500. Each error body carries the request id
+ * (`request_id`, also the `x-request-id` header on every answer; see request-id.ts).
  */
 export function installErrorHandling(app: FastifyInstance, logger: Logger): void {
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const known = err instanceof HttpError ? err : fromFastifyError(err);
     if (known) {
-      void reply.code(known.status).headers(known.headers).send(known.toBody());
+      void reply.code(known.status).headers(known.headers).send({ ...known.toBody(), request_id: req.id } satisfies ErrorBody);
       return;
     }
-    logger.error({ err: err.message, code: err.code, method: req.method, route: req.routeOptions.url }, 'management API error');
-    void reply.code(500).send({ error: 'internal_error', message: 'Something went wrong on our side; see the authz-service logs' } satisfies ErrorBody);
+    logger.error({ err: err.message, code: err.code, method: req.method, route: req.routeOptions.url, requestId: req.id }, 'management API error');
+    void reply
+      .code(500)
+      .send({ error: 'internal_error', message: 'Something went wrong on our side; see the authz-service logs', request_id: req.id } satisfies ErrorBody);
   });
   app.setNotFoundHandler((req, reply) => {
-    void reply.code(404).send({ error: 'not_found', message: `No route ${req.method} ${req.url.split('?')[0]}` } satisfies ErrorBody);
+    void reply.code(404).send({ error: 'not_found', message: `No route ${req.method} ${req.url.split('?')[0]}`, request_id: req.id } satisfies ErrorBody);
   });
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ERROR_CODES, type ErrorCode } from '@tollgate/common';
 import { KEY_ID_RE } from '../stores/key-store.js';
 import { SERVICE_ROUTE_SCOPE } from '../domain/scopes.js';
 
@@ -188,10 +189,13 @@ export const PermissionSetList = named(
 
 export const ErrorResponse = named(
   z.object({
-    error: z.string(),
+    error: z
+      .enum(Object.entries(ERROR_CODES).flatMap(([code, info]) => ((info.surfaces as readonly string[]).includes('management') ? [code as ErrorCode] : [])))
+      .describe('A code from docs/errors.md'),
     message: z.string(),
     details: z.unknown().optional(),
     field: z.string().optional().describe('With field_not_allowed: the field a keys:manage key may not set as asked'),
+    request_id: z.string().describe('This request\'s id, also the x-request-id response header: quote it to an operator'),
   }),
   'Error',
   'Every error: a machine-readable code, a sentence for people, and sometimes details (e.g. which fields are wrong).',
