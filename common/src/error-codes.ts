@@ -223,6 +223,12 @@ export const ERROR_CODES = {
     meaning: 'The key is over its per-minute or per-day limit.',
     action: 'Retry after `Retry-After` seconds; the rate-limit headers say where you stand.',
   },
+  too_many_failed_attempts: {
+    status: [429],
+    surfaces: ['gateway'],
+    meaning: 'Too many requests without a valid credential came from this client address; until its budget refills, only keys this replica already has cached pass.',
+    action: 'Fix the credential the client sends, then retry after `Retry-After` seconds (UNAUTHENTICATED_REFUSALS_PER_MINUTE_PER_ADDRESS sets the budget).',
+  },
   unavailable: {
     status: [503],
     surfaces: ['gateway'],
