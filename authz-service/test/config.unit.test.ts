@@ -66,6 +66,8 @@ describeConfigRefusals({
     refused('KEY_PREFIX', 'sk_live', /lower-case letter then up to 15/),
     refused('KEY_PREFIX', 'k'.repeat(17), /lower-case letter then up to 15/),
     refused('ACCEPTED_KEY_PREFIXES', 'sk,SK', /invalid prefix/),
+    // An empty list is not "unset": app.ts would accept no prefix at all and refuse every key.
+    refused('ACCEPTED_KEY_PREFIXES', ',', /at least one prefix/),
     required('ADMIN_TOKEN'),
     refused('ADMIN_TOKEN', `${'a'.repeat(16)},short`, /each admin token needs at least 16 characters/),
     refused('ADMIN_TOKEN', ',', /at least one token/),
