@@ -52,7 +52,7 @@ const schema = z.object({
   KEY_HASH_SECRETS: env.list().pipe(z.array(z.string().min(32, 'each secret needs at least 32 characters')).min(1, 'at least one secret')),
   KEY_PREFIX: z.string().refine(isValidPrefix, 'lower-case letter then up to 15 lower-case letters or digits').default('sk'),
   /** Prefixes still accepted at Check (a renamed prefix keeps old keys working). Defaults to KEY_PREFIX. */
-  ACCEPTED_KEY_PREFIXES: env.list().pipe(z.array(z.string().refine(isValidPrefix, 'invalid prefix'))).optional(),
+  ACCEPTED_KEY_PREFIXES: env.list().pipe(z.array(z.string().refine(isValidPrefix, 'invalid prefix')).min(1, 'at least one prefix')).optional(),
 
   /** Admin token(s) for the management API; several at once so a token can rotate. */
   ADMIN_TOKEN: env.list().pipe(z.array(z.string().min(16, 'each admin token needs at least 16 characters')).min(1, 'at least one token')),
