@@ -35,7 +35,7 @@ export async function createServiceDeps(config: AuthzConfig, logger: Logger): Pr
   const redis = createRedis(config, 'commands');
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis error'));
 
-  const keyEvents = new KeyEventPublisher(redis, keyEventsChannel(config.REDIS_KEY_PREFIX));
+  const keyEvents = new KeyEventPublisher(redis, keyEventsChannel(config.REDIS_KEY_PREFIX), { logger });
   const vaultStore = new VaultStore(pool);
   return {
     config,
@@ -57,6 +57,7 @@ export async function createServiceDeps(config: AuthzConfig, logger: Logger): Pr
 }
 
 export async function closeServiceDeps(deps: ServiceDeps): Promise<void> {
+  deps.keyEvents.close();
   await deps.pool.end().catch(() => {});
   deps.redis.disconnect();
 }
