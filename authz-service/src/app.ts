@@ -72,6 +72,8 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
   // (subscribes, first poll) once they exist.
   const subscriber = createRedis(config, 'subscriber');
   subscriber.on('error', (err) => logger.warn({ err: err.message }, 'redis subscriber error'));
+  const eventsRedis = createRedis(config, 'events');
+  eventsRedis.on('error', (err) => logger.debug({ err: err.message }, 'redis events connection error'));
   const clearAll = () => {
     resolver.clear();
     tokens.clear();
@@ -79,7 +81,7 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
   };
   const feed = new KeyEventFeed({
     subscriber,
-    commands: deps.redis,
+    redis: eventsRedis,
     channel: keyEventsChannel(config.REDIS_KEY_PREFIX),
     pollMs: config.KEY_EVENTS_POLL_MS,
     logger,
@@ -205,6 +207,7 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
       await tokenUsage.stop();
       feed.stop();
       subscriber.disconnect();
+      eventsRedis.disconnect();
       await closeServiceDeps(deps);
     })());
 

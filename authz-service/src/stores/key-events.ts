@@ -165,12 +165,13 @@ export class KeyEventFeed {
   private lastSyncAt = -Infinity;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
-  private failing = false;
+  private warned = false;
 
   constructor(
     private readonly opts: {
       subscriber: RedisClient;
-      commands: RedisClient;
+      /** A connection of its own for the poll (not the subscriber, which is in subscribe mode). */
+      redis: RedisClient;
       channel: string;
       pollMs: number;
       handlers: KeyEventHandlers;
@@ -229,7 +230,7 @@ export class KeyEventFeed {
     const seenBefore = this.seen;
     const runBefore = this.run;
     try {
-      const [rawRun, rawSeq] = await this.opts.commands.hmget(this.keys.meta, 'run', 'seq');
+      const [rawRun, rawSeq] = await this.opts.redis.hmget(this.keys.meta, 'run', 'seq');
       const run = rawRun ?? null;
       const seq = Number(rawSeq ?? 0);
       if (!this.initialized || (runBefore !== null && run !== runBefore) || seq < seenBefore) {
@@ -243,16 +244,19 @@ export class KeyEventFeed {
         else if (seq > from) await this.replay(run, from);
       }
       this.lastSyncAt = sentAt;
-      if (this.failing) this.opts.logger?.info('key event log reachable again');
-      this.failing = false;
+      if (this.warned) this.opts.logger?.info('key event log reachable again');
+      this.warned = false;
     } catch (err) {
-      if (!this.failing) this.opts.logger?.warn({ err: (err as Error).message }, 'key event log unreachable; caches trust entries for under a second until it is back');
-      this.failing = true;
+      // Said once per outage, and only once it costs sync (a lone slow poll does not).
+      if (!this.warned && !this.synced()) {
+        this.opts.logger?.warn({ err: (err as Error).message }, 'key event log unreachable; caches trust entries for under a second until it is back');
+        this.warned = true;
+      }
     }
   }
 
   private async replay(run: string | null, from: number): Promise<void> {
-    const entries = await this.opts.commands.xrange(this.keys.log, `${from + 1}-0`, '+');
+    const entries = await this.opts.redis.xrange(this.keys.log, `${from + 1}-0`, '+');
     const first = entries[0] ? Number(entries[0][0].split('-')[0]) : null;
     if (first !== from + 1) {
       // The log was trimmed past what we had (or lost): replaying would leave a hole.
