@@ -1,5 +1,8 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { uniqueRedisPrefix } from '@tollgate/devstack';
+import { connectRedis } from '../src/stores/redis-client.js';
+import { KeyEventFeed, KeyEventPublisher, keyEventsChannel, type KeyEvent } from '../src/stores/key-events.js';
 import { issueServiceToken, revokeServiceToken } from '../src/tokens/token-service.js';
 import { checkClient, createKey, httpStatusOf, sleep, startTestAuthz, testEnv, type CheckFn, type TestEnv } from './helpers.js';
 import { startTcpProxy, viaProxy, type TcpProxy } from './tcp-proxy.js';
@@ -75,6 +78,26 @@ async function warmKey() {
   expect(httpStatusOf(await checkB(bearer(created.plaintext)))).toBe(200);
   return created;
 }
+
+describe('key event feed', () => {
+  it('subscribes even when the service is too busy to connect within the command timeout', async () => {
+    const channel = keyEventsChannel(uniqueRedisPrefix(infra, 'ev'));
+    const subscriber = connectRedis({ url: infra.redisUrl, commandTimeoutMs: 20, name: 'test-subscriber', subscriber: true });
+    const redis = new Redis(infra.redisUrl);
+    const events: KeyEvent[] = [];
+    const feed = new KeyEventFeed({ subscriber, redis, channel, pollMs: 250, handlers: { onEvent: (e) => events.push(e), onResync: () => {} } });
+    closers.push(() => feed.stop(), () => subscriber.disconnect(), () => redis.disconnect());
+    const started = feed.start();
+    // A service start keeps the event loop busy (module loading, migrations) past the timeout.
+    const until = Date.now() + 150;
+    while (Date.now() < until);
+    await expect(started).resolves.toBeUndefined();
+    await new KeyEventPublisher(probe, channel).keyChanged('key_revoked');
+    for (let i = 0; i < 50 && events.length === 0; i++) await sleep(10);
+    // Pub/sub's message, in the format it always had (the poll may apply it again, harmlessly).
+    expect(events[0]).toEqual({ type: 'key_changed', keyId: 'key_revoked' });
+  });
+});
 
 describe('revocation when pub/sub fails', () => {
   it('a publish that Redis refused is retried, and the revocation lands within a second of Redis coming back', async () => {

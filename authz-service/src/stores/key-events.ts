@@ -34,7 +34,7 @@ export function keyEventLogKeys(channel: string): { meta: string; log: string } 
 }
 
 // KEYS[1] meta hash, KEYS[2] log stream; ARGV[1] channel, ARGV[2] event JSON, ARGV[3] log length.
-// Returns the event's sequence number.
+// Returns the event's sequence number. The pub/sub message is the event JSON as it always was.
 const PUBLISH_LUA = `
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 if seq == 1 then
@@ -42,12 +42,8 @@ if seq == 1 then
   redis.call('HSET', KEYS[1], 'run', t[1] .. '.' .. t[2])
   redis.call('DEL', KEYS[2])
 end
-local run = redis.call('HGET', KEYS[1], 'run')
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], seq .. '-1', 'e', ARGV[2])
-local message = cjson.decode(ARGV[2])
-message['seq'] = seq
-message['run'] = run
-redis.call('PUBLISH', ARGV[1], cjson.encode(message))
+redis.call('PUBLISH', ARGV[1], ARGV[2])
 return seq
 `;
 
@@ -150,6 +146,8 @@ export interface KeyEventHandlers {
 
 /** A successful poll is trusted for this long after it was sent: poll interval plus slack, under a second. */
 const SYNC_VALID_MS = 750;
+/** How long a start waits for the first poll (and the subscription) before serving anyway. */
+const START_WAIT_MS = 3000;
 
 /**
  * A replica's side: pub/sub for speed, and a poll of the log's sequence every `pollMs` for
@@ -185,16 +183,25 @@ export class KeyEventFeed {
     return now - this.lastSyncAt <= SYNC_VALID_MS;
   }
 
-  /** Subscribes and runs the first poll (each given up on, not failed, if Redis is away: the poll retries). */
+  /**
+   * Subscribes and polls until the first poll succeeds, so that its resync happens before the
+   * service answers Checks rather than clearing a cache already in use. Each is given up on
+   * after a while, not failed, if Redis is away: the poll keeps retrying in the background.
+   */
   async start(): Promise<void> {
     const { subscriber, channel } = this.opts;
     subscriber.on('message', (ch: string, message: string) => {
       if (ch === channel) this.onMessage(message);
     });
     const subscribed = subscriber.subscribe(channel).catch((err: Error) => this.opts.logger?.warn({ err: err.message }, 'key event subscription failed; the poll still applies changes'));
+    const until = Date.now() + START_WAIT_MS;
     await this.poll();
+    while (!this.initialized && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 50));
+      await this.poll();
+    }
     this.schedule();
-    await Promise.race([subscribed, new Promise((r) => setTimeout(r, 1000).unref())]);
+    await Promise.race([subscribed, new Promise((r) => setTimeout(r, Math.max(0, until - Date.now())).unref())]);
   }
 
   stop(): void {
@@ -203,18 +210,19 @@ export class KeyEventFeed {
   }
 
   private onMessage(message: string): void {
-    let parsed: KeyEvent & { seq?: unknown; run?: unknown };
+    let event: KeyEvent;
     try {
-      parsed = JSON.parse(message);
+      event = JSON.parse(message) as KeyEvent;
     } catch {
       this.opts.handlers.onResync();
       return;
     }
-    const { seq, run, ...event } = parsed;
     if (!EVENT_TYPES.has(event.type)) return;
-    this.opts.handlers.onEvent(event as KeyEvent);
-    // The next one in order: the poll need not replay it. Anything else waits for the poll.
-    if (run === this.run && seq === this.seen + 1) this.seen = seq;
+    // The poll finds this event in the log too and applies it again: invalidation is idempotent,
+    // and the message carries no sequence number (its format is unchanged for other listeners),
+    // so the replay cannot tell whether this message was that entry. The cost is at most one
+    // more Postgres read per change per replica.
+    this.opts.handlers.onEvent(event);
   }
 
   private schedule(): void {
@@ -266,15 +274,14 @@ export class KeyEventFeed {
     }
     for (const [id, fields] of entries) {
       const seq = Number(id.split('-')[0]);
-      if (seq <= this.seen) continue; // already applied from pub/sub meanwhile
-      const json = fields[fields.indexOf('e') + 1];
+      const json = fields[fields.indexOf('e') + 1] ?? '';
+      this.seen = seq;
       try {
-        const event = JSON.parse(json ?? '') as KeyEvent;
+        const event = JSON.parse(json) as KeyEvent;
         if (EVENT_TYPES.has(event.type)) this.opts.handlers.onEvent(event);
       } catch {
         this.opts.handlers.onResync();
       }
-      this.seen = seq;
     }
   }
 
