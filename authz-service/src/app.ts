@@ -5,7 +5,6 @@ import type { FastifyInstance } from 'fastify';
 import type { AuthzConfig } from './config.js';
 import type { ServiceDeps } from './deps.js';
 import { closeServiceDeps, createRedis, createServiceDeps } from './service-deps.js';
-import { KeyCache } from './check/key-cache.js';
 import { KeyResolver } from './check/key-resolver.js';
 import { RedisWriteCoalescer } from './stores/redis-write-coalescer.js';
 import { IdempotencySweeper } from './stores/idempotency-sweeper.js';
@@ -19,13 +18,14 @@ import { RefreshingCache } from './check/refreshing-cache.js';
 import { Envelope } from './vault/envelope.js';
 import type { ProviderKeyRecord } from './vault/vault-store.js';
 import { addAuthorizationService, authorizationHandlers, createCheckMetrics } from './grpc/check-server.js';
-import { keyEventsChannel, subscribeKeyEvents } from './stores/key-events.js';
+import { KeyEventFeed, keyEventsChannel } from './stores/key-events.js';
 import { permissionSets } from './domain/scopes.js';
 import { buildManagementApi } from './http/api.js';
 
 export interface AuthzService {
   deps: ServiceDeps;
-  cache: KeyCache;
+  resolver: KeyResolver;
+  feed: KeyEventFeed;
   checker: Checker;
   usage: UsageBatcher;
   grpcPort: number;
@@ -70,12 +70,56 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
   });
   const invalidations = new Counter({ name: 'tollgate_authz_key_invalidations_total', help: 'Cache invalidations received', labelNames: ['type'], registers: [registry] });
 
-  const cache = new KeyCache({
-    maxEntries: config.KEY_CACHE_MAX_ENTRIES,
-    ttlMs: config.KEY_CACHE_TTL_MS,
-    negativeTtlMs: config.NEGATIVE_CACHE_TTL_MS,
+  // The feed comes first so the caches can ask it whether invalidations reach them; it starts
+  // (subscribes, first poll) once they exist.
+  const subscriber = createRedis(config, 'subscriber');
+  subscriber.on('error', (err) => logger.warn({ err: err.message }, 'redis subscriber error'));
+  const eventsRedis = createRedis(config, 'events');
+  eventsRedis.on('error', (err) => logger.debug({ err: err.message }, 'redis events connection error'));
+  const clearAll = () => {
+    resolver.clear();
+    tokens.clear();
+    vaultCache.clear();
+  };
+  const feed = new KeyEventFeed({
+    subscriber,
+    redis: eventsRedis,
+    channel: keyEventsChannel(config.REDIS_KEY_PREFIX),
+    pollMs: config.KEY_EVENTS_POLL_MS,
+    logger,
+    handlers: {
+      onEvent: (e) => {
+        if (e.type === 'key_changed') resolver.invalidateKey(e.keyId);
+        else if (e.type === 'token_changed') tokens.invalidate(e.jti);
+        else if (e.type === 'provider_key_changed') vaultCache.invalidate(vaultCacheKey(e.userId, e.provider));
+        else clearAll();
+        invalidations.inc({ type: e.type });
+      },
+      onResync: () => {
+        clearAll();
+        invalidations.inc({ type: 'resync' });
+      },
+    },
   });
-  new Gauge({ name: 'tollgate_authz_key_cache_entries', help: 'Entries in the key cache', registers: [registry], collect() { this.set(cache.size); } });
+  const synced = () => feed.synced();
+  const cacheSettings = { ttlMs: config.KEY_CACHE_TTL_MS, negativeTtlMs: config.NEGATIVE_CACHE_TTL_MS, maxStaleMs: config.KEY_CACHE_MAX_STALE_MS, synced };
+
+  const resolver = new KeyResolver(
+    deps.keyStore,
+    { ...cacheSettings, maxEntries: config.KEY_CACHE_MAX_ENTRIES, negativeMaxEntries: config.NEGATIVE_CACHE_MAX_ENTRIES },
+    { cache: cacheCounter, lookups, postgresErrors },
+  );
+  new Gauge({
+    name: 'tollgate_authz_key_cache_entries',
+    help: 'Entries in the key cache (kind: found keys, or unknown hashes in their own LRU)',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect() {
+      const { found, missing } = resolver.cache.sizes;
+      this.set({ kind: 'found' }, found);
+      this.set({ kind: 'unknown' }, missing);
+    },
+  });
 
   // Serve no Check before Redis is connected (or given up on): otherwise the first requests
   // after a start would all take the failure policy.
@@ -96,6 +140,8 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
       rules: config.SERVICE_TOKEN_ROUTES,
       cacheTtlMs: config.KEY_CACHE_TTL_MS,
       negativeTtlMs: config.NEGATIVE_CACHE_TTL_MS,
+      maxStaleMs: config.KEY_CACHE_MAX_STALE_MS,
+      synced,
     },
     deps.tokenStore,
     tokenUsage,
@@ -103,9 +149,9 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
   );
 
   const vaultCache = new RefreshingCache<ProviderKeyRecord>({
+    ...cacheSettings,
     max: config.KEY_CACHE_MAX_ENTRIES,
-    ttlMs: config.KEY_CACHE_TTL_MS,
-    negativeTtlMs: config.NEGATIVE_CACHE_TTL_MS,
+    negativeMax: config.NEGATIVE_CACHE_MAX_ENTRIES,
     load: (k) => {
       const [userId, provider] = k.split('\n') as [string, string];
       return deps.vaultStore.get(userId, provider);
@@ -119,27 +165,7 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
     logger,
   );
 
-  const subscriber = createRedis(config, 'subscriber');
-  subscriber.on('error', (err) => logger.warn({ err: err.message }, 'redis subscriber error'));
-  subscribeKeyEvents(subscriber, keyEventsChannel(config.REDIS_KEY_PREFIX), {
-    onEvent: (e) => {
-      if (e.type === 'key_changed') cache.invalidateKey(e.keyId);
-      else if (e.type === 'token_changed') tokens.invalidate(e.jti);
-      else if (e.type === 'provider_key_changed') vaultCache.invalidate(vaultCacheKey(e.userId, e.provider));
-      else {
-        cache.clear();
-        tokens.clear();
-        vaultCache.clear();
-      }
-      invalidations.inc({ type: e.type });
-    },
-    onResync: () => {
-      cache.clear();
-      tokens.clear();
-      vaultCache.clear();
-      invalidations.inc({ type: 'resync' });
-    },
-  }).catch((err: Error) => logger.warn({ err: err.message }, 'key event subscription failed; cache relies on TTL until Redis returns'));
+  await feed.start();
 
   const checker = new Checker({
     settings: {
@@ -152,7 +178,7 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
       defaultPerDay: config.DEFAULT_RATE_LIMIT_PER_DAY ?? null,
     },
     hasher: deps.hasher,
-    resolver: new KeyResolver(deps.keyStore, cache, { cache: cacheCounter, lookups, postgresErrors }),
+    resolver,
     limiter,
     usage,
     logger,
@@ -186,9 +212,11 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
       await shutdownGrpcServer(grpcServer, 5000);
       await usage.stop();
       await tokenUsage.stop();
+      feed.stop();
       subscriber.disconnect();
+      eventsRedis.disconnect();
       await closeServiceDeps(deps);
     })());
 
-  return { deps, cache, checker, usage, grpcPort, httpPort, http, stop };
+  return { deps, resolver, feed, checker, usage, grpcPort, httpPort, http, stop };
 }

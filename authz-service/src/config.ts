@@ -66,6 +66,16 @@ const schema = z.object({
   KEY_CACHE_TTL_MS: env.durationMs(30_000),
   KEY_CACHE_MAX_ENTRIES: z.coerce.number().int().min(100).default(100_000),
   NEGATIVE_CACHE_TTL_MS: env.durationMs(5_000),
+  /** Unknown keys remembered, in an LRU of their own: a flood of them never evicts known keys. */
+  NEGATIVE_CACHE_MAX_ENTRIES: z.coerce.number().int().min(100).default(100_000),
+  /**
+   * While Postgres fails, how long past KEY_CACHE_TTL_MS a cached key, token or vault record is
+   * still served (docs/authz.md, "Revocation guarantee"). An entry that a change invalidated is
+   * never served stale. 0: no serve-stale at all.
+   */
+  KEY_CACHE_MAX_STALE_MS: env.durationMs(300_000).pipe(z.number().max(3_600_000, 'at most 3600000 (one hour)')),
+  /** How often each replica checks the key-event sequence for changes it missed (at most 500, so revocation stays within a second). */
+  KEY_EVENTS_POLL_MS: z.coerce.number().int().min(10).max(500).default(250),
   /**
    * 401s each client address may get per minute (a token bucket per address, per replica);
    * past it the address gets 429 `too_many_failed_attempts` and no key-store lookups, while

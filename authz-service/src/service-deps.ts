@@ -11,11 +11,16 @@ import { VaultService } from './vault/vault-service.js';
 import { connectRedis, type RedisClient } from './stores/redis-client.js';
 import { AUTHZ_MIGRATIONS, AUTHZ_MIGRATIONS_LOCK, AUTHZ_MIGRATIONS_TABLE } from './stores/schema.js';
 
-export function createRedis(config: AuthzConfig, name: 'commands' | 'subscriber'): RedisClient {
+/** How long the key-event poll waits for Redis: past this its answer is too old to keep caches in sync anyway. */
+const EVENTS_COMMAND_TIMEOUT_MS = 750;
+
+export function createRedis(config: AuthzConfig, name: 'commands' | 'subscriber' | 'events'): RedisClient {
   return connectRedis({
     url: config.REDIS_URL,
     clusterNodes: config.REDIS_CLUSTER_NODES,
-    commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
+    // The poll has its own connection so that a busy process (whose Check commands time out
+    // after REDIS_COMMAND_TIMEOUT_MS) does not also count as out of sync.
+    commandTimeoutMs: name === 'events' ? EVENTS_COMMAND_TIMEOUT_MS : config.REDIS_COMMAND_TIMEOUT_MS,
     name,
     subscriber: name === 'subscriber',
   });
@@ -35,7 +40,7 @@ export async function createServiceDeps(config: AuthzConfig, logger: Logger): Pr
   const redis = createRedis(config, 'commands');
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis error'));
 
-  const keyEvents = new KeyEventPublisher(redis, keyEventsChannel(config.REDIS_KEY_PREFIX));
+  const keyEvents = new KeyEventPublisher(redis, keyEventsChannel(config.REDIS_KEY_PREFIX), { logger });
   const vaultStore = new VaultStore(pool);
   return {
     config,
@@ -57,6 +62,7 @@ export async function createServiceDeps(config: AuthzConfig, logger: Logger): Pr
 }
 
 export async function closeServiceDeps(deps: ServiceDeps): Promise<void> {
+  deps.keyEvents.close();
   await deps.pool.end().catch(() => {});
   deps.redis.disconnect();
 }

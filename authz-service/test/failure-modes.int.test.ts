@@ -61,9 +61,9 @@ describe('Redis down', () => {
 });
 
 describe('Postgres down', () => {
-  it('known keys keep working from the cache (even stale); unknown keys get 503, not 401', async () => {
+  it('known keys keep working from the cache (stale, within KEY_CACHE_MAX_STALE_MS); unknown keys get 503, not 401', async () => {
     const env = await testEnv(infra, 'pg_down');
-    const { s, check } = await serviceWith(env, { KEY_CACHE_TTL_MS: '100' });
+    const { s, check } = await serviceWith(env, { KEY_CACHE_TTL_MS: '100', KEY_CACHE_MAX_STALE_MS: '1500' });
     const { plaintext } = await createKey(s);
     expect(httpStatusOf(await check(bearer(plaintext)))).toBe(200);
 
@@ -80,6 +80,11 @@ describe('Postgres down', () => {
       expect(httpStatusOf(unknown)).toBe(503);
       expect(JSON.parse(unknown.deniedResponse!.body).error).toBe('unavailable');
       expect(await metricValue(s, 'tollgate_authz_postgres_errors_total')).toBeGreaterThanOrEqual(1);
+      // …but only within KEY_CACHE_MAX_STALE_MS past the TTL: then the key store is unavailable.
+      await sleep(1500);
+      const late = await check(bearer(plaintext));
+      expect(httpStatusOf(late)).toBe(503);
+      expect(JSON.parse(late.deniedResponse!.body).error).toBe('unavailable');
     } finally {
       await admin.query(`alter database ${dbName} allow_connections true`);
       await admin.end();
@@ -90,6 +95,24 @@ describe('Postgres down', () => {
     expect(httpStatusOf(await check(bearer(fresh.plaintext)))).toBe(200);
     await s.stop();
     await env.dropDatabase();
+  });
+});
+
+describe('unknown-key flood', () => {
+  it('distinct unknown keys do not evict a known key: it is still answered without a Postgres lookup', async () => {
+    const env = await testEnv(infra, 'neg_lru');
+    cleanups.push(env.dropDatabase);
+    // The smallest caches allowed, so a few hundred unknown keys overflow them.
+    const { s, check } = await serviceWith(env, { KEY_CACHE_MAX_ENTRIES: '100', NEGATIVE_CACHE_MAX_ENTRIES: '100' });
+    const { plaintext } = await createKey(s);
+    expect(httpStatusOf(await check(bearer(plaintext)))).toBe(200);
+    for (let i = 0; i < 300; i += 50) {
+      const batch = await Promise.all(Array.from({ length: 50 }, () => check(bearer(generateKey('sk').plaintext))));
+      expect(batch.map(httpStatusOf)).toEqual(Array(50).fill(401));
+    }
+    const lookups = await metricValue(s, 'tollgate_authz_key_lookups_total');
+    expect(httpStatusOf(await check(bearer(plaintext)))).toBe(200);
+    expect(await metricValue(s, 'tollgate_authz_key_lookups_total')).toBe(lookups);
   });
 });
 
@@ -111,7 +134,8 @@ describe('hot path cost', () => {
       [...stats.matchAll(/^cmdstat_([a-z|]+):calls=(\d+)/gm)].map((m) => [m[1], Number(m[2])]),
     );
     // Redis counts the commands a script runs as well; what a client sent is the script call.
-    const fromClients = Object.entries(calls).filter(([cmd]) => !['info', 'config|resetstat', 'hget', 'hincrby', 'hdel', 'pexpire', 'time'].includes(cmd));
+    // HMGET is the replica's key-event poll (every KEY_EVENTS_POLL_MS, whatever the traffic).
+    const fromClients = Object.entries(calls).filter(([cmd]) => !['info', 'config|resetstat', 'hget', 'hincrby', 'hdel', 'hkeys', 'pexpire', 'time', 'hmget'].includes(cmd));
     expect(Object.fromEntries(fromClients)).toEqual({ evalsha: N });
   });
 });

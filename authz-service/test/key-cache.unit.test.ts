@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Counter, Registry } from 'prom-client';
-import { KeyCache } from '../src/check/key-cache.js';
 import { KeyResolver } from '../src/check/key-resolver.js';
-import { RefreshingCache } from '../src/check/refreshing-cache.js';
+import { RefreshingCache, UNSYNCED_TTL_MS } from '../src/check/refreshing-cache.js';
+import { KeyStoreUnavailableError } from '../src/check/key-resolver.js';
 import type { HashMatch, KeyStore } from '../src/stores/key-store.js';
 import type { ApiKey } from '../src/domain/api-key.js';
 
@@ -10,7 +10,7 @@ import type { ApiKey } from '../src/domain/api-key.js';
 // exercised by the integration tests; here the store is a function that counts its calls.
 const TTL = 30_000;
 
-function setup() {
+function setup(opts: { maxStaleMs?: number; synced?: () => boolean; maxEntries?: number } = {}) {
   const registry = new Registry();
   const metrics = {
     cache: new Counter({ name: 'cache', help: 'h', labelNames: ['result'], registers: [registry] }),
@@ -18,6 +18,7 @@ function setup() {
     postgresErrors: new Counter({ name: 'errors', help: 'h', registers: [registry] }),
   };
   let version = 0;
+  let unknown = false;
   let release: (() => void) | undefined;
   const store = {
     calls: 0,
@@ -27,13 +28,18 @@ function setup() {
       store.calls++;
       if (store.slow) await new Promise<void>((r) => (release = r));
       if (store.down) throw new Error('connection refused');
+      if (unknown) return null;
       version++;
       return { key: { id: 'key_1', name: `v${version}` } as ApiKey, matched: 'current' };
     },
   };
-  const resolver = new KeyResolver(store as unknown as KeyStore, new KeyCache({ maxEntries: 10, ttlMs: TTL, negativeTtlMs: 5_000 }), metrics);
+  const resolver = new KeyResolver(
+    store as unknown as KeyStore,
+    { maxEntries: opts.maxEntries ?? 10, negativeMaxEntries: 10, ttlMs: TTL, negativeTtlMs: 5_000, maxStaleMs: opts.maxStaleMs ?? 300_000, synced: opts.synced },
+    metrics,
+  );
   const results = async () => Object.fromEntries((await metrics.cache.get()).values.map((v) => [v.labels.result, v.value]));
-  return { store, resolver, results, release: () => release?.() };
+  return { store, resolver, results, release: () => release?.(), unknownKeys: (on: boolean) => (unknown = on) };
 }
 
 const settle = () => new Promise((r) => setImmediate(r));
@@ -112,8 +118,10 @@ describe('token and vault cache refresh-ahead', () => {
     let slow = false;
     const cache = new RefreshingCache<string>({
       max: 10,
+      negativeMax: 10,
       ttlMs: TTL,
       negativeTtlMs: 5_000,
+      maxStaleMs: 300_000,
       load: async () => {
         loads++;
         if (slow) await new Promise<void>((r) => (release = r));
@@ -130,5 +138,77 @@ describe('token and vault cache refresh-ahead', () => {
     vi.advanceTimersByTime(TTL * 0.5);
     expect(await cache.get('t')).toBe('v2');
     expect(loads).toBe(2);
+  });
+});
+
+describe('key cache and revocation', () => {
+  it('a Check after an invalidation does not join a lookup that began before it, and that lookup is not stored', async () => {
+    const registry = new Registry();
+    const metrics = {
+      cache: new Counter({ name: 'c', help: 'h', labelNames: ['result'], registers: [registry] }),
+      lookups: new Counter({ name: 'l', help: 'h', registers: [registry] }),
+      postgresErrors: new Counter({ name: 'e', help: 'h', registers: [registry] }),
+    };
+    const reads: ((revoked: boolean) => void)[] = [];
+    const store = {
+      findByHash: () =>
+        new Promise<HashMatch>((resolve) =>
+          reads.push((revoked) => resolve({ key: { id: 'key_1', revokedAt: revoked ? new Date() : null } as ApiKey, matched: 'current' })),
+        ),
+    };
+    const resolver = new KeyResolver(store as unknown as KeyStore, { maxEntries: 10, negativeMaxEntries: 10, ttlMs: TTL, negativeTtlMs: 5_000, maxStaleMs: 0 }, metrics);
+    const before = resolver.resolve(['h']); // its read sees the row as it was before the revocation
+    resolver.invalidateKey('key_1'); // the revocation's event arrives while that read is in flight
+    const after = resolver.resolve(['h']);
+    expect(reads).toHaveLength(2); // a read of its own, not the one in flight
+    reads[1]!(true);
+    expect((await after)?.key.revokedAt).not.toBeNull();
+    reads[0]!(false); // the old read finishes last
+    expect((await before)?.key.revokedAt).toBeNull(); // its own caller began before the revocation
+    // …but what it read is not what later Checks get.
+    expect((await resolver.resolve(['h']))?.key.revokedAt).not.toBeNull();
+    expect(reads).toHaveLength(2);
+  });
+
+  it('a flood of distinct unknown hashes does not evict a known key', async () => {
+    const { store, resolver, unknownKeys } = setup({ maxEntries: 10 });
+    await resolver.resolve(['known']);
+    unknownKeys(true);
+    for (let i = 0; i < 1_000; i++) expect(await resolver.resolve([`unknown_${i}`])).toBeNull();
+    unknownKeys(false);
+    const calls = store.calls;
+    expect((await resolver.resolve(['known']))?.key.id).toBe('key_1');
+    expect(store.calls).toBe(calls); // answered from the cache
+  });
+
+  it('serves a stale key on a store failure only within maxStaleMs past the TTL', async () => {
+    const { store, resolver } = setup({ maxStaleMs: 60_000 });
+    await resolver.resolve(['h']);
+    store.down = true;
+    vi.advanceTimersByTime(TTL + 59_000);
+    expect((await resolver.resolve(['h']))?.key.id).toBe('key_1');
+    vi.advanceTimersByTime(2_000);
+    await expect(resolver.resolve(['h'])).rejects.toBeInstanceOf(KeyStoreUnavailableError);
+  });
+
+  it('never serves an invalidated key stale: a failed reload is an error, not the old answer', async () => {
+    const { store, resolver } = setup();
+    await resolver.resolve(['h']);
+    resolver.invalidateKey('key_1');
+    store.down = true;
+    await expect(resolver.resolve(['h'])).rejects.toBeInstanceOf(KeyStoreUnavailableError);
+  });
+
+  it('while invalidations may be missed, trusts an entry for under a second only', async () => {
+    let synced = true;
+    const { store, resolver } = setup({ synced: () => synced });
+    await resolver.resolve(['h']);
+    vi.advanceTimersByTime(UNSYNCED_TTL_MS + 1);
+    await resolver.resolve(['h']);
+    expect(store.calls).toBe(1); // in sync: the TTL applies
+    synced = false;
+    await resolver.resolve(['h']);
+    expect(store.calls).toBe(2); // out of sync: re-read before it is served
+    expect(UNSYNCED_TTL_MS).toBeLessThan(1_000);
   });
 });

@@ -69,4 +69,31 @@ describe('sliding-window rate limit', () => {
     expect(fields.some((f) => f.startsWith('m:'))).toBe(true);
     expect(fields.some((f) => f.startsWith('d:'))).toBe(true);
   });
+
+  it('removes old minute fields of a key with a day limit (its hash lives for two days)', async () => {
+    const prefix = uniqueRedisPrefix(infra, 'rl');
+    const limiter = new RateLimiter(redis, prefix, { windows: { minute: 100, day: 86_400_000 } });
+    const limits = { perMinute: 1000, perDay: 100_000 };
+    // A key used now and then: minutes apart, never two windows in a row.
+    for (let i = 0; i < 5; i++) {
+      expect((await limiter.hit('key_sparse', limits)).allowed).toBe(true);
+      await sleep(350);
+    }
+    expect((await limiter.hit('key_sparse', limits)).allowed).toBe(true);
+    const fields = await redis.hkeys(`${prefix}rl:{key_sparse}`);
+    // The current minute and at most the previous one, and the day.
+    expect(fields.filter((f) => f.startsWith('m:')).length).toBeLessThanOrEqual(2);
+    expect(fields.filter((f) => f.startsWith('d:'))).toHaveLength(1);
+  });
+
+  it('removes the fields of a window the key no longer has a limit for', async () => {
+    const prefix = uniqueRedisPrefix(infra, 'rl');
+    const limiter = new RateLimiter(redis, prefix, { windows: { minute: 100, day: 400 } });
+    await limiter.hit('key_dropped', { perMinute: 1000, perDay: 100_000 });
+    await sleep(450); // a new "day" window
+    await limiter.hit('key_dropped', { perMinute: null, perDay: 100_000 });
+    const fields = await redis.hkeys(`${prefix}rl:{key_dropped}`);
+    expect(fields.filter((f) => f.startsWith('m:'))).toEqual([]);
+    expect(fields.filter((f) => f.startsWith('d:')).length).toBeGreaterThanOrEqual(1);
+  });
 });

@@ -1,6 +1,6 @@
 import type { Counter } from 'prom-client';
 import type { KeyStore, HashMatch } from '../stores/key-store.js';
-import type { KeyCache } from './key-cache.js';
+import { RefreshingCache } from './refreshing-cache.js';
 
 export class KeyStoreUnavailableError extends Error {
   constructor(cause: unknown) {
@@ -16,68 +16,69 @@ export interface ResolverMetrics {
   postgresErrors: Counter;
 }
 
+export interface KeyCacheSettings {
+  maxEntries: number;
+  negativeMaxEntries: number;
+  ttlMs: number;
+  negativeTtlMs: number;
+  maxStaleMs: number;
+  /** See RefreshingCacheOptions.synced: the key-event feed's state. */
+  synced?: () => boolean;
+}
+
 /**
- * Finds the key for a presented secret's hashes: from the cache when fresh (no I/O at all),
- * else from Postgres with concurrent lookups of the same hash coalesced into one query.
- * When Postgres fails, a stale cached key is still served; an unknown hash raises
+ * Finds the key for a presented secret's hashes, through the shared RefreshingCache policy
+ * (fresh hits cost no I/O, refresh-ahead, coalesced lookups, bounded serve-stale). Entries are
+ * cached under the hash the request will present next time (the newest HMAC secret's) and
+ * tagged with the key's id, so a change to a key drops every hash cached for it (current and,
+ * during a rotation grace, previous). An unknown hash while Postgres fails raises
  * KeyStoreUnavailableError (503), never a 401 that would wrongly call a valid key invalid.
  */
 export class KeyResolver {
-  private readonly inflight = new Map<string, Promise<HashMatch | null>>();
+  readonly cache: RefreshingCache<HashMatch, string[]>;
 
   constructor(
-    private readonly store: KeyStore,
-    private readonly cache: KeyCache,
-    private readonly metrics: ResolverMetrics,
-  ) {}
-
-  async resolve(hashes: string[]): Promise<HashMatch | null> {
-    const primary = hashes[0]!;
-    const cached = this.cache.get(primary);
-    if (cached?.fresh) {
-      this.metrics.cache.inc({ result: cached.entry.match ? 'hit' : 'negative_hit' });
-      // Refresh-ahead: this Check is answered now; the re-read runs beside it, and a failure
-      // leaves the entry as it was (the blocking path below handles Postgres being down).
-      if (cached.refreshDue) this.pending(hashes).catch(() => {});
-      return cached.entry.match;
-    }
-    this.metrics.cache.inc({ result: cached ? 'stale' : 'miss' });
-    try {
-      return await this.pending(hashes);
-    } catch (err) {
-      if (cached?.entry.match) return cached.entry.match;
-      throw new KeyStoreUnavailableError(err);
-    }
+    store: KeyStore,
+    settings: KeyCacheSettings,
+    metrics: ResolverMetrics,
+  ) {
+    this.cache = new RefreshingCache<HashMatch, string[]>({
+      max: settings.maxEntries,
+      negativeMax: settings.negativeMaxEntries,
+      ttlMs: settings.ttlMs,
+      negativeTtlMs: settings.negativeTtlMs,
+      maxStaleMs: settings.maxStaleMs,
+      synced: settings.synced,
+      tagsOf: (match) => [match.key.id],
+      load: async (primary, hashes) => {
+        try {
+          return await store.findByHash(hashes ?? [primary]);
+        } catch (err) {
+          metrics.postgresErrors.inc();
+          throw err;
+        }
+      },
+      onLoad: () => metrics.lookups.inc(),
+      unavailable: (cause) => new KeyStoreUnavailableError(cause),
+      onResult: (result) => metrics.cache.inc({ result }),
+    });
   }
 
   /** Whether resolve() would answer these hashes from the cache, without Postgres. */
   isCached(hashes: string[]): boolean {
-    return this.cache.get(hashes[0]!)?.fresh === true;
+    return this.cache.answersWithoutLookup(hashes[0]!);
   }
 
-  /** The lookup in flight for these hashes, started if there is none: one query per hash at a time. */
-  private pending(hashes: string[]): Promise<HashMatch | null> {
-    const primary = hashes[0]!;
-    let pending = this.inflight.get(primary);
-    if (!pending) {
-      pending = this.lookup(hashes).finally(() => this.inflight.delete(primary));
-      this.inflight.set(primary, pending);
-    }
-    return pending;
+  resolve(hashes: string[]): Promise<HashMatch | null> {
+    return this.cache.get(hashes[0]!, hashes);
   }
 
-  private async lookup(hashes: string[]): Promise<HashMatch | null> {
-    const generation = this.cache.generation;
-    let match: HashMatch | null;
-    this.metrics.lookups.inc();
-    try {
-      match = await this.store.findByHash(hashes);
-    } catch (err) {
-      this.metrics.postgresErrors.inc();
-      throw err;
-    }
-    // Cache under the hash the request will present next time (the newest secret's).
-    this.cache.set(hashes[0]!, match, generation);
-    return match;
+  /** Drops every hash cached for this key; returns how many. */
+  invalidateKey(keyId: string): number {
+    return this.cache.invalidateTag(keyId);
+  }
+
+  clear(): void {
+    this.cache.clear();
   }
 }

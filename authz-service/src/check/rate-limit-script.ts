@@ -64,13 +64,26 @@ for i = 1, 2 do
 end
 
 if allowed then
+  local opened = false
+  local live = {}
   for i = 1, 2 do
     local s = state[i]
     if s then
       s.cur = redis.call('HINCRBY', key, s.field, cost)
       s.est = s.est + cost
-      -- Drop the window before the previous one; nothing reads it any more.
-      redis.call('HDEL', key, tags[i] .. (s.idx - 2))
+      if s.cur == cost then opened = true end
+      live[s.field] = true
+      live[tags[i] .. (s.idx - 1)] = true
+    end
+  end
+  -- The first count of a new window: drop every field nothing reads any more (windows before
+  -- the previous one, and windows of a limit the key no longer has). Only then, so it costs one
+  -- HKEYS of a few fields per window, not per request. Deleting only "index - 2" left the older
+  -- minute fields of a key used now and then behind, for as long as its day limit kept the hash.
+  if opened then
+    local fields = redis.call('HKEYS', key)
+    for _, f in ipairs(fields) do
+      if not live[f] then redis.call('HDEL', key, f) end
     end
   end
   local ttl = (state[2] and 2 * sizes[2]) or 2 * sizes[1]

@@ -7,79 +7,212 @@ export class StoreUnavailableError extends Error {
   }
 }
 
-export interface RefreshingCacheOptions<V> {
+export type CacheResult = 'hit' | 'negative_hit' | 'stale' | 'miss';
+
+export interface RefreshingCacheOptions<V, A> {
+  /** Found values kept (LRU). */
   max: number;
+  /** "Not found" answers kept, in an LRU of their own so that misses never evict found values. */
+  negativeMax: number;
   /** How long a found value is fresh. */
   ttlMs: number;
   /** How long "not found" is remembered. */
   negativeTtlMs: number;
-  /** Hard bound on serving a stale value while the store is down. */
-  maxStaleMs?: number;
-  load: (key: string) => Promise<V | null>;
+  /**
+   * How long past its TTL a found value may still be served while the store fails. Never applies
+   * to a value that an invalidation removed: that one is gone, and a failed reload is an error.
+   */
+  maxStaleMs: number;
+  /**
+   * Whether invalidations are known to reach this cache now (the key-event feed is in sync).
+   * While they are not, a value is fresh only for UNSYNCED_TTL_MS after its read began, since a
+   * change made meanwhile might not be heard of. Absent: always in sync.
+   */
+  synced?: () => boolean;
+  /** Reads one value; `arg` is what the caller of get() passed beside the key, if anything. */
+  load: (key: string, arg: A | undefined) => Promise<V | null>;
+  /** Ids a value can be invalidated by besides its own cache key (a key's id for its hashes). */
+  tagsOf?: (value: V) => string[];
   onLoad?: () => void;
+  /** The error raised when the store fails and nothing may be served (default StoreUnavailableError). */
+  unavailable?: (cause: unknown) => Error;
+  onResult?: (result: CacheResult) => void;
+}
+
+/** Share of the TTL after which a hit also triggers a background refresh. */
+const REFRESH_AHEAD_AT = 0.8;
+/** Freshness of a value while invalidations may be missed: what keeps revocation within a second. */
+export const UNSYNCED_TTL_MS = 900;
+
+interface Entry<V> {
+  value: V | null;
+  /** When the read that produced the value began: a change after that may not be in it. */
+  readAt: number;
+}
+
+interface Pending<V> {
+  promise: Promise<V | null>;
+  generation: number;
 }
 
 /**
- * A bounded cache in front of a Postgres lookup, for the Check's hot path: fresh hits cost no
- * I/O; concurrent misses of one key share one query; a failed refresh serves the stale value
- * (Postgres down must not lock out what we already know) and otherwise raises
- * StoreUnavailableError. Invalidations bump a generation so a lookup that raced one is not stored.
+ * A bounded cache in front of a Postgres lookup, for the Check's hot path (keys, service tokens,
+ * vault records):
+ * - Fresh hits cost no I/O. A value in use is refreshed ahead of expiry: in the last fifth of its
+ *   TTL a hit is answered from the cache and re-read beside it, so a busy entry never makes a
+ *   Check wait on the store.
+ * - Concurrent misses of one key share one query — but only with a query that began after the
+ *   last invalidation: a lookup that started before a revocation may have read the old row, so
+ *   later callers do not join it and its result is not stored (a generation counter).
+ * - When the store fails, a found value is served up to `maxStaleMs` past its TTL; an unknown
+ *   key, or one an invalidation removed, raises StoreUnavailableError (503, never a wrong 401
+ *   or a revoked key's old answer).
  */
-export class RefreshingCache<V> {
-  private readonly entries: LRUCache<string, { value: V | null; fetchedAt: number }>;
-  private readonly inflight = new Map<string, Promise<V | null>>();
+export class RefreshingCache<V, A = string> {
+  private readonly found: LRUCache<string, Entry<V>>;
+  private readonly missing: LRUCache<string, Entry<V>>;
+  private readonly inflight = new Map<string, Pending<V>>();
+  /** tag → cache keys holding a value with that tag. */
+  private readonly byTag = new Map<string, Set<string>>();
+  /** Bumped by every invalidation, so a lookup that raced one neither is joined nor is stored. */
   private generation = 0;
 
-  constructor(private readonly opts: RefreshingCacheOptions<V>) {
-    this.entries = new LRUCache({ max: opts.max, ttl: opts.maxStaleMs ?? 6 * 60 * 60 * 1000 });
+  constructor(private readonly opts: RefreshingCacheOptions<V, A>) {
+    this.found = new LRUCache<string, Entry<V>>({
+      max: opts.max,
+      ttl: opts.ttlMs + opts.maxStaleMs,
+      ttlAutopurge: false,
+      dispose: opts.tagsOf ? (entry, key) => this.unindex(entry, key) : undefined,
+    });
+    this.missing = new LRUCache<string, Entry<V>>({ max: opts.negativeMax, ttl: opts.negativeTtlMs, ttlAutopurge: false });
   }
 
-  async get(key: string): Promise<V | null> {
-    const cached = this.entries.get(key);
-    const age = cached ? Date.now() - cached.fetchedAt : Infinity;
-    if (cached && age < (cached.value ? this.opts.ttlMs : this.opts.negativeTtlMs)) {
-      // Refresh-ahead, as in the key cache: a value in use is re-read before it expires, beside
-      // the request that noticed, so a busy entry never makes a Check wait on the store.
-      if (cached.value && age >= this.opts.ttlMs * 0.8) this.load(key).catch(() => {});
-      return cached.value;
+  /** How long a found value is fresh right now (shorter while invalidations may be missed). */
+  private freshTtl(): number {
+    return this.opts.synced && !this.opts.synced() ? Math.min(this.opts.ttlMs, UNSYNCED_TTL_MS) : this.opts.ttlMs;
+  }
+
+  /** Whether get() would answer `key` from memory now, with no lookup (found or known missing). */
+  answersWithoutLookup(key: string): boolean {
+    const now = Date.now();
+    const hit = this.found.peek(key);
+    if (hit) return now - hit.readAt < this.freshTtl();
+    const miss = this.missing.peek(key);
+    return Boolean(miss && now - miss.readAt < this.opts.negativeTtlMs);
+  }
+
+  async get(key: string, arg?: A): Promise<V | null> {
+    const now = Date.now();
+    const hit = this.found.get(key);
+    if (hit) {
+      const ttl = this.freshTtl();
+      const age = now - hit.readAt;
+      if (age < ttl) {
+        this.opts.onResult?.('hit');
+        // Refresh-ahead: the re-read runs beside this answer; a failure leaves the entry as it was.
+        if (age >= ttl * REFRESH_AHEAD_AT) this.load(key, arg).catch(() => {});
+        return hit.value;
+      }
+      this.opts.onResult?.('stale');
+      try {
+        return await this.load(key, arg);
+      } catch (err) {
+        if (age < this.opts.ttlMs + this.opts.maxStaleMs) return hit.value;
+        throw this.unavailable(err);
+      }
     }
+    const miss = this.missing.get(key);
+    if (miss && now - miss.readAt < this.opts.negativeTtlMs) {
+      this.opts.onResult?.('negative_hit');
+      return null;
+    }
+    this.opts.onResult?.('miss');
     try {
-      return await this.load(key);
+      return await this.load(key, arg);
     } catch (err) {
-      if (cached?.value) return cached.value;
-      throw new StoreUnavailableError(err);
+      throw this.unavailable(err);
     }
   }
 
-  /** The load in flight for this key, started if there is none. */
-  private load(key: string): Promise<V | null> {
-    let pending = this.inflight.get(key);
-    if (!pending) {
-      const generation = this.generation;
-      this.opts.onLoad?.();
-      pending = this.opts
-        .load(key)
-        .then((value) => {
-          if (generation === this.generation) this.entries.set(key, { value, fetchedAt: Date.now() });
-          return value;
-        })
-        .finally(() => this.inflight.delete(key));
-      this.inflight.set(key, pending);
-    }
-    return pending;
+  private unavailable(cause: unknown): Error {
+    return this.opts.unavailable ? this.opts.unavailable(cause) : new StoreUnavailableError(cause);
   }
 
+  /** The load in flight for this key that began after the last invalidation, started if there is none. */
+  private load(key: string, arg: A | undefined): Promise<V | null> {
+    const joined = this.inflight.get(key);
+    if (joined && joined.generation === this.generation) return joined.promise;
+    const generation = this.generation;
+    const readAt = Date.now();
+    this.opts.onLoad?.();
+    const promise = this.opts
+      .load(key, arg)
+      .then((value) => {
+        if (generation === this.generation) this.store(key, { value, readAt });
+        return value;
+      })
+      .finally(() => {
+        if (this.inflight.get(key)?.promise === promise) this.inflight.delete(key);
+      });
+    this.inflight.set(key, { promise, generation });
+    return promise;
+  }
+
+  private store(key: string, entry: Entry<V>): void {
+    if (entry.value === null) {
+      this.found.delete(key);
+      this.missing.set(key, entry);
+      return;
+    }
+    this.missing.delete(key);
+    this.found.set(key, entry);
+    for (const tag of this.opts.tagsOf?.(entry.value) ?? []) {
+      let keys = this.byTag.get(tag);
+      if (!keys) this.byTag.set(tag, (keys = new Set()));
+      keys.add(key);
+    }
+  }
+
+  /** Drops one cache key. */
   invalidate(key: string): void {
     this.generation++;
-    this.entries.delete(key);
+    this.found.delete(key);
+    this.missing.delete(key);
+  }
+
+  /** Drops every cache key whose value carries this tag; returns how many. */
+  invalidateTag(tag: string): number {
+    this.generation++;
+    const keys = this.byTag.get(tag);
+    if (!keys) return 0;
+    const n = keys.size;
+    for (const k of [...keys]) this.found.delete(k);
+    this.byTag.delete(tag);
+    return n;
   }
 
   clear(): void {
     this.generation++;
-    this.entries.clear();
+    this.found.clear();
+    this.missing.clear();
+    this.byTag.clear();
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.found.size + this.missing.size;
+  }
+
+  get sizes(): { found: number; missing: number } {
+    return { found: this.found.size, missing: this.missing.size };
+  }
+
+  private unindex(entry: Entry<V>, key: string): void {
+    if (entry.value === null) return;
+    for (const tag of this.opts.tagsOf!(entry.value)) {
+      const keys = this.byTag.get(tag);
+      if (!keys) continue;
+      keys.delete(key);
+      if (keys.size === 0) this.byTag.delete(tag);
+    }
   }
 }

@@ -14,13 +14,16 @@ export interface TokenCheckerSettings {
   rules: ServiceTokenRouteRule[];
   cacheTtlMs: number;
   negativeTtlMs: number;
+  /** See RefreshingCacheOptions: serve-stale bound and the key-event feed's state. */
+  maxStaleMs: number;
+  synced?: () => boolean;
 }
 
 /**
  * Service tokens at Check: signature, expiry and issuer (jose), then the registry — a token
  * must exist and not be revoked — then its routes. Registry rows are cached like keys: fresh
- * for the cache TTL, dropped on a `token_changed` event from any replica, served stale when
- * Postgres is down.
+ * for the cache TTL, dropped on a `token_changed` event from any replica, served stale for at
+ * most KEY_CACHE_MAX_STALE_MS past the TTL when Postgres is down (never once dropped).
  */
 export class TokenChecker {
   private readonly registry: RefreshingCache<GatewayToken>;
@@ -33,8 +36,11 @@ export class TokenChecker {
   ) {
     this.registry = new RefreshingCache({
       max: 10_000,
+      negativeMax: 10_000,
       ttlMs: settings.cacheTtlMs,
       negativeTtlMs: settings.negativeTtlMs,
+      maxStaleMs: settings.maxStaleMs,
+      synced: settings.synced,
       load: (jti) => store.get(jti),
       onLoad: () => lookups.inc(),
     });
