@@ -21,6 +21,9 @@ const ranges = [
   intRange('KEY_CACHE_TTL_MS', 0),
   intRange('KEY_CACHE_MAX_ENTRIES', 100),
   intRange('NEGATIVE_CACHE_TTL_MS', 0),
+  intRange('NEGATIVE_CACHE_MAX_ENTRIES', 100),
+  intRange('KEY_EVENTS_POLL_MS', 10, 500),
+  intRange('UNAUTHENTICATED_REFUSALS_PER_MINUTE_PER_ADDRESS', 0, 1_000_000),
   intRange('USAGE_FLUSH_INTERVAL_MS', 100),
   intRange('DEFAULT_RATE_LIMIT_PER_MINUTE', 1),
   intRange('DEFAULT_RATE_LIMIT_PER_DAY', 1),
@@ -40,7 +43,11 @@ describeConfigRefusals({
     KEY_HASH_SECRETS: SECRET,
     ADMIN_TOKEN: 'a'.repeat(16),
   },
-  accepted: ranges.flatMap((r) => r.accepted),
+  accepted: [
+    ...ranges.flatMap((r) => r.accepted),
+    { variable: 'KEY_CACHE_MAX_STALE_MS', value: '0', parsed: 0 },
+    { variable: 'KEY_CACHE_MAX_STALE_MS', value: '3600000', parsed: 3_600_000 },
+  ],
   unvalidated: {
     AUTHZ_HOST: 'any host name or address; a wrong one fails at listen',
     DEFAULT_PERMISSION_SET: 'checked against the permission sets when KeyManagement starts (http/key-management.ts)',
@@ -48,6 +55,8 @@ describeConfigRefusals({
   },
   refusals: [
     ...ranges.flatMap((r) => r.refusals),
+    ...intRange('KEY_CACHE_MAX_STALE_MS', 0).refusals,
+    refused('KEY_CACHE_MAX_STALE_MS', '3600001', /at most 3600000 \(one hour\)/),
     oneOf('LOG_LEVEL', 'verbose'),
     required('DATABASE_URL'),
     ...url('DATABASE_URL', ['postgres', 'postgresql']),

@@ -37,6 +37,10 @@ describeConfigRefusals({
     // Not an integer: calls per second may be a fraction.
     { variable: 'STRIPE_MAX_CALLS_PER_SECOND', value: '0.1', parsed: 0.1 },
     { variable: 'STRIPE_MAX_CALLS_PER_SECOND', value: '1000', parsed: 1000 },
+    // 0 turns rotation off; otherwise at least 4 KiB.
+    { variable: 'ACCESS_LOG_ROTATE_BYTES', value: '0', parsed: 0 },
+    { variable: 'ACCESS_LOG_ROTATE_BYTES', value: '4096', parsed: 4096 },
+    { variable: 'ACCESS_LOG_HOST_ID', value: 'tollgate-envoy-7c9f:0', parsed: 'tollgate-envoy-7c9f:0' },
   ],
   unvalidated: {
     BILLING_HOST: 'any host name or address; a wrong one fails at listen',
@@ -57,5 +61,12 @@ describeConfigRefusals({
     refused('STRIPE_MAX_CALLS_PER_SECOND', 'fast', /expected number, received NaN/),
     refused('STRIPE_MAX_CALLS_PER_SECOND', '0.09', /Too small/),
     refused('STRIPE_MAX_CALLS_PER_SECOND', '1000.5', /Too big/),
+    refused('ACCESS_LOG_ROTATE_BYTES', 'big', /expected number, received NaN/),
+    refused('ACCESS_LOG_ROTATE_BYTES', '4096.5', /expected int/),
+    refused('ACCESS_LOG_ROTATE_BYTES', '100', /0 \(off\) or 4096 to 2\^40 bytes/),
+    refused('ACCESS_LOG_ROTATE_BYTES', String(2 ** 40 + 1), /0 \(off\) or 4096 to 2\^40 bytes/),
+    ...url('ENVOY_ADMIN_URL', ['http', 'https']),
+    refused('ACCESS_LOG_HOST_ID', 'pod name', /letters, digits and _ \. : - \(at most 253\)/),
+    refused('ACCESS_LOG_HOST_ID', 'h'.repeat(254), /letters, digits and _ \. : - \(at most 253\)/),
   ],
 });
