@@ -94,6 +94,15 @@ describe('./scripts/stack', () => {
     expect((after as { code?: number }).code).toBe(3);
   });
 
+  it('refuses an unknown STACK_RESTART, naming it, and starts nothing', async () => {
+    const refused = await run(join(REPO_ROOT, 'scripts', 'stack'), ['up', '--detach'], {
+      env: { ...env, STACK_RESTART: 'always-maybe' },
+      cwd: REPO_ROOT,
+    }).catch((e: { code: number; stderr: string }) => e);
+    expect(refused).toMatchObject({ code: 2, stderr: expect.stringContaining('STACK_RESTART must be unless-stopped or no, got "always-maybe"') });
+    expect(row(await statusText(), 'supervisor').state).toBe('down');
+  });
+
   it('restarts a component that dies, and `up` brings back what is down', { timeout: 400_000 }, async () => {
     const billingHealth = `http://127.0.0.1:${env.BILLING_HTTP_PORT}/health`;
     await stack('up', '--detach');
