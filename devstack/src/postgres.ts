@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readdirSync, chownSync, writeFileSync, symlinkSy
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
-import { startProcess, waitFor, type ManagedProcess } from './proc.js';
+import { startProcess, waitFor, type ManagedProcess, type StartOptions } from './proc.js';
 import type { Writable } from 'node:stream';
 
 export const PG_SUPERUSER = 'tollgate';
@@ -75,6 +75,7 @@ export interface PostgresOptions {
   ephemeral?: boolean;
   output?: Writable;
   detached?: boolean;
+  onSpawn?: StartOptions['onSpawn'];
 }
 
 export interface RunningPostgres {
@@ -125,6 +126,7 @@ export async function startPostgres(opts: PostgresOptions): Promise<RunningPostg
     gid: ids?.gid,
     output: opts.output,
     detached: opts.detached,
+    onSpawn: opts.onSpawn,
   });
   const adminUrl = `postgres://${PG_SUPERUSER}@127.0.0.1:${opts.port}/postgres`;
   await waitFor(

@@ -85,6 +85,8 @@ export interface StartOptions extends Pick<SpawnOptions, 'cwd' | 'env' | 'uid' |
   output?: Writable;
   /** Start in its own process group (so `down` can find it after the launcher exits). */
   detached?: boolean;
+  /** Called as soon as the process exists, before any readiness wait (a supervisor tracks it). */
+  onSpawn?: (proc: ManagedProcess) => void;
 }
 
 export function startProcess(opts: StartOptions): ManagedProcess {
@@ -137,5 +139,6 @@ export function startProcess(opts: StartOptions): ManagedProcess {
     mp.signal = signal;
     resolveExit();
   });
+  opts.onSpawn?.(mp);
   return mp;
 }

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import type { Writable } from 'node:stream';
-import { portOpen, startProcess, waitFor, type ManagedProcess } from './proc.js';
+import { portOpen, startProcess, waitFor, type ManagedProcess, type StartOptions } from './proc.js';
 
 export function findRedisServer(): string {
   try {
@@ -24,6 +24,7 @@ export async function startRedis(opts: {
   output?: Writable;
   detached?: boolean;
   extraArgs?: string[];
+  onSpawn?: StartOptions['onSpawn'];
 }): Promise<RunningRedis> {
   mkdirSync(opts.dir, { recursive: true });
   const args = [
@@ -37,7 +38,7 @@ export async function startRedis(opts: {
     '--loglevel', 'warning',
     ...(opts.extraArgs ?? []),
   ];
-  const proc = startProcess({ name: 'redis', command: findRedisServer(), args, output: opts.output, detached: opts.detached });
+  const proc = startProcess({ name: 'redis', command: findRedisServer(), args, output: opts.output, detached: opts.detached, onSpawn: opts.onSpawn });
   await waitFor('redis', () => portOpen(opts.port), { child: proc, timeoutMs: 15_000 });
   return { process: proc, port: opts.port, url: `redis://127.0.0.1:${opts.port}` };
 }
