@@ -8,7 +8,7 @@ import { fromJsonLogLine, stripQuery } from '../src/domain/usage-record.js';
 import { classifyStripeError, parseRetryAfter } from '../src/stripe/meter-client.js';
 import { backoffMs } from '../src/stripe/rate-limiter.js';
 import { lastClosedWindow } from '../src/stripe/stripe-billing.js';
-import { resolveUsageRange, UsageRangeError } from '../src/usage/read.js';
+import { resolveUsageRange, UsageRangeError } from '@tollgate/usage-model';
 
 describe('billable rule', () => {
   it('bills everything but 429 and 5xx by default', () => {
