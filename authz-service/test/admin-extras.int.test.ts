@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createLogger } from '@tollgate/common';
 import type { RunningEnvoy } from '@tollgate/devstack';
-import { loadBillingConfig, startBillingSidecar, type BillingSidecar } from '@tollgate/billing-sidecar';
+import { loadBillingConfig, startBillingSidecar, type BillingSidecar } from '../../billing-sidecar/src/index.js';
 import { seedBody } from './api-helpers.js';
 import { startEnvoyFront, sleep, startTestAuthz, testEnv, TEST_ADMIN_TOKEN, type TestEnv, type EnvoyFront } from './helpers.js';
 

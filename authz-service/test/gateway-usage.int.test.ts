@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createLogger } from '@tollgate/common';
-import { loadBillingConfig, startBillingSidecar, type BillingSidecar } from '@tollgate/billing-sidecar';
+import { loadBillingConfig, startBillingSidecar, type BillingSidecar } from '../../billing-sidecar/src/index.js';
 import { compareLogPaths, waitUntil } from '../../billing-sidecar/test/helpers.js';
 import { run } from '../../cli/src/program.js';
 import { seedBody } from './api-helpers.js';

@@ -5,7 +5,7 @@ import { createLogger, type Logger } from '@tollgate/common';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildBackend } from '@tollgate/backend-hello';
+import { buildBackend } from '../../backend-hello/src/server.js';
 import { createTestDatabase, freePort, startEnvoy, uniqueRedisPrefix, type RunningEnvoy, type TestInfra } from '@tollgate/devstack';
 import { loadEnvoyProtos, type CheckResponse } from '@tollgate/proto';
 import { loadAuthzConfig, type AuthzConfig } from '../src/config.js';

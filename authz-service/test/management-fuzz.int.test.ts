@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { migrateBilling } from '@tollgate/billing-sidecar';
+import { migrateBilling } from '@tollgate/usage-model';
 import { seedBody, startTestApi, type TestApi } from './api-helpers.js';
 import { TEST_ADMIN_TOKEN } from './helpers.js';
 

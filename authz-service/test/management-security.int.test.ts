@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { migrateBilling } from '@tollgate/billing-sidecar';
+import { migrateBilling } from '@tollgate/usage-model';
 import type { AuthzService } from '../src/app.js';
 import type { ApiKey } from '../src/domain/api-key.js';
 import { generateKey } from '../src/domain/key-format.js';

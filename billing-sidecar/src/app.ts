@@ -8,7 +8,7 @@ import type { BillingConfig } from './config.js';
 import { AccessLogTailer } from './ingest/access-log-tailer.js';
 import { createAlsHandlers } from './ingest/als-service.js';
 import { createBillingMetrics, type BillingMetrics } from './metrics.js';
-import { migrateBilling } from './stores/schema.js';
+import { migrateBilling } from '@tollgate/usage-model';
 import { UsageWriter } from './stores/usage-writer.js';
 import { createStripeMeterClient, type MeterClient } from './stripe/meter-client.js';
 import { StripeBilling } from './stripe/stripe-billing.js';

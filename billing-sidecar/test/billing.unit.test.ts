@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { CHECK_METADATA, ConfigError } from '@tollgate/common';
+import { CHECK_METADATA, ConfigError, EXT_AUTHZ_METADATA_NAMESPACE } from '@tollgate/common';
 import { ENVOY_CONFIG_PATH } from '@tollgate/devstack';
 import { loadBillingConfig } from '../src/config.js';
 import { DEFAULT_BILLABLE_RULE, isBillable, parseBillableRule } from '../src/domain/billable.js';
@@ -8,7 +8,7 @@ import { fromJsonLogLine, stripQuery } from '../src/domain/usage-record.js';
 import { classifyStripeError, parseRetryAfter } from '../src/stripe/meter-client.js';
 import { backoffMs } from '../src/stripe/rate-limiter.js';
 import { lastClosedWindow } from '../src/stripe/stripe-billing.js';
-import { resolveUsageRange, UsageRangeError } from '../src/usage/read.js';
+import { resolveUsageRange, UsageRangeError } from '@tollgate/usage-model';
 
 describe('billable rule', () => {
   it('bills everything but 429 and 5xx by default', () => {
@@ -93,11 +93,13 @@ describe('JSON access-log lines', () => {
     expect(fromJsonLogLine('{oops', rule)).toEqual({ skip: 'malformed' });
   });
 
-  it('are formatted by envoy.yaml with every field of the Check’s verdict (the gRPC stream carries them all)', () => {
+  it('are formatted by envoy.yaml with exactly the fields of the Check’s metadata (the gRPC stream carries them all)', () => {
     const yaml = readFileSync(ENVOY_CONFIG_PATH, 'utf8');
-    for (const field of Object.values(CHECK_METADATA)) {
-      expect(yaml).toContain(`${field}: "%DYNAMIC_METADATA(envoy.filters.http.ext_authz:${field})%"`);
-    }
+    const logged = [...yaml.matchAll(/^\s*(\w+): "%DYNAMIC_METADATA\(([^:)]+):(\w+)\)%"$/gm)].map(([, key, namespace, field]) => ({ key, namespace, field }));
+    // Each JSON key is the metadata field it logs, read from ext_authz's namespace…
+    for (const entry of logged) expect(entry).toEqual({ key: entry.field, namespace: EXT_AUTHZ_METADATA_NAMESPACE, field: entry.field });
+    // …and the file log names every field authz-service publishes, and no other.
+    expect(logged.map((e) => e.field).sort()).toEqual(Object.values(CHECK_METADATA).sort());
   });
 
   it('strips query strings and fragments', () => {

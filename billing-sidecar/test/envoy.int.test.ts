@@ -9,7 +9,7 @@ import {
   type EnvoyRenderOptions, type ManagedProcess, type RunningEnvoy,
 } from '@tollgate/devstack';
 import { startBillingSidecar, type BillingSidecar } from '../src/app.js';
-import { readUserUsage } from '../src/usage/read.js';
+import { readUserUsage } from '@tollgate/usage-model';
 import { compareLogPaths, silentLogger, startCheckDouble, testConfig, waitUntil } from './helpers.js';
 
 // A real Envoy (the canonical envoy.yaml rendered for loopback) in front of a small upstream,

@@ -12,7 +12,7 @@ import {
   type HTTPAccessLogEntry__Input,
   type Struct__Input,
 } from '@tollgate/proto';
-import { CHECK_METADATA, createLogger, type Logger } from '@tollgate/common';
+import { CHECK_METADATA, createLogger, EXT_AUTHZ_METADATA_NAMESPACE, type Logger } from '@tollgate/common';
 import { loadBillingConfig, type BillingConfig } from '../src/config.js';
 import { DEFAULT_BILLABLE_RULE } from '../src/domain/billable.js';
 import { fromJsonLogLine, type UsageRecord } from '../src/domain/usage-record.js';
@@ -79,7 +79,7 @@ export function alsEntry(opts: {
     commonProperties: {
       startTime: { seconds: String(Math.floor(start / 1000)), nanos: (start % 1000) * 1e6 },
       timeToLastDownstreamTxByte: { seconds: '0', nanos: 3_000_000 },
-      metadata: identity ? { filterMetadata: { 'envoy.filters.http.ext_authz': struct({ ...identity }) } } : {},
+      metadata: identity ? { filterMetadata: { [EXT_AUTHZ_METADATA_NAMESPACE]: struct({ ...identity }) } } : {},
     },
     request: {
       requestMethod: (opts.method ?? 'GET') as 'GET',

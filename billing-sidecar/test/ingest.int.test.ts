@@ -7,7 +7,7 @@ import { createTestDatabase, sleep } from '@tollgate/devstack';
 import type { AccessLogServiceClient } from '@tollgate/proto';
 import { startBillingSidecar, type BillingSidecar } from '../src/app.js';
 import { AccessLogTailer, type TailerOptions } from '../src/ingest/access-log-tailer.js';
-import { readKeyUsage, readUserUsage, UsageRangeError } from '../src/usage/read.js';
+import { readKeyUsage, readUserUsage, UsageRangeError } from '@tollgate/usage-model';
 import { alsClient, alsEntry, sendStream, silentLogger, testConfig, waitUntil } from './helpers.js';
 
 // The sidecar in-process against real Postgres, fed over gRPC the way Envoy feeds it and

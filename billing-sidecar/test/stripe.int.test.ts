@@ -4,7 +4,8 @@ import { createTestDatabase, freePort } from '@tollgate/devstack';
 import type { AccessLogServiceClient } from '@tollgate/proto';
 import { startBillingSidecar, type BillingSidecar } from '../src/app.js';
 import { createStripeMeterClient } from '../src/stripe/meter-client.js';
-import { readBillingStatus, requeueParkedMeterEvents } from '../src/usage/read.js';
+import { readBillingStatus } from '@tollgate/usage-model';
+import { requeueParkedMeterEvents } from '../src/stores/stripe-outbox.js';
 import { alsClient, alsEntry, sendStream, silentLogger, testConfig, waitUntil } from './helpers.js';
 
 const infra = inject('infra');

@@ -6,7 +6,7 @@ import { REPO_ROOT, freePort } from '@tollgate/devstack';
 import { startTestApi, type TestApi } from '../../authz-service/test/api-helpers.js';
 import { TEST_ADMIN_TOKEN } from '../../authz-service/test/helpers.js';
 import { run } from '../src/program.js';
-import { migrateBilling } from '@tollgate/billing-sidecar';
+import { migrateBilling } from '@tollgate/usage-model';
 
 // `tollgate` against a real management API on a free port. The real process (node + tsx) is
 // spawned where the process itself matters (stdout/stderr, exit codes, env); the long lifecycle

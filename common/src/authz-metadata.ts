@@ -1,17 +1,39 @@
 /**
- * Fields of the ext_authz dynamic metadata that carry authz-service's verdict to the access
- * logs. authz-service writes them, billing-sidecar reads them (from the gRPC stream, and from
- * the JSON file log whose format in envoy/envoy.yaml names the same fields), so they are
- * spelled once, here.
+ * The contract between authz-service and billing-sidecar: the ext_authz dynamic metadata that
+ * carries the Check's identity and verdict to the access logs. authz-service writes it,
+ * billing-sidecar reads it (from the gRPC stream, and from the JSON file log whose format in
+ * envoy/envoy.yaml names the same fields; billing.unit.test.ts holds the three together), so
+ * every field is spelled once, here.
  */
 export const CHECK_METADATA = {
+  /** Which kind of credential the request carried: a `CredentialKind`. */
+  credential: 'credential',
+  /** API keys: the key's owner. */
+  userId: 'user_id',
+  /** API keys: the key's id. */
+  keyId: 'key_id',
+  /** Service tokens: the token's id (its `jti`), which billing records as the key id. */
+  tokenId: 'token_id',
+  /** API keys with a Stripe customer: whom billing charges. */
+  stripeCustomerId: 'stripe_customer_id',
+  /** Service tokens: the token's project and service. */
+  project: 'project',
+  service: 'service',
   /** `allow` or `deny`: a request the gateway refused is never billable, whatever its status. */
   decision: 'decision',
   /** On a denial: the JSON body's `error` (`insufficient_scope`, `rate_limited`, …). */
   errorCode: 'error_code',
-  /** Service tokens: the token's project and service (the token id is `token_id`). */
-  project: 'project',
-  service: 'service',
 } as const;
+
+export type CheckMetadataField = (typeof CHECK_METADATA)[keyof typeof CHECK_METADATA];
+
+/** The metadata of one decision: absent fields are not published. */
+export type CheckMetadata = Partial<Record<CheckMetadataField, string>>;
+
+/** Envoy files ext_authz's dynamic metadata under the filter's own name. */
+export const EXT_AUTHZ_METADATA_NAMESPACE = 'envoy.filters.http.ext_authz';
+
+/** The `credential` field's values. */
+export type CredentialKind = 'api_key' | 'service_token';
 
 export type CheckVerdict = 'allow' | 'deny';

@@ -61,4 +61,21 @@ describe('production build (what the Dockerfile runs)', () => {
     const down = await run(process.execPath, [join(REPO_ROOT, 'docker', 'healthcheck.mjs')], { env }).catch((e: { code: number }) => e);
     expect((down as { code: number }).code).toBe(1);
   }, 360_000);
+
+  it('deploys authz-service with the shared usage model compiled and no other service', async () => {
+    // Runs after the build above (vitest runs a file's tests in order).
+    const authz = join(out, '..', 'authz-service');
+    await run(PNPM, ['--filter', '@tollgate/authz-service', 'deploy', '--prod', '--legacy', '--prefer-offline', '--ignore-scripts', authz], {
+      cwd: REPO_ROOT,
+      timeout: 120_000,
+    });
+    expect(existsSync(join(authz, 'node_modules', '@tollgate', 'usage-model', 'dist', 'index.js'))).toBe(true);
+    expect(existsSync(join(authz, 'node_modules', '@tollgate', 'usage-model', 'src'))).toBe(false);
+    for (const service of ['billing-sidecar', 'backend-hello']) {
+      expect(existsSync(join(authz, 'node_modules', '@tollgate', service)), `${service} in authz-service's production tree`).toBe(false);
+    }
+    // The usage routes load from dist/ with plain node: the shared package resolves compiled.
+    const load = "const m = await import('./dist/http/usage-routes.js'); if (typeof m.usageRoutes !== 'function') process.exit(1);";
+    await expect(run(process.execPath, ['--input-type=module', '-e', load], { cwd: authz })).resolves.toBeDefined();
+  }, 180_000);
 });

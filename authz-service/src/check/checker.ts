@@ -1,4 +1,4 @@
-import type { Logger } from '@tollgate/common';
+import { CHECK_METADATA, type CheckMetadata, type CredentialKind, type Logger } from '@tollgate/common';
 import type { Counter } from 'prom-client';
 import { extractCredential, looksLikeJwt } from '../domain/credentials.js';
 import { checkKeyShape } from '../domain/key-format.js';
@@ -93,8 +93,12 @@ export class Checker {
       return deny(401, `key_${state}`, `The API key ${text}`);
     }
 
-    const metadata: Record<string, string> = { credential: 'api_key', user_id: key.userId, key_id: key.id };
-    if (key.stripeCustomerId) metadata.stripe_customer_id = key.stripeCustomerId;
+    const metadata: CheckMetadata = {
+      [CHECK_METADATA.credential]: 'api_key' satisfies CredentialKind,
+      [CHECK_METADATA.userId]: key.userId,
+      [CHECK_METADATA.keyId]: key.id,
+    };
+    if (key.stripeCustomerId) metadata[CHECK_METADATA.stripeCustomerId] = key.stripeCustomerId;
 
     const path = pathOnly(input.path);
     const scopes = effectiveScopes(key, this.d.settings.permissionSets);

@@ -1,4 +1,4 @@
-import { CHECK_METADATA, type CheckVerdict, type ErrorCode } from '@tollgate/common';
+import { CHECK_METADATA, type CheckMetadata, type CheckVerdict, type ErrorCode } from '@tollgate/common';
 
 /** What a Check decided, independent of gRPC: the server turns it into a CheckResponse. */
 export type DenyStatus = 400 | 401 | 403 | 429 | 503;
@@ -12,7 +12,7 @@ export interface Allow {
   /** Added to the client's response (rate-limit state). */
   responseHeaders: Record<string, string>;
   /** Published as ext_authz dynamic metadata, so the access log can attribute usage. */
-  metadata: Record<string, string>;
+  metadata: CheckMetadata;
   outcome: 'allowed' | 'allowed_fail_open';
 }
 
@@ -23,7 +23,7 @@ export interface Deny {
   error: ErrorCode;
   message: string;
   headers: Record<string, string>;
-  metadata?: Record<string, string>;
+  metadata?: CheckMetadata;
   /** Metric label and log field: why the request was denied. */
   outcome: string;
 }
@@ -51,7 +51,7 @@ export function deny(
   /** Only a code from ERROR_CODES (common/src/error-codes.ts): add a new one there first. */
   error: ErrorCode,
   message: string,
-  opts: { headers?: Record<string, string>; metadata?: Record<string, string>; outcome?: string } = {},
+  opts: { headers?: Record<string, string>; metadata?: CheckMetadata; outcome?: string } = {},
 ): Deny {
   const headers: Record<string, string> = { ...opts.headers };
   if (status === 401) {
@@ -68,9 +68,9 @@ export function deny(
  * the gRPC boundary, so no path through the Checker can publish an identity without it. A
  * denial without an identity (most 401s) publishes nothing: there is no one to attribute it to.
  */
-export function publishedMetadata(d: Allow): Record<string, string>;
-export function publishedMetadata(d: Decision): Record<string, string> | undefined;
-export function publishedMetadata(d: Decision): Record<string, string> | undefined {
+export function publishedMetadata(d: Allow): CheckMetadata;
+export function publishedMetadata(d: Decision): CheckMetadata | undefined;
+export function publishedMetadata(d: Decision): CheckMetadata | undefined {
   if (d.allow) return { ...d.metadata, [CHECK_METADATA.decision]: 'allow' satisfies CheckVerdict };
   if (!d.metadata) return undefined;
   return { ...d.metadata, [CHECK_METADATA.decision]: 'deny' satisfies CheckVerdict, [CHECK_METADATA.errorCode]: d.error };

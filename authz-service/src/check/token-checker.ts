@@ -1,5 +1,5 @@
 import type { Counter } from 'prom-client';
-import { CHECK_METADATA } from '@tollgate/common';
+import { CHECK_METADATA, type CheckMetadata, type CredentialKind } from '@tollgate/common';
 import { verifyServiceToken, tokenAllowsPath, type ServiceTokenRouteRule, type SigningSecret } from '../domain/service-token.js';
 import { pathOnly } from '../domain/scopes.js';
 import type { GatewayToken, TokenStore } from '../stores/token-store.js';
@@ -82,9 +82,9 @@ export class TokenChecker {
     if (record.revokedAt || !record.isActive) return deny(401, 'token_revoked', 'The service token has been revoked');
     if (record.expiresAt.getTime() <= Date.now()) return deny(401, 'token_expired', 'The service token has expired');
 
-    const metadata = {
-      credential: 'service_token',
-      token_id: claims.jti,
+    const metadata: CheckMetadata = {
+      [CHECK_METADATA.credential]: 'service_token' satisfies CredentialKind,
+      [CHECK_METADATA.tokenId]: claims.jti,
       [CHECK_METADATA.project]: claims.project,
       [CHECK_METADATA.service]: claims.service,
     };

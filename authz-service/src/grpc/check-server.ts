@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { Histogram, Counter, type Registry } from 'prom-client';
-import type { ErrorBody, Logger } from '@tollgate/common';
+import type { CheckMetadata, ErrorBody, Logger } from '@tollgate/common';
 import {
   loadEnvoyProtos,
   RpcCode,
@@ -30,9 +30,6 @@ const RPC_FOR_STATUS: Record<number, number> = {
   503: RpcCode.UNAVAILABLE,
 };
 
-/** ext_authz dynamic metadata namespace: the filter's own name, as Envoy files it. */
-export const EXT_AUTHZ_METADATA_NAMESPACE = 'envoy.filters.http.ext_authz';
-
 function headerOptions(headers: Record<string, string>): HeaderValueOption__Input[] {
   return Object.entries(headers).map(([key, value]) => ({
     header: { key, value },
@@ -40,8 +37,9 @@ function headerOptions(headers: Record<string, string>): HeaderValueOption__Inpu
   }));
 }
 
-function struct(fields: Record<string, string>): Struct__Input {
-  return { fields: Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, { stringValue: v }])) };
+function struct(fields: CheckMetadata): Struct__Input {
+  const set = Object.entries(fields).filter((e): e is [string, string] => e[1] !== undefined);
+  return { fields: Object.fromEntries(set.map(([k, v]) => [k, { stringValue: v }])) };
 }
 
 /** `requestId`: Envoy's x-request-id, which the denial body carries so a user can quote it. */

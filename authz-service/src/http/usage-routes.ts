@@ -1,5 +1,5 @@
 import { HttpError } from '@tollgate/common';
-import { readBillingStatus, readKeyUsage, readTokenUsage, readUserUsage, UsageRangeError } from '@tollgate/billing-sidecar/usage';
+import { readBillingStatus, readKeyUsage, readTokenUsage, readUserUsage, UsageRangeError } from '@tollgate/usage-model';
 import type { ServiceDeps } from '../deps.js';
 import { assertMayActFor, ownsKey } from './auth.js';
 import { notFound } from './errors.js';

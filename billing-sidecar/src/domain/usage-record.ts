@@ -1,4 +1,4 @@
-import { CHECK_METADATA, type CheckVerdict } from '@tollgate/common';
+import { CHECK_METADATA, EXT_AUTHZ_METADATA_NAMESPACE, type CheckVerdict, type CredentialKind } from '@tollgate/common';
 import type { HTTPAccessLogEntry, Struct } from '@tollgate/proto';
 import { isBillable, type BillableRule } from './billable.js';
 
@@ -30,10 +30,7 @@ export type SkipReason = 'no_identity' | 'no_request_id' | 'malformed';
 
 export type DecodeResult = { record: UsageRecord } | { skip: SkipReason };
 
-/** The filter whose dynamic metadata carries authz-service's decision. */
-export const EXT_AUTHZ_METADATA_NAMESPACE = 'envoy.filters.http.ext_authz';
-
-/** Identity fields authz-service publishes; also what the JSON file log is formatted with. */
+/** The identity authz-service publishes (common/src/authz-metadata.ts), as a usage row holds it. */
 export interface Identity {
   /** The API key id, or the service token's id (its `jti`) when `credential` is `service_token`. */
   keyId: string;
@@ -70,15 +67,15 @@ export function stripQuery(path: string): string {
  * `credential` saying which), and their `project` and `service` but no user.
  */
 function identityOf(fields: Record<string, unknown>): Identity | null {
-  const credential = clean(fields.credential) ?? 'api_key';
-  const keyId = clean(fields.key_id) ?? clean(fields.token_id);
-  const userId = clean(fields.user_id);
-  if (!keyId || (!userId && credential !== 'service_token')) return null;
+  const credential = clean(fields[CHECK_METADATA.credential]) ?? ('api_key' satisfies CredentialKind);
+  const keyId = clean(fields[CHECK_METADATA.keyId]) ?? clean(fields[CHECK_METADATA.tokenId]);
+  const userId = clean(fields[CHECK_METADATA.userId]);
+  if (!keyId || (!userId && credential !== ('service_token' satisfies CredentialKind))) return null;
   return {
     keyId,
     userId,
     credential,
-    stripeCustomerId: clean(fields.stripe_customer_id),
+    stripeCustomerId: clean(fields[CHECK_METADATA.stripeCustomerId]),
     project: clean(fields[CHECK_METADATA.project]),
     service: clean(fields[CHECK_METADATA.service]),
   };
@@ -127,8 +124,8 @@ export function fromAlsEntry(entry: HTTPAccessLogEntry, rule: BillableRule, now 
   // metadata is absent (Envoy strips any a client sends before ext_authz runs).
   const headers = req?.requestHeaders ?? {};
   const identity = identityOf({
-    user_id: headers['x-user-id'],
-    key_id: headers['x-api-key-id'],
+    [CHECK_METADATA.userId]: headers['x-user-id'],
+    [CHECK_METADATA.keyId]: headers['x-api-key-id'],
     ...meta,
   });
   if (!identity) return { skip: 'no_identity' };

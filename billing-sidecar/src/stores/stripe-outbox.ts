@@ -119,3 +119,13 @@ export async function outboxStats(pool: pg.Pool): Promise<OutboxStats> {
   const row = r.rows[0]!;
   return { pending: row.pending, parked: row.parked, oldestPendingAgeSeconds: Math.max(0, row.oldest ?? 0) };
 }
+
+/** Puts parked meter events back in the queue (after fixing what Stripe complained about). */
+export async function requeueParkedMeterEvents(pool: pg.Pool, identifiers?: string[]): Promise<number> {
+  const r = await pool.query(
+    `update stripe_outbox set status = 'pending', next_attempt_at = now(), attempts = 0
+     where status = 'parked' and ($1::text[] is null or identifier = any($1))`,
+    [identifiers ?? null],
+  );
+  return r.rowCount ?? 0;
+}

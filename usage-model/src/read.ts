@@ -1,3 +1,4 @@
+import type { CredentialKind } from '@tollgate/common';
 import type pg from 'pg';
 
 /**
@@ -172,7 +173,7 @@ interface SeriesRow extends TotalsRow {
  * One credential's roll-ups over a range, in total and per hour or per day (UTC buckets with
  * requests), with the first bucket's attribution for the caller to name the credential by.
  */
-async function readSeries(pool: pg.Pool, keyId: string, credential: string, range?: SeriesRange): Promise<UsageSeries & { first: SeriesRow | undefined }> {
+async function readSeries(pool: pg.Pool, keyId: string, credential: CredentialKind, range?: SeriesRange): Promise<UsageSeries & { first: SeriesRow | undefined }> {
   const { from, to } = resolveUsageRange(range);
   const granularity = range?.granularity ?? 'day';
   const table = granularity === 'hour' ? 'usage_hourly' : 'usage_daily';
@@ -250,14 +251,4 @@ export async function readBillingStatus(pool: pg.Pool, opts: { stripeCustomerId?
       error: p.last_error,
     })),
   };
-}
-
-/** Puts parked meter events back in the queue (after fixing what Stripe complained about). */
-export async function requeueParkedMeterEvents(pool: pg.Pool, identifiers?: string[]): Promise<number> {
-  const r = await pool.query(
-    `update stripe_outbox set status = 'pending', next_attempt_at = now(), attempts = 0
-     where status = 'parked' and ($1::text[] is null or identifier = any($1))`,
-    [identifiers ?? null],
-  );
-  return r.rowCount ?? 0;
 }

@@ -1,0 +1,2 @@
+export { migrateBilling } from './schema.js';
+export * from './read.js';
