@@ -3,8 +3,7 @@ import { addGrpcHealth, setGrpcServing, type Logger, bindGrpcServer, createGrpcS
 import { AUTHORIZATION_SERVICE } from '@tollgate/proto';
 import type { FastifyInstance } from 'fastify';
 import type { AuthzConfig } from './config.js';
-import type { ServiceDeps } from './deps.js';
-import { closeServiceDeps, createRedis, createServiceDeps } from './service-deps.js';
+import { closeServiceDeps, createRedis, createServiceDeps, type ServiceDeps } from './deps.js';
 import { KeyResolver } from './check/key-resolver.js';
 import { RedisWriteCoalescer } from './stores/redis-write-coalescer.js';
 import { IdempotencySweeper } from './stores/idempotency-sweeper.js';
