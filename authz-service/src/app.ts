@@ -1,24 +1,22 @@
-import { Counter, Gauge } from 'prom-client';
 import { addGrpcHealth, setGrpcServing, type Logger, bindGrpcServer, createGrpcServer, shutdownGrpcServer } from '@tollgate/common';
 import { AUTHORIZATION_SERVICE } from '@tollgate/proto';
 import type { FastifyInstance } from 'fastify';
 import type { AuthzConfig } from './config.js';
-import type { ServiceDeps } from './deps.js';
-import { closeServiceDeps, createRedis, createServiceDeps } from './service-deps.js';
-import { KeyResolver } from './check/key-resolver.js';
+import { closeServiceDeps, createServiceDeps, type ServiceDeps } from './deps.js';
+import { createResolverMetrics, KeyResolver, registerKeyCacheGauge } from './check/key-resolver.js';
 import { RedisWriteCoalescer } from './stores/redis-write-coalescer.js';
+import { waitForRedis } from './stores/redis-client.js';
 import { IdempotencySweeper } from './stores/idempotency-sweeper.js';
-import { RateLimiter } from './check/rate-limiter.js';
+import { createRedisFailuresCounter, RateLimiter } from './check/rate-limiter.js';
 import { UsageBatcher } from './check/usage-batcher.js';
 import { Checker } from './check/checker.js';
 import { TokenChecker } from './check/token-checker.js';
 import { RefusalLimiter } from './check/refusal-limiter.js';
-import { ProviderInjector, vaultCacheKey } from './check/provider-injector.js';
-import { RefreshingCache } from './check/refreshing-cache.js';
+import { createVaultCache, ProviderInjector } from './check/provider-injector.js';
+import { CacheInvalidation, createKeyEventFeed } from './check/cache-invalidation.js';
 import { Envelope } from './vault/envelope.js';
-import type { ProviderKeyRecord } from './vault/vault-store.js';
 import { addAuthorizationService, authorizationHandlers, createCheckMetrics } from './grpc/check-server.js';
-import { KeyEventFeed, keyEventsChannel } from './stores/key-events.js';
+import type { KeyEventFeed } from './stores/key-events.js';
 import { permissionSets } from './domain/scopes.js';
 import { buildManagementApi } from './http/api.js';
 
@@ -34,92 +32,25 @@ export interface AuthzService {
   stop(): Promise<void>;
 }
 
-function waitForRedis(redis: ServiceDeps['redis'], timeoutMs: number): Promise<void> {
-  if (redis.status === 'ready') return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      redis.off('ready', onReady);
-      reject(new Error(`not ready after ${timeoutMs} ms`));
-    }, timeoutMs);
-    const onReady = () => {
-      clearTimeout(timer);
-      resolve();
-    };
-    redis.once('ready', onReady);
-  });
-}
-
-
 /** Composition root: the Check gRPC server and the management HTTP API over shared stores. */
 export async function startAuthzService(config: AuthzConfig, logger: Logger): Promise<AuthzService> {
   const deps = await createServiceDeps(config, logger);
   const { registry } = deps;
-
-  const cacheCounter = new Counter({
-    name: 'tollgate_authz_key_cache_total',
-    help: 'Key lookups by cache result (hit, negative_hit, stale, miss)',
-    labelNames: ['result'],
-    registers: [registry],
-  });
-  const lookups = new Counter({ name: 'tollgate_authz_key_lookups_total', help: 'Key lookups sent to Postgres', registers: [registry] });
-  const postgresErrors = new Counter({ name: 'tollgate_authz_postgres_errors_total', help: 'Failed key lookups in Postgres', registers: [registry] });
-  const redisFailures = new Counter({
-    name: 'tollgate_authz_redis_failures_total',
-    help: 'Rate-limit calls that failed (Redis down or slow); each was failed open or closed per RATE_LIMIT_FAILURE_MODE',
-    registers: [registry],
-  });
-  const invalidations = new Counter({ name: 'tollgate_authz_key_invalidations_total', help: 'Cache invalidations received', labelNames: ['type'], registers: [registry] });
+  const resolverMetrics = createResolverMetrics(registry);
 
   // The feed comes first so the caches can ask it whether invalidations reach them; it starts
   // (subscribes, first poll) once they exist.
-  const subscriber = createRedis(config, 'subscriber');
-  subscriber.on('error', (err) => logger.warn({ err: err.message }, 'redis subscriber error'));
-  const eventsRedis = createRedis(config, 'events');
-  eventsRedis.on('error', (err) => logger.debug({ err: err.message }, 'redis events connection error'));
-  const clearAll = () => {
-    resolver.clear();
-    tokens.clear();
-    vaultCache.clear();
-  };
-  const feed = new KeyEventFeed({
-    subscriber,
-    redis: eventsRedis,
-    channel: keyEventsChannel(config.REDIS_KEY_PREFIX),
-    pollMs: config.KEY_EVENTS_POLL_MS,
-    logger,
-    handlers: {
-      onEvent: (e) => {
-        if (e.type === 'key_changed') resolver.invalidateKey(e.keyId);
-        else if (e.type === 'token_changed') tokens.invalidate(e.jti);
-        else if (e.type === 'provider_key_changed') vaultCache.invalidate(vaultCacheKey(e.userId, e.provider));
-        else clearAll();
-        invalidations.inc({ type: e.type });
-      },
-      onResync: () => {
-        clearAll();
-        invalidations.inc({ type: 'resync' });
-      },
-    },
-  });
-  const synced = () => feed.synced();
+  const invalidation = new CacheInvalidation(registry);
+  const events = createKeyEventFeed(config, logger, invalidation);
+  const synced = () => events.feed.synced();
   const cacheSettings = { ttlMs: config.KEY_CACHE_TTL_MS, negativeTtlMs: config.NEGATIVE_CACHE_TTL_MS, maxStaleMs: config.KEY_CACHE_MAX_STALE_MS, synced };
 
   const resolver = new KeyResolver(
     deps.keyStore,
     { ...cacheSettings, maxEntries: config.KEY_CACHE_MAX_ENTRIES, negativeMaxEntries: config.NEGATIVE_CACHE_MAX_ENTRIES },
-    { cache: cacheCounter, lookups, postgresErrors },
+    resolverMetrics,
   );
-  new Gauge({
-    name: 'tollgate_authz_key_cache_entries',
-    help: 'Entries in the key cache (kind: found keys, or unknown hashes in their own LRU)',
-    labelNames: ['kind'],
-    registers: [registry],
-    collect() {
-      const { found, missing } = resolver.cache.sizes;
-      this.set({ kind: 'found' }, found);
-      this.set({ kind: 'unknown' }, missing);
-    },
-  });
+  registerKeyCacheGauge(registry, resolver);
 
   // Serve no Check before Redis is connected (or given up on): otherwise the first requests
   // after a start would all take the failure policy.
@@ -145,18 +76,14 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
     },
     deps.tokenStore,
     tokenUsage,
-    lookups,
+    resolverMetrics.lookups,
   );
 
-  const vaultCache = new RefreshingCache<ProviderKeyRecord>({
+  const vaultCache = createVaultCache(deps.vaultStore, {
     ...cacheSettings,
     max: config.KEY_CACHE_MAX_ENTRIES,
     negativeMax: config.NEGATIVE_CACHE_MAX_ENTRIES,
-    load: (k) => {
-      const [userId, provider] = k.split('\n') as [string, string];
-      return deps.vaultStore.get(userId, provider);
-    },
-    onLoad: () => lookups.inc(),
+    onLoad: () => resolverMetrics.lookups.inc(),
   });
   const providers = new ProviderInjector(
     { routes: config.PROVIDER_ROUTES ?? [], defaultProvider: config.DEFAULT_PROVIDER, byok: config.PROVIDER_BYOK },
@@ -165,7 +92,8 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
     logger,
   );
 
-  await feed.start();
+  invalidation.attach({ keys: resolver, tokens, vault: vaultCache });
+  await events.feed.start();
 
   const checker = new Checker({
     settings: {
@@ -182,7 +110,7 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
     limiter,
     usage,
     logger,
-    redisFailures,
+    redisFailures: createRedisFailuresCounter(registry),
     tokens,
     providers,
   });
@@ -212,11 +140,9 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
       await shutdownGrpcServer(grpcServer, 5000);
       await usage.stop();
       await tokenUsage.stop();
-      feed.stop();
-      subscriber.disconnect();
-      eventsRedis.disconnect();
+      events.close();
       await closeServiceDeps(deps);
     })());
 
-  return { deps, resolver, feed, checker, usage, grpcPort, httpPort, http, stop };
+  return { deps, resolver, feed: events.feed, checker, usage, grpcPort, httpPort, http, stop };
 }

@@ -1,16 +1,20 @@
-import type pg from 'pg';
-import type { RedisClient } from './stores/redis-client.js';
+import pg from 'pg';
 import type { Registry } from 'prom-client';
-import type { HealthCheck, Logger } from '@tollgate/common';
+import { createMetricsRegistry, migrate, type HealthCheck, type Logger } from '@tollgate/common';
 import type { AuthzConfig } from './config.js';
-import type { KeyHasher } from './domain/key-hash.js';
-import type { KeyStore } from './stores/key-store.js';
-import type { KeyEventPublisher } from './stores/key-events.js';
-import type { TokenStore } from './stores/token-store.js';
-import type { VaultStore } from './vault/vault-store.js';
-import type { VaultService } from './vault/vault-service.js';
+import { KeyHasher } from './domain/key-hash.js';
+import { KeyStore } from './stores/key-store.js';
+import { KeyEventPublisher, keyEventsChannel } from './stores/key-events.js';
+import { TokenStore } from './stores/token-store.js';
+import { VaultStore } from './vault/vault-store.js';
+import { VaultService } from './vault/vault-service.js';
+import { connectRedis, type RedisClient } from './stores/redis-client.js';
+import { AUTHZ_MIGRATIONS, AUTHZ_MIGRATIONS_LOCK, AUTHZ_MIGRATIONS_TABLE } from './stores/schema.js';
 
-/** What authz-service's parts share, built once in app.ts (the composition root). */
+/**
+ * What authz-service's parts share: built once by createServiceDeps (in app.ts, the composition
+ * root, or by a tool or test that needs the service's own stores), closed by closeServiceDeps.
+ */
 export interface ServiceDeps {
   config: AuthzConfig;
   logger: Logger;
@@ -25,4 +29,60 @@ export interface ServiceDeps {
   keyEvents: KeyEventPublisher;
   registry: Registry;
   healthChecks: Record<string, HealthCheck>;
+}
+
+/** How long the key-event poll waits for Redis: past this its answer is too old to keep caches in sync anyway. */
+const EVENTS_COMMAND_TIMEOUT_MS = 750;
+
+export function createRedis(config: AuthzConfig, name: 'commands' | 'subscriber' | 'events'): RedisClient {
+  return connectRedis({
+    url: config.REDIS_URL,
+    clusterNodes: config.REDIS_CLUSTER_NODES,
+    // The poll has its own connection so that a busy process (whose Check commands time out
+    // after REDIS_COMMAND_TIMEOUT_MS) does not also count as out of sync.
+    commandTimeoutMs: name === 'events' ? EVENTS_COMMAND_TIMEOUT_MS : config.REDIS_COMMAND_TIMEOUT_MS,
+    name,
+    subscriber: name === 'subscriber',
+  });
+}
+
+/** Connects to Postgres and Redis, applies migrations, and wires the shared parts. */
+export async function createServiceDeps(config: AuthzConfig, logger: Logger): Promise<ServiceDeps> {
+  const pool = new pg.Pool({
+    connectionString: config.DATABASE_URL,
+    max: config.DATABASE_POOL_SIZE,
+    connectionTimeoutMillis: 3000,
+    idleTimeoutMillis: 30_000,
+  });
+  pool.on('error', (err) => logger.warn({ err: err.message }, 'postgres pool error'));
+  await migrate(pool, { table: AUTHZ_MIGRATIONS_TABLE, lockKey: AUTHZ_MIGRATIONS_LOCK, migrations: AUTHZ_MIGRATIONS }, logger);
+
+  const redis = createRedis(config, 'commands');
+  redis.on('error', (err) => logger.warn({ err: err.message }, 'redis error'));
+
+  const keyEvents = new KeyEventPublisher(redis, keyEventsChannel(config.REDIS_KEY_PREFIX), { logger });
+  const vaultStore = new VaultStore(pool);
+  return {
+    config,
+    logger,
+    pool,
+    redis,
+    keyStore: new KeyStore(pool),
+    tokenStore: new TokenStore(pool),
+    vaultStore,
+    vault: new VaultService(config.VAULT_MASTER_KEYS, vaultStore, keyEvents, logger),
+    hasher: new KeyHasher(config.KEY_HASH_SECRETS),
+    keyEvents,
+    registry: createMetricsRegistry('authz-service'),
+    healthChecks: {
+      postgres: () => pool.query('select 1'),
+      redis: () => redis.ping(),
+    },
+  };
+}
+
+export async function closeServiceDeps(deps: ServiceDeps): Promise<void> {
+  deps.keyEvents.close();
+  await deps.pool.end().catch(() => {});
+  deps.redis.disconnect();
 }

@@ -1,8 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { RunningEnvoy, TestInfra } from '@tollgate/devstack';
 import { buildManagementApi } from '../src/http/api.js';
-import { closeServiceDeps, createServiceDeps } from '../src/service-deps.js';
-import type { ServiceDeps } from '../src/deps.js';
+import { closeServiceDeps, createServiceDeps, type ServiceDeps } from '../src/deps.js';
 import { memoryLogger, startEnvoyFront, startTestAuthz, testConfig, testEnv, TEST_ADMIN_TOKEN, type TestEnv } from './helpers.js';
 
 /** A second admin token configured beside the first: tokens rotate by listing both. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { effectiveScopes, pathOnly, permissionSets, requiredScope, scopeAllows, serviceRouteAllowed } from '../src/domain/scopes.js';
+import { effectiveScopes, permissionSets, requiredScope, scopeAllows, serviceRouteAllowed } from '../src/domain/scopes.js';
 import { hasPathParameters, pathWithin } from '../src/domain/path-prefix.js';
 import { tokenAllowsPath } from '../src/domain/service-token.js';
 import { extractCredential } from '../src/domain/credentials.js';
@@ -30,11 +30,6 @@ describe('scopes', () => {
     expect(effectiveScopes({ permissionSet: 'pipeline', scopes: ['keys:manage'] }, sets).sort()).toEqual(['keys:manage', 'read', 'write:/training/']);
     expect(permissionSets({ full_access: ['read'] }).full_access).toEqual(['*']);
     expect(effectiveScopes({ permissionSet: 'gone', scopes: [] }, sets)).toEqual([]);
-  });
-
-  it('matches on the path without its query string', () => {
-    expect(pathOnly('/a/b?x=/admin/')).toBe('/a/b');
-    expect(pathOnly('/a#frag')).toBe('/a');
   });
 });
 

@@ -9,3 +9,4 @@ export * from './grpc-health.js';
 export * from './migrations.js';
 export * from './grpc-server.js';
 export * from './authz-metadata.js';
+export * from './request-path.js';

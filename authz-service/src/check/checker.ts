@@ -4,8 +4,10 @@ import { extractCredential, looksLikeJwt } from '../domain/credentials.js';
 import { checkKeyShape } from '../domain/key-format.js';
 import type { KeyHasher } from '../domain/key-hash.js';
 import { keyState, type ApiKey } from '../domain/api-key.js';
-import { effectiveScopes, pathOnly, requiredScope, scopeAllows, serviceRouteAllowed, SERVICE_ROUTE_SCOPE, type RouteScopeRule } from '../domain/scopes.js';
+import { effectiveScopes, requiredScope, scopeAllows, serviceRouteAllowed, SERVICE_ROUTE_SCOPE, type RouteScopeRule } from '../domain/scopes.js';
 import { hasPathParameters } from '../domain/path-prefix.js';
+import { pathOnly } from '@tollgate/common';
+import { bearerChallenge } from '../domain/bearer-challenge.js';
 import { serviceTokenRouteFor, type ServiceTokenRouteRule } from '../domain/service-token.js';
 import { deny, type CheckInput, type Decision } from './decision.js';
 import { KeyStoreUnavailableError, type KeyResolver } from './key-resolver.js';
@@ -106,14 +108,14 @@ export class Checker {
     if (serviceRoute && !serviceRouteAllowed(scopes, path)) {
       const grant = `${SERVICE_ROUTE_SCOPE}:${serviceRoute.prefix}`;
       return deny(403, 'service_token_required', `${path} is for service tokens only; an API key needs the "${grant}" scope`, {
-        headers: { 'www-authenticate': `Bearer realm="tollgate", error="insufficient_scope", scope="${grant}"` },
+        headers: { 'www-authenticate': bearerChallenge({ error: 'insufficient_scope', scope: grant }) },
         metadata,
       });
     }
     const needed = requiredScope(input.method, path, this.d.settings.routeScopes);
     if (!scopeAllows(scopes, needed, path)) {
       return deny(403, 'insufficient_scope', `This API key lacks the "${needed}" scope needed for ${input.method.toUpperCase()} ${path}`, {
-        headers: { 'www-authenticate': `Bearer realm="tollgate", error="insufficient_scope", scope="${needed}"` },
+        headers: { 'www-authenticate': bearerChallenge({ error: 'insufficient_scope', scope: needed }) },
         metadata,
       });
     }

@@ -1,5 +1,7 @@
 import { CHECK_METADATA, type CheckMetadata, type CheckVerdict, type ErrorCode } from '@tollgate/common';
 
+import { unauthorizedChallenge } from '../domain/bearer-challenge.js';
+
 /** What a Check decided, independent of gRPC: the server turns it into a CheckResponse. */
 export type DenyStatus = 400 | 401 | 403 | 429 | 503;
 
@@ -44,8 +46,6 @@ export interface CheckInput {
   cacheOnly?: boolean;
 }
 
-const REALM = 'Bearer realm="tollgate"';
-
 export function deny(
   status: DenyStatus,
   /** Only a code from ERROR_CODES (common/src/error-codes.ts): add a new one there first. */
@@ -54,10 +54,7 @@ export function deny(
   opts: { headers?: Record<string, string>; metadata?: CheckMetadata; outcome?: string } = {},
 ): Deny {
   const headers: Record<string, string> = { ...opts.headers };
-  if (status === 401) {
-    // RFC 6750 §3.1: no error code when the request carried no credential at all.
-    headers['www-authenticate'] = error === 'missing_credential' ? REALM : `${REALM}, error="invalid_token"`;
-  }
+  if (status === 401) headers['www-authenticate'] = unauthorizedChallenge(error);
   return { allow: false, status, error, message, headers, metadata: opts.metadata, outcome: opts.outcome ?? error };
 }
 

@@ -1,4 +1,4 @@
-import type { Counter } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { KeyStore, HashMatch } from '../stores/key-store.js';
 import { RefreshingCache } from './refreshing-cache.js';
 
@@ -14,6 +14,34 @@ export interface ResolverMetrics {
   /** Queries actually sent to Postgres (concurrent misses of one hash share one). */
   lookups: Counter;
   postgresErrors: Counter;
+}
+
+export function createResolverMetrics(registry: Registry): ResolverMetrics {
+  return {
+    cache: new Counter({
+      name: 'tollgate_authz_key_cache_total',
+      help: 'Key lookups by cache result (hit, negative_hit, stale, miss)',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    lookups: new Counter({ name: 'tollgate_authz_key_lookups_total', help: 'Key lookups sent to Postgres', registers: [registry] }),
+    postgresErrors: new Counter({ name: 'tollgate_authz_postgres_errors_total', help: 'Failed key lookups in Postgres', registers: [registry] }),
+  };
+}
+
+/** Reports the resolver's cache sizes at each scrape. */
+export function registerKeyCacheGauge(registry: Registry, resolver: KeyResolver): void {
+  new Gauge({
+    name: 'tollgate_authz_key_cache_entries',
+    help: 'Entries in the key cache (kind: found keys, or unknown hashes in their own LRU)',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect() {
+      const { found, missing } = resolver.cache.sizes;
+      this.set({ kind: 'found' }, found);
+      this.set({ kind: 'unknown' }, missing);
+    },
+  });
 }
 
 export interface KeyCacheSettings {

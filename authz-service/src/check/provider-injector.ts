@@ -2,9 +2,9 @@ import type { Logger } from '@tollgate/common';
 import type { ApiKey } from '../domain/api-key.js';
 import { pathWithin } from '../domain/path-prefix.js';
 import { normaliseProvider, VaultDecryptError, type Envelope } from '../vault/envelope.js';
-import type { ProviderKeyRecord } from '../vault/vault-store.js';
+import type { ProviderKeyRecord, VaultStore } from '../vault/vault-store.js';
 import { deny, type CheckInput, type Deny } from './decision.js';
-import { StoreUnavailableError, type RefreshingCache } from './refreshing-cache.js';
+import { RefreshingCache, StoreUnavailableError, type RefreshingCacheOptions } from './refreshing-cache.js';
 
 export interface ProviderRoute {
   prefix: string;
@@ -19,6 +19,20 @@ export interface ProviderSettings {
 }
 
 export const vaultCacheKey = (userId: string, provider: string) => `${userId}\n${provider}`;
+
+/** The vault's sealed records, cached under vaultCacheKey by the keys' policy (refreshing-cache.ts). */
+export function createVaultCache(
+  store: VaultStore,
+  settings: Omit<RefreshingCacheOptions<ProviderKeyRecord, string>, 'load' | 'tagsOf' | 'unavailable'>,
+): RefreshingCache<ProviderKeyRecord> {
+  return new RefreshingCache<ProviderKeyRecord>({
+    ...settings,
+    load: (k) => {
+      const [userId, provider] = k.split('\n') as [string, string];
+      return store.get(userId, provider);
+    },
+  });
+}
 
 /**
  * Seeds 000 and 002 at the gateway. On a provider route the upstream gets the caller's

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { Counter, type Registry } from 'prom-client';
 import type { RedisClient } from '../stores/redis-client.js';
 import type { RedisWriteCoalescer } from '../stores/redis-write-coalescer.js';
 import { RATE_LIMIT_LUA as SCRIPT } from './rate-limit-script.js';
@@ -23,6 +24,15 @@ export interface RateLimitResult {
 export interface KeyLimits {
   perMinute: number | null;
   perDay: number | null;
+}
+
+/** Counted by the Checker, which applies RATE_LIMIT_FAILURE_MODE to each failed hit(). */
+export function createRedisFailuresCounter(registry: Registry): Counter {
+  return new Counter({
+    name: 'tollgate_authz_redis_failures_total',
+    help: 'Rate-limit calls that failed (Redis down or slow); each was failed open or closed per RATE_LIMIT_FAILURE_MODE',
+    registers: [registry],
+  });
 }
 
 /**

@@ -68,9 +68,3 @@ export function serviceRouteAllowed(held: readonly string[], path: string): bool
   const marker = `${SERVICE_ROUTE_SCOPE}:/`;
   return held.some((s) => s.startsWith(marker) && pathWithin(path, s.slice(SERVICE_ROUTE_SCOPE.length + 1), 'grant'));
 }
-
-/** Path without query string or fragment, for matching. */
-export function pathOnly(rawPath: string): string {
-  const q = rawPath.search(/[?#]/);
-  return q === -1 ? rawPath : rawPath.slice(0, q);
-}

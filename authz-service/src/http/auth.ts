@@ -6,6 +6,7 @@ import { safeEqual } from '../domain/key-hash.js';
 import { keyState } from '../domain/api-key.js';
 import { effectiveScopes, permissionSets, SERVICE_ROUTE_SCOPE } from '../domain/scopes.js';
 import { pathWithin } from '../domain/path-prefix.js';
+import { unauthorizedChallenge } from '../domain/bearer-challenge.js';
 
 /** The scope a Tollgate key needs to call the management API (for its own user's keys only). */
 export const MANAGE_SCOPE = 'keys:manage';
@@ -20,12 +21,8 @@ export function actorLabel(actor: Actor): string {
   return actor.kind === 'admin' ? 'admin' : `key:${actor.keyId}`;
 }
 
-const REALM = 'Bearer realm="tollgate"';
-
 function unauthorized(error: ErrorCode, message: string): HttpError {
-  // RFC 6750 §3.1: no error code when no credential was sent at all (as the gateway answers).
-  const challenge = error === 'missing_credential' ? REALM : `${REALM}, error="invalid_token"`;
-  return new HttpError(401, error, message, undefined, { 'www-authenticate': challenge });
+  return new HttpError(401, error, message, undefined, { 'www-authenticate': unauthorizedChallenge(error) });
 }
 
 /**

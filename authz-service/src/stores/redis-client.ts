@@ -34,3 +34,19 @@ export function connectRedis(s: RedisSettings): RedisClient {
   }
   return new Redis(s.url, options);
 }
+
+/** Resolves once the client is connected; rejects after `timeoutMs` (the client keeps trying). */
+export function waitForRedis(redis: RedisClient, timeoutMs: number): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      redis.off('ready', onReady);
+      reject(new Error(`not ready after ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onReady = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    redis.once('ready', onReady);
+  });
+}

@@ -1,6 +1,7 @@
 import { CHECK_METADATA, EXT_AUTHZ_METADATA_NAMESPACE, type CheckVerdict, type CredentialKind } from '@tollgate/common';
 import type { HTTPAccessLogEntry, Struct } from '@tollgate/proto';
 import { isBillable, type BillableRule } from './billable.js';
+import { pathOnly } from '@tollgate/common';
 
 /** Where a usage record was read from: Envoy's gRPC access log stream or its JSON file log. */
 export type UsageSource = 'als' | 'file';
@@ -55,10 +56,9 @@ function toInt(v: unknown): number {
   return Number.isFinite(n) && n >= 0 ? Math.floor(n) : 0;
 }
 
+/** The path a usage row stores: no query or fragment (pathOnly), never empty, bounded. */
 export function stripQuery(path: string): string {
-  const q = path.search(/[?#]/);
-  const bare = q === -1 ? path : path.slice(0, q);
-  return (bare || '/').slice(0, MAX_PATH);
+  return (pathOnly(path) || '/').slice(0, MAX_PATH);
 }
 
 /**
