@@ -1,4 +1,4 @@
-import { CHECK_METADATA, type CheckMetadata, type CredentialKind, type Logger } from '@tollgate/common';
+import { CHECK_METADATA, pathOnly, type CheckMetadata, type CredentialKind, type Logger } from '@tollgate/common';
 import type { Counter } from 'prom-client';
 import { extractCredential, looksLikeJwt } from '../domain/credentials.js';
 import { checkKeyShape } from '../domain/key-format.js';
@@ -6,7 +6,6 @@ import type { KeyHasher } from '../domain/key-hash.js';
 import { keyState, type ApiKey } from '../domain/api-key.js';
 import { effectiveScopes, requiredScope, scopeAllows, serviceRouteAllowed, SERVICE_ROUTE_SCOPE, type RouteScopeRule } from '../domain/scopes.js';
 import { hasPathParameters } from '../domain/path-prefix.js';
-import { pathOnly } from '@tollgate/common';
 import { bearerChallenge } from '../domain/bearer-challenge.js';
 import { serviceTokenRouteFor, type ServiceTokenRouteRule } from '../domain/service-token.js';
 import { deny, type CheckInput, type Decision } from './decision.js';

@@ -1,7 +1,6 @@
 import type { Counter } from 'prom-client';
-import { CHECK_METADATA, type CheckMetadata, type CredentialKind } from '@tollgate/common';
+import { CHECK_METADATA, pathOnly, type CheckMetadata, type CredentialKind } from '@tollgate/common';
 import { verifyServiceToken, tokenAllowsPath, type ServiceTokenRouteRule, type SigningSecret } from '../domain/service-token.js';
-import { pathOnly } from '@tollgate/common';
 import type { GatewayToken, TokenStore } from '../stores/token-store.js';
 import { deny, type CheckInput, type Decision } from './decision.js';
 import type { UsageBatcher } from './usage-batcher.js';

@@ -1,7 +1,6 @@
-import { CHECK_METADATA, EXT_AUTHZ_METADATA_NAMESPACE, type CheckVerdict, type CredentialKind } from '@tollgate/common';
+import { CHECK_METADATA, EXT_AUTHZ_METADATA_NAMESPACE, pathOnly, type CheckVerdict, type CredentialKind } from '@tollgate/common';
 import type { HTTPAccessLogEntry, Struct } from '@tollgate/proto';
 import { isBillable, type BillableRule } from './billable.js';
-import { pathOnly } from '@tollgate/common';
 
 /** Where a usage record was read from: Envoy's gRPC access log stream or its JSON file log. */
 export type UsageSource = 'als' | 'file';
