@@ -105,7 +105,7 @@ export function authorizationHandlers(
       const started = process.hrtime.bigint();
       const attributes = (call.request as CheckRequest).attributes;
       const http = attributes?.request?.http;
-      if (!http || !http.method || !http.path) {
+      if (!http?.method || !http.path) {
         callback({
           code: grpc.status.INVALID_ARGUMENT,
           details: 'CheckRequest must carry attributes.request.http with method and path',
