@@ -30,9 +30,6 @@ const RPC_FOR_STATUS: Record<number, number> = {
   503: RpcCode.UNAVAILABLE,
 };
 
-/** ext_authz dynamic metadata namespace: the filter's own name, as Envoy files it. */
-export const EXT_AUTHZ_METADATA_NAMESPACE = 'envoy.filters.http.ext_authz';
-
 function headerOptions(headers: Record<string, string>): HeaderValueOption__Input[] {
   return Object.entries(headers).map(([key, value]) => ({
     header: { key, value },
@@ -45,7 +42,7 @@ function struct(fields: Record<string, string>): Struct__Input {
 }
 
 /** `requestId`: Envoy's x-request-id, which the denial body carries so a user can quote it. */
-export function toCheckResponse(d: Decision, requestId?: string): CheckResponse__Input {
+function toCheckResponse(d: Decision, requestId?: string): CheckResponse__Input {
   if (d.allow) {
     return {
       status: { code: RpcCode.OK },

@@ -8,7 +8,7 @@ import { effectiveScopes, permissionSets, SERVICE_ROUTE_SCOPE } from '../domain/
 import { pathWithin } from '../domain/path-prefix.js';
 
 /** The scope a Tollgate key needs to call the management API (for its own user's keys only). */
-export const MANAGE_SCOPE = 'keys:manage';
+const MANAGE_SCOPE = 'keys:manage';
 
 /** Who is calling: an operator with an admin token, or a key owner with a keys:manage key. */
 export type Actor =
