@@ -19,7 +19,7 @@ export const K8S_ENVOY = join(ROOT, 'k8s', 'envoy.yaml');
 const ENVOY_CONFIG = join(ROOT, 'envoy', 'envoy.yaml');
 const CHECKSUM_ANNOTATION = 'tollgate.dev/envoy-config-sha256';
 
-export function envoyConfigChecksum(config: string): string {
+function envoyConfigChecksum(config: string): string {
   return createHash('sha256').update(config).digest('hex');
 }
 

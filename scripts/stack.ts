@@ -481,6 +481,7 @@ async function main(): Promise<void> {
       await supervise();
       return;
     }
+    // biome-ignore lint/suspicious/noFallthroughSwitchClause: process.exit() does not return
     case 'status':
       process.exit(await status());
     case 'down':

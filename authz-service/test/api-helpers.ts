@@ -15,7 +15,7 @@ export interface ApiAnswer {
   text: string;
 }
 
-export interface CallOptions {
+interface CallOptions {
   body?: unknown;
   /** Sent as is (for malformed JSON and the like). */
   rawBody?: string;

@@ -44,7 +44,7 @@ export function apiKey(overrides: Partial<ApiKey> = {}): ApiKey {
 }
 
 /** Hashes are readable tags of the secret, newest "secret" first, as KeyHasher orders them. */
-export class FakeHasher {
+class FakeHasher {
   candidates(key: string): string[] {
     return [`new:${key}`, `old:${key}`];
   }
@@ -53,7 +53,7 @@ export class FakeHasher {
   }
 }
 
-export class FakeKeyResolver {
+class FakeKeyResolver {
   readonly calls: string[][] = [];
   private readonly byHash = new Map<string, HashMatch>();
   /** Thrown from resolve when set (a key-store outage, or an unexpected bug). */
@@ -74,7 +74,7 @@ export class FakeKeyResolver {
   }
 }
 
-export class FakeLimiter {
+class FakeLimiter {
   readonly calls: { keyId: string; limits: KeyLimits }[] = [];
   answer: RateLimitResult | Error = { allowed: true, minute: null, day: null, retryAfterMs: 0 };
 
@@ -85,7 +85,7 @@ export class FakeLimiter {
   }
 }
 
-export class FakeUsage {
+class FakeUsage {
   readonly recorded: string[] = [];
   record(keyId: string): void {
     this.recorded.push(keyId);
@@ -110,7 +110,7 @@ export class FakeProviders {
   }
 }
 
-export class FakeCounter {
+class FakeCounter {
   value = 0;
   inc(): void {
     this.value++;
@@ -118,7 +118,7 @@ export class FakeCounter {
 }
 
 /** Every log call as [level, fields, message], so a test can check what was (not) logged. */
-export class FakeLogger {
+class FakeLogger {
   readonly lines: [string, unknown, string | undefined][] = [];
   private log = (level: string) => (fields: unknown, message?: string) => void this.lines.push([level, fields, message]);
   trace = this.log('trace');
@@ -130,7 +130,7 @@ export class FakeLogger {
   child = () => this;
 }
 
-export const DEFAULT_SETTINGS: CheckerSettings = {
+const DEFAULT_SETTINGS: CheckerSettings = {
   acceptedPrefixes: ['sk'],
   routeScopes: [],
   serviceTokenRoutes: [],

@@ -8,7 +8,13 @@ import { loadAuthzConfig } from '../src/config.js';
 const captured = vi.hoisted(() => ({ schema: undefined as z.ZodObject | undefined }));
 vi.mock('@tollgate/common', async (importOriginal) => {
   const real = await importOriginal<typeof import('@tollgate/common')>();
-  return { ...real, loadConfig: ((schema, env) => ((captured.schema = schema), real.loadConfig(schema, env))) as typeof real.loadConfig };
+  return {
+    ...real,
+    loadConfig: ((schema, env) => {
+      captured.schema = schema;
+      return real.loadConfig(schema, env);
+    }) as typeof real.loadConfig,
+  };
 });
 
 const SECRET = 's'.repeat(32);

@@ -93,7 +93,7 @@ export async function createKey(
   return { key, plaintext: generated.plaintext };
 }
 
-export interface CheckCall {
+interface CheckCall {
   method?: string;
   path?: string;
   headers?: Record<string, string>;

@@ -46,7 +46,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  closers.forEach((c) => c());
+  for (const close of closers) close();
   await a?.stop();
   await b?.stop();
   await Promise.all([redisA?.close(), redisB?.close(), postgresB?.close()]);

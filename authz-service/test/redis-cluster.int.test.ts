@@ -31,7 +31,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  closers.forEach((c) => c());
+  for (const close of closers) close();
   await a?.stop();
   await b?.stop();
   await env?.dropDatabase();

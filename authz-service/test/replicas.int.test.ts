@@ -24,7 +24,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  closers.forEach((c) => c());
+  for (const close of closers) close();
   await a?.stop();
   await b?.stop();
   await env?.dropDatabase();

@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { RunningEnvoy } from '@tollgate/devstack';
 import { signServiceToken } from '../src/domain/service-token.js';
@@ -36,7 +35,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await front?.stop();
-  closers.forEach((c) => c());
+  for (const close of closers) close();
   await a?.stop();
   await b?.stop();
   await env?.dropDatabase();

@@ -14,7 +14,7 @@ function header(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-export function buildBackend(logger: Logger): FastifyInstance {
+export function buildBackend(_logger: Logger): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
 
   // /echo reflects any body as text, whatever its content type.

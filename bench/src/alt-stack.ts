@@ -19,10 +19,10 @@ import {
 import type { BenchKey } from './keys.js';
 import { requireBenchTool } from './tools.js';
 
-export const ALT_POLICY_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', 'alt-stack', 'policy.rego');
+const ALT_POLICY_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', 'alt-stack', 'policy.rego');
 /** The policy's package and rule, as the plugin's `path` setting names it. */
-export const ALT_DECISION_PATH = 'tollgate_bench/allow';
-export const RATELIMIT_DOMAIN = 'tollgate_bench';
+const ALT_DECISION_PATH = 'tollgate_bench/allow';
+const RATELIMIT_DOMAIN = 'tollgate_bench';
 /** OPA's decision puts the key's id here; the rate-limit descriptors are built from it. */
 const KEY_ID_HEADER = 'x-api-key-id';
 

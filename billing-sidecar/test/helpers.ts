@@ -56,7 +56,7 @@ export interface Identity {
   service?: string;
 }
 
-export function struct(fields: Record<string, string | undefined>): Struct__Input {
+function struct(fields: Record<string, string | undefined>): Struct__Input {
   const out: Struct__Input = { fields: {} };
   for (const [k, v] of Object.entries(fields)) if (v !== undefined) out.fields![k] = { stringValue: v };
   return out;

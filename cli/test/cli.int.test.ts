@@ -153,7 +153,7 @@ describe('tollgate tokens, vault, usage', () => {
   it('seed 001’s flow: create (token once), list, unused, revoke', async () => {
     const created = await tollgateInProcess(['tokens', 'create', '--project', 'captionacc', '--service', 'api', '--description', 'CaptionA.cc API service', '--expires-in-days', '90']);
     expect(created.code).toBe(0);
-    const token = /\n\n  (\S+)\n/.exec(created.stdout)?.[1] ?? '';
+    const token = /\n\n {2}(\S+)\n/.exec(created.stdout)?.[1] ?? '';
     expect(token.split('.')).toHaveLength(3);
     const list = await tollgateInProcess(['--json', 'tokens', 'list', '--active']);
     const entry = JSON.parse(list.stdout).data.find((t: { project: string }) => t.project === 'captionacc');

@@ -47,7 +47,7 @@ export const url = (variable: string, schemes: string[]): Refusal[] => {
   return [refused(variable, 'not a url', problem), refused(variable, 'ftp://127.0.0.1/x', problem)];
 };
 
-export function catchConfigError(load: () => unknown): ConfigError {
+function catchConfigError(load: () => unknown): ConfigError {
   try {
     load();
   } catch (err) {

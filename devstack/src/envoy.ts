@@ -35,7 +35,10 @@ export function validateEnvoyConfig(configPath: string): { ok: boolean; output: 
   let moved = false;
   const tmp = mkdtempSync(join(tmpdir(), 'tollgate-validate-'));
   const visit = (v: unknown): void => {
-    if (Array.isArray(v)) return v.forEach(visit);
+    if (Array.isArray(v)) {
+      v.forEach(visit);
+      return;
+    }
     if (!v || typeof v !== 'object') return;
     const o = v as Record<string, any>;
     if (o.name === 'envoy.access_loggers.file' && typeof o.typed_config?.path === 'string' && !existsSync(dirname(o.typed_config.path))) {

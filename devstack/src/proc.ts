@@ -41,7 +41,7 @@ export async function waitFor(
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child && child.exited) {
+    if (child?.exited) {
       throw new Error(`${what} exited (code ${child.exitCode ?? child.signal}) before becoming ready:\n${child.tail()}`);
     }
     try {

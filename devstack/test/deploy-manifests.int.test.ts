@@ -84,7 +84,10 @@ describe('Kubernetes manifests', () => {
       expect(v === '' || v.startsWith('replace-with-'), `${k} looks like a real value`).toBe(true);
     }
     const refs = new Set<string>();
-    for (const f of manifestFiles) JSON.stringify(k8s(f), (key, value) => (key === 'secretKeyRef' && refs.add(value.key), value));
+    for (const f of manifestFiles) JSON.stringify(k8s(f), (key, value) => {
+      if (key === 'secretKeyRef') refs.add(value.key);
+      return value;
+    });
     expect([...refs].sort()).toEqual(Object.keys(secret.stringData).sort());
   });
 
@@ -162,7 +165,7 @@ describe('the one Envoy configuration', () => {
 
   it('a file access log, when envoy.yaml has one, is written where billing-sidecar reads it', () => {
     const paths: string[] = [];
-    JSON.stringify(YAML.parse(readFileSync(ENVOY_CONFIG_PATH, 'utf8')), (key, value) => {
+    JSON.stringify(YAML.parse(readFileSync(ENVOY_CONFIG_PATH, 'utf8')), (_key, value) => {
       if (value && typeof value === 'object' && value.name === 'envoy.access_loggers.file') paths.push(value.typed_config.path);
       return value;
     });

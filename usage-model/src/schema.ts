@@ -2,8 +2,8 @@ import type pg from 'pg';
 import type { Logger } from '@tollgate/common';
 import { migrate, type Migration } from '@tollgate/common';
 
-export const BILLING_MIGRATIONS_TABLE = 'tollgate_billing_migrations';
-export const BILLING_MIGRATIONS_LOCK = 7430002;
+const BILLING_MIGRATIONS_TABLE = 'tollgate_billing_migrations';
+const BILLING_MIGRATIONS_LOCK = 7430002;
 
 // Roll-up columns shared by the hourly and daily tables.
 const rollupColumns = `

@@ -6,7 +6,7 @@ import type { ProviderKeyRecord, VaultStore } from '../vault/vault-store.js';
 import { deny, type CheckInput, type Deny } from './decision.js';
 import { RefreshingCache, StoreUnavailableError, type RefreshingCacheOptions } from './refreshing-cache.js';
 
-export interface ProviderRoute {
+interface ProviderRoute {
   prefix: string;
   default_provider?: string;
   required: boolean;

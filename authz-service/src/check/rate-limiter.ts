@@ -90,5 +90,3 @@ export class RateLimiter {
     };
   }
 }
-
-export const RATE_LIMIT_SCRIPT_SHA = SCRIPT_SHA;

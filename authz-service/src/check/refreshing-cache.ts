@@ -7,7 +7,7 @@ export class StoreUnavailableError extends Error {
   }
 }
 
-export type CacheResult = 'hit' | 'negative_hit' | 'stale' | 'miss';
+type CacheResult = 'hit' | 'negative_hit' | 'stale' | 'miss';
 
 export interface RefreshingCacheOptions<V, A> {
   /** Found values kept (LRU). */

@@ -2,7 +2,7 @@
  * Where a client's credential comes from: `Authorization: Bearer <key>` or `X-API-Key: <key>`.
  * Two different credentials in one request are refused rather than guessed between.
  */
-export type CredentialSource = 'authorization' | 'x-api-key';
+type CredentialSource = 'authorization' | 'x-api-key';
 
 export type ExtractedCredential =
   | { ok: true; value: string; source: CredentialSource }

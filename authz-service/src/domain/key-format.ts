@@ -1,4 +1,4 @@
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 
 /**
  * Tollgate keys look like `sk_<24 random base62><6 checksum base62>`:
@@ -9,9 +9,9 @@ import { randomBytes, randomInt } from 'node:crypto';
  */
 export const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 export const RANDOM_LENGTH = 24;
-export const CHECKSUM_LENGTH = 6;
+const CHECKSUM_LENGTH = 6;
 /** How much of the random part is kept in the clear, for people to tell keys apart. */
-export const DISPLAY_RANDOM_CHARS = 6;
+const DISPLAY_RANDOM_CHARS = 6;
 
 const PREFIX_RE = /^[a-z][a-z0-9]{0,15}$/;
 
@@ -29,7 +29,7 @@ const CRC_TABLE = (() => {
   return t;
 })();
 
-export function crc32(text: string): number {
+function crc32(text: string): number {
   let crc = 0xffffffff;
   for (let i = 0; i < text.length; i++) crc = CRC_TABLE[(crc ^ text.charCodeAt(i)) & 0xff]! ^ (crc >>> 8);
   return (crc ^ 0xffffffff) >>> 0;
@@ -89,6 +89,3 @@ export function corruptChecksum(key: string): string {
   const last = key.at(-1)!;
   return key.slice(0, -1) + (last === 'a' ? 'b' : 'a');
 }
-
-// randomBytes is re-exported for id generation elsewhere without a second crypto import.
-export { randomBytes };

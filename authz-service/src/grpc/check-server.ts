@@ -43,7 +43,7 @@ function struct(fields: CheckMetadata): Struct__Input {
 }
 
 /** `requestId`: Envoy's x-request-id, which the denial body carries so a user can quote it. */
-export function toCheckResponse(d: Decision, requestId?: string): CheckResponse__Input {
+function toCheckResponse(d: Decision, requestId?: string): CheckResponse__Input {
   if (d.allow) {
     return {
       status: { code: RpcCode.OK },
@@ -103,7 +103,7 @@ export function authorizationHandlers(
       const started = process.hrtime.bigint();
       const attributes = (call.request as CheckRequest).attributes;
       const http = attributes?.request?.http;
-      if (!http || !http.method || !http.path) {
+      if (!http?.method || !http.path) {
         callback({
           code: grpc.status.INVALID_ARGUMENT,
           details: 'CheckRequest must carry attributes.request.http with method and path',

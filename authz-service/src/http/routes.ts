@@ -4,7 +4,7 @@ import type { ServiceDeps } from '../deps.js';
 import { authenticate, type Actor } from './auth.js';
 import { invalidRequest } from './errors.js';
 
-export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 export interface RouteResponse {
   description: string;
@@ -14,7 +14,7 @@ export interface RouteResponse {
   contentType?: string;
 }
 
-export interface HandlerContext<P, Q, B> {
+interface HandlerContext<P, Q, B> {
   params: P;
   query: Q;
   body: B;
@@ -23,7 +23,7 @@ export interface HandlerContext<P, Q, B> {
   reply: FastifyReply;
 }
 
-export interface HandlerResult {
+interface HandlerResult {
   status: number;
   body: unknown;
   headers?: Record<string, string>;

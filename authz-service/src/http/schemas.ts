@@ -16,19 +16,19 @@ const named = <T extends z.ZodType>(schema: T, id: string, description?: string)
   return schema;
 };
 
-export const MAX_RATE_PER_MINUTE = 1_000_000;
-export const MAX_RATE_PER_DAY = 1_000_000_000;
-export const MAX_EXPIRY_DAYS = 3650;
-export const MAX_METADATA_BYTES = 8192;
+const MAX_RATE_PER_MINUTE = 1_000_000;
+const MAX_RATE_PER_DAY = 1_000_000_000;
+const MAX_EXPIRY_DAYS = 3650;
+const MAX_METADATA_BYTES = 8192;
 
-export const userId = z
+const userId = z
   .string()
   .regex(/^[A-Za-z0-9._@:+-]{1,128}$/, 'user ids are 1-128 letters, digits or . _ @ : + -')
   .describe('The owner of the key, as your system names it');
-export const keyId = z.string().regex(KEY_ID_RE, 'key ids look like key_ followed by 20 letters or digits');
+const keyId = z.string().regex(KEY_ID_RE, 'key ids look like key_ followed by 20 letters or digits');
 
 /** Scope strings, as the Check understands them (docs/authz.md): read, write, *, read:/prefix, keys:manage, service_route:/prefix, custom. */
-export const scope = z
+const scope = z
   .string()
   .regex(/^[A-Za-z0-9_.:*/-]{1,128}$/, 'scopes use letters, digits and _ . : * / - (at most 128)')
   // A service_route scope without a path would grant nothing: say so rather than store it.

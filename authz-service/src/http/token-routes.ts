@@ -19,7 +19,7 @@ export function requireAdmin(actor: Actor): void {
   if (actor.kind !== 'admin') throw new HttpError(403, 'forbidden', 'Service tokens are managed with an admin token only');
 }
 
-export function tokenJson(t: GatewayToken) {
+function tokenJson(t: GatewayToken) {
   const status = t.revokedAt || !t.isActive ? 'revoked' : t.expiresAt.getTime() <= Date.now() ? 'expired' : 'active';
   return {
     object: 'service_token' as const,

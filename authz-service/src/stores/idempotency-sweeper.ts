@@ -3,9 +3,9 @@ import type { Logger } from '@tollgate/common';
 import { IdempotencyStore } from './idempotency-store.js';
 
 /** Rows deleted per statement: short enough not to hold locks or bloat one transaction. */
-export const SWEEP_BATCH = 1000;
+const SWEEP_BATCH = 1000;
 /** Statements per sweep at most; a larger backlog is finished by the next sweeps. */
-export const SWEEP_MAX_BATCHES = 50;
+const SWEEP_MAX_BATCHES = 50;
 
 /**
  * Purges expired Idempotency-Key records (older than IDEMPOTENCY_TTL_HOURS) every

@@ -22,14 +22,14 @@ export function keyEventsChannel(prefix: string): string {
 }
 
 /** Entries the log keeps; a replica further behind than this clears its caches instead. */
-export const KEY_EVENT_LOG_LENGTH = 1000;
+const KEY_EVENT_LOG_LENGTH = 1000;
 
 /**
  * The log's two keys, in one Redis Cluster slot (the hash tag) so that one script writes both:
  * a hash {seq, run} and a stream whose entry ids are `<seq>-1`. `run` changes whenever the
  * sequence starts over (Redis lost its data), so a replica never compares numbers of two runs.
  */
-export function keyEventLogKeys(channel: string): { meta: string; log: string } {
+function keyEventLogKeys(channel: string): { meta: string; log: string } {
   return { meta: `${channel}:{feed}:meta`, log: `${channel}:{feed}:log` };
 }
 

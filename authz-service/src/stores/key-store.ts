@@ -6,7 +6,7 @@ import type { ApiKey } from '../domain/api-key.js';
 /** Key ids: `key_` + 20 base62 characters; never secret, safe in logs and URLs. */
 export const KEY_ID_RE = /^key_[0-9A-Za-z]{20}$/;
 
-export function newKeyId(): string {
+function newKeyId(): string {
   let s = 'key_';
   for (let i = 0; i < 20; i++) s += BASE62[randomInt(62)];
   return s;
@@ -38,12 +38,12 @@ interface ApiKeyRow {
 }
 
 /** Every column but the hashes: the hashes never leave the store. */
-export const KEY_COLUMNS = `id, user_id, name, description, key_prefix, scopes, permission_set,
+const KEY_COLUMNS = `id, user_id, name, description, key_prefix, scopes, permission_set,
   rate_limit_per_minute, rate_limit_per_day, expires_at, is_active, revoked_at, revoked_by,
   revoked_reason, last_used_at, usage_count, metadata, stripe_customer_id, previous_key_expires_at,
   created_by, created_at, updated_at`;
 
-export function rowToKey(r: ApiKeyRow): ApiKey {
+function rowToKey(r: ApiKeyRow): ApiKey {
   return {
     id: r.id,
     userId: r.user_id,

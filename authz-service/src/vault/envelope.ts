@@ -50,7 +50,7 @@ function open(key: Buffer, sealed: Buffer, aad: Buffer): Buffer {
   }
 }
 
-export function bindingOf(userId: string, provider: string): Buffer {
+function bindingOf(userId: string, provider: string): Buffer {
   // Length-prefixed, so ("ab","c") and ("a","bc") never share a binding.
   return Buffer.from(`tollgate/provider-key/v1\n${userId.length}:${userId}\n${provider.length}:${provider}`, 'utf8');
 }
@@ -113,7 +113,7 @@ export function fingerprint(secret: string): string {
   return createHash('sha256').update(secret, 'utf8').digest('hex').slice(0, 12);
 }
 
-export const PROVIDER_NAME_RE = /^[a-z0-9][a-z0-9_-]{0,31}$/;
+const PROVIDER_NAME_RE = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 
 /** Seed 000: provider names are case-insensitive; stored and compared lower-case. */
 export function normaliseProvider(raw: string): string | null {

@@ -3,7 +3,7 @@ import type { HTTPAccessLogEntry, Struct } from '@tollgate/proto';
 import { isBillable, type BillableRule } from './billable.js';
 
 /** Where a usage record was read from: Envoy's gRPC access log stream or its JSON file log. */
-export type UsageSource = 'als' | 'file';
+type UsageSource = 'als' | 'file';
 
 /** One logged request with a key identity: a row of `usage_records`. */
 export interface UsageRecord extends Identity {
@@ -26,7 +26,7 @@ export interface UsageRecord extends Identity {
 }
 
 /** Why an entry did not become a record (a metric label). */
-export type SkipReason = 'no_identity' | 'no_request_id' | 'malformed';
+type SkipReason = 'no_identity' | 'no_request_id' | 'malformed';
 
 export type DecodeResult = { record: UsageRecord } | { skip: SkipReason };
 

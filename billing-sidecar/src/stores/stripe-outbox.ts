@@ -7,7 +7,7 @@ import type { MeterEvent } from '../stripe/meter-client.js';
  * re-sent event into a no-op. Computed in SQL when sealing; this is the same function for docs
  * and tests.
  */
-export const IDENTIFIER_SQL = (eventName: string, customer: string, windowEpoch: string) =>
+const IDENTIFIER_SQL = (eventName: string, customer: string, windowEpoch: string) =>
   `'tg_' || left(encode(sha256(convert_to(${eventName} || '|' || ${customer} || '|' || ${windowEpoch}, 'UTF8')), 'hex'), 40)`;
 
 /**
