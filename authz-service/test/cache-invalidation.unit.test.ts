@@ -9,7 +9,10 @@ function setup() {
   const registry = new Registry();
   const invalidation = new CacheInvalidation(registry);
   invalidation.attach({
-    keys: { invalidateKey: (id) => (calls.push(`key:${id}`), 1), clear: () => void calls.push('keys:clear') },
+    keys: { invalidateKey: (id) => {
+        calls.push(`key:${id}`);
+        return 1;
+      }, clear: () => void calls.push('keys:clear') },
     tokens: { invalidate: (jti) => void calls.push(`token:${jti}`), clear: () => void calls.push('tokens:clear') },
     vault: { invalidate: (k) => void calls.push(`vault:${k}`), clear: () => void calls.push('vault:clear') },
   });

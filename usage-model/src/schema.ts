@@ -17,7 +17,7 @@ const rollupColumns = `
   duration_ms_total bigint not null,
   last_request_at timestamptz not null`;
 
-export const BILLING_MIGRATIONS: Migration[] = [
+const BILLING_MIGRATIONS: Migration[] = [
   {
     id: '001_usage',
     sql: `

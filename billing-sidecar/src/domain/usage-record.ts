@@ -31,7 +31,7 @@ type SkipReason = 'no_identity' | 'no_request_id' | 'malformed';
 export type DecodeResult = { record: UsageRecord } | { skip: SkipReason };
 
 /** The identity authz-service publishes (common/src/authz-metadata.ts), as a usage row holds it. */
-export interface Identity {
+interface Identity {
   /** The API key id, or the service token's id (its `jti`) when `credential` is `service_token`. */
   keyId: string;
   /** The key's owner; null for a service token, which belongs to a project and service instead. */
