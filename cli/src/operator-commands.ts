@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander';
 import Table from 'cli-table3';
+import type { UsageTotals } from '@tollgate/usage-model';
 import type { ApiClient } from './client.js';
 import { CliError, EXIT } from './exit-codes.js';
 import { collect, defined, integer } from './args.js';
@@ -33,14 +34,9 @@ interface ProviderKey {
   updated_at: string;
 }
 
-interface Totals {
-  total_requests: number;
-  billable_requests: number;
-  refused_requests: number;
-  request_bytes: number;
-  response_bytes: number;
-  avg_duration_ms: number;
-}
+// The answer shapes of the usage routes are the read model's own (a type-only import: nothing of
+// it runs in the CLI).
+type Totals = UsageTotals;
 
 const when = (iso: string | null) => (iso ? iso.slice(0, 16).replace('T', ' ') + 'Z' : 'never');
 const table = (head: string[], rows: (string | number)[][]) => {
