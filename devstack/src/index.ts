@@ -5,5 +5,6 @@ export * from './envoy-config.js';
 export * from './envoy.js';
 export * from './stripe-mock.js';
 export * from './test-infra.js';
+export * from './test-stack.js';
 export * from './bench-infra.js';
 export * from './cpu.js';
