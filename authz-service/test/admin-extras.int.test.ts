@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createLogger } from '@tollgate/common';
-import type { RunningEnvoy } from '@tollgate/devstack';
+import { TestStack, type RunningEnvoy } from '@tollgate/devstack';
 import { loadBillingConfig, startBillingSidecar, type BillingSidecar } from '../../billing-sidecar/src/index.js';
 import { seedBody } from './api-helpers.js';
-import { startEnvoyFront, sleep, startTestAuthz, testEnv, TEST_ADMIN_TOKEN, type TestEnv, type EnvoyFront } from './helpers.js';
+import { sleep, stackAuthz, stackEnv, startEnvoyFront, TEST_ADMIN_TOKEN, type TestAuthz, type TestEnv } from './helpers.js';
 
 // The management API beyond keys: service tokens (seed 001), the provider-key vault (seeds
 // 000/002) and usage (what billing charges), against the whole pipeline: Envoy, the Check,
@@ -15,15 +15,15 @@ import { startEnvoyFront, sleep, startTestAuthz, testEnv, TEST_ADMIN_TOKEN, type
 const infra = inject('infra');
 const ROUTES = JSON.stringify([{ prefix: '/captionacc/prefect/api/', project: 'captionacc' }]);
 let env: TestEnv;
-let authz: Awaited<ReturnType<typeof startTestAuthz>>;
+let authz: TestAuthz;
 let billing: BillingSidecar;
 let envoy: RunningEnvoy;
 let api: string;
-let front: EnvoyFront;
+const stack = new TestStack();
 
 beforeAll(async () => {
-  env = await testEnv(infra, 'extras');
-  authz = await startTestAuthz(env, {
+  env = await stackEnv(stack, infra, 'extras');
+  authz = await stackAuthz(stack, env, {
     GATEWAY_JWT_SECRET: 'k1:' + randomBytes(24).toString('hex'),
     SERVICE_TOKEN_ROUTES: ROUTES,
     VAULT_MASTER_KEYS: `mk1:${randomBytes(32).toString('base64')}`,
@@ -31,20 +31,19 @@ beforeAll(async () => {
   });
   api = `http://127.0.0.1:${authz.httpPort}`;
   const accessLog = join(mkdtempSync(join(tmpdir(), 'tollgate-log-')), 'access.log');
-  billing = await startBillingSidecar(
-    loadBillingConfig({ DATABASE_URL: env.databaseUrl, BILLING_GRPC_PORT: '0', BILLING_HTTP_PORT: '0', BILLING_FLUSH_INTERVAL_MS: '20', ENVOY_ACCESS_LOG_PATH: accessLog }),
-    createLogger({ service: 'billing-sidecar', level: 'silent' }),
+  billing = await stack.start(
+    'billing-sidecar',
+    () =>
+      startBillingSidecar(
+        loadBillingConfig({ DATABASE_URL: env.databaseUrl, BILLING_GRPC_PORT: '0', BILLING_HTTP_PORT: '0', BILLING_FLUSH_INTERVAL_MS: '20', ENVOY_ACCESS_LOG_PATH: accessLog }),
+        createLogger({ service: 'billing-sidecar', level: 'silent' }),
+      ),
+    (sidecar) => sidecar.stop(),
   );
-  front = await startEnvoyFront(authz.grpcPort, { alsPort: billing.grpcPort, accessLogPath: accessLog });
-  envoy = front.envoy;
+  envoy = (await startEnvoyFront(stack, authz.grpcPort, { alsPort: billing.grpcPort, accessLogPath: accessLog })).envoy;
 });
 
-afterAll(async () => {
-  await front?.stop();
-  await billing?.stop();
-  await authz?.stop();
-  await env?.dropDatabase();
-});
+afterAll(() => stack.stop());
 
 async function call(method: string, path: string, body?: unknown, token: string | null = TEST_ADMIN_TOKEN) {
   const headers: Record<string, string> = {};

@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
-import type { RunningEnvoy, TestInfra } from '@tollgate/devstack';
+import { onNewStack, type RunningEnvoy, type TestStack, type TestInfra } from '@tollgate/devstack';
 import { buildManagementApi } from '../src/http/api.js';
 import { closeServiceDeps, createServiceDeps, type ServiceDeps } from '../src/deps.js';
-import { memoryLogger, startEnvoyFront, startTestAuthz, testConfig, testEnv, TEST_ADMIN_TOKEN, type TestEnv } from './helpers.js';
+import { memoryLogger, stackEnv, startAuthzStack, testConfig, TEST_ADMIN_TOKEN, type TestAuthz, type TestEnv } from './helpers.js';
 
 /** A second admin token configured beside the first: tokens rotate by listing both. */
 export const SECOND_ADMIN_TOKEN = 'second-admin-token-fedcba9876543210';
@@ -36,12 +36,16 @@ export interface TestApi {
 
 /** The management API alone (no Check), on a free loopback port, over real Postgres and Redis. */
 export async function startTestApi(infra: TestInfra, label: string, overrides: Record<string, string> = {}): Promise<TestApi> {
-  const env = await testEnv(infra, label);
+  return onNewStack((stack) => startApiOn(stack, infra, label, overrides));
+}
+
+async function startApiOn(stack: TestStack, infra: TestInfra, label: string, overrides: Record<string, string>): Promise<Omit<TestApi, 'stop'>> {
+  const env = await stackEnv(stack, infra, label);
   const config = testConfig(env, { ADMIN_TOKEN: `${TEST_ADMIN_TOKEN},${SECOND_ADMIN_TOKEN}`, ...overrides });
   const { logger, lines } = memoryLogger();
-  const deps = await createServiceDeps(config, logger);
+  const deps = await stack.start('authz-service stores', () => createServiceDeps(config, logger), closeServiceDeps);
   const app = buildManagementApi(deps);
-  await app.listen({ host: '127.0.0.1', port: 0 });
+  await stack.start('management API', () => app.listen({ host: '127.0.0.1', port: 0 }), () => app.close());
   const address = app.server.address();
   const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
 
@@ -71,11 +75,6 @@ export async function startTestApi(infra: TestInfra, label: string, overrides: R
     env,
     lines,
     call,
-    stop: async () => {
-      await app.close();
-      await closeServiceDeps(deps);
-      await env.dropDatabase();
-    },
   };
 }
 
@@ -100,7 +99,7 @@ export const seedBody = (userId: string, extra: Record<string, unknown> = {}) =>
 
 export interface TestGateway {
   env: TestEnv;
-  authz: Awaited<ReturnType<typeof startTestAuthz>>;
+  authz: TestAuthz;
   envoy: RunningEnvoy;
   /** The management API's base URL (same process as the Check). */
   apiUrl: string;
@@ -109,19 +108,8 @@ export interface TestGateway {
 
 /** The gateway as clients see it: real Envoy → authz-service (Check + management API) → backend-hello. */
 export async function startTestGateway(infra: TestInfra, label: string, overrides: Record<string, string> = {}): Promise<TestGateway> {
-  const env = await testEnv(infra, label);
-  const authz = await startTestAuthz(env, overrides);
-  const front = await startEnvoyFront(authz.grpcPort);
-  const envoy = front.envoy;
-  return {
-    env,
-    authz,
-    envoy,
-    apiUrl: `http://127.0.0.1:${authz.httpPort}`,
-    stop: async () => {
-      await front.stop();
-      await authz.stop();
-      await env.dropDatabase();
-    },
-  };
+  return onNewStack(async (stack) => {
+    const { env, authz, front } = await startAuthzStack(stack, infra, label, { config: overrides, envoy: true });
+    return { env, authz, envoy: front.envoy, apiUrl: `http://127.0.0.1:${authz.httpPort}` };
+  });
 }

@@ -1,33 +1,30 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { checkClient, createKey, httpStatusOf, metricValue, startTestAuthz, testEnv, type CheckFn, type TestEnv } from './helpers.js';
+import { TestStack } from '@tollgate/devstack';
+import { createKey, httpStatusOf, metricValue, stackCheck, startAuthzStack, type CheckFn, type TestAuthz } from './helpers.js';
 
 // Hostile input at the Check, property-based: whatever the headers, method and path, the answer
 // is a decision (never an internal error), every denial is a JSON {error, message}, and no
 // credential other than a real key is ever allowed.
 const infra = inject('infra');
-let env: TestEnv;
-let service: Awaited<ReturnType<typeof startTestAuthz>>;
+let service: TestAuthz;
 let check: CheckFn;
-let close: () => void;
 let validKey: string;
+const stack = new TestStack();
 
 beforeAll(async () => {
-  env = await testEnv(infra, 'fuzz');
-  service = await startTestAuthz(env, {
-    PROVIDER_ROUTES: JSON.stringify([{ prefix: '/rooms/', default_provider: 'daily' }]),
-    VAULT_MASTER_KEYS: `k:${Buffer.alloc(32, 7).toString('base64')}`,
-    GATEWAY_JWT_SECRET: 'kid1:' + 's'.repeat(40),
-  });
-  ({ check, close } = checkClient(service.grpcPort));
+  ({ authz: service } = await startAuthzStack(stack, infra, 'fuzz', {
+    config: {
+      PROVIDER_ROUTES: JSON.stringify([{ prefix: '/rooms/', default_provider: 'daily' }]),
+      VAULT_MASTER_KEYS: `k:${Buffer.alloc(32, 7).toString('base64')}`,
+      GATEWAY_JWT_SECRET: 'kid1:' + 's'.repeat(40),
+    },
+  }));
+  check = stackCheck(stack, service);
   validKey = (await createKey(service, { permissionSet: 'read_only', rateLimitPerMinute: 1_000_000 })).plaintext;
 });
 
-afterAll(async () => {
-  close?.();
-  await service?.stop();
-  await env?.dropDatabase();
-});
+afterAll(() => stack.stop());
 
 const headerName = fc.oneof(
   fc.constantFrom('authorization', 'x-api-key', 'x-provider', 'x-provider-auth', 'x-user-id', 'x-request-id', 'cookie'),

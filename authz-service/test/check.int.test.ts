@@ -1,29 +1,24 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { corruptChecksum, generateKey } from '../src/domain/key-format.js';
-import {
-  checkClient, createKey, headersOf, httpStatusOf, metadataOf, metricValue, startTestAuthz, testEnv,
-  type CheckFn, type TestEnv,
+import { TestStack } from '@tollgate/devstack';
+import {createKey, headersOf, httpStatusOf, metadataOf, metricValue, stackCheck, startAuthzStack,
+  type CheckFn, type TestAuthz, type TestEnv,
 } from './helpers.js';
 import type { AuthzService } from '../src/app.js';
 
 // The Check decision through the real gRPC interface, against real Postgres and Redis.
 const infra = inject('infra');
 let env: TestEnv;
-let service: Awaited<ReturnType<typeof startTestAuthz>>;
+let service: TestAuthz;
 let check: CheckFn;
-let closeClient: () => void;
+const stack = new TestStack();
 
 beforeAll(async () => {
-  env = await testEnv(infra, 'check');
-  service = await startTestAuthz(env, { ROUTE_SCOPES: JSON.stringify([{ prefix: '/admin/', scope: 'admin' }]) });
-  ({ check, close: closeClient } = checkClient(service.grpcPort));
+  ({ env, authz: service } = await startAuthzStack(stack, infra, 'check', { config: { ROUTE_SCOPES: JSON.stringify([{ prefix: '/admin/', scope: 'admin' }]) } }));
+  check = stackCheck(stack, service);
 });
 
-afterAll(async () => {
-  closeClient?.();
-  await service?.stop();
-  await env?.dropDatabase();
-});
+afterAll(() => stack.stop());
 
 const bearer = (k: string) => ({ authorization: `Bearer ${k}` });
 

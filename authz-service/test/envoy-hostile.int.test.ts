@@ -1,32 +1,25 @@
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { RunningEnvoy } from '@tollgate/devstack';
-import { startEnvoyFront, createKey, startTestAuthz, testEnv, type TestEnv, type EnvoyFront } from './helpers.js';
+import { TestStack, type RunningEnvoy } from '@tollgate/devstack';
+import { createKey, stackAuthz, stackEnv, startEnvoyFront, type TestAuthz } from './helpers.js';
 
 // Hostile HTTP at the public listener: oversized, malformed and injected headers, big bodies,
 // path tricks. Raw sockets where fetch would refuse to send the request at all.
 const infra = inject('infra');
-let env: TestEnv;
-let authz: Awaited<ReturnType<typeof startTestAuthz>>;
+let authz: TestAuthz;
 let envoy: RunningEnvoy;
 let key: string;
 let readOnlyReports: string;
-let front: EnvoyFront;
+const stack = new TestStack();
 
 beforeAll(async () => {
-  env = await testEnv(infra, 'hostile');
-  authz = await startTestAuthz(env);
+  authz = await stackAuthz(stack, await stackEnv(stack, infra, 'hostile'));
   key = (await createKey(authz)).plaintext;
   readOnlyReports = (await createKey(authz, { permissionSet: null, scopes: ['read:/echo/reports/'] })).plaintext;
-  front = await startEnvoyFront(authz.grpcPort);
-  envoy = front.envoy;
+  envoy = (await startEnvoyFront(stack, authz.grpcPort)).envoy;
 });
 
-afterAll(async () => {
-  await front?.stop();
-  await authz?.stop();
-  await env?.dropDatabase();
-});
+afterAll(() => stack.stop());
 
 /** Sends raw bytes and returns the status line's code (0 when the connection just closed). */
 function raw(request: Buffer | string): Promise<{ status: number; text: string }> {

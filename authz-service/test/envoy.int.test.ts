@@ -1,27 +1,21 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { RunningEnvoy } from '@tollgate/devstack';
-import { startEnvoyFront, createKey, startTestAuthz, testEnv, type TestEnv, type EnvoyFront } from './helpers.js';
+import { TestStack, type RunningEnvoy } from '@tollgate/devstack';
+import { createKey, startAuthzStack, type TestAuthz } from './helpers.js';
 
 // The gateway as clients see it: real Envoy on a loopback port, ext_authz to authz-service,
 // routing to backend-hello.
 const infra = inject('infra');
-let env: TestEnv;
-let authz: Awaited<ReturnType<typeof startTestAuthz>>;
+let authz: TestAuthz;
 let envoy: RunningEnvoy;
-let front: EnvoyFront;
+const stack = new TestStack();
 
 beforeAll(async () => {
-  env = await testEnv(infra, 'envoy');
-  authz = await startTestAuthz(env);
-  front = await startEnvoyFront(authz.grpcPort);
+  let front;
+  ({ authz, front } = await startAuthzStack(stack, infra, 'envoy', { envoy: true }));
   envoy = front.envoy;
 });
 
-afterAll(async () => {
-  await front?.stop();
-  await authz?.stop();
-  await env?.dropDatabase();
-});
+afterAll(() => stack.stop());
 
 const get = (path: string, headers: Record<string, string> = {}, method = 'GET') => fetch(`${envoy.url}${path}`, { method, headers });
 

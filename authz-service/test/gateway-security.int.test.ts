@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { generateKey } from '../src/domain/key-format.js';
 import { effectiveScopes, permissionSets } from '../src/domain/scopes.js';
 import { issueServiceToken, revokeServiceToken } from '../src/tokens/token-service.js';
-import { createKey, startEnvoyFront, startTestAuthz, testEnv, type EnvoyFront, type TestEnv } from './helpers.js';
+import { TestStack } from '@tollgate/devstack';
+import { createKey, startAuthzStack, type EnvoyFront, type TestAuthz } from './helpers.js';
 
 // The gateway's trust boundaries, route by route, through the real Envoy: every kind of
 // credential against normal, scoped, service-token-only and health routes. Each cell states
@@ -104,25 +105,26 @@ const EXPECTED: Record<string, Record<Route, Cell>> = {
   revokedToken: row('401 token_revoked'),
 };
 
-let env: TestEnv;
-let authz: Awaited<ReturnType<typeof startTestAuthz>>;
+let authz: TestAuthz;
 let front: EnvoyFront;
+const stack = new TestStack();
 const upstream = new Map<string, { method: string; headers: Record<string, string | string[] | undefined> }[]>();
 const credentials: Record<string, Credential> = {};
 
 beforeAll(async () => {
-  env = await testEnv(infra, 'gateway_security');
-  authz = await startTestAuthz(env, {
-    GATEWAY_JWT_SECRET: 'gs:' + 'g'.repeat(40),
-    SERVICE_TOKEN_ROUTES: JSON.stringify(SERVICE_TOKEN_ROUTES),
-    ROUTE_SCOPES: JSON.stringify(ROUTE_SCOPES),
-  });
-  front = await startEnvoyFront(authz.grpcPort, {
-    onUpstreamRequest: ({ method, url, headers }) => {
-      const cell = new URL(url, 'http://upstream').searchParams.get('cell') ?? '(none)';
-      upstream.set(cell, [...(upstream.get(cell) ?? []), { method, headers }]);
+  ({ authz, front } = await startAuthzStack(stack, infra, 'gateway_security', {
+    config: {
+      GATEWAY_JWT_SECRET: 'gs:' + 'g'.repeat(40),
+      SERVICE_TOKEN_ROUTES: JSON.stringify(SERVICE_TOKEN_ROUTES),
+      ROUTE_SCOPES: JSON.stringify(ROUTE_SCOPES),
     },
-  });
+    envoy: {
+      onUpstreamRequest: ({ method, url, headers }) => {
+        const cell = new URL(url, 'http://upstream').searchParams.get('cell') ?? '(none)';
+        upstream.set(cell, [...(upstream.get(cell) ?? []), { method, headers }]);
+      },
+    },
+  }));
 
   const bearer = (secret: string, identity?: Identity): Credential => ({ headers: { authorization: `Bearer ${secret}` }, secret, identity });
   const key = async (fields: Parameters<typeof createKey>[1]) => {
@@ -155,11 +157,7 @@ beforeAll(async () => {
   credentials.revokedToken = revokedToken.cred;
 });
 
-afterAll(async () => {
-  await front?.stop();
-  await authz?.stop();
-  await env?.dropDatabase();
-});
+afterAll(() => stack.stop());
 
 const IDENTITY_HEADERS = ['x-user-id', 'x-api-key-id', 'x-api-key-scopes', 'x-service-project', 'x-service-name', 'x-token-id', 'x-tollgate-customer'];
 

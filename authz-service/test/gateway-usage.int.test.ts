@@ -4,11 +4,12 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createLogger } from '@tollgate/common';
+import { TestStack } from '@tollgate/devstack';
 import { loadBillingConfig, startBillingSidecar, type BillingSidecar } from '../../billing-sidecar/src/index.js';
 import { compareLogPaths, waitUntil } from '../../billing-sidecar/test/helpers.js';
 import { run } from '../../cli/src/program.js';
 import { seedBody } from './api-helpers.js';
-import { startEnvoyFront, startTestAuthz, testEnv, TEST_ADMIN_TOKEN, type EnvoyFront, type TestEnv } from './helpers.js';
+import { stackAuthz, stackEnv, startEnvoyFront, TEST_ADMIN_TOKEN, type EnvoyFront, type TestAuthz, type TestEnv } from './helpers.js';
 
 // What the gateway's refusals and service tokens cost (issue 15, items 3 and 4), through the
 // whole pipeline: a real Envoy, the real Check, the real billing sidecar, Postgres. The sidecar
@@ -16,14 +17,15 @@ import { startEnvoyFront, startTestAuthz, testEnv, TEST_ADMIN_TOKEN, type EnvoyF
 // prove both log paths say the same about every request.
 const infra = inject('infra');
 let env: TestEnv;
-let authz: Awaited<ReturnType<typeof startTestAuthz>>;
+let authz: TestAuthz;
 let billing: BillingSidecar;
 let front: EnvoyFront;
 let api: string;
+const stack = new TestStack();
 
 beforeAll(async () => {
-  env = await testEnv(infra, 'gateway_usage');
-  authz = await startTestAuthz(env, {
+  env = await stackEnv(stack, infra, 'gateway_usage');
+  authz = await stackAuthz(stack, env, {
     GATEWAY_JWT_SECRET: 'k1:' + randomBytes(24).toString('hex'),
     SERVICE_TOKEN_ROUTES: JSON.stringify([{ prefix: '/captionacc/prefect/api/', project: 'captionacc' }]),
     VAULT_MASTER_KEYS: `mk1:${randomBytes(32).toString('base64')}`,
@@ -31,21 +33,21 @@ beforeAll(async () => {
     PROVIDER_BYOK: 'deny',
   });
   api = `http://127.0.0.1:${authz.httpPort}`;
-  billing = await startBillingSidecar(
-    loadBillingConfig({ DATABASE_URL: env.databaseUrl, BILLING_GRPC_PORT: '0', BILLING_HTTP_PORT: '0', BILLING_FLUSH_INTERVAL_MS: '20' }),
-    createLogger({ service: 'billing-sidecar', level: 'silent' }),
+  billing = await stack.start(
+    'billing-sidecar',
+    () =>
+      startBillingSidecar(
+        loadBillingConfig({ DATABASE_URL: env.databaseUrl, BILLING_GRPC_PORT: '0', BILLING_HTTP_PORT: '0', BILLING_FLUSH_INTERVAL_MS: '20' }),
+        createLogger({ service: 'billing-sidecar', level: 'silent' }),
+      ),
+    (sidecar) => sidecar.stop(),
   );
   const accessLog = join(mkdtempSync(join(tmpdir(), 'tollgate-usage-log-')), 'access.log');
   writeFileSync(accessLog, '');
-  front = await startEnvoyFront(authz.grpcPort, { alsPort: billing.grpcPort, accessLogPath: accessLog });
+  front = await startEnvoyFront(stack, authz.grpcPort, { alsPort: billing.grpcPort, accessLogPath: accessLog });
 });
 
-afterAll(async () => {
-  await front?.stop();
-  await billing?.stop();
-  await authz?.stop();
-  await env?.dropDatabase();
-});
+afterAll(() => stack.stop());
 
 async function call(method: string, path: string, body?: unknown, token: string = TEST_ADMIN_TOKEN) {
   const headers: Record<string, string> = { authorization: `Bearer ${token}` };

@@ -2,11 +2,8 @@ import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { createLogger, type Logger } from '@tollgate/common';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { buildBackend } from '../../backend-hello/src/server.js';
-import { createTestDatabase, freePort, startEnvoy, uniqueRedisPrefix, type RunningEnvoy, type TestInfra } from '@tollgate/devstack';
+import { createTestDatabase, freePort, uniqueRedisPrefix, type RunningEnvoy, type TestInfra, type TestStack } from '@tollgate/devstack';
 import { loadEnvoyProtos, type CheckResponse } from '@tollgate/proto';
 import { loadAuthzConfig, type AuthzConfig } from '../src/config.js';
 import { startAuthzService, type AuthzService } from '../src/app.js';
@@ -36,8 +33,17 @@ export interface TestEnv {
   dropDatabase: () => Promise<void>;
 }
 
+/** A database, Redis prefix and hash secret of their own; the caller drops the database. */
 export async function testEnv(infra: TestInfra, label: string): Promise<TestEnv> {
-  const db = await createTestDatabase(infra, label);
+  return envOn(infra, label, await createTestDatabase(infra, label));
+}
+
+/** testEnv whose database the stack drops, after everything started on it has stopped. */
+export async function stackEnv(stack: TestStack, infra: TestInfra, label: string): Promise<TestEnv> {
+  return envOn(infra, label, await stack.database(infra, label));
+}
+
+function envOn(infra: TestInfra, label: string, db: { url: string; drop: () => Promise<void> }): TestEnv {
   return {
     databaseUrl: db.url,
     redisUrl: infra.redisUrl,
@@ -74,6 +80,48 @@ export async function startTestAuthz(
   const { logger, lines } = memoryLogger();
   const service = await startAuthzService(testConfig(env, overrides), logger);
   return Object.assign(service, { lines });
+}
+
+export type TestAuthz = Awaited<ReturnType<typeof startTestAuthz>>;
+
+/** startTestAuthz, stopped by the stack. */
+export function stackAuthz(stack: TestStack, env: TestEnv, overrides: Record<string, string> = {}): Promise<TestAuthz> {
+  return stack.start('authz-service', () => startTestAuthz(env, overrides), (service) => service.stop());
+}
+
+/** A Check client of the service, closed by the stack. */
+export function stackCheck(stack: TestStack, service: AuthzService): CheckFn {
+  const client = checkClient(service.grpcPort);
+  stack.defer('Check client', client.close);
+  return client.check;
+}
+
+export interface AuthzStack {
+  env: TestEnv;
+  authz: TestAuthz;
+}
+
+/**
+ * The usual test gateway on the stack: authz-service over a database of its own, and with
+ * `envoy`, a real Envoy (and backend-hello) in front of it.
+ */
+export async function startAuthzStack(
+  stack: TestStack,
+  infra: TestInfra,
+  label: string,
+  opts: { config?: Record<string, string>; envoy: true | EnvoyFrontOptions },
+): Promise<AuthzStack & { front: EnvoyFront }>;
+export async function startAuthzStack(stack: TestStack, infra: TestInfra, label: string, opts?: { config?: Record<string, string> }): Promise<AuthzStack>;
+export async function startAuthzStack(
+  stack: TestStack,
+  infra: TestInfra,
+  label: string,
+  opts: { config?: Record<string, string>; envoy?: true | EnvoyFrontOptions } = {},
+): Promise<AuthzStack & { front?: EnvoyFront }> {
+  const env = await stackEnv(stack, infra, label);
+  const authz = await stackAuthz(stack, env, opts.config);
+  if (!opts.envoy) return { env, authz };
+  return { env, authz, front: await startEnvoyFront(stack, authz.grpcPort, opts.envoy === true ? {} : opts.envoy) };
 }
 
 /** Creates a key through the store (the management API has its own tests). */
@@ -144,44 +192,32 @@ export interface EnvoyFront {
   envoy: RunningEnvoy;
   /** Envoy's public URL. */
   url: string;
-  stop(): Promise<void>;
+}
+
+export interface EnvoyFrontOptions {
+  alsPort?: number;
+  accessLogPath?: string;
+  /** Sees every request that reaches backend-hello (what got past the gateway, and with which headers). */
+  onUpstreamRequest?: (req: { method: string; url: string; headers: Record<string, string | string[] | undefined> }) => void;
 }
 
 /**
- * The public side of a test gateway: backend-hello on a free port and a real Envoy (the canonical
- * envoy.yaml rendered for loopback) whose ext_authz calls the given Check port.
+ * The public side of a test gateway on the stack: backend-hello on a free port and a real Envoy
+ * (the canonical envoy.yaml rendered for loopback) whose ext_authz calls the given Check port.
  */
-export async function startEnvoyFront(
-  authzGrpcPort: number | null,
-  opts: {
-    alsPort?: number;
-    accessLogPath?: string;
-    /** Sees every request that reaches backend-hello (what got past the gateway, and with which headers). */
-    onUpstreamRequest?: (req: { method: string; url: string; headers: Record<string, string | string[] | undefined> }) => void;
-  } = {},
-): Promise<EnvoyFront> {
-  const backend = buildBackend(createLogger({ service: 'backend-hello', level: 'silent' }));
-  const seen = opts.onUpstreamRequest;
-  if (seen) backend.addHook('onRequest', async (req) => seen({ method: req.method, url: req.url, headers: req.headers }));
+export async function startEnvoyFront(stack: TestStack, authzGrpcPort: number | null, opts: EnvoyFrontOptions = {}): Promise<EnvoyFront> {
   const backendPort = await freePort();
-  await backend.listen({ host: '127.0.0.1', port: backendPort });
-  const envoy = await startEnvoy({
-    dir: mkdtempSync(join(tmpdir(), 'tollgate-envoy-')),
-    render: {
-      listen: { host: '127.0.0.1', port: await freePort() },
-      adminPort: await freePort(),
-      backend: { host: '127.0.0.1', port: backendPort },
-      authz: authzGrpcPort === null ? null : { host: '127.0.0.1', port: authzGrpcPort },
-      als: opts.alsPort ? { host: '127.0.0.1', port: opts.alsPort } : null,
-      accessLogPath: opts.accessLogPath,
+  await stack.start(
+    'backend-hello',
+    async () => {
+      const backend = buildBackend(createLogger({ service: 'backend-hello', level: 'silent' }));
+      const seen = opts.onUpstreamRequest;
+      if (seen) backend.addHook('onRequest', async (req) => seen({ method: req.method, url: req.url, headers: req.headers }));
+      await backend.listen({ host: '127.0.0.1', port: backendPort });
+      return backend;
     },
-  });
-  return {
-    envoy,
-    url: envoy.url,
-    stop: async () => {
-      await envoy.process.stop();
-      await backend.close();
-    },
-  };
+    (backend) => backend.close(),
+  );
+  const envoy = await stack.envoy({ backendPort, authzPort: authzGrpcPort, alsPort: opts.alsPort, accessLogPath: opts.accessLogPath });
+  return { envoy, url: envoy.url };
 }

@@ -1,10 +1,10 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { uniqueRedisPrefix } from '@tollgate/devstack';
+import { TestStack, uniqueRedisPrefix } from '@tollgate/devstack';
 import { connectRedis } from '../src/stores/redis-client.js';
 import { KeyEventFeed, KeyEventPublisher, keyEventsChannel, type KeyEvent } from '../src/stores/key-events.js';
 import { issueServiceToken, revokeServiceToken } from '../src/tokens/token-service.js';
-import { checkClient, createKey, httpStatusOf, sleep, startTestAuthz, testEnv, type CheckFn, type TestEnv } from './helpers.js';
+import { createKey, httpStatusOf, sleep, stackAuthz, stackCheck, stackEnv, type CheckFn, type TestAuthz } from './helpers.js';
 import { startTcpProxy, viaProxy, type TcpProxy } from './tcp-proxy.js';
 
 // The revocation guarantee (docs/authz.md): a change reaches every replica within one second
@@ -14,44 +14,37 @@ import { startTcpProxy, viaProxy, type TcpProxy } from './tcp-proxy.js';
 const infra = inject('infra');
 const SECRET = 'k1:' + 's'.repeat(40);
 const ROUTES = JSON.stringify([{ prefix: '/proj/', project: 'proj', services: ['api'] }]);
-let env: TestEnv;
-let a: Awaited<ReturnType<typeof startTestAuthz>>;
-let b: Awaited<ReturnType<typeof startTestAuthz>>;
+let a: TestAuthz;
+let b: TestAuthz;
 let checkA: CheckFn;
 let checkB: CheckFn;
 let redisA: TcpProxy;
 let redisB: TcpProxy;
 let postgresB: TcpProxy;
 let probe: Redis;
-const closers: (() => unknown)[] = [];
+const stack = new TestStack();
 
 beforeAll(async () => {
-  env = await testEnv(infra, 'revocation');
+  const env = await stackEnv(stack, infra, 'revocation');
   const redis = new URL(infra.redisUrl);
   const pg = new URL(env.databaseUrl);
-  redisA = await startTcpProxy({ host: redis.hostname, port: Number(redis.port) });
-  redisB = await startTcpProxy({ host: redis.hostname, port: Number(redis.port) });
-  postgresB = await startTcpProxy({ host: pg.hostname, port: Number(pg.port) });
+  const proxy = (name: string, to: URL) =>
+    stack.start(`TCP proxy to ${name}`, () => startTcpProxy({ host: to.hostname, port: Number(to.port) }), (p) => p.close());
+  redisA = await proxy('Redis', redis);
+  redisB = await proxy('Redis', redis);
+  postgresB = await proxy('Postgres', pg);
   // A long cache TTL, so only the invalidation path can explain a change being seen; a short
   // command timeout, so a publish to an unreachable Redis fails at once.
   const overrides = { KEY_CACHE_TTL_MS: '600000', GATEWAY_JWT_SECRET: SECRET, SERVICE_TOKEN_ROUTES: ROUTES, REDIS_COMMAND_TIMEOUT_MS: '200' };
-  a = await startTestAuthz({ ...env, redisUrl: viaProxy(infra.redisUrl, redisA) }, overrides);
-  b = await startTestAuthz({ ...env, redisUrl: viaProxy(infra.redisUrl, redisB), databaseUrl: viaProxy(env.databaseUrl, postgresB) }, overrides);
-  const ca = checkClient(a.grpcPort);
-  const cb = checkClient(b.grpcPort);
-  checkA = ca.check;
-  checkB = cb.check;
+  a = await stackAuthz(stack, { ...env, redisUrl: viaProxy(infra.redisUrl, redisA) }, overrides);
+  b = await stackAuthz(stack, { ...env, redisUrl: viaProxy(infra.redisUrl, redisB), databaseUrl: viaProxy(env.databaseUrl, postgresB) }, overrides);
+  checkA = stackCheck(stack, a);
+  checkB = stackCheck(stack, b);
   probe = new Redis(infra.redisUrl);
-  closers.push(ca.close, cb.close, () => probe.disconnect());
+  stack.defer('Redis probe', () => probe.disconnect());
 }, 60_000);
 
-afterAll(async () => {
-  for (const close of closers) close();
-  await a?.stop();
-  await b?.stop();
-  await Promise.all([redisA?.close(), redisB?.close(), postgresB?.close()]);
-  await env?.dropDatabase();
-});
+afterAll(() => stack.stop());
 
 const bearer = (k: string, path = '/hello') => ({ path, headers: { authorization: `Bearer ${k}` } });
 
@@ -86,7 +79,11 @@ describe('key event feed', () => {
     const redis = new Redis(infra.redisUrl);
     const events: KeyEvent[] = [];
     const feed = new KeyEventFeed({ subscriber, redis, channel, pollMs: 250, handlers: { onEvent: (e) => events.push(e), onResync: () => {} } });
-    closers.push(() => feed.stop(), () => subscriber.disconnect(), () => redis.disconnect());
+    stack.defer('key event feed', async () => {
+      await feed.stop();
+      subscriber.disconnect();
+      redis.disconnect();
+    });
     const started = feed.start();
     // A service start keeps the event loop busy (module loading, migrations) past the timeout.
     const until = Date.now() + 150;

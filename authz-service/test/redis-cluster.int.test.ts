@@ -3,40 +3,35 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { freePort, startRedisCluster, type RunningRedisCluster } from '@tollgate/devstack';
-import { checkClient, createKey, httpStatusOf, sleep, startTestAuthz, testEnv, type CheckFn, type TestEnv } from './helpers.js';
+import { freePort, startRedisCluster, TestStack, type RunningRedisCluster } from '@tollgate/devstack';
+import { createKey, httpStatusOf, sleep, stackAuthz, stackCheck, stackEnv, type CheckFn, type TestAuthz, type TestEnv } from './helpers.js';
 
 // Rate limits and revocation against a real three-master Redis Cluster.
 const infra = inject('infra');
 let cluster: RunningRedisCluster;
 let env: TestEnv;
-let a: Awaited<ReturnType<typeof startTestAuthz>>;
-let b: Awaited<ReturnType<typeof startTestAuthz>>;
+let a: TestAuthz;
+let b: TestAuthz;
 let checkA: CheckFn;
 let checkB: CheckFn;
-const closers: (() => void)[] = [];
+const stack = new TestStack();
 
 beforeAll(async () => {
-  cluster = await startRedisCluster({ dir: mkdtempSync(join(tmpdir(), 'tollgate-cluster-')), ports: [await freePort(), await freePort(), await freePort()] });
-  env = await testEnv(infra, 'cluster');
+  cluster = await stack.start(
+    'Redis Cluster',
+    async () => startRedisCluster({ dir: mkdtempSync(join(tmpdir(), 'tollgate-cluster-')), ports: [await freePort(), await freePort(), await freePort()] }),
+    (c) => c.stop(),
+  );
+  env = await stackEnv(stack, infra, 'cluster');
   const nodes = cluster.seeds.map((s) => `${s.host}:${s.port}`).join(',');
   const overrides = { REDIS_URL: `redis://${cluster.seeds[0]!.host}:${cluster.seeds[0]!.port}`, REDIS_CLUSTER_NODES: nodes, KEY_CACHE_TTL_MS: '600000' };
-  a = await startTestAuthz(env, overrides);
-  b = await startTestAuthz(env, overrides);
-  const ca = checkClient(a.grpcPort);
-  const cb = checkClient(b.grpcPort);
-  checkA = ca.check;
-  checkB = cb.check;
-  closers.push(ca.close, cb.close);
+  a = await stackAuthz(stack, env, overrides);
+  b = await stackAuthz(stack, env, overrides);
+  checkA = stackCheck(stack, a);
+  checkB = stackCheck(stack, b);
 }, 60_000);
 
-afterAll(async () => {
-  for (const close of closers) close();
-  await a?.stop();
-  await b?.stop();
-  await env?.dropDatabase();
-  await cluster?.stop();
-});
+afterAll(() => stack.stop());
 
 const bearer = (k: string) => ({ headers: { authorization: `Bearer ${k}` } });
 

@@ -1,26 +1,24 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { generateKey } from '../src/domain/key-format.js';
-import { createKey, metricValue, startEnvoyFront, startTestAuthz, testEnv, type EnvoyFront, type TestEnv } from './helpers.js';
+import { TestStack } from '@tollgate/devstack';
+import { createKey, metricValue, startAuthzStack, type EnvoyFront, type TestAuthz } from './helpers.js';
 
 // Unauthenticated refusals limited per client address, through the real Envoy: its
 // CheckRequest carries the connection's peer (127.0.0.1 here) as the source address.
 const infra = inject('infra');
 const PER_MINUTE = 5;
-let env: TestEnv;
-let authz: Awaited<ReturnType<typeof startTestAuthz>>;
+let authz: TestAuthz;
 let front: EnvoyFront;
+const stack = new TestStack();
 
 beforeAll(async () => {
-  env = await testEnv(infra, 'refusals');
-  authz = await startTestAuthz(env, { UNAUTHENTICATED_REFUSALS_PER_MINUTE_PER_ADDRESS: String(PER_MINUTE) });
-  front = await startEnvoyFront(authz.grpcPort);
+  ({ authz, front } = await startAuthzStack(stack, infra, 'refusals', {
+    config: { UNAUTHENTICATED_REFUSALS_PER_MINUTE_PER_ADDRESS: String(PER_MINUTE) },
+    envoy: true,
+  }));
 });
 
-afterAll(async () => {
-  await front?.stop();
-  await authz?.stop();
-  await env?.dropDatabase();
-});
+afterAll(() => stack.stop());
 
 const get = (headers: Record<string, string>) => fetch(`${front.url}/hello`, { headers });
 const minted = () => ({ authorization: `Bearer ${generateKey(authz.deps.config.KEY_PREFIX).plaintext}` });

@@ -1,34 +1,25 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { checkClient, createKey, httpStatusOf, sleep, startTestAuthz, testEnv, type CheckFn, type TestEnv } from './helpers.js';
+import { TestStack } from '@tollgate/devstack';
+import { createKey, httpStatusOf, sleep, stackAuthz, stackCheck, stackEnv, type CheckFn, type TestAuthz } from './helpers.js';
 
 // Two authz-service replicas sharing one Postgres and one Redis, as in production.
 const infra = inject('infra');
-let env: TestEnv;
-let a: Awaited<ReturnType<typeof startTestAuthz>>;
-let b: Awaited<ReturnType<typeof startTestAuthz>>;
+let a: TestAuthz;
+let b: TestAuthz;
 let checkA: CheckFn;
 let checkB: CheckFn;
-const closers: (() => void)[] = [];
+const stack = new TestStack();
 
 beforeAll(async () => {
-  env = await testEnv(infra, 'replicas');
+  const env = await stackEnv(stack, infra, 'replicas');
   // A long cache TTL, so only the invalidation events can explain a change being seen.
-  a = await startTestAuthz(env, { KEY_CACHE_TTL_MS: '600000' });
-  b = await startTestAuthz(env, { KEY_CACHE_TTL_MS: '600000' });
-  for (const s of [a, b]) {
-    const c = checkClient(s.grpcPort);
-    closers.push(c.close);
-    if (s === a) checkA = c.check;
-    else checkB = c.check;
-  }
+  a = await stackAuthz(stack, env, { KEY_CACHE_TTL_MS: '600000' });
+  b = await stackAuthz(stack, env, { KEY_CACHE_TTL_MS: '600000' });
+  checkA = stackCheck(stack, a);
+  checkB = stackCheck(stack, b);
 });
 
-afterAll(async () => {
-  for (const close of closers) close();
-  await a?.stop();
-  await b?.stop();
-  await env?.dropDatabase();
-});
+afterAll(() => stack.stop());
 
 const bearer = (k: string) => ({ headers: { authorization: `Bearer ${k}` } });
 

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { RunningEnvoy } from '@tollgate/devstack';
+import { TestStack, type RunningEnvoy } from '@tollgate/devstack';
 import { signServiceToken } from '../src/domain/service-token.js';
 import { issueServiceToken, revokeServiceToken } from '../src/tokens/token-service.js';
-import { startEnvoyFront, checkClient, headersOf, httpStatusOf, metadataOf, sleep, startTestAuthz, testEnv, type CheckFn, type TestEnv, type EnvoyFront } from './helpers.js';
+import { headersOf, httpStatusOf, metadataOf, sleep, stackAuthz, stackCheck, stackEnv, startEnvoyFront, type CheckFn, type TestAuthz } from './helpers.js';
 
 // Seed 001's service tokens through the real gRPC Check and the real Envoy.
 const infra = inject('infra');
@@ -10,36 +10,24 @@ const OLD = 'old:' + 'o'.repeat(40);
 const NEW = 'new:' + 'n'.repeat(40);
 const ROUTES = JSON.stringify([{ prefix: '/captionacc/prefect/api/', project: 'captionacc', services: ['api', 'orchestrator'] }]);
 
-let env: TestEnv;
-let a: Awaited<ReturnType<typeof startTestAuthz>>;
-let b: Awaited<ReturnType<typeof startTestAuthz>>;
+let a: TestAuthz;
+let b: TestAuthz;
 let checkA: CheckFn;
 let checkB: CheckFn;
 let envoy: RunningEnvoy;
-const closers: (() => unknown)[] = [];
-let front: EnvoyFront;
+const stack = new TestStack();
 
 beforeAll(async () => {
-  env = await testEnv(infra, 'tokens');
+  const env = await stackEnv(stack, infra, 'tokens');
   // Replica a signs with NEW and still accepts OLD (a rotation in progress); b only knows NEW.
-  a = await startTestAuthz(env, { GATEWAY_JWT_SECRET: `${NEW},${OLD}`, SERVICE_TOKEN_ROUTES: ROUTES, KEY_CACHE_TTL_MS: '600000' });
-  b = await startTestAuthz(env, { GATEWAY_JWT_SECRET: NEW, SERVICE_TOKEN_ROUTES: ROUTES, KEY_CACHE_TTL_MS: '600000' });
-  const ca = checkClient(a.grpcPort);
-  const cb = checkClient(b.grpcPort);
-  checkA = ca.check;
-  checkB = cb.check;
-  closers.push(ca.close, cb.close);
-  front = await startEnvoyFront(a.grpcPort);
-  envoy = front.envoy;
+  a = await stackAuthz(stack, env, { GATEWAY_JWT_SECRET: `${NEW},${OLD}`, SERVICE_TOKEN_ROUTES: ROUTES, KEY_CACHE_TTL_MS: '600000' });
+  b = await stackAuthz(stack, env, { GATEWAY_JWT_SECRET: NEW, SERVICE_TOKEN_ROUTES: ROUTES, KEY_CACHE_TTL_MS: '600000' });
+  checkA = stackCheck(stack, a);
+  checkB = stackCheck(stack, b);
+  envoy = (await startEnvoyFront(stack, a.grpcPort)).envoy;
 });
 
-afterAll(async () => {
-  await front?.stop();
-  for (const close of closers) close();
-  await a?.stop();
-  await b?.stop();
-  await env?.dropDatabase();
-});
+afterAll(() => stack.stop());
 
 const PATH = '/captionacc/prefect/api/health';
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` });

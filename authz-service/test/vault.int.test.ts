@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { RunningEnvoy } from '@tollgate/devstack';
-import { startEnvoyFront, createKey, sleep, startTestAuthz, testEnv, type TestEnv, type EnvoyFront } from './helpers.js';
+import { TestStack, type RunningEnvoy } from '@tollgate/devstack';
+import { createKey, sleep, startAuthzStack, startTestAuthz, type TestAuthz, type TestEnv } from './helpers.js';
 
 // Seeds 000 and 002 at the gateway: vault injection, bring-your-own-key, isolation.
 const infra = inject('infra');
@@ -10,22 +10,17 @@ const MK_NEW = `mk2:${randomBytes(32).toString('base64')}`;
 const ROUTES = JSON.stringify([{ prefix: '/echo/rooms/', default_provider: 'daily' }, { prefix: '/echo/optional/', required: false }]);
 
 let env: TestEnv;
-let authz: Awaited<ReturnType<typeof startTestAuthz>>;
+let authz: TestAuthz;
 let envoy: RunningEnvoy;
-let front: EnvoyFront;
+const stack = new TestStack();
 
 beforeAll(async () => {
-  env = await testEnv(infra, 'vault');
-  authz = await startTestAuthz(env, { VAULT_MASTER_KEYS: MK_OLD, PROVIDER_ROUTES: ROUTES });
-  front = await startEnvoyFront(authz.grpcPort);
+  let front;
+  ({ env, authz, front } = await startAuthzStack(stack, infra, 'vault', { config: { VAULT_MASTER_KEYS: MK_OLD, PROVIDER_ROUTES: ROUTES }, envoy: true }));
   envoy = front.envoy;
 });
 
-afterAll(async () => {
-  await front?.stop();
-  await authz?.stop();
-  await env?.dropDatabase();
-});
+afterAll(() => stack.stop());
 
 const call = async (path: string, headers: Record<string, string>) => {
   const res = await fetch(`${envoy.url}${path}`, { headers });

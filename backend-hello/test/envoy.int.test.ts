@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '@tollgate/common';
-import { ENVOY_CONFIG_PATH, freePort, renderEnvoyConfig, startEnvoy, validateEnvoyConfig, type RunningEnvoy } from '@tollgate/devstack';
+import { ENVOY_CONFIG_PATH, freePort, renderEnvoyConfig, startLoopbackEnvoy, validateEnvoyConfig, type RunningEnvoy } from '@tollgate/devstack';
 import { buildBackend } from '../src/server.js';
 
 // Envoy in front of backend-hello, with ext_authz switched off (as the stack runs before
@@ -14,16 +14,7 @@ let envoy: RunningEnvoy;
 beforeAll(async () => {
   const backendPort = await freePort();
   await backend.listen({ host: '127.0.0.1', port: backendPort });
-  envoy = await startEnvoy({
-    dir: mkdtempSync(join(tmpdir(), 'tollgate-envoy-')),
-    render: {
-      listen: { host: '127.0.0.1', port: await freePort() },
-      adminPort: await freePort(),
-      backend: { host: '127.0.0.1', port: backendPort },
-      authz: null,
-      als: null,
-    },
-  });
+  envoy = await startLoopbackEnvoy({ backendPort, authzPort: null });
 });
 
 afterAll(async () => {

@@ -1,12 +1,11 @@
 import { createServer, type Server } from 'node:http';
-import { mkdtempSync, readdirSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import pg from 'pg';
 import {
-  REPO_ROOT, createTestDatabase, freePort, httpOk, sleep, startEnvoy, startProcess, waitFor,
-  type EnvoyRenderOptions, type ManagedProcess, type RunningEnvoy,
+  REPO_ROOT, createTestDatabase, freePort, httpOk, sleep, startLoopbackEnvoy, startProcess, waitFor,
+  type LoopbackEnvoyOptions, type ManagedProcess, type RunningEnvoy,
 } from '@tollgate/devstack';
 import { startBillingSidecar, type BillingSidecar } from '../src/app.js';
 import { readUserUsage } from '@tollgate/usage-model';
@@ -43,18 +42,8 @@ afterAll(async () => {
   await new Promise((r) => upstream?.close(r));
 });
 
-async function envoyFor(alsPort: number, extra: Partial<EnvoyRenderOptions> = {}): Promise<RunningEnvoy> {
-  return startEnvoy({
-    dir: mkdtempSync(join(tmpdir(), 'tollgate-billing-envoy-')),
-    render: {
-      listen: { host: '127.0.0.1', port: await freePort() },
-      adminPort: await freePort(),
-      backend: { host: '127.0.0.1', port: upstreamPort },
-      authz: { host: '127.0.0.1', port: check.port },
-      als: { host: '127.0.0.1', port: alsPort },
-      ...extra,
-    },
-  });
+function envoyFor(alsPort: number, extra: Partial<LoopbackEnvoyOptions> = {}): Promise<RunningEnvoy> {
+  return startLoopbackEnvoy({ backendPort: upstreamPort, authzPort: check.port, alsPort, ...extra });
 }
 
 /** billing-sidecar as its own process (so it can be killed with SIGKILL), ready when /health answers. */

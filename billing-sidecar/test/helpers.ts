@@ -13,6 +13,8 @@ import {
   type Struct__Input,
 } from '@tollgate/proto';
 import { CHECK_METADATA, createLogger, EXT_AUTHZ_METADATA_NAMESPACE, type Logger } from '@tollgate/common';
+import type { TestInfra, TestStack } from '@tollgate/devstack';
+import { startBillingSidecar, type BillingSidecar } from '../src/app.js';
 import { loadBillingConfig, type BillingConfig } from '../src/config.js';
 import { DEFAULT_BILLABLE_RULE } from '../src/domain/billable.js';
 import { fromJsonLogLine, type UsageRecord } from '../src/domain/usage-record.js';
@@ -28,6 +30,23 @@ export function testConfig(databaseUrl: string, extra: Record<string, string> = 
     ACCESS_LOG_POLL_INTERVAL_MS: '50',
     ...extra,
   });
+}
+
+/**
+ * billing-sidecar in-process over a database of its own, with an access-log stream client; the
+ * stack closes the client, stops the sidecar and then drops the database.
+ */
+export async function startSidecarStack(
+  stack: TestStack,
+  infra: TestInfra,
+  label: string,
+  extra: Record<string, string> = {},
+): Promise<{ db: { url: string; drop: () => Promise<void> }; sidecar: BillingSidecar; client: AccessLogServiceClient }> {
+  const db = await stack.database(infra, label);
+  const sidecar = await stack.start('billing-sidecar', () => startBillingSidecar(testConfig(db.url, extra), silentLogger), (s) => s.stop());
+  const client = alsClient(sidecar.grpcPort);
+  stack.defer('access-log client', () => client.close());
+  return { db, sidecar, client };
 }
 
 export async function waitUntil<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {

@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createTestDatabase, sleep } from '@tollgate/devstack';
+import { sleep, TestStack } from '@tollgate/devstack';
 import type { AccessLogServiceClient } from '@tollgate/proto';
-import { startBillingSidecar, type BillingSidecar } from '../src/app.js';
+import type { BillingSidecar } from '../src/app.js';
 import { AccessLogTailer, type TailerOptions } from '../src/ingest/access-log-tailer.js';
 import { readKeyUsage, readUserUsage, UsageRangeError } from '@tollgate/usage-model';
-import { alsClient, alsEntry, sendStream, silentLogger, testConfig, waitUntil } from './helpers.js';
+import { alsEntry, sendStream, silentLogger, startSidecarStack, testConfig, waitUntil } from './helpers.js';
 
 // The sidecar in-process against real Postgres, fed over gRPC the way Envoy feeds it and
 // through the JSON access-log file.
@@ -43,18 +43,14 @@ function jsonLine(fields: Record<string, unknown>): string {
   })}\n`;
 }
 
+const stack = new TestStack();
+
 beforeAll(async () => {
-  db = await createTestDatabase(infra, 'billing_ingest');
   writeFileSync(logPath, '');
-  sidecar = await startBillingSidecar(testConfig(db.url, { ENVOY_ACCESS_LOG_PATH: logPath }), silentLogger);
-  client = alsClient(sidecar.grpcPort);
+  ({ db, sidecar, client } = await startSidecarStack(stack, infra, 'billing_ingest', { ENVOY_ACCESS_LOG_PATH: logPath }));
 });
 
-afterAll(async () => {
-  client?.close();
-  await sidecar?.stop();
-  await db?.drop();
-});
+afterAll(() => stack.stop());
 
 describe('gRPC access-log ingest', () => {
   it('records one usage row per identified entry, with the fields billing needs', async () => {

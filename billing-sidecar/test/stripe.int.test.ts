@@ -1,12 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createTestDatabase, freePort } from '@tollgate/devstack';
+import { createTestDatabase, freePort, TestStack } from '@tollgate/devstack';
 import type { AccessLogServiceClient } from '@tollgate/proto';
 import { startBillingSidecar, type BillingSidecar } from '../src/app.js';
 import { createStripeMeterClient } from '../src/stripe/meter-client.js';
 import { readBillingStatus } from '@tollgate/usage-model';
 import { requeueParkedMeterEvents } from '../src/stores/stripe-outbox.js';
-import { alsClient, alsEntry, sendStream, silentLogger, testConfig, waitUntil } from './helpers.js';
+import { alsClient, alsEntry, sendStream, silentLogger, startSidecarStack, testConfig, waitUntil } from './helpers.js';
 
 const infra = inject('infra');
 
@@ -112,36 +112,26 @@ class StripeDouble {
 }
 
 describe('Stripe outages, rate limits, timeouts and refusals', () => {
-  let db: { url: string; drop: () => Promise<void> };
   let sidecar: BillingSidecar;
   let client: AccessLogServiceClient;
   const stripe = new StripeDouble();
+  const stack = new TestStack();
 
   beforeAll(async () => {
-    await stripe.start();
-    db = await createTestDatabase(infra, 'billing_stripe_double');
-    sidecar = await startBillingSidecar(
-      testConfig(db.url, {
-        STRIPE_API_KEY: 'sk_test_tollgate',
-        STRIPE_API_BASE: stripe.url,
-        STRIPE_AGGREGATION_INTERVAL_SECONDS: '1',
-        STRIPE_DRAIN_INTERVAL_MS: '50',
-        STRIPE_RETRY_BASE_MS: '50',
-        STRIPE_RETRY_MAX_MS: '400',
-        STRIPE_TIMEOUT_MS: '500',
-        STRIPE_MAX_CALLS_PER_SECOND: '200',
-      }),
-      silentLogger,
-    );
-    client = alsClient(sidecar.grpcPort);
+    await stack.start('Stripe double', () => stripe.start(), () => stripe.stop());
+    ({ sidecar, client } = await startSidecarStack(stack, infra, 'billing_stripe_double', {
+      STRIPE_API_KEY: 'sk_test_tollgate',
+      STRIPE_API_BASE: stripe.url,
+      STRIPE_AGGREGATION_INTERVAL_SECONDS: '1',
+      STRIPE_DRAIN_INTERVAL_MS: '50',
+      STRIPE_RETRY_BASE_MS: '50',
+      STRIPE_RETRY_MAX_MS: '400',
+      STRIPE_TIMEOUT_MS: '500',
+      STRIPE_MAX_CALLS_PER_SECOND: '200',
+    }));
   });
 
-  afterAll(async () => {
-    client?.close();
-    await sidecar?.stop();
-    await stripe.stop();
-    await db?.drop();
-  });
+  afterAll(() => stack.stop());
 
   it('bills exactly the billable usage after an outage, a 429, a timeout and replays', async () => {
     stripe.outage = true;

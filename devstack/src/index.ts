@@ -5,6 +5,7 @@ export * from './envoy-config.js';
 export * from './envoy.js';
 export * from './stripe-mock.js';
 export * from './test-infra.js';
+export * from './test-stack.js';
 export * from './bench-infra.js';
 export * from './cpu.js';
 export * from './restart-backoff.js';
