@@ -58,7 +58,9 @@ try {
   const elapsedS = load.now() / 1000;
   // Where 503s came from: Envoy's ext_authz errors (a Check not answered within 0.5 s, or not
   // reachable) versus Checks that answered 503 themselves (a dependency down).
-  const envoyStats = await gw.envoyStats(/^http\.public\.ext_authz\.(error|ok|denied)$|^cluster\.authz\.(upstream_rq_retry|outlier_detection\.ejections_enforced_total|health_check\.failure)$/);
+  const envoyStats = await gw.envoyStats(
+    /^http\.public\.ext_authz\.(error|ok|denied)$|^cluster\.authz\.(upstream_rq_retry|outlier_detection\.ejections_enforced_total|health_check\.failure)$/,
+  );
   let checks503 = 0;
   for (const i of [0, 1] as const) {
     const text = await (await fetch(`${gw.authzHttpUrl(i)}/metrics`)).text();
@@ -77,7 +79,9 @@ try {
   const keyMismatches = perKey.rows.filter((r) => r.n !== (load.counts.billableByKey.get(r.key_id) ?? 0));
   const rssEnd = Object.fromEntries(COMPONENTS.map((c) => [c, Math.round(gw.rssMiB(c))]));
   const c = load.counts;
-  const answered = Object.entries(c.byKindStatus).filter(([k]) => !k.endsWith(':0')).reduce((s, [, n]) => s + n, 0);
+  const answered = Object.entries(c.byKindStatus)
+    .filter(([k]) => !k.endsWith(':0'))
+    .reduce((s, [, n]) => s + n, 0);
   const summary = {
     minutes,
     rate,

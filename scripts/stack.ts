@@ -7,7 +7,17 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Transform, type Writable } from 'node:stream';
 import {
-  REPO_ROOT, RestartBackoff, ensureDatabase, httpOk, portOpen, sleep, startEnvoy, startPostgres, startProcess, startRedis, waitFor,
+  REPO_ROOT,
+  RestartBackoff,
+  ensureDatabase,
+  httpOk,
+  portOpen,
+  sleep,
+  startEnvoy,
+  startPostgres,
+  startProcess,
+  startRedis,
+  waitFor,
   type ManagedProcess,
 } from '@tollgate/devstack';
 import { componentStateFile, describeExit, readComponentState, writeComponentState, type ComponentExit, type ComponentState } from './stack-state.js';
@@ -60,10 +70,8 @@ function components(): ComponentInfo[] {
   if (!external.postgres) list.push({ name: 'postgres', port: ports.postgres });
   if (!external.redis) list.push({ name: 'redis', port: ports.redis });
   list.push({ name: 'backend-hello', port: ports.backend, health: `http://127.0.0.1:${ports.backend}/health` });
-  if (hasService('authz-service'))
-    list.push({ name: 'authz-service', port: ports.authzHttp, health: `http://127.0.0.1:${ports.authzHttp}/health` });
-  if (hasService('billing-sidecar'))
-    list.push({ name: 'billing-sidecar', port: ports.billingHttp, health: `http://127.0.0.1:${ports.billingHttp}/health` });
+  if (hasService('authz-service')) list.push({ name: 'authz-service', port: ports.authzHttp, health: `http://127.0.0.1:${ports.authzHttp}/health` });
+  if (hasService('billing-sidecar')) list.push({ name: 'billing-sidecar', port: ports.billingHttp, health: `http://127.0.0.1:${ports.billingHttp}/health` });
   list.push({ name: 'envoy', port: ports.envoy, health: `http://127.0.0.1:${ports.envoyAdmin}/ready` });
   return list;
 }
@@ -316,7 +324,13 @@ async function supervise(): Promise<void> {
           name: pkg,
           command: process.execPath,
           // The sidecar's heap is capped so its RSS stays inside its budget (docs/benchmarks.md).
-          args: [...(pkg === 'billing-sidecar' ? ['--max-old-space-size=128'] : []), '--conditions=source', '--import', 'tsx', join(REPO_ROOT, pkg, 'src', 'main.ts')],
+          args: [
+            ...(pkg === 'billing-sidecar' ? ['--max-old-space-size=128'] : []),
+            '--conditions=source',
+            '--import',
+            'tsx',
+            join(REPO_ROOT, pkg, 'src', 'main.ts'),
+          ],
           cwd: join(REPO_ROOT, pkg),
           env: serviceEnv,
           output,
@@ -491,7 +505,11 @@ async function main(): Promise<void> {
       const name = rest[0] ?? 'stack';
       const file = join(LOGS, `${name}.log`);
       if (!existsSync(file)) {
-        console.error(`stack: no log for ${name} (components: ${components().map((c) => c.name).join(', ')})`);
+        console.error(
+          `stack: no log for ${name} (components: ${components()
+            .map((c) => c.name)
+            .join(', ')})`,
+        );
         process.exit(1);
       }
       process.stdout.write(readFileSync(file));

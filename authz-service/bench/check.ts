@@ -61,7 +61,14 @@ const httpPort = await freePort();
 const service = startProcess({
   name: 'authz-service',
   command: opts['service-cpus'] ? 'taskset' : process.execPath,
-  args: [...(opts['service-cpus'] ? ['-c', opts['service-cpus'], process.execPath] : []), ...opts['node-flags'].split(' ').filter(Boolean), '--conditions=source', '--import', 'tsx', join(REPO_ROOT, 'authz-service', 'src', 'main.ts')],
+  args: [
+    ...(opts['service-cpus'] ? ['-c', opts['service-cpus'], process.execPath] : []),
+    ...opts['node-flags'].split(' ').filter(Boolean),
+    '--conditions=source',
+    '--import',
+    'tsx',
+    join(REPO_ROOT, 'authz-service', 'src', 'main.ts'),
+  ],
   ...(opts['service-log'] ? { output: createWriteStream(opts['service-log']) } : {}),
   env: {
     ...process.env,
@@ -93,7 +100,15 @@ try {
   const keys: string[] = [];
   for (let i = 0; i < keyCount; i++) {
     const k = generateKey('sk');
-    await store.insert({ userId: `bench_${i % 10}`, name: 'bench', keyPrefix: k.displayPrefix, keyHash: hasher.primary(k.plaintext), permissionSet: 'full_access', rateLimitPerMinute: 1_000_000, rateLimitPerDay: 100_000_000 });
+    await store.insert({
+      userId: `bench_${i % 10}`,
+      name: 'bench',
+      keyPrefix: k.displayPrefix,
+      keyHash: hasher.primary(k.plaintext),
+      permissionSet: 'full_access',
+      rateLimitPerMinute: 1_000_000,
+      rateLimitPerDay: 100_000_000,
+    });
     keys.push(k.plaintext);
   }
   await pool.end();
@@ -104,7 +119,11 @@ try {
     new Promise<number>((resolve, reject) => {
       const started = process.hrtime.bigint();
       client.Check(
-        { attributes: { request: { http: { method: 'GET', path: '/hello', headers: { authorization: `Bearer ${keys[i % keys.length]}`, 'x-request-id': String(i) } } } } },
+        {
+          attributes: {
+            request: { http: { method: 'GET', path: '/hello', headers: { authorization: `Bearer ${keys[i % keys.length]}`, 'x-request-id': String(i) } } },
+          },
+        },
         (err, res) => {
           if (err) return reject(err);
           if (res?.status?.code !== 0) return reject(new Error(`denied: ${res?.deniedResponse?.body}`));
@@ -203,9 +222,17 @@ try {
   const ms = (s: number | undefined) => (s === undefined ? undefined : Number((s * 1000).toFixed(3)));
   const eventLoop = {
     // Delay beyond the 1 ms sampling interval, in ms.
-    driver: { p50: Number((driverLoop.percentile(50) / 1e6).toFixed(3)), p99: Number((driverLoop.percentile(99) / 1e6).toFixed(3)), max: Number((driverLoop.max / 1e6).toFixed(3)) },
+    driver: {
+      p50: Number((driverLoop.percentile(50) / 1e6).toFixed(3)),
+      p99: Number((driverLoop.percentile(99) / 1e6).toFixed(3)),
+      max: Number((driverLoop.max / 1e6).toFixed(3)),
+    },
     // prom-client samples at 10 ms resolution and resets at each scrape: this is the phase alone.
-    service: { p50: ms(metricValue(afterText, 'tollgate_nodejs_eventloop_lag_p50_seconds')), p99: ms(metricValue(afterText, 'tollgate_nodejs_eventloop_lag_p99_seconds')), max: ms(metricValue(afterText, 'tollgate_nodejs_eventloop_lag_max_seconds')) },
+    service: {
+      p50: ms(metricValue(afterText, 'tollgate_nodejs_eventloop_lag_p50_seconds')),
+      p99: ms(metricValue(afterText, 'tollgate_nodejs_eventloop_lag_p99_seconds')),
+      max: ms(metricValue(afterText, 'tollgate_nodejs_eventloop_lag_max_seconds')),
+    },
   };
   const redisAfter = await redisCounters();
   const perCheck = (n: number) => Number((n / Math.max(1, fixed.length + errors)).toFixed(3));
@@ -246,14 +273,33 @@ try {
   }
   client.close();
 
-  console.log(JSON.stringify({
-    benchmark: 'check',
-    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, load_average: { before: loadBefore, after: os.loadavg().map((l) => Number(l.toFixed(2))) } },
-    ...(serviceNice !== undefined ? { service_nice: serviceNice } : {}),
-    fixed_rate: { target_per_s: rate, achieved_per_s: Math.round(fixed.length / fixedSecs), checks: fixed.length, errors, latency_ms: percentiles(fixed), server_share_slower_than: serverSlowerThan, event_loop_delay_ms: eventLoop },
-    redis_per_check: redisPerCheck,
-    closed_loop: closedLoop,
-  }, null, 2));
+  console.log(
+    JSON.stringify(
+      {
+        benchmark: 'check',
+        machine: {
+          cpus: os.cpus().length,
+          model: os.cpus()[0]?.model,
+          node: process.version,
+          load_average: { before: loadBefore, after: os.loadavg().map((l) => Number(l.toFixed(2))) },
+        },
+        ...(serviceNice !== undefined ? { service_nice: serviceNice } : {}),
+        fixed_rate: {
+          target_per_s: rate,
+          achieved_per_s: Math.round(fixed.length / fixedSecs),
+          checks: fixed.length,
+          errors,
+          latency_ms: percentiles(fixed),
+          server_share_slower_than: serverSlowerThan,
+          event_loop_delay_ms: eventLoop,
+        },
+        redis_per_check: redisPerCheck,
+        closed_loop: closedLoop,
+      },
+      null,
+      2,
+    ),
+  );
 } finally {
   await service.stop();
   await stores.stop();

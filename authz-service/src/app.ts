@@ -54,7 +54,9 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
 
   // Serve no Check before Redis is connected (or given up on): otherwise the first requests
   // after a start would all take the failure policy.
-  await waitForRedis(deps.redis, 5000).catch((err: Error) => logger.warn({ err: err.message }, 'redis not reachable at start; the failure policy applies until it is'));
+  await waitForRedis(deps.redis, 5000).catch((err: Error) =>
+    logger.warn({ err: err.message }, 'redis not reachable at start; the failure policy applies until it is'),
+  );
   const limiter = new RateLimiter(deps.redis, config.REDIS_KEY_PREFIX, {
     writes: config.REDIS_WRITE_COALESCING === 'on' ? new RedisWriteCoalescer(deps.redis) : undefined,
   });
@@ -116,7 +118,8 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
   });
 
   const grpcServer = createGrpcServer({ 'grpc.max_receive_message_length': 1024 * 1024 });
-  const refusals = config.UNAUTHENTICATED_REFUSALS_PER_MINUTE_PER_ADDRESS > 0 ? new RefusalLimiter(config.UNAUTHENTICATED_REFUSALS_PER_MINUTE_PER_ADDRESS) : undefined;
+  const refusals =
+    config.UNAUTHENTICATED_REFUSALS_PER_MINUTE_PER_ADDRESS > 0 ? new RefusalLimiter(config.UNAUTHENTICATED_REFUSALS_PER_MINUTE_PER_ADDRESS) : undefined;
   addAuthorizationService(grpcServer, authorizationHandlers(checker, createCheckMetrics(registry), logger, refusals));
   const health = addGrpcHealth(grpcServer, [AUTHORIZATION_SERVICE]);
   const grpcBinding = await bindGrpcServer(grpcServer, config.AUTHZ_HOST, config.AUTHZ_GRPC_PORT);

@@ -46,13 +46,19 @@ const schema = z.object({
       ),
     )
     .optional(),
-  REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_:.-]{0,64}$/, 'letters, digits and _ : . - only').default('tollgate:'),
+  REDIS_KEY_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_:.-]{0,64}$/, 'letters, digits and _ : . - only')
+    .default('tollgate:'),
 
   /** HMAC secrets for key hashes, newest first; at least 32 characters each. */
   KEY_HASH_SECRETS: env.list().pipe(z.array(z.string().min(32, 'each secret needs at least 32 characters')).min(1, 'at least one secret')),
   KEY_PREFIX: z.string().refine(isValidPrefix, 'lower-case letter then up to 15 lower-case letters or digits').default('sk'),
   /** Prefixes still accepted at Check (a renamed prefix keeps old keys working). Defaults to KEY_PREFIX. */
-  ACCEPTED_KEY_PREFIXES: env.list().pipe(z.array(z.string().refine(isValidPrefix, 'invalid prefix')).min(1, 'at least one prefix')).optional(),
+  ACCEPTED_KEY_PREFIXES: env
+    .list()
+    .pipe(z.array(z.string().refine(isValidPrefix, 'invalid prefix')).min(1, 'at least one prefix'))
+    .optional(),
 
   /** Admin token(s) for the management API; several at once so a token can rotate. */
   ADMIN_TOKEN: env.list().pipe(z.array(z.string().min(16, 'each admin token needs at least 16 characters')).min(1, 'at least one token')),
@@ -128,9 +134,7 @@ const schema = z.object({
    * `[]` opens it to API keys.
    */
   SERVICE_TOKEN_ROUTES: jsonOf(
-    z.array(
-      z.object({ prefix: z.string().startsWith('/'), project: z.string().min(1), services: z.array(z.string().min(1)).min(1).optional() }).strict(),
-    ),
+    z.array(z.object({ prefix: z.string().startsWith('/'), project: z.string().min(1), services: z.array(z.string().min(1)).min(1).optional() }).strict()),
     'service token routes',
   ).default([{ prefix: '/captionacc/prefect/api/', project: 'captionacc' }]),
 
@@ -162,16 +166,26 @@ const schema = z.object({
    */
   PROVIDER_ROUTES: jsonOf(
     z.array(
-      z.object({
-        prefix: z.string().startsWith('/'),
-        default_provider: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/).transform((p) => p.toLowerCase()).optional(),
-        required: z.boolean().default(true),
-      }).strict(),
+      z
+        .object({
+          prefix: z.string().startsWith('/'),
+          default_provider: z
+            .string()
+            .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/)
+            .transform((p) => p.toLowerCase())
+            .optional(),
+          required: z.boolean().default(true),
+        })
+        .strict(),
     ),
     'provider routes',
   ).optional(),
   /** Provider when the client sends no X-Provider and the route names none (seed 000: "daily"). */
-  DEFAULT_PROVIDER: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/).transform((p) => p.toLowerCase()).optional(),
+  DEFAULT_PROVIDER: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/)
+    .transform((p) => p.toLowerCase())
+    .optional(),
   /** Bring your own key: may clients pass their own X-Provider-Auth? A key's metadata.byok (true/false) overrides. */
   PROVIDER_BYOK: z.enum(['allow', 'deny']).default('allow'),
 
@@ -179,7 +193,12 @@ const schema = z.object({
   IDEMPOTENCY_SWEEP_INTERVAL_MS: env.durationMs(600_000),
 
   /** How long a rotated key's previous secret keeps working. */
-  ROTATION_GRACE_SECONDS: z.coerce.number().int().min(0).max(30 * 86_400).default(86_400),
+  ROTATION_GRACE_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(30 * 86_400)
+    .default(86_400),
 });
 
 export type AuthzConfig = z.output<typeof schema>;

@@ -35,7 +35,13 @@ beforeAll(async () => {
     'billing-sidecar',
     () =>
       startBillingSidecar(
-        loadBillingConfig({ DATABASE_URL: env.databaseUrl, BILLING_GRPC_PORT: '0', BILLING_HTTP_PORT: '0', BILLING_FLUSH_INTERVAL_MS: '20', ENVOY_ACCESS_LOG_PATH: accessLog }),
+        loadBillingConfig({
+          DATABASE_URL: env.databaseUrl,
+          BILLING_GRPC_PORT: '0',
+          BILLING_HTTP_PORT: '0',
+          BILLING_FLUSH_INTERVAL_MS: '20',
+          ENVOY_ACCESS_LOG_PATH: accessLog,
+        }),
         createLogger({ service: 'billing-sidecar', level: 'silent' }),
       ),
     (sidecar) => sidecar.stop(),

@@ -45,7 +45,11 @@ async function startApiOn(stack: TestStack, infra: TestInfra, label: string, ove
   const { logger, lines } = memoryLogger();
   const deps = await stack.start('authz-service stores', () => createServiceDeps(config, logger), closeServiceDeps);
   const app = buildManagementApi(deps);
-  await stack.start('management API', () => app.listen({ host: '127.0.0.1', port: 0 }), () => app.close());
+  await stack.start(
+    'management API',
+    () => app.listen({ host: '127.0.0.1', port: 0 }),
+    () => app.close(),
+  );
   const address = app.server.address();
   const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
 

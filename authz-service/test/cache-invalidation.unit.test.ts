@@ -9,10 +9,13 @@ function setup() {
   const registry = new Registry();
   const invalidation = new CacheInvalidation(registry);
   invalidation.attach({
-    keys: { invalidateKey: (id) => {
+    keys: {
+      invalidateKey: (id) => {
         calls.push(`key:${id}`);
         return 1;
-      }, clear: () => void calls.push('keys:clear') },
+      },
+      clear: () => void calls.push('keys:clear'),
+    },
     tokens: { invalidate: (jti) => void calls.push(`token:${jti}`), clear: () => void calls.push('tokens:clear') },
     vault: { invalidate: (k) => void calls.push(`vault:${k}`), clear: () => void calls.push('vault:clear') },
   });
@@ -27,7 +30,11 @@ describe('cache invalidation', () => {
     invalidation.onEvent({ type: 'token_changed', jti: 't1' });
     invalidation.onEvent({ type: 'provider_key_changed', userId: 'u1', provider: 'openai' });
     expect(calls).toEqual(['key:k1', 'token:t1', `vault:${vaultCacheKey('u1', 'openai')}`]);
-    expect(await counted()).toEqual([['key_changed', 1], ['token_changed', 1], ['provider_key_changed', 1]]);
+    expect(await counted()).toEqual([
+      ['key_changed', 1],
+      ['token_changed', 1],
+      ['provider_key_changed', 1],
+    ]);
   });
 
   it('clears every cache on a flush and on a resync', async () => {
@@ -35,7 +42,10 @@ describe('cache invalidation', () => {
     invalidation.onEvent({ type: 'flush' });
     invalidation.onResync();
     expect(calls).toEqual(['keys:clear', 'tokens:clear', 'vault:clear', 'keys:clear', 'tokens:clear', 'vault:clear']);
-    expect(await counted()).toEqual([['flush', 1], ['resync', 1]]);
+    expect(await counted()).toEqual([
+      ['flush', 1],
+      ['resync', 1],
+    ]);
   });
 
   it('takes events that arrive before the caches exist, with nothing to drop', async () => {

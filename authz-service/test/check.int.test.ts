@@ -1,8 +1,17 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { corruptChecksum, generateKey } from '../src/domain/key-format.js';
 import { TestStack } from '@tollgate/devstack';
-import {createKey, headersOf, httpStatusOf, metadataOf, metricValue, stackCheck, startAuthzStack,
-  type CheckFn, type TestAuthz, type TestEnv,
+import {
+  createKey,
+  headersOf,
+  httpStatusOf,
+  metadataOf,
+  metricValue,
+  stackCheck,
+  startAuthzStack,
+  type CheckFn,
+  type TestAuthz,
+  type TestEnv,
 } from './helpers.js';
 import type { AuthzService } from '../src/app.js';
 
@@ -14,7 +23,9 @@ let check: CheckFn;
 const stack = new TestStack();
 
 beforeAll(async () => {
-  ({ env, authz: service } = await startAuthzStack(stack, infra, 'check', { config: { ROUTE_SCOPES: JSON.stringify([{ prefix: '/admin/', scope: 'admin' }]) } }));
+  ({ env, authz: service } = await startAuthzStack(stack, infra, 'check', {
+    config: { ROUTE_SCOPES: JSON.stringify([{ prefix: '/admin/', scope: 'admin' }]) },
+  }));
   check = stackCheck(stack, service);
 });
 

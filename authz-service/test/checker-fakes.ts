@@ -150,9 +150,7 @@ export interface CheckerFixture {
   redisFailures: FakeCounter;
 }
 
-export function checkerWith(
-  opts: { settings?: Partial<CheckerSettings>; tokens?: FakeTokens; providers?: FakeProviders } = {},
-): CheckerFixture {
+export function checkerWith(opts: { settings?: Partial<CheckerSettings>; tokens?: FakeTokens; providers?: FakeProviders } = {}): CheckerFixture {
   const f = {
     hasher: new FakeHasher(),
     resolver: new FakeKeyResolver(),

@@ -48,13 +48,16 @@ afterEach(() => {
 });
 
 describe('Checker: path parameters', () => {
-  it.each(['/v1/things;jsessionid=1', '/v1/things%3bx', '/reports/..%3B/admin'])('refuses %s with 400 invalid_path before reading the credential', async (path) => {
-    const f = withKey();
-    const d = denied(await f.checker.check(request({ path, headers: {} })));
-    expect(d).toMatchObject({ status: 400, error: 'invalid_path', outcome: 'path_parameters', headers: {} });
-    expect(d.metadata).toBeUndefined();
-    expect(f.resolver.calls).toEqual([]);
-  });
+  it.each(['/v1/things;jsessionid=1', '/v1/things%3bx', '/reports/..%3B/admin'])(
+    'refuses %s with 400 invalid_path before reading the credential',
+    async (path) => {
+      const f = withKey();
+      const d = denied(await f.checker.check(request({ path, headers: {} })));
+      expect(d).toMatchObject({ status: 400, error: 'invalid_path', outcome: 'path_parameters', headers: {} });
+      expect(d.metadata).toBeUndefined();
+      expect(f.resolver.calls).toEqual([]);
+    },
+  );
 
   it('accepts a ";" in the query string (it is not part of the path)', async () => {
     const f = withKey();
@@ -109,7 +112,12 @@ describe('Checker: credentials', () => {
     ['a bad checksum', corruptChecksum(KEY), 'invalid_bad_checksum', 'The API key is not valid (its checksum does not match: a typo?)'],
     ['a malformed key', 'sk_tooshort', 'invalid_malformed', 'The API key is not valid (malformed)'],
     ['a key longer than 64 characters', `sk_${'a'.repeat(70)}`, 'invalid_malformed', 'The API key is not valid (malformed)'],
-    ['a prefix this gateway does not accept', `pk_abcdefghijklmnopqrstuvwx${checksumOf('pk_abcdefghijklmnopqrstuvwx')}`, 'invalid_unknown_prefix', 'The API key is not valid (malformed)'],
+    [
+      'a prefix this gateway does not accept',
+      `pk_abcdefghijklmnopqrstuvwx${checksumOf('pk_abcdefghijklmnopqrstuvwx')}`,
+      'invalid_unknown_prefix',
+      'The API key is not valid (malformed)',
+    ],
   ])('%s: 401 invalid_api_key without a lookup', async (_, presented, outcome, message) => {
     const f = withKey();
     const d = denied(await f.checker.check(request({ headers: { authorization: `Bearer ${presented}` } })));
@@ -153,7 +161,12 @@ describe('Checker: credentials', () => {
     const f = checkerWith();
     f.resolver.add(f.hasher.primary(KEY), apiKey({ previousKeyExpiresAt }), 'previous');
     const d = denied(await f.checker.check(request()));
-    expect(d).toMatchObject({ status: 401, error: 'invalid_api_key', outcome: 'rotated_key_expired', message: 'The API key was rotated and its grace period has ended' });
+    expect(d).toMatchObject({
+      status: 401,
+      error: 'invalid_api_key',
+      outcome: 'rotated_key_expired',
+      message: 'The API key was rotated and its grace period has ended',
+    });
     expect(f.usage.recorded).toEqual([]);
   });
 
@@ -192,7 +205,12 @@ describe('Checker: key store outage', () => {
 describe('Checker: key states', () => {
   it.each([
     ['revoked', { revokedAt: new Date('2026-05-01T00:00:00Z') }, 'key_revoked', 'The API key has been revoked'],
-    ['revoked (even if also disabled and expired)', { revokedAt: new Date('2026-05-01T00:00:00Z'), isActive: false, expiresAt: new Date('2026-01-01T00:00:00Z') }, 'key_revoked', 'The API key has been revoked'],
+    [
+      'revoked (even if also disabled and expired)',
+      { revokedAt: new Date('2026-05-01T00:00:00Z'), isActive: false, expiresAt: new Date('2026-01-01T00:00:00Z') },
+      'key_revoked',
+      'The API key has been revoked',
+    ],
     ['expired just now', { expiresAt: new Date(NOW.getTime()) }, 'key_expired', 'The API key has expired'],
     ['disabled', { isActive: false }, 'key_inactive', 'The API key is disabled'],
   ])('%s: 401 %s', async (_, over, error, message) => {
@@ -320,7 +338,14 @@ describe('Checker: provider injection', () => {
     const f = withKey(apiKey({ rateLimitPerMinute: 10, stripeCustomerId: 'cus_1' }), { providers: new FakeProviders(refusal) });
     const d = denied(await f.checker.check(request()));
     expect(d).toEqual({ ...refusal, metadata: { credential: 'api_key', user_id: 'user_1', key_id: 'key_1', stripe_customer_id: 'cus_1' } });
-    expect(publishedMetadata(d)).toEqual({ credential: 'api_key', user_id: 'user_1', key_id: 'key_1', stripe_customer_id: 'cus_1', decision: 'deny', error_code: 'provider_required' });
+    expect(publishedMetadata(d)).toEqual({
+      credential: 'api_key',
+      user_id: 'user_1',
+      key_id: 'key_1',
+      stripe_customer_id: 'cus_1',
+      decision: 'deny',
+      error_code: 'provider_required',
+    });
     expect(f.limiter.calls).toEqual([]);
     expect(f.usage.recorded).toEqual([]);
   });

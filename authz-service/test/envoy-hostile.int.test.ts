@@ -62,7 +62,13 @@ describe('hostile HTTP at Envoy', () => {
   });
 
   it('non-UTF-8 bytes in the credential get a clean 401, not a 5xx', async () => {
-    const r = await raw(Buffer.concat([Buffer.from('GET /hello HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sk_'), Buffer.from([0xff, 0xfe, 0xc3, 0x28]), Buffer.from('\r\nConnection: close\r\n\r\n')]));
+    const r = await raw(
+      Buffer.concat([
+        Buffer.from('GET /hello HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sk_'),
+        Buffer.from([0xff, 0xfe, 0xc3, 0x28]),
+        Buffer.from('\r\nConnection: close\r\n\r\n'),
+      ]),
+    );
     expect(r.status).toBe(401);
     expect(r.text).toContain('"error"');
   });

@@ -77,8 +77,17 @@ function row(refusal: Cell, except: Partial<Record<Route, Cell>> = {}): Record<R
 }
 
 const fullAccess: Partial<Record<Route, Cell>> = {
-  hello: 'up', echoPost: 'up', reports: 'up', reportsAdmin: 'up', reportsCase: 'up', admin: 'up', adminCase: 'up', adminEncoded: 'up', adminDotted: 'up',
-  internal: '403 service_token_required', internalCase: '403 service_token_required',
+  hello: 'up',
+  echoPost: 'up',
+  reports: 'up',
+  reportsAdmin: 'up',
+  reportsCase: 'up',
+  admin: 'up',
+  adminCase: 'up',
+  adminEncoded: 'up',
+  adminDotted: 'up',
+  internal: '403 service_token_required',
+  internalCase: '403 service_token_required',
 };
 
 const EXPECTED: Record<string, Record<Route, Cell>> = {
@@ -89,11 +98,17 @@ const EXPECTED: Record<string, Record<Route, Cell>> = {
   // Only the operator-granted scope opens the internal route, and only in its exact case.
   serviceRouteKey: row('403 service_token_required', { ...fullAccess, internal: 'up' }),
   readOnlyKey: row('403 insufficient_scope', {
-    hello: 'up', reports: 'up', reportsAdmin: 'up', reportsCase: 'up',
-    internal: '403 service_token_required', internalCase: '403 service_token_required',
+    hello: 'up',
+    reports: 'up',
+    reportsAdmin: 'up',
+    reportsCase: 'up',
+    internal: '403 service_token_required',
+    internalCase: '403 service_token_required',
   }),
   scopedKey: row('403 insufficient_scope', {
-    reports: 'up', internal: '403 service_token_required', internalCase: '403 service_token_required',
+    reports: 'up',
+    internal: '403 service_token_required',
+    internalCase: '403 service_token_required',
   }),
   revokedKey: row('401 key_revoked'),
   expiredKey: row('401 key_expired'),
@@ -207,7 +222,9 @@ describe('gateway security: every credential against every kind of route, throug
         try {
           const body = JSON.parse(text) as { error?: unknown; message?: unknown };
           error = typeof body.error === 'string' && typeof body.message === 'string' ? body.error : '(no error/message)';
-        } catch { /* reported through the cell */ }
+        } catch {
+          /* reported through the cell */
+        }
         actual[route] = `${res.status as 400 | 401 | 403} ${error}`;
         if (res.headers.get('content-type') !== 'application/json') problems.push(`${cellId}: content-type ${res.headers.get('content-type')}`);
       }

@@ -92,7 +92,11 @@ describe('the gateway’s own refusals', () => {
     expect(refused).toHaveLength(12);
     for (const r of refused) expect(r).toMatchObject({ decision: 'deny', error_code: 'insufficient_scope', billable: false, user_id: 'refused-user' });
     expect(recorded.filter((r) => r.status === 429)).toEqual([expect.objectContaining({ decision: 'deny', error_code: 'rate_limited', billable: false })]);
-    expect(recorded.filter((r) => r.billable).map((r) => [r.status, r.decision])).toEqual([[200, 'allow'], [200, 'allow'], [200, 'allow']]);
+    expect(recorded.filter((r) => r.billable).map((r) => [r.status, r.decision])).toEqual([
+      [200, 'allow'],
+      [200, 'allow'],
+      [200, 'allow'],
+    ]);
 
     const usage = await call('GET', `/api/keys/${id}/usage?granularity=hour`);
     expect(usage.body).toMatchObject({ key_id: id, total_requests: 16, billable_requests: 3, refused_requests: 13 });
@@ -134,15 +138,22 @@ describe('service-token usage', () => {
 
     const recorded = await settled(`${N + 1} token rows`, 'key_id = $1', [jti], N + 1);
     expect(recorded).toHaveLength(N + 1);
-    for (const r of recorded) expect(r).toMatchObject({ credential: 'service_token', user_id: null, project: 'captionacc', service: 'orchestrator', stripe_customer_id: null });
+    for (const r of recorded)
+      expect(r).toMatchObject({ credential: 'service_token', user_id: null, project: 'captionacc', service: 'orchestrator', stripe_customer_id: null });
     expect(recorded.filter((r) => r.billable)).toHaveLength(N);
     expect(recorded.filter((r) => !r.billable)).toEqual([expect.objectContaining({ status: 403, decision: 'deny', error_code: 'route_not_allowed' })]);
 
     const usage = await call('GET', `/api/tokens/${jti}/usage?granularity=hour`);
     expect(usage.status).toBe(200);
     expect(usage.body).toMatchObject({
-      jti, credential: 'service_token', project: 'captionacc', service: 'orchestrator', granularity: 'hour',
-      total_requests: N + 1, billable_requests: N, refused_requests: 1,
+      jti,
+      credential: 'service_token',
+      project: 'captionacc',
+      service: 'orchestrator',
+      granularity: 'hour',
+      total_requests: N + 1,
+      billable_requests: N,
+      refused_requests: 1,
     });
     expect(usage.body.buckets).toEqual([expect.objectContaining({ total_requests: N + 1, billable_requests: N })]);
 

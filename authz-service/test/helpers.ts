@@ -73,10 +73,7 @@ export function testConfig(env: TestEnv, overrides: Record<string, string> = {})
   });
 }
 
-export async function startTestAuthz(
-  env: TestEnv,
-  overrides: Record<string, string> = {},
-): Promise<AuthzService & { lines: string[] }> {
+export async function startTestAuthz(env: TestEnv, overrides: Record<string, string> = {}): Promise<AuthzService & { lines: string[] }> {
   const { logger, lines } = memoryLogger();
   const service = await startAuthzService(testConfig(env, overrides), logger);
   return Object.assign(service, { lines });
@@ -86,7 +83,11 @@ export type TestAuthz = Awaited<ReturnType<typeof startTestAuthz>>;
 
 /** startTestAuthz, stopped by the stack. */
 export function stackAuthz(stack: TestStack, env: TestEnv, overrides: Record<string, string> = {}): Promise<TestAuthz> {
-  return stack.start('authz-service', () => startTestAuthz(env, overrides), (service) => service.stop());
+  return stack.start(
+    'authz-service',
+    () => startTestAuthz(env, overrides),
+    (service) => service.stop(),
+  );
 }
 
 /** A Check client of the service, closed by the stack. */
@@ -155,9 +156,7 @@ export function checkClient(port: number): { check: CheckFn; close: () => void }
   const client = new protos.envoy.service.auth.v3.Authorization(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
   const check: CheckFn = ({ method = 'GET', path = '/hello', headers = {} }) =>
     new Promise((resolve, reject) =>
-      client.Check({ attributes: { request: { http: { method, path, headers } } } }, (err, res) =>
-        err ? reject(err) : resolve(res!),
-      ),
+      client.Check({ attributes: { request: { http: { method, path, headers } } } }, (err, res) => (err ? reject(err) : resolve(res!))),
     );
   return { check, close: () => client.close() };
 }
@@ -181,9 +180,7 @@ export function metadataOf(res: CheckResponse): Record<string, string> {
 export async function metricValue(service: AuthzService, name: string, labels: Record<string, string> = {}): Promise<number> {
   const metric = await service.deps.registry.getSingleMetric(name)?.get();
   if (!metric) return 0;
-  return metric.values
-    .filter((v) => Object.entries(labels).every(([k, val]) => String(v.labels[k]) === val))
-    .reduce((sum, v) => sum + v.value, 0);
+  return metric.values.filter((v) => Object.entries(labels).every(([k, val]) => String(v.labels[k]) === val)).reduce((sum, v) => sum + v.value, 0);
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -35,7 +35,14 @@ function setup(opts: { maxStaleMs?: number; synced?: () => boolean; maxEntries?:
   };
   const resolver = new KeyResolver(
     store as unknown as KeyStore,
-    { maxEntries: opts.maxEntries ?? 10, negativeMaxEntries: 10, ttlMs: TTL, negativeTtlMs: 5_000, maxStaleMs: opts.maxStaleMs ?? 300_000, synced: opts.synced },
+    {
+      maxEntries: opts.maxEntries ?? 10,
+      negativeMaxEntries: 10,
+      ttlMs: TTL,
+      negativeTtlMs: 5_000,
+      maxStaleMs: opts.maxStaleMs ?? 300_000,
+      synced: opts.synced,
+    },
     metrics,
   );
   const results = async () => Object.fromEntries((await metrics.cache.get()).values.map((v) => [v.labels.result, v.value]));
@@ -156,7 +163,11 @@ describe('key cache and revocation', () => {
           reads.push((revoked) => resolve({ key: { id: 'key_1', revokedAt: revoked ? new Date() : null } as ApiKey, matched: 'current' })),
         ),
     };
-    const resolver = new KeyResolver(store as unknown as KeyStore, { maxEntries: 10, negativeMaxEntries: 10, ttlMs: TTL, negativeTtlMs: 5_000, maxStaleMs: 0 }, metrics);
+    const resolver = new KeyResolver(
+      store as unknown as KeyStore,
+      { maxEntries: 10, negativeMaxEntries: 10, ttlMs: TTL, negativeTtlMs: 5_000, maxStaleMs: 0 },
+      metrics,
+    );
     const before = resolver.resolve(['h']); // its read sees the row as it was before the revocation
     resolver.invalidateKey('key_1'); // the revocation's event arrives while that read is in flight
     const after = resolver.resolve(['h']);

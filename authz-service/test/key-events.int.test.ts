@@ -29,7 +29,11 @@ beforeAll(async () => {
   const redis = new URL(infra.redisUrl);
   const pg = new URL(env.databaseUrl);
   const proxy = (name: string, to: URL) =>
-    stack.start(`TCP proxy to ${name}`, () => startTcpProxy({ host: to.hostname, port: Number(to.port) }), (p) => p.close());
+    stack.start(
+      `TCP proxy to ${name}`,
+      () => startTcpProxy({ host: to.hostname, port: Number(to.port) }),
+      (p) => p.close(),
+    );
   redisA = await proxy('Redis', redis);
   redisB = await proxy('Redis', redis);
   postgresB = await proxy('Postgres', pg);
@@ -61,7 +65,10 @@ async function msUntil(check: CheckFn, call: ReturnType<typeof bearer>, status: 
 async function warmKey() {
   // After a test that cut a connection: a's Redis is back and b's subscriber is subscribed again.
   for (let i = 0; i < 100; i++) {
-    const up = await a.deps.redis.ping().then(() => true, () => false);
+    const up = await a.deps.redis.ping().then(
+      () => true,
+      () => false,
+    );
     if (up && redisB.subscriberUpstreamPorts().length > 0) break;
     await sleep(20);
   }
@@ -144,7 +151,7 @@ describe('revocation when pub/sub fails', () => {
     expect(await msUntil(checkB, call, 401)).toBeLessThan(1000);
   });
 
-  it('a revocation during the replica\'s Postgres outage: refused (503), never the old answer', async () => {
+  it("a revocation during the replica's Postgres outage: refused (503), never the old answer", async () => {
     expect(redisB.swallowPubSub).toBe(true);
     const { key, plaintext } = await warmKey();
     postgresB.setRefusing(true); // b's database is gone; a's is fine

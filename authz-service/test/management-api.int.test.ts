@@ -114,7 +114,15 @@ describe('lifecycle', () => {
   it('updates fields, publishes the change and audits it', async () => {
     const created = await create(newUser());
     const r = await api.call('PATCH', `/api/keys/${created.body.id}`, {
-      body: { name: 'renamed', description: 'd', rate_limit_per_minute: 5, scopes: ['read:/reports/'], permission_set: 'training_pipeline', metadata: { a: 1 }, stripe_customer_id: 'cus_ABC123' },
+      body: {
+        name: 'renamed',
+        description: 'd',
+        rate_limit_per_minute: 5,
+        scopes: ['read:/reports/'],
+        permission_set: 'training_pipeline',
+        metadata: { a: 1 },
+        stripe_customer_id: 'cus_ABC123',
+      },
     });
     expect(r.status).toBe(200);
     expect(r.body).toMatchObject({
@@ -502,7 +510,10 @@ describe('validation: clear 4xx JSON and nothing written', () => {
     const created = await create(newUser());
     const r = await api.call('DELETE', `/api/keys/${created.body.id}`, { rawBody: '', headers: { 'content-type': 'application/json' } });
     expect(r.status).toBe(200);
-    const revoke = await api.call('POST', `/api/keys/${(await create(newUser())).body.id}/revoke`, { rawBody: '', headers: { 'content-type': 'application/json' } });
+    const revoke = await api.call('POST', `/api/keys/${(await create(newUser())).body.id}/revoke`, {
+      rawBody: '',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(revoke.status).toBe(200);
   });
 

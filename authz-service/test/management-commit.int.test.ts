@@ -122,10 +122,16 @@ describe('expired Idempotency-Key records are purged', () => {
 
   it('purgeExpired removes at most its batch, oldest first, and never a live record', async () => {
     const pool = api.deps.pool;
-    await pool.query(`insert into idempotency_keys (scope, key, request_hash, status, response, created_at)
-      select 'purge-test', 'old-' || i, 'h', 201, 'null'::jsonb, now() - make_interval(hours => $1 + i) from generate_series(1, 5) i`, [IDEMPOTENCY_TTL_HOURS]);
-    await pool.query(`insert into idempotency_keys (scope, key, request_hash, status, response, created_at)
-      values ('purge-test', 'live', 'h', 201, 'null'::jsonb, now() - make_interval(hours => $1 - 1))`, [IDEMPOTENCY_TTL_HOURS]);
+    await pool.query(
+      `insert into idempotency_keys (scope, key, request_hash, status, response, created_at)
+      select 'purge-test', 'old-' || i, 'h', 201, 'null'::jsonb, now() - make_interval(hours => $1 + i) from generate_series(1, 5) i`,
+      [IDEMPOTENCY_TTL_HOURS],
+    );
+    await pool.query(
+      `insert into idempotency_keys (scope, key, request_hash, status, response, created_at)
+      values ('purge-test', 'live', 'h', 201, 'null'::jsonb, now() - make_interval(hours => $1 - 1))`,
+      [IDEMPOTENCY_TTL_HOURS],
+    );
     const store = new IdempotencyStore();
     expect(await store.purgeExpired(pool, 2)).toBe(2);
     const left = async () => (await pool.query(`select key from idempotency_keys where scope = 'purge-test' order by key`)).rows.map((r) => r.key);
@@ -139,10 +145,16 @@ describe('expired Idempotency-Key records are purged', () => {
     authz = await startTestAuthz(env, { IDEMPOTENCY_SWEEP_INTERVAL_MS: '200' });
     const pool = authz.deps.pool;
     // More than one batch (SWEEP_BATCH = 1000) of expired records, and some that are not.
-    await pool.query(`insert into idempotency_keys (scope, key, request_hash, status, response, created_at)
-      select 'admin', 'expired-' || i, 'h', 201, 'null'::jsonb, now() - make_interval(hours => $1, secs => i) from generate_series(1, 2500) i`, [IDEMPOTENCY_TTL_HOURS]);
-    await pool.query(`insert into idempotency_keys (scope, key, request_hash, status, response, created_at)
-      select 'admin', 'recent-' || i, 'h', 201, 'null'::jsonb, now() - make_interval(hours => $1 - 1) from generate_series(1, 3) i`, [IDEMPOTENCY_TTL_HOURS]);
+    await pool.query(
+      `insert into idempotency_keys (scope, key, request_hash, status, response, created_at)
+      select 'admin', 'expired-' || i, 'h', 201, 'null'::jsonb, now() - make_interval(hours => $1, secs => i) from generate_series(1, 2500) i`,
+      [IDEMPOTENCY_TTL_HOURS],
+    );
+    await pool.query(
+      `insert into idempotency_keys (scope, key, request_hash, status, response, created_at)
+      select 'admin', 'recent-' || i, 'h', 201, 'null'::jsonb, now() - make_interval(hours => $1 - 1) from generate_series(1, 3) i`,
+      [IDEMPOTENCY_TTL_HOURS],
+    );
     const count = async (like: string) => (await pool.query(`select count(*)::int as n from idempotency_keys where key like $1`, [like])).rows[0].n as number;
     for (let i = 0; i < 100 && (await count('expired-%')) > 0; i++) await sleep(100);
     expect(await count('expired-%')).toBe(0);

@@ -10,7 +10,10 @@ import { TEST_ADMIN_TOKEN } from './helpers.js';
 // nothing (row counts of every table the API writes stay the same).
 const infra = inject('infra');
 let api: TestApi;
-let doc: { paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: { $ref?: string; properties?: Record<string, unknown> } }> } }>>; components: { schemas: Record<string, { properties?: Record<string, unknown> }> } };
+let doc: {
+  paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: { $ref?: string; properties?: Record<string, unknown> } }> } }>>;
+  components: { schemas: Record<string, { properties?: Record<string, unknown> }> };
+};
 let knownKeyId: string;
 
 beforeAll(async () => {
@@ -38,7 +41,21 @@ async function rowCounts(): Promise<string> {
 
 const junk = fc.oneof(
   fc.string({ maxLength: 40 }),
-  fc.constantFrom('', ' ', '..', '%2e%2e', 'key_', 'key_AAAAAAAAAAAAAAAAAAAA', "'; drop table api_keys; --", '\u0000', '💥', 'a'.repeat(300), 'user123', 'fuzz-user', 'daily'),
+  fc.constantFrom(
+    '',
+    ' ',
+    '..',
+    '%2e%2e',
+    'key_',
+    'key_AAAAAAAAAAAAAAAAAAAA',
+    "'; drop table api_keys; --",
+    '\u0000',
+    '💥',
+    'a'.repeat(300),
+    'user123',
+    'fuzz-user',
+    'daily',
+  ),
 );
 const value = fc.oneof(
   junk,
@@ -60,9 +77,9 @@ function propertiesOf(op: { requestBody?: { content: Record<string, { schema: { 
 
 describe('management API under hostile input', () => {
   it('never answers 5xx, always explains errors in JSON, and writes nothing when it refuses', async () => {
-    const operations = Object.entries(doc.paths).flatMap(([path, methods]) =>
-      Object.entries(methods).map(([method, op]) => ({ path, method: method.toUpperCase(), fields: propertiesOf(op) })),
-    ).filter((o) => o.path.startsWith('/api/'));
+    const operations = Object.entries(doc.paths)
+      .flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ path, method: method.toUpperCase(), fields: propertiesOf(op) })))
+      .filter((o) => o.path.startsWith('/api/'));
     expect(operations.length).toBeGreaterThan(15);
 
     await fc.assert(

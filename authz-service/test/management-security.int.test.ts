@@ -71,16 +71,31 @@ const HIDDEN: [number, string] = [404, 'not_found'];
 const EXPECTATIONS: Record<string, Row> = {
   createKey: {
     request: (w) => ({ body: { user_id: w.userId, name: 'made here', scopes: ['read'], rate_limit_per_minute: 10, rate_limit_per_day: 100 } }),
-    admin: 201, owner_own: 201, owner_other: OTHER_USER, audits: 'key.created', writes: ['api_keys'],
+    admin: 201,
+    owner_own: 201,
+    owner_other: OTHER_USER,
+    audits: 'key.created',
+    writes: ['api_keys'],
   },
   listKeys: { request: (w) => ({ query: `?user_id=${w.userId}` }), admin: 200, owner_own: 200, owner_other: OTHER_USER },
   listUserKeys: { admin: 200, owner_own: 200, owner_other: OTHER_USER },
   getKey: { admin: 200, owner_own: 200, owner_other: HIDDEN },
-  updateKey: { request: () => ({ body: { name: 'renamed', rate_limit_per_minute: 40 } }), admin: 200, owner_own: 200, owner_other: HIDDEN, audits: 'key.updated', writes: ['api_keys'] },
+  updateKey: {
+    request: () => ({ body: { name: 'renamed', rate_limit_per_minute: 40 } }),
+    admin: 200,
+    owner_own: 200,
+    owner_other: HIDDEN,
+    audits: 'key.updated',
+    writes: ['api_keys'],
+  },
   revokeKey: { request: () => ({ body: { reason: 'suite' } }), admin: 200, owner_own: 200, owner_other: HIDDEN, audits: 'key.revoked', writes: ['api_keys'] },
   extendKey: {
     request: () => ({ body: { expires_at: new Date(Date.now() + 2 * DAY).toISOString() } }),
-    admin: 200, owner_own: 200, owner_other: HIDDEN, audits: 'key.extended', writes: ['api_keys'],
+    admin: 200,
+    owner_own: 200,
+    owner_other: HIDDEN,
+    audits: 'key.extended',
+    writes: ['api_keys'],
   },
   rotateKey: { request: () => ({ body: {} }), admin: 200, owner_own: 200, owner_other: HIDDEN, audits: 'key.rotated', writes: ['api_keys'] },
   deleteKey: { admin: 200, owner_own: 200, owner_other: HIDDEN, audits: 'key.deleted', writes: ['api_keys'] },
@@ -90,18 +105,30 @@ const EXPECTATIONS: Record<string, Row> = {
   getBillingStatus: { admin: 200, owner_own: ADMIN_ONLY, owner_other: ADMIN_ONLY },
   createServiceToken: {
     request: () => ({ body: { project: 'suite', service: 'api' } }),
-    admin: 201, owner_own: ADMIN_ONLY, owner_other: ADMIN_ONLY, audits: 'token.created', writes: ['gateway_tokens'],
+    admin: 201,
+    owner_own: ADMIN_ONLY,
+    owner_other: ADMIN_ONLY,
+    audits: 'token.created',
+    writes: ['gateway_tokens'],
   },
   listServiceTokens: { admin: 200, owner_own: ADMIN_ONLY, owner_other: ADMIN_ONLY },
   getServiceToken: { admin: 200, owner_own: ADMIN_ONLY, owner_other: ADMIN_ONLY },
   getServiceTokenUsage: { admin: 200, owner_own: ADMIN_ONLY, owner_other: ADMIN_ONLY },
   revokeServiceToken: {
     request: () => ({ body: { reason: 'suite' } }),
-    admin: 200, owner_own: ADMIN_ONLY, owner_other: ADMIN_ONLY, audits: 'token.revoked', writes: ['gateway_tokens'],
+    admin: 200,
+    owner_own: ADMIN_ONLY,
+    owner_other: ADMIN_ONLY,
+    audits: 'token.revoked',
+    writes: ['gateway_tokens'],
   },
   setProviderKey: {
     request: () => ({ body: { secret: `daily_${randomBytes(8).toString('hex')}` } }),
-    admin: 200, owner_own: 200, owner_other: OTHER_USER, audits: 'provider_key.set', writes: ['provider_keys'],
+    admin: 200,
+    owner_own: 200,
+    owner_other: OTHER_USER,
+    audits: 'provider_key.set',
+    writes: ['provider_keys'],
   },
   listProviderKeys: { admin: 200, owner_own: 200, owner_other: OTHER_USER },
   deleteProviderKey: { admin: 200, owner_own: 200, owner_other: OTHER_USER, audits: 'provider_key.deleted', writes: ['provider_keys'] },
@@ -213,8 +240,15 @@ beforeAll(async () => {
 
   const manage = ['keys:manage', 'read', 'write'];
   const owner = await key({
-    userId: ALICE, name: 'alice manager', permissionSet: null, scopes: manage, rateLimitPerMinute: 100, rateLimitPerDay: 10_000,
-    expiresAt: new Date(Date.now() + 90 * DAY), stripeCustomerId: 'cus_alice', metadata: { byok: false },
+    userId: ALICE,
+    name: 'alice manager',
+    permissionSet: null,
+    scopes: manage,
+    rateLimitPerMinute: 100,
+    rateLimitPerDay: 10_000,
+    expiresAt: new Date(Date.now() + 90 * DAY),
+    stripeCustomerId: 'cus_alice',
+    metadata: { byok: false },
   });
   aliceOwner = owner.key;
   credentials.owner_own = owner.plaintext;
@@ -381,8 +415,14 @@ describe('owner field policy: what an owner may do', () => {
     }
     const after = (await api.call('GET', `/api/keys/by-id/${k.id}`)).body;
     expect(after).toMatchObject({
-      name: 'mine', rate_limit_per_minute: 10, rate_limit_per_day: 100, scopes: ['read'], stripe_customer_id: 'cus_alice',
-      metadata: { byok: false, note: 'kept byok as the operator set it' }, expires_at: soon, is_active: true,
+      name: 'mine',
+      rate_limit_per_minute: 10,
+      rate_limit_per_day: 100,
+      scopes: ['read'],
+      stripe_customer_id: 'cus_alice',
+      metadata: { byok: false, note: 'kept byok as the operator set it' },
+      expires_at: soon,
+      is_active: true,
     });
   });
 
@@ -396,7 +436,10 @@ describe('owner field policy: what an owner may do', () => {
   });
 
   it('a key created by an owner inherits the creator’s limits, expiry, Stripe customer and byok', async () => {
-    const r = await api.call('POST', '/api/keys', { token: credentials.owner_own, body: { user_id: ALICE, name: 'inherits', scopes: ['read'], metadata: { team: 'x' } } });
+    const r = await api.call('POST', '/api/keys', {
+      token: credentials.owner_own,
+      body: { user_id: ALICE, name: 'inherits', scopes: ['read'], metadata: { team: 'x' } },
+    });
     expect(r.status, r.text).toBe(201);
     expect(r.body).toMatchObject({
       rate_limit_per_minute: 100,

@@ -38,7 +38,12 @@ describe('page cursors', () => {
   });
 
   it('refuse anything else with a 400', () => {
-    for (const bad of ['', 'abc', encodeCursor({ createdAtMicros: '1', id: 'key_x' }), Buffer.from("1.key_0123456789abcdefABCD' or 1=1").toString('base64url')]) {
+    for (const bad of [
+      '',
+      'abc',
+      encodeCursor({ createdAtMicros: '1', id: 'key_x' }),
+      Buffer.from("1.key_0123456789abcdefABCD' or 1=1").toString('base64url'),
+    ]) {
       expect(() => decodeCursor(bad)).toThrow(HttpError);
     }
   });

@@ -50,7 +50,9 @@ describe('Redis Cluster', () => {
     const L = 7;
     const keys = await Promise.all(Array.from({ length: 12 }, () => createKey(a, { rateLimitPerMinute: L, rateLimitPerDay: 1000 })));
     const results = await Promise.all(
-      keys.flatMap((k, ki) => Array.from({ length: 20 }, (_, i) => ((i + ki) % 2 ? checkA : checkB)(bearer(k.plaintext)).then((r) => ({ ki, s: httpStatusOf(r) })))),
+      keys.flatMap((k, ki) =>
+        Array.from({ length: 20 }, (_, i) => ((i + ki) % 2 ? checkA : checkB)(bearer(k.plaintext)).then((r) => ({ ki, s: httpStatusOf(r) }))),
+      ),
     );
     for (let ki = 0; ki < keys.length; ki++) {
       const mine = results.filter((r) => r.ki === ki);

@@ -59,9 +59,7 @@ describe('two replicas', () => {
     const L = 25;
     const N = 80;
     const { plaintext } = await createKey(a, { rateLimitPerMinute: L });
-    const results = await Promise.all(
-      Array.from({ length: N }, (_, i) => (i % 2 ? checkA : checkB)(bearer(plaintext)).then(httpStatusOf)),
-    );
+    const results = await Promise.all(Array.from({ length: N }, (_, i) => (i % 2 ? checkA : checkB)(bearer(plaintext)).then(httpStatusOf)));
     expect(results.filter((s) => s === 200)).toHaveLength(L);
     expect(results.filter((s) => s === 429)).toHaveLength(N - L);
   });

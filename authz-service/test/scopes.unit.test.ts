@@ -11,7 +11,10 @@ describe('scopes', () => {
     expect(requiredScope('GET', '/x')).toBe('read');
     expect(requiredScope('head', '/x')).toBe('read');
     expect(requiredScope('DELETE', '/x')).toBe('write');
-    const rules = [{ prefix: '/admin/', scope: 'admin' }, { prefix: '/billing/', methods: ['POST'], scope: 'billing' }];
+    const rules = [
+      { prefix: '/admin/', scope: 'admin' },
+      { prefix: '/billing/', methods: ['POST'], scope: 'billing' },
+    ];
     expect(requiredScope('GET', '/admin/users', rules)).toBe('admin');
     expect(requiredScope('POST', '/billing/charge', rules)).toBe('billing');
     expect(requiredScope('GET', '/billing/charge', rules)).toBe('read');

@@ -60,7 +60,12 @@ describe('service tokens at Check', () => {
 
   it('expired, tampered, alg none, wrong secret: 401', async () => {
     const secrets = a.deps.config.GATEWAY_JWT_SECRET!;
-    const expired = await signServiceToken(secrets, 'tollgate', { project: 'captionacc', service: 'api', routes: ['/captionacc/'], expiresAt: new Date(Date.now() - 120_000) });
+    const expired = await signServiceToken(secrets, 'tollgate', {
+      project: 'captionacc',
+      service: 'api',
+      routes: ['/captionacc/'],
+      expiresAt: new Date(Date.now() - 120_000),
+    });
     let res = await checkA({ path: PATH, headers: bearer(expired.token) });
     expect(httpStatusOf(res)).toBe(401);
     expect(JSON.parse(res.deniedResponse!.body).error).toBe('token_expired');
@@ -76,7 +81,13 @@ describe('service tokens at Check', () => {
     const rs256 = `${b64url({ alg: 'RS256', typ: 'JWT', kid: 'new' })}.${p}.${s}`;
     expect(httpStatusOf(await checkA({ path: PATH, headers: bearer(rs256) }))).toBe(401);
 
-    const forged = await signServiceToken([{ kid: 'new', secret: 'x'.repeat(40) }], 'tollgate', { project: 'captionacc', service: 'api', routes: ['/captionacc/'], expiresAt: new Date(Date.now() + 3600_000), jti: payload.jti });
+    const forged = await signServiceToken([{ kid: 'new', secret: 'x'.repeat(40) }], 'tollgate', {
+      project: 'captionacc',
+      service: 'api',
+      routes: ['/captionacc/'],
+      expiresAt: new Date(Date.now() + 3600_000),
+      jti: payload.jti,
+    });
     res = await checkA({ path: PATH, headers: bearer(forged.token) });
     expect(httpStatusOf(res)).toBe(401);
     expect(headersOf(res.deniedResponse?.headers)['www-authenticate']).toBe('Bearer realm="tollgate", error="invalid_token"');
@@ -84,7 +95,12 @@ describe('service tokens at Check', () => {
 
   it('a well-signed token missing from the registry is refused', async () => {
     const secrets = a.deps.config.GATEWAY_JWT_SECRET!;
-    const unregistered = await signServiceToken(secrets, 'tollgate', { project: 'captionacc', service: 'api', routes: ['/captionacc/'], expiresAt: new Date(Date.now() + 3600_000) });
+    const unregistered = await signServiceToken(secrets, 'tollgate', {
+      project: 'captionacc',
+      service: 'api',
+      routes: ['/captionacc/'],
+      expiresAt: new Date(Date.now() + 3600_000),
+    });
     expect(httpStatusOf(await checkA({ path: PATH, headers: bearer(unregistered.token) }))).toBe(401);
   });
 
@@ -110,8 +126,22 @@ describe('service tokens at Check', () => {
   it('secret rotation: tokens signed with either live secret verify; a retired secret does not', async () => {
     const secrets = a.deps.config.GATEWAY_JWT_SECRET!;
     const oldSecret = secrets.find((s) => s.kid === 'old')!;
-    const fromOld = await signServiceToken([oldSecret], 'tollgate', { project: 'captionacc', service: 'api', routes: ['/captionacc/'], expiresAt: new Date(Date.now() + 3600_000) });
-    await a.deps.tokenStore.insert({ jti: fromOld.jti, project: 'captionacc', service: 'api', description: null, routes: ['/captionacc/'], kid: 'old', expiresAt: new Date(Date.now() + 3600_000), createdBy: 'admin' });
+    const fromOld = await signServiceToken([oldSecret], 'tollgate', {
+      project: 'captionacc',
+      service: 'api',
+      routes: ['/captionacc/'],
+      expiresAt: new Date(Date.now() + 3600_000),
+    });
+    await a.deps.tokenStore.insert({
+      jti: fromOld.jti,
+      project: 'captionacc',
+      service: 'api',
+      description: null,
+      routes: ['/captionacc/'],
+      kid: 'old',
+      expiresAt: new Date(Date.now() + 3600_000),
+      createdBy: 'admin',
+    });
     const fromNew = await issue();
     expect(httpStatusOf(await checkA({ path: PATH, headers: bearer(fromOld.token) }))).toBe(200);
     expect(httpStatusOf(await checkA({ path: PATH, headers: bearer(fromNew.token) }))).toBe(200);

@@ -7,7 +7,10 @@ import { createKey, sleep, startAuthzStack, startTestAuthz, type TestAuthz, type
 const infra = inject('infra');
 const MK_OLD = `mk1:${randomBytes(32).toString('base64')}`;
 const MK_NEW = `mk2:${randomBytes(32).toString('base64')}`;
-const ROUTES = JSON.stringify([{ prefix: '/echo/rooms/', default_provider: 'daily' }, { prefix: '/echo/optional/', required: false }]);
+const ROUTES = JSON.stringify([
+  { prefix: '/echo/rooms/', default_provider: 'daily' },
+  { prefix: '/echo/optional/', required: false },
+]);
 
 let env: TestEnv;
 let authz: TestAuthz;

@@ -65,9 +65,8 @@ export interface AltEnvoyOptions {
  */
 export function renderAltEnvoyConfig(o: AltEnvoyOptions): string {
   const config = YAML.parse(renderEnvoyConfig({ listen: o.listen, adminPort: o.adminPort, backend: o.backend, authz: o.opa, als: null })) as Obj;
-  const hcm = (config.static_resources.listeners[0].filter_chains[0].filters as Obj[]).find(
-    (f) => f.name === 'envoy.filters.network.http_connection_manager',
-  )!.typed_config as Obj;
+  const hcm = (config.static_resources.listeners[0].filter_chains[0].filters as Obj[]).find((f) => f.name === 'envoy.filters.network.http_connection_manager')!
+    .typed_config as Obj;
 
   const filters = hcm.http_filters as Obj[];
   const router = filters.findIndex((f) => f.name === 'envoy.filters.http.router');
@@ -140,15 +139,22 @@ export async function startAltStack(opts: {
       name: 'opa-envoy-plugin',
       command: requireBenchTool('opa-envoy-plugin'),
       args: [
-        'run', '--server',
-        '--addr', `127.0.0.1:${opaHttp}`,
+        'run',
+        '--server',
+        '--addr',
+        `127.0.0.1:${opaHttp}`,
         '--disable-telemetry',
-        '--log-level', 'error',
-        '--set', `plugins.envoy_ext_authz_grpc.addr=127.0.0.1:${opaGrpc}`,
-        '--set', `plugins.envoy_ext_authz_grpc.path=${ALT_DECISION_PATH}`,
+        '--log-level',
+        'error',
+        '--set',
+        `plugins.envoy_ext_authz_grpc.addr=127.0.0.1:${opaGrpc}`,
+        '--set',
+        `plugins.envoy_ext_authz_grpc.path=${ALT_DECISION_PATH}`,
         // Decision logs would add work Tollgate's Check does not do (and print every key id).
-        '--set', 'decision_logs.console=false',
-        ALT_POLICY_PATH, dataPath,
+        '--set',
+        'decision_logs.console=false',
+        ALT_POLICY_PATH,
+        dataPath,
       ],
     });
     started.push(opa);

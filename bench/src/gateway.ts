@@ -155,7 +155,10 @@ function machine() {
   return { cpus: cpus().length, model, node: process.version };
 }
 
-const loadNow = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+const loadNow = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 
 async function main(): Promise<void> {
   const m = machine();
@@ -200,15 +203,20 @@ async function main(): Promise<void> {
       const grpcPort = await freePort();
       const httpPort = await freePort();
       const name = authzReplicas > 1 ? `authz-service-${i + 1}` : 'authz-service';
-      const p = nodeService(name, 'authz-service/src/main.ts', {
-        DATABASE_URL: stores.databaseUrl,
-        REDIS_URL: stores.redisUrl,
-        KEY_HASH_SECRETS: hashSecret,
-        ADMIN_TOKEN: randomBytes(24).toString('hex'),
-        AUTHZ_HOST: '127.0.0.1',
-        AUTHZ_GRPC_PORT: String(grpcPort),
-        AUTHZ_HTTP_PORT: String(httpPort),
-      }, true);
+      const p = nodeService(
+        name,
+        'authz-service/src/main.ts',
+        {
+          DATABASE_URL: stores.databaseUrl,
+          REDIS_URL: stores.redisUrl,
+          KEY_HASH_SECRETS: hashSecret,
+          ADMIN_TOKEN: randomBytes(24).toString('hex'),
+          AUTHZ_HOST: '127.0.0.1',
+          AUTHZ_GRPC_PORT: String(grpcPort),
+          AUTHZ_HTTP_PORT: String(httpPort),
+        },
+        true,
+      );
       // One at a time: the first creates the schema, and two migrations racing would be a test of
       // the migrator, not of the gateway.
       await waitFor(name, () => httpOk(`http://127.0.0.1:${httpPort}/health/live`), { child: p, timeoutMs: 60_000 });
@@ -230,7 +238,10 @@ async function main(): Promise<void> {
       const envoy = await startEnvoy({ dir: join(dir, 'alone'), render: { listen, adminPort, backend, authz: null, als: null } });
       stops.push(() => envoy.process.stop());
       setups.push({
-        name, title: 'Envoy alone', url: envoy.url, statusWithoutKey: 200,
+        name,
+        title: 'Envoy alone',
+        url: envoy.url,
+        statusWithoutKey: 200,
         watched: [one('envoy', envoy.process), one('backend-hello', hello)],
       });
     } else if (name === 'tollgate') {
@@ -240,12 +251,17 @@ async function main(): Promise<void> {
       if (existsSync(join(REPO_ROOT, 'billing-sidecar', 'src', 'main.ts'))) {
         const grpcPort = await freePort();
         const httpPort = await freePort();
-        const sidecar = nodeService('billing-sidecar', 'billing-sidecar/src/main.ts', {
-          DATABASE_URL: stores.databaseUrl,
-          BILLING_HOST: '127.0.0.1',
-          BILLING_GRPC_PORT: String(grpcPort),
-          BILLING_HTTP_PORT: String(httpPort),
-        }, true);
+        const sidecar = nodeService(
+          'billing-sidecar',
+          'billing-sidecar/src/main.ts',
+          {
+            DATABASE_URL: stores.databaseUrl,
+            BILLING_HOST: '127.0.0.1',
+            BILLING_GRPC_PORT: String(grpcPort),
+            BILLING_HTTP_PORT: String(httpPort),
+          },
+          true,
+        );
         try {
           await waitFor('billing-sidecar', () => httpOk(`http://127.0.0.1:${httpPort}/health/live`), { child: sidecar, timeoutMs: 60_000 });
           als = { host: '127.0.0.1', port: grpcPort };
@@ -263,14 +279,28 @@ async function main(): Promise<void> {
       });
       stops.push(() => envoy.process.stop());
       setups.push({
-        name, title: `${als ? 'Envoy + Tollgate' : 'Envoy + Tollgate (no ALS)'}${authzReplicas > 1 ? ` (${authzReplicas} authz)` : ''}`, url: envoy.url, statusWithoutKey: 401, note,
-        watched: [one('envoy', envoy.process), one('backend-hello', hello), { label: 'authz-service', pids: () => authz.map((p) => p.pid) }, ...watched, redisWatch, postgresWatch],
+        name,
+        title: `${als ? 'Envoy + Tollgate' : 'Envoy + Tollgate (no ALS)'}${authzReplicas > 1 ? ` (${authzReplicas} authz)` : ''}`,
+        url: envoy.url,
+        statusWithoutKey: 401,
+        note,
+        watched: [
+          one('envoy', envoy.process),
+          one('backend-hello', hello),
+          { label: 'authz-service', pids: () => authz.map((p) => p.pid) },
+          ...watched,
+          redisWatch,
+          postgresWatch,
+        ],
       });
     } else {
       const alt = await startAltStack({ dir: join(dir, 'opa'), backend, redisUrl: stores.redisUrl, keys, hashSecret, limits: LIMITS });
       stops.push(() => alt.stop());
       setups.push({
-        name, title: 'Envoy + OPA + ratelimit', url: alt.envoy.url, statusWithoutKey: 401,
+        name,
+        title: 'Envoy + OPA + ratelimit',
+        url: alt.envoy.url,
+        statusWithoutKey: 401,
         watched: [one('envoy', alt.envoy.process), one('backend-hello', hello), one('opa', alt.opa), one('ratelimit', alt.ratelimit), redisWatch],
       });
     }
@@ -282,7 +312,9 @@ async function main(): Promise<void> {
     const withKey = await fetch(url, { headers: { authorization: `Bearer ${key}` } });
     const without = await fetch(url);
     if (withKey.status !== 200 || without.status !== s.statusWithoutKey) {
-      throw new Error(`${s.title}: expected 200 with the key and ${s.statusWithoutKey} without, got ${withKey.status} and ${without.status}: ${await withKey.text()}`);
+      throw new Error(
+        `${s.title}: expected 200 with the key and ${s.statusWithoutKey} without, got ${withKey.status} and ${without.status}: ${await withKey.text()}`,
+      );
     }
     if (s.note) say(`${s.title}: ${s.note}`);
   }
@@ -296,7 +328,13 @@ async function main(): Promise<void> {
     let cpu: ReturnType<ReturnType<typeof cpuSampler>['stop']> | null = null;
     const redisBefore = await redisCommands(redis);
     const result = await runOha({
-      bin: oha, url: `${s.url}${args.path}`, headers: { authorization: `Bearer ${key}` }, seconds: secs, concurrency, threads, rate,
+      bin: oha,
+      url: `${s.url}${args.path}`,
+      headers: { authorization: `Bearer ${key}` },
+      seconds: secs,
+      concurrency,
+      threads,
+      rate,
       onStart: (pid) => {
         ohaPid = pid;
         setTimeout(() => {
@@ -341,7 +379,14 @@ async function main(): Promise<void> {
   printTables(summary, alone, { m, loadBefore, loadAfter });
   if (args.json) {
     const { writeFileSync } = await import('node:fs');
-    writeFileSync(args.json, JSON.stringify({ machine: m, loadBefore, loadAfter, seconds, rounds, concurrency, rate: rate ?? null, threads, summary, runs: Object.fromEntries(runs) }, null, 2));
+    writeFileSync(
+      args.json,
+      JSON.stringify(
+        { machine: m, loadBefore, loadAfter, seconds, rounds, concurrency, rate: rate ?? null, threads, summary, runs: Object.fromEntries(runs) },
+        null,
+        2,
+      ),
+    );
     say(`wrote ${args.json}`);
   }
 }
@@ -360,7 +405,10 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
-function summarise(s: Setup, rs: { result: LoadResult; cpu: { perProcess: Record<string, number>; machineBusyPct: number }; redisPerRequest: Record<string, number> }[]) {
+function summarise(
+  s: Setup,
+  rs: { result: LoadResult; cpu: { perProcess: Record<string, number>; machineBusyPct: number }; redisPerRequest: Record<string, number> }[],
+) {
   const ok = rs.reduce((a, r) => a + r.result.ok, 0);
   const secs = rs.reduce((a, r) => a + r.result.seconds, 0);
   const errors = rs.reduce((a, r) => a + r.result.errors, 0);
@@ -406,7 +454,9 @@ function table(head: string[], rows: string[][]): string {
 function printTables(summary: Summary[], alone: Summary | undefined, ctx: { m: ReturnType<typeof machine>; loadBefore: string; loadAfter: string }) {
   const f = (n: number, d = 2) => n.toFixed(d);
   const out: string[] = [];
-  out.push(`\nGateway side by side: ${rounds} × ${seconds} s per setup, interleaved; oha ${concurrency} connections, ${threads} thread(s)${rate ? `, fixed ${rate} req/s (latency corrected for coordinated omission)` : ''}; GET ${args.path}`);
+  out.push(
+    `\nGateway side by side: ${rounds} × ${seconds} s per setup, interleaved; oha ${concurrency} connections, ${threads} thread(s)${rate ? `, fixed ${rate} req/s (latency corrected for coordinated omission)` : ''}; GET ${args.path}`,
+  );
   out.push(`${ctx.m.cpus} × ${ctx.m.model}; Node ${ctx.m.node}; load average (1/5/15 min) ${ctx.loadBefore} before, ${ctx.loadAfter} after\n`);
   out.push(
     table(
@@ -421,7 +471,12 @@ function printTables(summary: Summary[], alone: Summary | undefined, ctx: { m: R
         String(s.errors),
         alone ? f(s.perSecond / alone.perSecond) : '–',
         alone ? f(s.p50 - alone.p50, 3) : '–',
-        s.name === 'alone' ? '–' : f(Object.values(s.redisPerRequest).reduce((a, b) => a + b, 0), 1),
+        s.name === 'alone'
+          ? '–'
+          : f(
+              Object.values(s.redisPerRequest).reduce((a, b) => a + b, 0),
+              1,
+            ),
       ]),
     ),
   );
@@ -441,14 +496,22 @@ function printTables(summary: Summary[], alone: Summary | undefined, ctx: { m: R
         const total = Object.values(s.cpuPerRequestUs).reduce((a, b) => a + b, 0);
         // What the gateway itself costs: everything but the load generator and the upstream.
         const gateway = total - (s.cpuPerRequestUs.oha ?? 0) - (s.cpuPerRequestUs['backend-hello'] ?? 0);
-        return [s.title, ...labels.map((l) => (l in s.cpuPerRequestUs ? String(s.cpuPerRequestUs[l]) : '–')), String(total), String(gateway), total ? f((ctx.m.cpus * 1e6) / total, 0) : '–'];
+        return [
+          s.title,
+          ...labels.map((l) => (l in s.cpuPerRequestUs ? String(s.cpuPerRequestUs[l]) : '–')),
+          String(total),
+          String(gateway),
+          total ? f((ctx.m.cpus * 1e6) / total, 0) : '–',
+        ];
       }),
     ),
   );
   out.push('\nRedis commands per request, by name (INFO commandstats, which also counts the commands a Lua script runs):');
   for (const s of summary) {
     if (s.name === 'alone') continue;
-    const byName = Object.entries(s.redisPerRequest).map(([cmd, n]) => `${cmd} ${f(n)}`).join(', ');
+    const byName = Object.entries(s.redisPerRequest)
+      .map(([cmd, n]) => `${cmd} ${f(n)}`)
+      .join(', ');
     out.push(`  ${s.title}: ${byName || 'none'}`);
   }
   for (const s of summary) {

@@ -22,9 +22,7 @@ export function findBenchTool(name: BenchTool): string | null {
 export function requireBenchTool(name: BenchTool): string {
   const path = findBenchTool(name);
   if (!path) {
-    throw new Error(
-      `${name} not found: run \`pnpm bench:gateway\` (scripts/bench-gateway installs it into .tools/bin), or set ${TOOLS[name]}.`,
-    );
+    throw new Error(`${name} not found: run \`pnpm bench:gateway\` (scripts/bench-gateway installs it into .tools/bin), or set ${TOOLS[name]}.`);
   }
   return path;
 }

@@ -13,9 +13,7 @@ import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import pg from 'pg';
-import {
-  REPO_ROOT, dropDatabase, ensureDatabase, freePort, httpOk, sleep, startPostgres, startProcess, waitFor, withDatabase,
-} from '@tollgate/devstack';
+import { REPO_ROOT, dropDatabase, ensureDatabase, freePort, httpOk, sleep, startPostgres, startProcess, waitFor, withDatabase } from '@tollgate/devstack';
 import { loadEnvoyProtos, type HTTPAccessLogEntry__Input } from '@tollgate/proto';
 
 const { values: args } = parseArgs({
@@ -68,7 +66,10 @@ async function main(): Promise<void> {
     command: process.execPath,
     args: [
       ...(HEAP_MB > 0 ? [`--max-old-space-size=${HEAP_MB}`] : []),
-      '--conditions=source', '--import', 'tsx', join(REPO_ROOT, 'billing-sidecar', 'src', 'main.ts'),
+      '--conditions=source',
+      '--import',
+      'tsx',
+      join(REPO_ROOT, 'billing-sidecar', 'src', 'main.ts'),
     ],
     cwd: REPO_ROOT,
     env: {
@@ -122,18 +123,20 @@ async function main(): Promise<void> {
   const startRows = await rows();
   const t0 = Date.now();
   const deadline = t0 + SECONDS * 1000;
-  const streams = Array.from({ length: STREAMS }, () =>
-    new Promise<void>((resolve, reject) => {
-      const call = client.streamAccessLogs((err) => (err ? reject(err) : resolve()));
-      const pump = () => {
-        while (Date.now() < deadline) {
-          const ok = call.write({ identifier: { logName: 'bench' }, httpLogs: { logEntry: Array.from({ length: BATCH }, entry) } });
-          if (!ok) return void call.once('drain', pump);
-        }
-        call.end();
-      };
-      pump();
-    }),
+  const streams = Array.from(
+    { length: STREAMS },
+    () =>
+      new Promise<void>((resolve, reject) => {
+        const call = client.streamAccessLogs((err) => (err ? reject(err) : resolve()));
+        const pump = () => {
+          while (Date.now() < deadline) {
+            const ok = call.write({ identifier: { logName: 'bench' }, httpLogs: { logEntry: Array.from({ length: BATCH }, entry) } });
+            if (!ok) return void call.once('drain', pump);
+          }
+          call.end();
+        };
+        pump();
+      }),
   );
   await Promise.all(streams);
   const sentAt = Date.now();

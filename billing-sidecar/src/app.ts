@@ -2,7 +2,15 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import pg from 'pg';
 import type { Logger } from '@tollgate/common';
 import type { Registry } from 'prom-client';
-import { addGrpcHealth, createMetricsRegistry, registerOpsRoutes, setGrpcServing, bindGrpcServer, createGrpcServer, shutdownGrpcServer } from '@tollgate/common';
+import {
+  addGrpcHealth,
+  createMetricsRegistry,
+  registerOpsRoutes,
+  setGrpcServing,
+  bindGrpcServer,
+  createGrpcServer,
+  shutdownGrpcServer,
+} from '@tollgate/common';
 import { ACCESS_LOG_SERVICE, loadEnvoyProtos } from '@tollgate/proto';
 import type { BillingConfig } from './config.js';
 import { AccessLogTailer } from './ingest/access-log-tailer.js';
@@ -31,7 +39,6 @@ export interface BillingSidecarDeps {
   /** Replaces the Stripe SDK client (tests); only used when STRIPE_API_KEY is set. */
   meterClient?: MeterClient;
 }
-
 
 /** Builds and starts everything the sidecar runs: stores, ingest, Stripe, HTTP ops, gRPC. */
 export async function startBillingSidecar(config: BillingConfig, logger: Logger, deps: BillingSidecarDeps = {}): Promise<BillingSidecar> {
@@ -79,8 +86,7 @@ export async function startBillingSidecar(config: BillingConfig, logger: Logger,
   let stripe: StripeBilling | undefined;
   if (config.STRIPE_API_KEY) {
     const client =
-      deps.meterClient ??
-      createStripeMeterClient({ apiKey: config.STRIPE_API_KEY, apiBase: config.STRIPE_API_BASE, timeoutMs: config.STRIPE_TIMEOUT_MS });
+      deps.meterClient ?? createStripeMeterClient({ apiKey: config.STRIPE_API_KEY, apiBase: config.STRIPE_API_BASE, timeoutMs: config.STRIPE_TIMEOUT_MS });
     stripe = new StripeBilling(
       pool,
       client,

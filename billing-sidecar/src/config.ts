@@ -37,7 +37,10 @@ const schema = z.object({
    * restarts for as long as the log's volume lives: the pod name (the default, the hostname)
    * in Kubernetes; set it in Compose, where the hostname changes when the container is recreated.
    */
-  ACCESS_LOG_HOST_ID: z.string().regex(/^[A-Za-z0-9_.:-]{1,253}$/, 'letters, digits and _ . : - (at most 253)').default(hostname()),
+  ACCESS_LOG_HOST_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{1,253}$/, 'letters, digits and _ . : - (at most 253)')
+    .default(hostname()),
 
   /** Statuses that are recorded but not billed: exact codes and classes, e.g. `429,5xx`. */
   BILLING_NON_BILLABLE_STATUSES: z
@@ -62,7 +65,10 @@ const schema = z.object({
   /** Where the Stripe SDK sends requests (stripe-mock, a proxy); unset means Stripe's API. */
   STRIPE_API_BASE: env.url(['http', 'https']).optional(),
   /** The billing meter's `event_name`. */
-  STRIPE_METER_EVENT_NAME: z.string().regex(/^[A-Za-z0-9_.:-]{1,100}$/, 'letters, digits and _ . : - (at most 100)').default('api_requests'),
+  STRIPE_METER_EVENT_NAME: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{1,100}$/, 'letters, digits and _ . : - (at most 100)')
+    .default('api_requests'),
   /** Usage is summed per Stripe customer over this many seconds, one meter event each. */
   STRIPE_AGGREGATION_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
   /** Calls per second to the meter event endpoint (Stripe allows 1000/s live, less in test mode). */

@@ -51,16 +51,42 @@ describe('JSON access-log lines', () => {
   it('reads the fields envoy.yaml writes, with null or "-" as absent', () => {
     const r = fromJsonLogLine(
       JSON.stringify({
-        request_id: 'r1', start_time: '2030-01-01T00:00:00.123Z', method: 'PUT', path: '/a/b?c=d', status: 204,
-        request_bytes: 5, response_bytes: 0, duration_ms: 9, user_id: 'u', key_id: 'k', token_id: null, credential: '-', stripe_customer_id: '-',
+        request_id: 'r1',
+        start_time: '2030-01-01T00:00:00.123Z',
+        method: 'PUT',
+        path: '/a/b?c=d',
+        status: 204,
+        request_bytes: 5,
+        response_bytes: 0,
+        duration_ms: 9,
+        user_id: 'u',
+        key_id: 'k',
+        token_id: null,
+        credential: '-',
+        stripe_customer_id: '-',
       }),
       rule,
     );
     expect(r).toEqual({
       record: {
-        requestId: 'r1', keyId: 'k', userId: 'u', credential: 'api_key', stripeCustomerId: null, project: null, service: null, method: 'PUT', path: '/a/b',
-        status: 204, requestBytes: 5, responseBytes: 0, durationMs: 9, startedAt: new Date('2030-01-01T00:00:00.123Z'),
-        decision: 'allow', errorCode: null, billable: true, source: 'file',
+        requestId: 'r1',
+        keyId: 'k',
+        userId: 'u',
+        credential: 'api_key',
+        stripeCustomerId: null,
+        project: null,
+        service: null,
+        method: 'PUT',
+        path: '/a/b',
+        status: 204,
+        requestBytes: 5,
+        responseBytes: 0,
+        durationMs: 9,
+        startedAt: new Date('2030-01-01T00:00:00.123Z'),
+        decision: 'allow',
+        errorCode: null,
+        billable: true,
+        source: 'file',
       },
     });
   });
@@ -69,18 +95,37 @@ describe('JSON access-log lines', () => {
     JSON.stringify({ request_id: 'r2', method: 'POST', path: '/x', status: 403, user_id: 'u', key_id: 'k', credential: 'api_key', ...fields });
 
   it('never bills what the gateway refused, whatever the status; an upstream’s own 4xx stays billable', () => {
-    for (const [status, error_code] of [[403, 'insufficient_scope'], [400, 'provider_credential_missing'], [429, 'rate_limited'], [200, 'odd']] as const) {
+    for (const [status, error_code] of [
+      [403, 'insufficient_scope'],
+      [400, 'provider_credential_missing'],
+      [429, 'rate_limited'],
+      [200, 'odd'],
+    ] as const) {
       const r = fromJsonLogLine(line({ status, decision: 'deny', error_code }), rule);
       expect(r).toMatchObject({ record: { status, decision: 'deny', errorCode: error_code, billable: false } });
     }
-    expect(fromJsonLogLine(line({ status: 403, decision: 'allow', error_code: '-' }), rule)).toMatchObject({ record: { decision: 'allow', errorCode: null, billable: true } });
+    expect(fromJsonLogLine(line({ status: 403, decision: 'allow', error_code: '-' }), rule)).toMatchObject({
+      record: { decision: 'allow', errorCode: null, billable: true },
+    });
     // Written by an authz-service older than the field: the status rule alone, as before.
     expect(fromJsonLogLine(line({ status: 403 }), rule)).toMatchObject({ record: { decision: 'allow', billable: true } });
     expect(fromJsonLogLine(line({ status: 429 }), rule)).toMatchObject({ record: { decision: 'allow', billable: false } });
   });
 
   it('records service tokens without a user, attributed to the token, its project and service', () => {
-    const r = fromJsonLogLine(line({ status: 200, user_id: '-', key_id: '-', token_id: 'jti-1', credential: 'service_token', project: 'captionacc', service: 'api', decision: 'allow' }), rule);
+    const r = fromJsonLogLine(
+      line({
+        status: 200,
+        user_id: '-',
+        key_id: '-',
+        token_id: 'jti-1',
+        credential: 'service_token',
+        project: 'captionacc',
+        service: 'api',
+        decision: 'allow',
+      }),
+      rule,
+    );
     expect(r).toMatchObject({ record: { keyId: 'jti-1', userId: null, credential: 'service_token', project: 'captionacc', service: 'api', billable: true } });
     // An API key still needs its owner.
     expect(fromJsonLogLine(line({ user_id: '-' }), rule)).toEqual({ skip: 'no_identity' });
@@ -111,7 +156,11 @@ describe('JSON access-log lines', () => {
 describe('Stripe outcomes', () => {
   it('retries 429 (after Retry-After), 5xx and network errors; duplicates count as sent; other 4xx park', () => {
     expect(classifyStripeError({ type: 'StripeRateLimitError', statusCode: 429, message: 'slow', headers: { 'retry-after': '3' } })).toEqual({
-      kind: 'retry', reason: 'rate_limited', status: 429, message: 'slow', retryAfterMs: 3000,
+      kind: 'retry',
+      reason: 'rate_limited',
+      status: 429,
+      message: 'slow',
+      retryAfterMs: 3000,
     });
     expect(classifyStripeError({ type: 'StripeAPIError', statusCode: 503, message: 'x' })).toMatchObject({ kind: 'retry', reason: 'server_error' });
     expect(classifyStripeError({ type: 'StripeConnectionError', message: 'timeout' })).toMatchObject({ kind: 'retry', reason: 'network_error' });

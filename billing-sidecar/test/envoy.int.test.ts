@@ -4,8 +4,17 @@ import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import pg from 'pg';
 import {
-  REPO_ROOT, createTestDatabase, freePort, httpOk, sleep, startLoopbackEnvoy, startProcess, waitFor,
-  type LoopbackEnvoyOptions, type ManagedProcess, type RunningEnvoy,
+  REPO_ROOT,
+  createTestDatabase,
+  freePort,
+  httpOk,
+  sleep,
+  startLoopbackEnvoy,
+  startProcess,
+  waitFor,
+  type LoopbackEnvoyOptions,
+  type ManagedProcess,
+  type RunningEnvoy,
 } from '@tollgate/devstack';
 import { startBillingSidecar, type BillingSidecar } from '../src/app.js';
 import { readUserUsage } from '@tollgate/usage-model';
@@ -104,10 +113,7 @@ describe('requests through Envoy become usage rows', () => {
     const grpcPort = await freePort();
     // Envoy first, so the sidecar can be pointed at the JSON log it writes.
     envoy = await envoyFor(grpcPort);
-    sidecar = await startBillingSidecar(
-      testConfig(db.url, { BILLING_GRPC_PORT: String(grpcPort), ENVOY_ACCESS_LOG_PATH: envoy.accessLogPath! }),
-      silentLogger,
-    );
+    sidecar = await startBillingSidecar(testConfig(db.url, { BILLING_GRPC_PORT: String(grpcPort), ENVOY_ACCESS_LOG_PATH: envoy.accessLogPath! }), silentLogger);
   });
 
   afterAll(async () => {
@@ -255,7 +261,10 @@ describe('access-log rotation under load, the sidecar killed in between', () => 
     //    writes to it) while the reopen is retried — never deleted unread.
     held.sidecar = await startSidecar(`http://127.0.0.1:${deadPort}`);
     const load = steadyLoad(envoy.url, ['k_alpha', 'k_alpha', 'k_beta', 'k_beta']);
-    await waitUntil('a rename whose reopen failed', async () => rotated().length === 1 && (await metric('tollgate_billing_access_log_reopen_failures_total')) > 0);
+    await waitUntil(
+      'a rename whose reopen failed',
+      async () => rotated().length === 1 && (await metric('tollgate_billing_access_log_reopen_failures_total')) > 0,
+    );
     const [pending] = rotated();
     const sizeThen = statSync(join(dirname(logPath), pending!)).size;
     await waitUntil('Envoy still writing to the renamed file', async () => statSync(join(dirname(logPath), pending!)).size > sizeThen);

@@ -43,7 +43,11 @@ export async function startSidecarStack(
   extra: Record<string, string> = {},
 ): Promise<{ db: { url: string; drop: () => Promise<void> }; sidecar: BillingSidecar; client: AccessLogServiceClient }> {
   const db = await stack.database(infra, label);
-  const sidecar = await stack.start('billing-sidecar', () => startBillingSidecar(testConfig(db.url, extra), silentLogger), (s) => s.stop());
+  const sidecar = await stack.start(
+    'billing-sidecar',
+    () => startBillingSidecar(testConfig(db.url, extra), silentLogger),
+    (s) => s.stop(),
+  );
   const client = alsClient(sidecar.grpcPort);
   stack.defer('access-log client', () => client.close());
   return { db, sidecar, client };
@@ -116,11 +120,7 @@ export function alsClient(port: number): AccessLogServiceClient {
 }
 
 /** Sends batches on one StreamAccessLogs stream and ends it (or cancels it mid-way). */
-export function sendStream(
-  client: AccessLogServiceClient,
-  batches: HTTPAccessLogEntry__Input[][],
-  opts: { cancelAfter?: boolean } = {},
-): Promise<void> {
+export function sendStream(client: AccessLogServiceClient, batches: HTTPAccessLogEntry__Input[][], opts: { cancelAfter?: boolean } = {}): Promise<void> {
   return new Promise((resolve, reject) => {
     const call = client.streamAccessLogs((err) => {
       if (err && !(opts.cancelAfter && err.code === grpc.status.CANCELLED)) reject(err);
@@ -162,7 +162,11 @@ export async function startCheckDouble(keys: Record<string, Identity & { deny?: 
           [CHECK_METADATA.errorCode]: deny ? (deny === 429 ? 'rate_limited' : 'insufficient_scope') : undefined,
         });
         res = deny
-          ? { status: { code: deny === 429 ? 8 : 7 }, dynamicMetadata: meta, deniedResponse: { status: { code: deny === 429 ? 'TooManyRequests' : 'Forbidden' }, body: '{}' } }
+          ? {
+              status: { code: deny === 429 ? 8 : 7 },
+              dynamicMetadata: meta,
+              deniedResponse: { status: { code: deny === 429 ? 'TooManyRequests' : 'Forbidden' }, body: '{}' },
+            }
           : {
               status: { code: 0 },
               dynamicMetadata: meta,
@@ -207,8 +211,15 @@ export async function compareLogPaths(pool: pg.Pool, accessLogPath: string): Pro
   const disagreements: string[] = [];
   for (const row of rows) {
     const stored = attribution({
-      keyId: row.key_id, userId: row.user_id, credential: row.credential, project: row.project, service: row.service,
-      status: row.status, decision: row.decision, errorCode: row.error_code, billable: row.billable,
+      keyId: row.key_id,
+      userId: row.user_id,
+      credential: row.credential,
+      project: row.project,
+      service: row.service,
+      status: row.status,
+      decision: row.decision,
+      errorCode: row.error_code,
+      billable: row.billable,
     });
     if (file.get(row.request_id) !== stored) disagreements.push(`${row.request_id} (${row.source}): ${stored} vs file ${file.get(row.request_id) ?? 'absent'}`);
     file.delete(row.request_id);

@@ -55,7 +55,19 @@ afterAll(() => stack.stop());
 describe('gRPC access-log ingest', () => {
   it('records one usage row per identified entry, with the fields billing needs', async () => {
     const requestId = randomUUID();
-    await sendStream(client, [[alsEntry({ requestId, identity: { user_id: 'user_a', key_id: 'key_a', stripe_customer_id: 'cus_a' }, status: 201, method: 'POST', path: '/echo?token=abc', requestBytes: 7, responseBytes: 99 })]]);
+    await sendStream(client, [
+      [
+        alsEntry({
+          requestId,
+          identity: { user_id: 'user_a', key_id: 'key_a', stripe_customer_id: 'cus_a' },
+          status: 201,
+          method: 'POST',
+          path: '/echo?token=abc',
+          requestBytes: 7,
+          responseBytes: 99,
+        }),
+      ],
+    ]);
     const row = await waitUntil('row', async () => (await sidecar.pool.query('select * from usage_records where request_id = $1', [requestId])).rows[0]);
     expect(row).toMatchObject({
       key_id: 'key_a',
@@ -94,21 +106,25 @@ describe('gRPC access-log ingest', () => {
 
   it('keeps what a stream sent before it broke', async () => {
     const identity = { user_id: 'user_broken', key_id: 'key_broken' };
-    await sendStream(client, [Array.from({ length: 50 }, () => alsEntry({ identity })), Array.from({ length: 25 }, () => alsEntry({ identity }))], { cancelAfter: true });
+    await sendStream(client, [Array.from({ length: 50 }, () => alsEntry({ identity })), Array.from({ length: 25 }, () => alsEntry({ identity }))], {
+      cancelAfter: true,
+    });
     await waitUntil('rows from the broken stream', async () => (await countFor('key_broken')) === 75);
   });
 
   it('skips entries without a key identity and marks 429 and 5xx as not billable', async () => {
     const identity = { user_id: 'user_rule', key_id: 'key_rule' };
-    await sendStream(client, [[
-      alsEntry({ identity: null }),
-      alsEntry({ identity: { user_id: 'user_rule' } }),
-      alsEntry({ identity, status: 200 }),
-      alsEntry({ identity, status: 404 }),
-      alsEntry({ identity, status: 429 }),
-      alsEntry({ identity, status: 503 }),
-      alsEntry({ identity, status: 0 }),
-    ]]);
+    await sendStream(client, [
+      [
+        alsEntry({ identity: null }),
+        alsEntry({ identity: { user_id: 'user_rule' } }),
+        alsEntry({ identity, status: 200 }),
+        alsEntry({ identity, status: 404 }),
+        alsEntry({ identity, status: 429 }),
+        alsEntry({ identity, status: 503 }),
+        alsEntry({ identity, status: 0 }),
+      ],
+    ]);
     await sidecar.writer.flush();
     await waitUntil('rule rows', async () => (await countFor('key_rule')) === 5);
     const usage = await readKeyUsage(sidecar.pool, 'key_rule', { granularity: 'hour' });
@@ -130,17 +146,18 @@ describe('gRPC access-log ingest', () => {
   it('reads usage per user and per key by range, and rejects a bad range', async () => {
     const identity = { user_id: 'user_range', key_id: 'key_range' };
     const day = Date.UTC(2030, 0, 15, 10, 30);
-    await sendStream(client, [[
-      alsEntry({ identity, startMs: day }),
-      alsEntry({ identity, startMs: day + 3_600_000 }),
-      alsEntry({ identity, startMs: day + 86_400_000 }),
-    ]]);
+    await sendStream(client, [
+      [alsEntry({ identity, startMs: day }), alsEntry({ identity, startMs: day + 3_600_000 }), alsEntry({ identity, startMs: day + 86_400_000 })],
+    ]);
     await waitUntil('range rows', async () => (await countFor('key_range')) === 3);
     const hourly = await readKeyUsage(sidecar.pool, 'key_range', { from: '2030-01-15T00:00:00Z', to: '2030-01-16T00:00:00Z', granularity: 'hour' });
     expect(hourly.total_requests).toBe(2);
     expect(hourly.buckets.map((b) => b.start)).toEqual(['2030-01-15T10:00:00.000Z', '2030-01-15T11:00:00.000Z']);
     const daily = await readKeyUsage(sidecar.pool, 'key_range', { from: '2030-01-01T00:00:00Z', to: '2030-02-01T00:00:00Z' });
-    expect(daily.buckets.map((b) => [b.start, b.total_requests])).toEqual([['2030-01-15T00:00:00.000Z', 2], ['2030-01-16T00:00:00.000Z', 1]]);
+    expect(daily.buckets.map((b) => [b.start, b.total_requests])).toEqual([
+      ['2030-01-15T00:00:00.000Z', 2],
+      ['2030-01-16T00:00:00.000Z', 1],
+    ]);
     const user = await readUserUsage(sidecar.pool, 'user_range', { from: '2030-01-15T11:00:00Z', to: '2030-01-17T00:00:00Z' });
     expect(user).toMatchObject({ user_id: 'user_range', total_requests: 2, from: '2030-01-15T11:00:00.000Z', to: '2030-01-17T00:00:00.000Z' });
     await expect(readUserUsage(sidecar.pool, 'user_range', { from: 'yesterday' })).rejects.toBeInstanceOf(UsageRangeError);
@@ -193,7 +210,14 @@ describe('JSON access-log backfill', () => {
     writeFileSync(logPath, jsonLine({ key_id: 'key_rot' }));
     // Restart reading as a new process would, from the stored offset.
     const cfg = testConfig(db.url);
-    const tailer = new AccessLogTailer(sidecar.pool, sidecar.writer, cfg.BILLING_NON_BILLABLE_STATUSES, { path: logPath, pollIntervalMs: 50, hostId: cfg.ACCESS_LOG_HOST_ID, rotateBytes: 0, envoyAdminUrl: cfg.ENVOY_ADMIN_URL }, sidecar.metrics, silentLogger);
+    const tailer = new AccessLogTailer(
+      sidecar.pool,
+      sidecar.writer,
+      cfg.BILLING_NON_BILLABLE_STATUSES,
+      { path: logPath, pollIntervalMs: 50, hostId: cfg.ACCESS_LOG_HOST_ID, rotateBytes: 0, envoyAdminUrl: cfg.ENVOY_ADMIN_URL },
+      sidecar.metrics,
+      silentLogger,
+    );
     await tailer.start();
     await waitUntil('after rotation', async () => (await countFor('key_rot')) === 4);
     // Truncation in place (copytruncate) starts the file over.
@@ -215,9 +239,12 @@ describe('JSON access-log offsets keyed by file identity', () => {
     const cfg = testConfig(db.url);
     const before = await fileEntries();
     const tailer = new AccessLogTailer(
-      sidecar.pool, sidecar.writer, cfg.BILLING_NON_BILLABLE_STATUSES,
+      sidecar.pool,
+      sidecar.writer,
+      cfg.BILLING_NON_BILLABLE_STATUSES,
       { path, pollIntervalMs: 60_000, hostId, rotateBytes: 0, envoyAdminUrl: 'http://127.0.0.1:9', ...extra },
-      sidecar.metrics, silentLogger,
+      sidecar.metrics,
+      silentLogger,
     );
     await tailer.start();
     await tailer.stop();
@@ -303,6 +330,7 @@ describe('operations', () => {
       'tollgate_billing_records_written_total',
       'tollgate_billing_duplicates_skipped_total',
       'tollgate_billing_ingest_lag_seconds',
-    ]) expect(metrics).toContain(name);
+    ])
+      expect(metrics).toContain(name);
   });
 });

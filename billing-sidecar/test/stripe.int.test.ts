@@ -90,9 +90,10 @@ class StripeDouble {
     const json = (status: number, payload: unknown, headers: Record<string, string> = {}): void => {
       res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(payload));
     };
-    const answer = this.outage ? 500 : this.script.shift() ?? 200;
+    const answer = this.outage ? 500 : (this.script.shift() ?? 200);
     this.calls.push({ identifier, answer, at: Date.now() });
-    if (req.method !== 'POST' || req.url !== '/v1/billing/meter_events') return json(404, { error: { type: 'invalid_request_error', message: 'Unrecognized request URL' } });
+    if (req.method !== 'POST' || req.url !== '/v1/billing/meter_events')
+      return json(404, { error: { type: 'invalid_request_error', message: 'Unrecognized request URL' } });
     if (answer === 500) return json(500, { error: { type: 'api_error', message: 'An unknown error occurred' } });
     if (answer === 429) return json(429, { error: { type: 'invalid_request_error', message: 'Too many requests' } }, { 'retry-after': '1' });
     if (customer === 'cus_missing') return json(400, { error: { type: 'invalid_request_error', message: `No such customer: '${customer}'` } });
@@ -101,7 +102,15 @@ class StripeDouble {
     this.accepted.set(identifier, { customer, value, count: 1 });
     // 'hang': the event is recorded, but the answer arrives after the client gave up.
     if (answer === 'hang') await new Promise((r) => setTimeout(r, 1_500));
-    json(200, { object: 'billing.meter_event', identifier, event_name: form.get('event_name'), payload: { stripe_customer_id: customer, value: String(value) }, created: 0, livemode: false, timestamp: Number(form.get('timestamp')) });
+    json(200, {
+      object: 'billing.meter_event',
+      identifier,
+      event_name: form.get('event_name'),
+      payload: { stripe_customer_id: customer, value: String(value) },
+      created: 0,
+      livemode: false,
+      timestamp: Number(form.get('timestamp')),
+    });
   }
 
   totalFor(customer: string): number {
@@ -118,7 +127,11 @@ describe('Stripe outages, rate limits, timeouts and refusals', () => {
   const stack = new TestStack();
 
   beforeAll(async () => {
-    await stack.start('Stripe double', () => stripe.start(), () => stripe.stop());
+    await stack.start(
+      'Stripe double',
+      () => stripe.start(),
+      () => stripe.stop(),
+    );
     ({ sidecar, client } = await startSidecarStack(stack, infra, 'billing_stripe_double', {
       STRIPE_API_KEY: 'sk_test_tollgate',
       STRIPE_API_BASE: stripe.url,
@@ -157,7 +170,7 @@ describe('Stripe outages, rate limits, timeouts and refusals', () => {
     // Stripe comes back: first a rate limit, then a call whose answer is lost to a timeout.
     stripe.script = [429, 'hang'];
     stripe.outage = false;
-    await waitUntil('outbox drained', async () => (await readBillingStatus(sidecar.pool)).pending_events === 0 ? true : undefined, 30_000);
+    await waitUntil('outbox drained', async () => ((await readBillingStatus(sidecar.pool)).pending_events === 0 ? true : undefined), 30_000);
 
     expect(stripe.totalFor('cus_bill')).toBe(40);
     for (const a of stripe.accepted.values()) expect(a.count).toBe(1);

@@ -15,4 +15,3 @@ export const collect = (value: string, previous: string[] | undefined) => [...(p
 export function defined(o: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 }
-

@@ -69,7 +69,16 @@ function tokensTable(list: TokenRecord[]): string {
   if (list.length === 0) return 'No service tokens.';
   return table(
     ['JTI', 'PROJECT', 'SERVICE', 'STATUS', 'ROUTES', 'EXPIRES', 'LAST USED', 'DESCRIPTION'],
-    list.map((t) => [t.jti, t.project, t.service, t.status + (t.revoked_reason ? ` (${t.revoked_reason})` : ''), t.routes.join(' '), when(t.expires_at), when(t.last_used_at), t.description ?? '-']),
+    list.map((t) => [
+      t.jti,
+      t.project,
+      t.service,
+      t.status + (t.revoked_reason ? ` (${t.revoked_reason})` : ''),
+      t.routes.join(' '),
+      when(t.expires_at),
+      when(t.last_used_at),
+      t.description ?? '-',
+    ]),
   );
 }
 
@@ -85,13 +94,17 @@ export function registerOperatorCommands(program: Command, ctx: CommandContext):
     .option('--expires-in-days <n>', 'lifetime in days (1-3650)', integer(1, 3650), 90)
     .option('--route <prefix>', 'a path prefix it may call (repeat; default /<project>/)', collect)
     .action(async (o) => {
-      const t = await ctx.client().request<TokenRecord>('POST', '/api/tokens', defined({
-        project: o.project,
-        service: o.service,
-        description: o.description,
-        expires_in_days: o.expiresInDays,
-        routes: o.route,
-      }));
+      const t = await ctx.client().request<TokenRecord>(
+        'POST',
+        '/api/tokens',
+        defined({
+          project: o.project,
+          service: o.service,
+          description: o.description,
+          expires_in_days: o.expiresInDays,
+          routes: o.route,
+        }),
+      );
       ctx.print(t, () => `${tokensTable([t])}\nToken (shown once; store it now, it cannot be read back):\n\n  ${t.token}\n`);
     });
   tokens
@@ -116,13 +129,17 @@ export function registerOperatorCommands(program: Command, ctx: CommandContext):
       const r = await ctx.client().request<{ data: TokenRecord[] }>('GET', `/api/tokens?active=true&unused_days=${o.days}`);
       ctx.print(r, () => tokensTable(r.data));
     });
-  usageRangeOptions(tokens.command('usage').description('a token’s usage per bucket (what its requests cost; never sent to Stripe)').argument('<jti>', 'token id'), 'buckets')
-    .action(async (jti: string, o) => {
-      const q = rangeQuery(o);
-      q.set('granularity', o.granularity);
-      const u = await ctx.client().request<UsageSeries & { jti: string; project: string | null; service: string | null }>('GET', `/api/tokens/${encodeURIComponent(jti)}/usage?${q}`);
-      ctx.print(u, () => seriesTable(`${u.jti}${u.project ? ` (${u.project}/${u.service})` : ''}`, u));
-    });
+  usageRangeOptions(
+    tokens.command('usage').description('a token’s usage per bucket (what its requests cost; never sent to Stripe)').argument('<jti>', 'token id'),
+    'buckets',
+  ).action(async (jti: string, o) => {
+    const q = rangeQuery(o);
+    q.set('granularity', o.granularity);
+    const u = await ctx
+      .client()
+      .request<UsageSeries & { jti: string; project: string | null; service: string | null }>('GET', `/api/tokens/${encodeURIComponent(jti)}/usage?${q}`);
+    ctx.print(u, () => seriesTable(`${u.jti}${u.project ? ` (${u.project}/${u.service})` : ''}`, u));
+  });
   tokens
     .command('revoke')
     .description('revoke a token; every gateway replica refuses it within a second')
@@ -144,7 +161,9 @@ export function registerOperatorCommands(program: Command, ctx: CommandContext):
     .action(async (userId: string, provider: string, o) => {
       const secret = o.secretEnv ? ctx.env[o.secretEnv] : o.secret;
       if (!secret) throw new CliError(EXIT.usage, o.secretEnv ? `$${o.secretEnv} is empty or unset` : 'give --secret-env <VAR> or --secret <value>');
-      const k = await ctx.client().request<ProviderKey>('PUT', `/api/users/${encodeURIComponent(userId)}/provider-keys/${encodeURIComponent(provider)}`, { secret });
+      const k = await ctx
+        .client()
+        .request<ProviderKey>('PUT', `/api/users/${encodeURIComponent(userId)}/provider-keys/${encodeURIComponent(provider)}`, { secret });
       ctx.print(k, () => `Stored ${k.provider} credential for ${k.user_id} (fingerprint ${k.fingerprint}).`);
     });
   vault
@@ -153,7 +172,14 @@ export function registerOperatorCommands(program: Command, ctx: CommandContext):
     .argument('<user_id>')
     .action(async (userId: string) => {
       const r = await ctx.client().request<{ data: ProviderKey[] }>('GET', `/api/users/${encodeURIComponent(userId)}/provider-keys`);
-      ctx.print(r, () => (r.data.length ? table(['PROVIDER', 'FINGERPRINT', 'MASTER KEY', 'UPDATED'], r.data.map((k) => [k.provider, k.fingerprint, k.master_key_id, when(k.updated_at)])) : 'No provider credentials.'));
+      ctx.print(r, () =>
+        r.data.length
+          ? table(
+              ['PROVIDER', 'FINGERPRINT', 'MASTER KEY', 'UPDATED'],
+              r.data.map((k) => [k.provider, k.fingerprint, k.master_key_id, when(k.updated_at)]),
+            )
+          : 'No provider credentials.',
+      );
     });
   vault
     .command('delete')
@@ -161,7 +187,9 @@ export function registerOperatorCommands(program: Command, ctx: CommandContext):
     .argument('<user_id>')
     .argument('<provider>')
     .action(async (userId: string, provider: string) => {
-      const r = await ctx.client().request<{ provider: string }>('DELETE', `/api/users/${encodeURIComponent(userId)}/provider-keys/${encodeURIComponent(provider)}`);
+      const r = await ctx
+        .client()
+        .request<{ provider: string }>('DELETE', `/api/users/${encodeURIComponent(userId)}/provider-keys/${encodeURIComponent(provider)}`);
       ctx.print(r, () => `Deleted ${r.provider} credential of ${userId}.`);
     });
   vault
@@ -186,10 +214,21 @@ export function registerOperatorCommands(program: Command, ctx: CommandContext):
       const api = ctx.client();
       const range = rangeQuery(o);
       if (o.billing) {
-        const b = await api.request<{ pending_events: number; oldest_pending_at: string | null; parked_events: { identifier: string; stripe_customer_id: string; value: number; status: number | null; error: string | null }[] }>('GET', '/api/billing/status');
-        ctx.print(b, () =>
-          `Pending meter events: ${b.pending_events} (oldest ${when(b.oldest_pending_at)})\n` +
-          (b.parked_events.length ? `Parked (Stripe refused; fix and requeue):\n${table(['IDENTIFIER', 'CUSTOMER', 'VALUE', 'STATUS', 'ERROR'], b.parked_events.map((p) => [p.identifier, p.stripe_customer_id, p.value, p.status ?? '-', p.error ?? '-']))}` : 'Parked: none'),
+        const b = await api.request<{
+          pending_events: number;
+          oldest_pending_at: string | null;
+          parked_events: { identifier: string; stripe_customer_id: string; value: number; status: number | null; error: string | null }[];
+        }>('GET', '/api/billing/status');
+        ctx.print(
+          b,
+          () =>
+            `Pending meter events: ${b.pending_events} (oldest ${when(b.oldest_pending_at)})\n` +
+            (b.parked_events.length
+              ? `Parked (Stripe refused; fix and requeue):\n${table(
+                  ['IDENTIFIER', 'CUSTOMER', 'VALUE', 'STATUS', 'ERROR'],
+                  b.parked_events.map((p) => [p.identifier, p.stripe_customer_id, p.value, p.status ?? '-', p.error ?? '-']),
+                )}`
+              : 'Parked: none'),
         );
         return;
       }
@@ -200,7 +239,14 @@ export function registerOperatorCommands(program: Command, ctx: CommandContext):
         return;
       }
       if (!userId) throw new CliError(EXIT.usage, 'give a user id, --key <id>, or --billing');
-      const u = await api.request<Totals & { user_id: string; from: string; to: string; keys: (Totals & { key_id: string; credential: string })[] }>('GET', `/api/usage/${encodeURIComponent(userId)}?${range}`);
-      ctx.print(u, () => `${u.user_id}, ${when(u.from)} to ${when(u.to)}\n${table(['KEY', ...TOTALS_HEAD], [...u.keys.map((k) => [k.key_id, ...totalsRow(k)]), ['TOTAL', ...totalsRow(u)]])}`);
+      const u = await api.request<Totals & { user_id: string; from: string; to: string; keys: (Totals & { key_id: string; credential: string })[] }>(
+        'GET',
+        `/api/usage/${encodeURIComponent(userId)}?${range}`,
+      );
+      ctx.print(
+        u,
+        () =>
+          `${u.user_id}, ${when(u.from)} to ${when(u.to)}\n${table(['KEY', ...TOTALS_HEAD], [...u.keys.map((k) => [k.key_id, ...totalsRow(k)]), ['TOTAL', ...totalsRow(u)]])}`,
+      );
     });
 }

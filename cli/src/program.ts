@@ -42,7 +42,6 @@ function jsonObject(raw: string): Record<string, unknown> {
   return v as Record<string, unknown>;
 }
 
-
 function booleanWord(raw: string): boolean {
   if (raw === 'true' || raw === 'yes') return true;
   if (raw === 'false' || raw === 'no') return false;
@@ -88,8 +87,7 @@ export async function run(argv: string[], { env, output }: RunEnvironment): Prom
     return new ApiClient({ apiUrl: g.apiUrl, token });
   };
   const print = (value: unknown, human: () => string) => output.out(json ? JSON.stringify(value, null, 2) : human());
-  const printKey = (k: KeyRecord) =>
-    print(k, () => keyDetails(k) + (k.key ? secretNotice(k.key) : ''));
+  const printKey = (k: KeyRecord) => print(k, () => keyDetails(k) + (k.key ? secretNotice(k.key) : ''));
 
   program.hook('preAction', () => {
     json = Boolean(program.opts<GlobalOptions>().json);

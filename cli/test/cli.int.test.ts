@@ -63,10 +63,32 @@ async function tollgate(args: string[], env: Record<string, string | undefined> 
 
 describe('tollgate keys', () => {
   it('runs a key through its life with --json: create, get, list, update, extend, rotate, revoke, delete', async () => {
-    const created = await tollgate(['--json', 'keys', 'create', '--user', 'cli-user', '--name', 'from the CLI', '--rate-per-minute', '100', '--rate-per-day', '10000', '--scope', 'read', '--scope', 'write:/uploads/']);
+    const created = await tollgate([
+      '--json',
+      'keys',
+      'create',
+      '--user',
+      'cli-user',
+      '--name',
+      'from the CLI',
+      '--rate-per-minute',
+      '100',
+      '--rate-per-day',
+      '10000',
+      '--scope',
+      'read',
+      '--scope',
+      'write:/uploads/',
+    ]);
     expect(created.code).toBe(0);
     const key = JSON.parse(created.stdout);
-    expect(key).toMatchObject({ user_id: 'cli-user', name: 'from the CLI', rate_limit_per_minute: 100, scopes: ['read', 'write:/uploads/'], permission_set: null });
+    expect(key).toMatchObject({
+      user_id: 'cli-user',
+      name: 'from the CLI',
+      rate_limit_per_minute: 100,
+      scopes: ['read', 'write:/uploads/'],
+      permission_set: null,
+    });
     expect(key.key).toMatch(/^sk_/);
 
     const got = JSON.parse((await tollgateInProcess(['--json', 'keys', 'get', key.id])).stdout);
@@ -151,7 +173,18 @@ describe('tollgate keys', () => {
 
 describe('tollgate tokens, vault, usage', () => {
   it('seed 001’s flow: create (token once), list, unused, revoke', async () => {
-    const created = await tollgateInProcess(['tokens', 'create', '--project', 'captionacc', '--service', 'api', '--description', 'CaptionA.cc API service', '--expires-in-days', '90']);
+    const created = await tollgateInProcess([
+      'tokens',
+      'create',
+      '--project',
+      'captionacc',
+      '--service',
+      'api',
+      '--description',
+      'CaptionA.cc API service',
+      '--expires-in-days',
+      '90',
+    ]);
     expect(created.code).toBe(0);
     const token = /\n\n {2}(\S+)\n/.exec(created.stdout)?.[1] ?? '';
     expect(token.split('.')).toHaveLength(3);

@@ -2,13 +2,8 @@ import { z } from 'zod';
 
 /** Raised when the environment does not describe a runnable service; names every bad variable. */
 export class ConfigError extends Error {
-  constructor(
-    readonly problems: { variable: string; problem: string }[],
-  ) {
-    super(
-      'Invalid configuration:\n' +
-        problems.map((p) => `  ${p.variable}: ${p.problem}`).join('\n'),
-    );
+  constructor(readonly problems: { variable: string; problem: string }[]) {
+    super('Invalid configuration:\n' + problems.map((p) => `  ${p.variable}: ${p.problem}`).join('\n'));
     this.name = 'ConfigError';
   }
 }
@@ -17,10 +12,7 @@ export class ConfigError extends Error {
  * Parses environment variables once, at start. The schema's keys are the variable names, so
  * every error names the variable an operator has to fix.
  */
-export function loadConfig<S extends z.ZodObject>(
-  schema: S,
-  env: NodeJS.ProcessEnv = process.env,
-): z.output<S> {
+export function loadConfig<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEnv = process.env): z.output<S> {
   // Empty strings mean "unset" for every variable: `FOO=` in a .env file should take the default.
   const cleaned: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) {
@@ -62,11 +54,13 @@ export const env = {
       .transform((v) => ['true', '1', 'yes', 'on'].includes(v)),
   /** Comma-separated list; entries trimmed, empties dropped. */
   list: () =>
-    z
-      .string()
-      .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)),
-  logLevel: () =>
-    z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    z.string().transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    ),
+  logLevel: () => z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   durationMs: (fallback: number) => z.coerce.number().int().min(0).default(fallback),
 };
 

@@ -30,7 +30,8 @@ export const ERROR_CODES = {
   invalid_credential: {
     status: [401],
     surfaces: ['gateway', 'management'],
-    meaning: 'The credential header is malformed: `Authorization` is not `Bearer <credential>`, `X-API-Key` holds more than one key, or the two disagree (management API: also a credential that is neither an admin token nor a Tollgate key).',
+    meaning:
+      'The credential header is malformed: `Authorization` is not `Bearer <credential>`, `X-API-Key` holds more than one key, or the two disagree (management API: also a credential that is neither an admin token nor a Tollgate key).',
     action: 'Send one credential, as `Authorization: Bearer <key>` or `X-API-Key: <key>`.',
   },
   invalid_api_key: {
@@ -226,7 +227,8 @@ export const ERROR_CODES = {
   too_many_failed_attempts: {
     status: [429],
     surfaces: ['gateway'],
-    meaning: 'Too many requests without a valid credential came from this client address; until its budget refills, only keys this replica already has cached pass.',
+    meaning:
+      'Too many requests without a valid credential came from this client address; until its budget refills, only keys this replica already has cached pass.',
     action: 'Fix the credential the client sends, then retry after `Retry-After` seconds (UNAUTHENTICATED_REFUSALS_PER_MINUTE_PER_ADDRESS sets the budget).',
   },
   unavailable: {

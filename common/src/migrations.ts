@@ -22,9 +22,7 @@ export async function migrate(pool: pg.Pool, opts: MigrateOptions, logger?: Logg
   const applied: string[] = [];
   try {
     await client.query('select pg_advisory_lock($1)', [opts.lockKey]);
-    await client.query(
-      `create table if not exists ${opts.table} (id text primary key, applied_at timestamptz not null default now())`,
-    );
+    await client.query(`create table if not exists ${opts.table} (id text primary key, applied_at timestamptz not null default now())`);
     const done = new Set((await client.query<{ id: string }>(`select id from ${opts.table}`)).rows.map((r) => r.id));
     for (const m of [...opts.migrations].sort((a, b) => a.id.localeCompare(b.id))) {
       if (done.has(m.id)) continue;

@@ -34,11 +34,7 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   });
 }
 
-export async function runHealthChecks(
-  service: string,
-  checks: Record<string, HealthCheck>,
-  timeoutMs = 1000,
-): Promise<HealthReport> {
+export async function runHealthChecks(service: string, checks: Record<string, HealthCheck>, timeoutMs = 1000): Promise<HealthReport> {
   const entries = await Promise.all(
     Object.entries(checks).map(async ([name, check]) => {
       try {

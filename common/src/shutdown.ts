@@ -7,11 +7,7 @@ export type ShutdownStep = { name: string; run: () => Promise<unknown> | unknown
  * A second signal, or a step that hangs past the deadline, forces the exit so an orchestrator
  * never waits forever.
  */
-export function installGracefulShutdown(
-  logger: Logger,
-  steps: ShutdownStep[],
-  deadlineMs = 10_000,
-): () => Promise<void> {
+export function installGracefulShutdown(logger: Logger, steps: ShutdownStep[], deadlineMs = 10_000): () => Promise<void> {
   let shuttingDown: Promise<void> | undefined;
   const shutdown = (signal: string): Promise<void> => {
     if (shuttingDown) {

@@ -105,8 +105,14 @@ export function describeConfigRefusals(spec: {
       expect(schema, 'the schema passed to loadConfig was not captured').toBeDefined();
       const keys = Object.keys(schema!.shape);
       const covered = new Set([...spec.refusals.map((r) => r.variable), ...Object.keys(spec.unvalidated)]);
-      expect(keys.filter((k) => !covered.has(k)), 'variables without a refusal row').toEqual([]);
-      expect([...covered].filter((k) => !keys.includes(k)), 'rows for variables the schema does not have').toEqual([]);
+      expect(
+        keys.filter((k) => !covered.has(k)),
+        'variables without a refusal row',
+      ).toEqual([]);
+      expect(
+        [...covered].filter((k) => !keys.includes(k)),
+        'rows for variables the schema does not have',
+      ).toEqual([]);
     });
   });
 }

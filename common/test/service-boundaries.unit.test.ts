@@ -36,9 +36,7 @@ function importedPackages(file: string, source: string): string[] {
   const names = new Map(dirs.map((dir) => [nameOf(dir), dir]));
   const found: string[] = [];
   for (const [, spec] of source.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*)['"]([^'"]+)['"]/g)) {
-    const target = spec!.startsWith('.')
-      ? relative(root, resolve(dirname(file), spec!)).split(sep)[0]
-      : names.get(spec!.split('/').slice(0, 2).join('/'));
+    const target = spec!.startsWith('.') ? relative(root, resolve(dirname(file), spec!)).split(sep)[0] : names.get(spec!.split('/').slice(0, 2).join('/'));
     if (target && target !== own && dirs.includes(target)) found.push(target);
   }
   return found;
@@ -59,15 +57,21 @@ describe('service boundaries', () => {
   });
 
   it('no service’s package.json names another service, in any dependency field', () => {
-    const found = SERVICES.flatMap((dir) => workspaceDependencies(packageJson(dir)).filter((d) => SERVICES.includes(d) && d !== dir).map((d) => `${dir} → ${d}`));
+    const found = SERVICES.flatMap((dir) =>
+      workspaceDependencies(packageJson(dir))
+        .filter((d) => SERVICES.includes(d) && d !== dir)
+        .map((d) => `${dir} → ${d}`),
+    );
     expect(found).toEqual([]);
   });
 
   it('shared packages depend only on shared packages (and test tooling, for their tests)', () => {
     const found = SHARED.flatMap((dir) => {
       const pkg = packageJson(dir);
-      const bad = [...workspaceDependencies(pkg, ['dependencies', 'peerDependencies', 'optionalDependencies']).filter((d) => !SHARED.includes(d)),
-        ...workspaceDependencies(pkg, ['devDependencies']).filter((d) => SERVICES.includes(d))];
+      const bad = [
+        ...workspaceDependencies(pkg, ['dependencies', 'peerDependencies', 'optionalDependencies']).filter((d) => !SHARED.includes(d)),
+        ...workspaceDependencies(pkg, ['devDependencies']).filter((d) => SERVICES.includes(d)),
+      ];
       return bad.map((d) => `${dir} → ${d}`);
     });
     expect(found).toEqual([]);

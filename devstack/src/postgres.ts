@@ -12,7 +12,9 @@ export const PG_SUPERUSER = 'tollgate';
 export function findPostgresBin(): string {
   const base = '/usr/lib/postgresql';
   const versions = existsSync(base)
-    ? readdirSync(base).filter((v) => existsSync(join(base, v, 'bin', 'postgres'))).sort((a, b) => Number(b) - Number(a))
+    ? readdirSync(base)
+        .filter((v) => existsSync(join(base, v, 'bin', 'postgres')))
+        .sort((a, b) => Number(b) - Number(a))
     : [];
   if (versions.length === 0) {
     throw new Error(
@@ -103,19 +105,22 @@ export async function startPostgres(opts: PostgresOptions): Promise<RunningPostg
     );
     if (init.status !== 0) throw new Error(`initdb failed:\n${init.stderr || init.stdout}`);
     // Loopback only, trust auth: this server is a development/test fixture, never exposed.
-    writeFileSync(
-      join(dataDir, 'pg_hba.conf'),
-      'local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n',
-    );
+    writeFileSync(join(dataDir, 'pg_hba.conf'), 'local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n');
     if (ids) chownSync(join(dataDir, 'pg_hba.conf'), ids.uid, ids.gid);
   }
   const args = [
-    '-D', dataDir,
-    '-p', String(opts.port),
-    '-h', '127.0.0.1',
-    '-k', socketDir,
-    '-c', 'max_connections=200',
-    '-c', 'shared_buffers=128MB',
+    '-D',
+    dataDir,
+    '-p',
+    String(opts.port),
+    '-h',
+    '127.0.0.1',
+    '-k',
+    socketDir,
+    '-c',
+    'max_connections=200',
+    '-c',
+    'shared_buffers=128MB',
     ...(opts.ephemeral ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : []),
   ];
   const proc = startProcess({

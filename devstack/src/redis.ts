@@ -28,14 +28,22 @@ export async function startRedis(opts: {
 }): Promise<RunningRedis> {
   mkdirSync(opts.dir, { recursive: true });
   const args = [
-    '--port', String(opts.port),
-    '--bind', '127.0.0.1',
-    '--protected-mode', 'yes',
-    '--dir', opts.dir,
-    '--daemonize', 'no',
-    '--save', opts.persistent ? '60 1' : '',
-    '--appendonly', 'no',
-    '--loglevel', 'warning',
+    '--port',
+    String(opts.port),
+    '--bind',
+    '127.0.0.1',
+    '--protected-mode',
+    'yes',
+    '--dir',
+    opts.dir,
+    '--daemonize',
+    'no',
+    '--save',
+    opts.persistent ? '60 1' : '',
+    '--appendonly',
+    'no',
+    '--loglevel',
+    'warning',
     ...(opts.extraArgs ?? []),
   ];
   const proc = startProcess({ name: 'redis', command: findRedisServer(), args, output: opts.output, detached: opts.detached, onSpawn: opts.onSpawn });
@@ -69,10 +77,14 @@ export async function startRedisCluster(opts: { dir: string; ports: number[] }):
     });
     // Wait until every node agrees the cluster is up.
     for (const port of opts.ports) {
-      await waitFor(`redis cluster node ${port}`, async () => {
-        const info = execFileSync(cli, ['-p', String(port), 'cluster', 'info']).toString();
-        return info.includes('cluster_state:ok');
-      }, { timeoutMs: 20_000 });
+      await waitFor(
+        `redis cluster node ${port}`,
+        async () => {
+          const info = execFileSync(cli, ['-p', String(port), 'cluster', 'info']).toString();
+          return info.includes('cluster_state:ok');
+        },
+        { timeoutMs: 20_000 },
+      );
     }
   } catch (err) {
     for (const n of nodes) await n.process.stop();

@@ -45,7 +45,11 @@ export class TestStack {
 
   /** A Postgres database of this file's own on the run's server, dropped last. */
   database(infra: TestInfra, label: string): Promise<{ url: string; drop: () => Promise<void> }> {
-    return this.start(`Postgres database '${label}' (is the run's Postgres up?)`, () => createTestDatabase(infra, label), (db) => db.drop());
+    return this.start(
+      `Postgres database '${label}' (is the run's Postgres up?)`,
+      () => createTestDatabase(infra, label),
+      (db) => db.drop(),
+    );
   }
 
   /** A Redis key prefix no other test file uses (nothing to stop: keys are left to the run's Redis). */
@@ -55,7 +59,11 @@ export class TestStack {
 
   /** A real Envoy on free loopback ports (the canonical envoy.yaml), stopped before what it calls. */
   envoy(render: LoopbackEnvoyOptions): Promise<RunningEnvoy> {
-    return this.start('Envoy', () => startLoopbackEnvoy(render), (envoy) => envoy.process.stop());
+    return this.start(
+      'Envoy',
+      () => startLoopbackEnvoy(render),
+      (envoy) => envoy.process.stop(),
+    );
   }
 
   /**

@@ -22,7 +22,10 @@ type Obj = Record<string, any>;
 const tmp = () => mkdtempSync(join(tmpdir(), 'tollgate-deploy-'));
 const K8S = join(REPO_ROOT, 'k8s');
 const manifestFiles = readdirSync(K8S).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml');
-const loadAll = (text: string): Obj[] => YAML.parseAllDocuments(text).map((d) => d.toJS() as Obj).filter(Boolean);
+const loadAll = (text: string): Obj[] =>
+  YAML.parseAllDocuments(text)
+    .map((d) => d.toJS() as Obj)
+    .filter(Boolean);
 const k8s = (file: string) => loadAll(readFileSync(join(K8S, file), 'utf8'));
 const find = (docs: Obj[], kind: string, name: string): Obj => {
   const doc = docs.find((d) => d.kind === kind && d.metadata?.name === name);
@@ -57,10 +60,23 @@ describe('Kubernetes manifests', () => {
     const names = docs.map((d) => `${d.kind}/${d.metadata.name}`).sort();
     expect(names).toEqual(
       [
-        'ConfigMap/envoy-config', 'ConfigMap/tollgate-settings', 'Deployment/authz-service', 'Deployment/backend-hello',
-        'Deployment/envoy', 'HorizontalPodAutoscaler/authz-service', 'Namespace/api-proxy', 'PodDisruptionBudget/authz-service',
-        'PodDisruptionBudget/envoy', 'Service/authz-service', 'Service/backend-hello', 'Service/billing-sidecar', 'Service/envoy',
-        'Service/postgres', 'Service/redis', 'StatefulSet/postgres', 'StatefulSet/redis',
+        'ConfigMap/envoy-config',
+        'ConfigMap/tollgate-settings',
+        'Deployment/authz-service',
+        'Deployment/backend-hello',
+        'Deployment/envoy',
+        'HorizontalPodAutoscaler/authz-service',
+        'Namespace/api-proxy',
+        'PodDisruptionBudget/authz-service',
+        'PodDisruptionBudget/envoy',
+        'Service/authz-service',
+        'Service/backend-hello',
+        'Service/billing-sidecar',
+        'Service/envoy',
+        'Service/postgres',
+        'Service/redis',
+        'StatefulSet/postgres',
+        'StatefulSet/redis',
       ].sort(),
     );
     for (const d of docs.filter((x) => x.kind !== 'Namespace')) expect(d.metadata.namespace, `${d.kind}/${d.metadata.name}`).toBe('api-proxy');
@@ -74,7 +90,16 @@ describe('Kubernetes manifests', () => {
   it('the kustomization lists every manifest but the Secret template, in seed 003 order', () => {
     const kz = YAML.parse(readFileSync(join(K8S, 'kustomization.yaml'), 'utf8')) as Obj;
     expect([...kz.resources].sort()).toEqual(manifestFiles.filter((f) => f !== 'secret.example.yaml').sort());
-    const order = ['namespace.yaml', 'configmap.yaml', 'postgres.yaml', 'redis.yaml', 'api-key-service.yaml', 'backend-service.yaml', 'billing-sidecar.yaml', 'envoy.yaml'];
+    const order = [
+      'namespace.yaml',
+      'configmap.yaml',
+      'postgres.yaml',
+      'redis.yaml',
+      'api-key-service.yaml',
+      'backend-service.yaml',
+      'billing-sidecar.yaml',
+      'envoy.yaml',
+    ];
     expect(kz.resources).toEqual(order);
   });
 
@@ -84,10 +109,11 @@ describe('Kubernetes manifests', () => {
       expect(v === '' || v.startsWith('replace-with-'), `${k} looks like a real value`).toBe(true);
     }
     const refs = new Set<string>();
-    for (const f of manifestFiles) JSON.stringify(k8s(f), (key, value) => {
-      if (key === 'secretKeyRef') refs.add(value.key);
-      return value;
-    });
+    for (const f of manifestFiles)
+      JSON.stringify(k8s(f), (key, value) => {
+        if (key === 'secretKeyRef') refs.add(value.key);
+        return value;
+      });
     expect([...refs].sort()).toEqual(Object.keys(secret.stringData).sort());
   });
 
@@ -203,7 +229,7 @@ describe('docker-compose.yml', () => {
     const config = YAML.parse((await composeConfig(secrets)).stdout) as Obj;
     const envoy = config.services.envoy;
     expect(envoy.image).toBe(ENVOY_IMAGE);
-    const configMount = envoy.volumes.find((v: Obj | string) => typeof v === 'string' ? v.includes('envoy.yaml') : v.target?.endsWith('envoy.yaml'));
+    const configMount = envoy.volumes.find((v: Obj | string) => (typeof v === 'string' ? v.includes('envoy.yaml') : v.target?.endsWith('envoy.yaml')));
     const source = typeof configMount === 'string' ? configMount.split(':')[0] : configMount.source;
     expect(source).toBe(ENVOY_CONFIG_PATH);
     expect(envoy.command).toContain('/etc/tollgate/envoy.yaml');
@@ -259,7 +285,11 @@ describe('Dockerfile and scripts', () => {
     expect(text).toMatch(/^FROM .* AS runtime$/m);
     expect(text).toMatch(/^USER 1000:1000$/m);
     expect(text).toMatch(/^HEALTHCHECK /m);
-    for (const [svc, portVar] of [['backend-hello', 'BACKEND_PORT'], ['authz-service', 'AUTHZ_HTTP_PORT'], ['billing-sidecar', 'BILLING_HTTP_PORT']]) {
+    for (const [svc, portVar] of [
+      ['backend-hello', 'BACKEND_PORT'],
+      ['authz-service', 'AUTHZ_HTTP_PORT'],
+      ['billing-sidecar', 'BILLING_HTTP_PORT'],
+    ]) {
       expect(text).toMatch(new RegExp(`^FROM runtime AS ${svc}$`, 'm'));
       expect(text).toMatch(new RegExp(`deploy --prod .*@tollgate/${svc}|@tollgate/${svc} deploy --prod`));
       expect(text).toMatch(new RegExp(`HEALTHCHECK_PORT_VAR=${portVar}`));

@@ -127,8 +127,7 @@ function checkPnpm(at: string, [first, second]: string[], repo: RepoFacts): stri
   }
   if (!PNPM_BUILTINS.has(first)) return `${at}: package.json has no script ${first}`;
   if (first === 'run' && (second === undefined || !repo.scripts.has(second))) return `${at}: package.json has no script ${second}`;
-  if (first === 'exec' && (second === undefined || !existsSync(join(repo.root, 'node_modules', '.bin', second))))
-    return `${at}: no workspace binary ${second}`;
+  if (first === 'exec' && (second === undefined || !existsSync(join(repo.root, 'node_modules', '.bin', second)))) return `${at}: no workspace binary ${second}`;
   return null;
 }
 
@@ -176,7 +175,5 @@ export function listTestFiles(root: string): string[] {
 /** Command names of a commander help text's "Commands:" section (without `help`). */
 export function helpCommands(help: string): Set<string> {
   const section = help.split(/^Commands:\s*$/m)[1] ?? '';
-  return new Set(
-    [...section.matchAll(/^ {2}([a-z][\w-]*)/gm)].map((m) => m[1]!).filter((name) => name !== 'help'),
-  );
+  return new Set([...section.matchAll(/^ {2}([a-z][\w-]*)/gm)].map((m) => m[1]!).filter((name) => name !== 'help'));
 }

@@ -15,14 +15,16 @@ const run = promisify(execFile);
 const work = mkdtempSync(join(tmpdir(), 'tollgate-doc-commands-'));
 const nodeOnly = join(work, 'bin');
 /** The test's PATH minus every directory that holds a pnpm, plus one with only node in it. */
-const freshPath = [
-  nodeOnly,
-  ...(process.env.PATH ?? '').split(delimiter).filter((dir) => dir && !existsSync(join(dir, 'pnpm'))),
-].join(delimiter);
+const freshPath = [nodeOnly, ...(process.env.PATH ?? '').split(delimiter).filter((dir) => dir && !existsSync(join(dir, 'pnpm')))].join(delimiter);
 const freshEnv: NodeJS.ProcessEnv = { ...process.env, PATH: freshPath, TOLLGATE_STACK_DIR: join(work, 'stack') };
 const sh = (file: string, args: string[]) => run(join(REPO_ROOT, file), args, { cwd: REPO_ROOT, env: freshEnv, timeout: 120_000 });
 
-const docs = ['README.md', ...readdirSync(join(REPO_ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const docs = [
+  'README.md',
+  ...readdirSync(join(REPO_ROOT, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
 const commands: DocCommand[] = docs.flatMap((f) => extractCommands(readFileSync(join(REPO_ROOT, f), 'utf8'), f));
 let repo: RepoFacts;
 
@@ -76,7 +78,10 @@ describe('commands in README.md and docs/', () => {
       'Or inline: `tollgate usage user123`.',
     ].join('\n');
     const problems = extractCommands(doc, 'fake.md').map((c) => checkCommand(c, repo));
-    expect(problems.every((p) => p !== null), problems.join('\n')).toBe(true);
+    expect(
+      problems.every((p) => p !== null),
+      problems.join('\n'),
+    ).toBe(true);
     expect(problems).toHaveLength(9);
   });
 

@@ -13,8 +13,7 @@ const run = promisify(execFile);
 const stackDir = mkdtempSync(join(tmpdir(), 'tollgate-stack-'));
 const env: NodeJS.ProcessEnv = { ...process.env, TOLLGATE_STACK_DIR: stackDir };
 delete env.ADMIN_TOKEN;
-const stack = (...args: string[]) =>
-  run(join(REPO_ROOT, 'scripts', 'stack'), args, { env, cwd: REPO_ROOT, timeout: 170_000 });
+const stack = (...args: string[]) => run(join(REPO_ROOT, 'scripts', 'stack'), args, { env, cwd: REPO_ROOT, timeout: 170_000 });
 /** `status` even when some component is down (it then exits 3). */
 const statusText = async () => (await stack('status').catch((e: { stdout: string }) => e)).stdout;
 
@@ -54,7 +53,17 @@ async function statusUntil(what: string, done: (text: string) => boolean, timeou
 }
 
 beforeAll(async () => {
-  for (const name of ['ENVOY_PORT', 'ENVOY_ADMIN_PORT', 'BACKEND_PORT', 'AUTHZ_HTTP_PORT', 'AUTHZ_GRPC_PORT', 'BILLING_GRPC_PORT', 'BILLING_HTTP_PORT', 'STACK_POSTGRES_PORT', 'STACK_REDIS_PORT']) {
+  for (const name of [
+    'ENVOY_PORT',
+    'ENVOY_ADMIN_PORT',
+    'BACKEND_PORT',
+    'AUTHZ_HTTP_PORT',
+    'AUTHZ_GRPC_PORT',
+    'BILLING_GRPC_PORT',
+    'BILLING_HTTP_PORT',
+    'STACK_POSTGRES_PORT',
+    'STACK_REDIS_PORT',
+  ]) {
     env[name] = String(await freePort());
   }
 });

@@ -45,7 +45,17 @@ describe('./test-api.sh', () => {
     });
 
     it('passes every step: keys, /hello with and without, rate limit, list, revoke, delete', async () => {
-      for (const name of ['ENVOY_PORT', 'ENVOY_ADMIN_PORT', 'BACKEND_PORT', 'AUTHZ_HTTP_PORT', 'AUTHZ_GRPC_PORT', 'BILLING_GRPC_PORT', 'BILLING_HTTP_PORT', 'STACK_POSTGRES_PORT', 'STACK_REDIS_PORT']) {
+      for (const name of [
+        'ENVOY_PORT',
+        'ENVOY_ADMIN_PORT',
+        'BACKEND_PORT',
+        'AUTHZ_HTTP_PORT',
+        'AUTHZ_GRPC_PORT',
+        'BILLING_GRPC_PORT',
+        'BILLING_HTTP_PORT',
+        'STACK_POSTGRES_PORT',
+        'STACK_REDIS_PORT',
+      ]) {
         env[name] = String(await freePort());
       }
       await stack('up', '--detach');

@@ -5,8 +5,16 @@ describe('TestStack', () => {
   it('stops parts last started first, deferred ones included', async () => {
     const stack = new TestStack();
     const stopped: string[] = [];
-    await stack.start('database', async () => 'db', () => stopped.push('database'));
-    await stack.start('service', async () => 'svc', () => stopped.push('service'));
+    await stack.start(
+      'database',
+      async () => 'db',
+      () => stopped.push('database'),
+    );
+    await stack.start(
+      'service',
+      async () => 'svc',
+      () => stopped.push('service'),
+    );
     stack.defer('client', () => stopped.push('client'));
     await stack.stop();
     expect(stopped).toEqual(['client', 'service', 'database']);
@@ -15,10 +23,18 @@ describe('TestStack', () => {
   it('names the part that could not start, and keeps what did start for stop()', async () => {
     const stack = new TestStack();
     const stopped: string[] = [];
-    await stack.start('database', async () => 'db', () => stopped.push('database'));
-    await expect(stack.start('Envoy', () => Promise.reject(new Error('no binary')), () => stopped.push('Envoy'))).rejects.toThrow(
-      'test stack: could not start Envoy: no binary',
+    await stack.start(
+      'database',
+      async () => 'db',
+      () => stopped.push('database'),
     );
+    await expect(
+      stack.start(
+        'Envoy',
+        () => Promise.reject(new Error('no binary')),
+        () => stopped.push('Envoy'),
+      ),
+    ).rejects.toThrow('test stack: could not start Envoy: no binary');
     await stack.stop();
     expect(stopped).toEqual(['database']);
   });
@@ -26,8 +42,16 @@ describe('TestStack', () => {
   it('stops every part past one that fails to stop, then names it', async () => {
     const stack = new TestStack();
     const stopped: string[] = [];
-    await stack.start('database', async () => 'db', () => stopped.push('database'));
-    await stack.start('service', async () => 'svc', () => Promise.reject(new Error('stuck')));
+    await stack.start(
+      'database',
+      async () => 'db',
+      () => stopped.push('database'),
+    );
+    await stack.start(
+      'service',
+      async () => 'svc',
+      () => Promise.reject(new Error('stuck')),
+    );
     await expect(stack.stop()).rejects.toThrow('test stack: could not stop service: stuck');
     expect(stopped).toEqual(['database']);
   });
@@ -36,7 +60,11 @@ describe('TestStack', () => {
     const stopped: string[] = [];
     await expect(
       onNewStack(async (stack) => {
-        await stack.start('database', async () => 'db', () => stopped.push('database'));
+        await stack.start(
+          'database',
+          async () => 'db',
+          () => stopped.push('database'),
+        );
         throw new Error('service refused its config');
       }),
     ).rejects.toThrow('service refused its config');

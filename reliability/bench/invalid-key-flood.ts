@@ -83,7 +83,10 @@ try {
     await sleep(phaseSeconds * 1000);
     await Promise.all([validLoad.stop(), flood?.stop()]);
     const lookups = (await keyLookups()) - lookupsBefore;
-    const lat = percentiles(validLoad.samples.filter((s) => s.status === 200).map((s) => (s.doneAt - s.at) * 1e6), [50, 90, 99]);
+    const lat = percentiles(
+      validLoad.samples.filter((s) => s.status === 200).map((s) => (s.doneAt - s.at) * 1e6),
+      [50, 90, 99],
+    );
     rows.push({
       phase: phase.name,
       'valid sent': validLoad.counts.sent,
@@ -99,7 +102,9 @@ try {
     });
   }
   const unknownPhase = unknownKeys === null ? '' : ` (the unknown-key phase: ${unknownKeys} distinct keys, ${unknownKeys / floodRate} s)`;
-  console.log(`\ninvalid-key flood: ${seconds} s per phase${unknownPhase}, valid keys at ${validRate}/s, flood at ${floodRate}/s, through Envoy with two authz-service replicas`);
+  console.log(
+    `\ninvalid-key flood: ${seconds} s per phase${unknownPhase}, valid keys at ${validRate}/s, flood at ${floodRate}/s, through Envoy with two authz-service replicas`,
+  );
   console.table(rows);
 } finally {
   await gw.stop();

@@ -7,8 +7,18 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import {
-  REPO_ROOT, ensureDatabase, freePort, httpOk, sleep, startEnvoy, startPostgres, startProcess, startRedis, waitFor,
-  type ManagedProcess, type RunningEnvoy,
+  REPO_ROOT,
+  ensureDatabase,
+  freePort,
+  httpOk,
+  sleep,
+  startEnvoy,
+  startPostgres,
+  startProcess,
+  startRedis,
+  waitFor,
+  type ManagedProcess,
+  type RunningEnvoy,
 } from '@tollgate/devstack';
 
 export type Component = 'postgres' | 'redis' | 'backend' | 'authz-a' | 'authz-b' | 'billing' | 'envoy';
@@ -208,7 +218,12 @@ export class Gateway {
         proc = (await startRedis({ dir: join(this.opts.dir, 'redis'), port: p.redis, output: this.sink(name).stream() })).process;
         break;
       case 'backend':
-        proc = this.node(name, 'backend-hello', { PATH: process.env.PATH, BACKEND_HOST: '127.0.0.1', BACKEND_PORT: String(p.backend), LOG_LEVEL: this.opts.logLevel ?? 'info' });
+        proc = this.node(name, 'backend-hello', {
+          PATH: process.env.PATH,
+          BACKEND_HOST: '127.0.0.1',
+          BACKEND_PORT: String(p.backend),
+          LOG_LEVEL: this.opts.logLevel ?? 'info',
+        });
         await waitFor(name, () => httpOk(`${this.backendUrl}/health/live`), { child: proc, timeoutMs: 60_000 });
         break;
       case 'authz-a':

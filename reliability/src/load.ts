@@ -59,7 +59,14 @@ export function isBillable(status: number): boolean {
 export class LoadRun {
   readonly samples: Sample[] = [];
   readonly counts: Counts = {
-    sent: 0, byKindStatus: {}, billable: 0, billableByKey: new Map(), invalidAllowed: 0, unchecked: 0, validRefused: 0, errors: {},
+    sent: 0,
+    byKindStatus: {},
+    billable: 0,
+    billableByKey: new Map(),
+    invalidAllowed: 0,
+    unchecked: 0,
+    validRefused: 0,
+    errors: {},
   };
   readonly marks: { label: string; at: number }[] = [];
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 256 });
@@ -206,5 +213,13 @@ export function perSecond(samples: Sample[], filter: (s: Sample) => boolean = ()
 }
 
 export function formatTimeline(rows: Record<string, number>[]): string {
-  return rows.map((r, i) => `${String(i).padStart(3)}s ${Object.entries(r).sort().map(([k, v]) => `${k}:${v}`).join(' ')}`).join('\n');
+  return rows
+    .map(
+      (r, i) =>
+        `${String(i).padStart(3)}s ${Object.entries(r)
+          .sort()
+          .map(([k, v]) => `${k}:${v}`)
+          .join(' ')}`,
+    )
+    .join('\n');
 }

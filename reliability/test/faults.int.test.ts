@@ -6,8 +6,17 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleep } from '@tollgate/devstack';
 import {
-  COMPONENTS, Gateway, KeyIssuer, LoadRun, formatTimeline, isBillable, perSecond, reconcile,
-  type Component, type IssuedKey, type Sample,
+  COMPONENTS,
+  Gateway,
+  KeyIssuer,
+  LoadRun,
+  formatTimeline,
+  isBillable,
+  perSecond,
+  reconcile,
+  type Component,
+  type IssuedKey,
+  type Sample,
 } from '../src/index.js';
 
 // Faults under load (docs/reliability.md): one gateway made of separate processes, bounded
@@ -108,7 +117,9 @@ async function faultUnderLoad(fault: Component, reconcileTimeoutMs = 30_000): Pr
   const lastBad = bad.reduce((m, s) => Math.max(m, s.doneAt), -Infinity);
   const recoveryS = Math.max(0, (lastBad - restartAt) / 1000);
   const rss = Object.fromEntries(COMPONENTS.map((c) => [c, Math.round(gw.rssMiB(c))]));
-  const envoyStats = await gw.envoyStats(/ext_authz\.(error|denied|ok|timeout|failure_mode_allowed)$|cluster\.authz\.(upstream_cx_connect_fail|upstream_rq_timeout|upstream_rq_retry|outlier_detection\.ejections_enforced_total|health_check\.failure|upstream_rq_503)$/);
+  const envoyStats = await gw.envoyStats(
+    /ext_authz\.(error|denied|ok|timeout|failure_mode_allowed)$|cluster\.authz\.(upstream_cx_connect_fail|upstream_rq_timeout|upstream_rq_retry|outlier_detection\.ejections_enforced_total|health_check\.failure|upstream_rq_503)$/,
+  );
 
   const summary = {
     fault,
@@ -156,13 +167,20 @@ function expectOnly(samples: Sample[], allowed: number[], what: string): void {
   expect(samples.length, `${what}: no samples`).toBeGreaterThan(0);
   const other = samples.filter((s) => !allowed.includes(s.status));
   const statuses = JSON.stringify(other.slice(0, 5).map((s) => ({ kind: s.kind, status: s.status, error: s.error, at: Math.round(s.at) })));
-  expect(other.every((s) => s.status === 503), `${what}: ${statuses}`).toBe(true);
+  expect(
+    other.every((s) => s.status === 503),
+    `${what}: ${statuses}`,
+  ).toBe(true);
   expect(other.length, `${what}: ${statuses}`).toBeLessThanOrEqual(Math.max(2, Math.ceil(samples.length * 0.01)));
 }
 
 /** Malformed keys are refused before any dependency (Redis, Postgres) is consulted: always 401. */
 function assertMalformedRefusedWithoutDependencies(o: Outcome): void {
-  expectOnly(o.load.samples.filter((s) => s.kind === 'malformed'), [401], 'malformed keys');
+  expectOnly(
+    o.load.samples.filter((s) => s.kind === 'malformed'),
+    [401],
+    'malformed keys',
+  );
 }
 
 const during = (o: Outcome, s: Sample) => s.at >= o.killAt && s.doneAt <= o.readyAt;
@@ -184,8 +202,16 @@ describe('faults under load (kill -9, then restart)', () => {
     expectOnly(o.load.samples, [200, 401, 429], 'all answers');
     // While Redis is gone the limits are not enforced (fail open), but every key is still checked.
     const down = o.load.samples.filter((s) => during(o, s));
-    expectOnly(down.filter((s) => s.kind === 'unknown'), [401], 'unknown keys, Redis down');
-    expectOnly(down.filter((s) => s.kind === 'valid'), [200], 'valid keys, Redis down');
+    expectOnly(
+      down.filter((s) => s.kind === 'unknown'),
+      [401],
+      'unknown keys, Redis down',
+    );
+    expectOnly(
+      down.filter((s) => s.kind === 'valid'),
+      [200],
+      'valid keys, Redis down',
+    );
     expect(o.usage.billable).toBe(o.expectedBillable);
   }, 120_000);
 
@@ -194,15 +220,31 @@ describe('faults under load (kill -9, then restart)', () => {
     assertInvariants(o);
     assertMalformedRefusedWithoutDependencies(o);
     const down = o.load.samples.filter((s) => during(o, s));
-    expectOnly(down.filter((s) => s.kind === 'valid'), [200], 'valid keys, Postgres down');
-    expectOnly(down.filter((s) => s.kind === 'limited'), [200, 429], 'limited keys, Postgres down');
+    expectOnly(
+      down.filter((s) => s.kind === 'valid'),
+      [200],
+      'valid keys, Postgres down',
+    );
+    expectOnly(
+      down.filter((s) => s.kind === 'limited'),
+      [200, 429],
+      'limited keys, Postgres down',
+    );
     // Unknown keys cannot be told apart from new valid ones without the database: 503, not 401.
     const unknownDown = down.filter((s) => s.kind === 'unknown' && s.at >= o.killAt + 500 && s.doneAt <= o.restartAt);
     expect(unknownDown.length).toBeGreaterThan(0);
     expect(new Set(unknownDown.map((s) => s.status))).toEqual(new Set([503]));
     // Only unknown keys saw errors; after Postgres is back, nobody does.
-    expectOnly(o.load.samples.filter((s) => s.kind !== 'unknown'), [200, 401, 429], 'issued and malformed keys');
-    expectOnly(o.load.samples.filter((s) => after(o, s)), [200, 401, 429], 'after recovery');
+    expectOnly(
+      o.load.samples.filter((s) => s.kind !== 'unknown'),
+      [200, 401, 429],
+      'issued and malformed keys',
+    );
+    expectOnly(
+      o.load.samples.filter((s) => after(o, s)),
+      [200, 401, 429],
+      'after recovery',
+    );
     expect(o.usage.billable).toBe(o.expectedBillable);
   }, 120_000);
 
@@ -216,7 +258,11 @@ describe('faults under load (kill -9, then restart)', () => {
     const failed = down.filter((s) => s.status === 0 || s.status >= 500);
     expect(failed.length / down.length).toBeLessThan(0.1);
     expect(failed.every((s) => s.status === 503)).toBe(true);
-    expectOnly(o.load.samples.filter((s) => after(o, s)), [200, 401, 429], 'after recovery');
+    expectOnly(
+      o.load.samples.filter((s) => after(o, s)),
+      [200, 401, 429],
+      'after recovery',
+    );
     expect(o.usage.billable).toBe(o.expectedBillable);
   }, 120_000);
 
@@ -229,7 +275,11 @@ describe('faults under load (kill -9, then restart)', () => {
     // machine those can miss the 0.5 s ext_authz timeout (503, never let through). Such 503s in
     // the first two seconds after it is ready are the restart's cost, not a policy breach.
     const coldStart = (s: Sample) => s.status === 503 && s.at >= o.readyAt && s.at < o.readyAt + 2_000;
-    expectOnly(o.load.samples.filter((s) => s.status !== 0 && !coldStart(s)), [200, 401, 429], 'answers');
+    expectOnly(
+      o.load.samples.filter((s) => s.status !== 0 && !coldStart(s)),
+      [200, 401, 429],
+      'answers',
+    );
     const unanswered = o.load.samples.filter((s) => s.status === 0);
     expect(unanswered.length).toBeGreaterThan(0);
     expect(unanswered.every((s) => s.doneAt >= o.killAt && s.at <= o.readyAt)).toBe(true);
@@ -237,11 +287,15 @@ describe('faults under load (kill -9, then restart)', () => {
     // (gRPC stream every 0.2 s; the file on its own timer), so a SIGKILL can lose the entries of
     // the last moments' answers: those, and only those, may be missing. Never more than seen.
     const billed = new Set(
-      (await pool.query<{ request_id: string }>('select request_id from usage_records where billable and key_id = any($1)', [o.keyIds])).rows.map((r) => r.request_id),
+      (await pool.query<{ request_id: string }>('select request_id from usage_records where billable and key_id = any($1)', [o.keyIds])).rows.map(
+        (r) => r.request_id,
+      ),
     );
     const answered = o.load.samples.filter((s) => s.status === 200 && s.requestId);
     const missing = answered.filter((s) => !billed.has(s.requestId!));
-    console.log(`envoy kill: ${missing.length} billable answers unbilled, answered ${missing.map((s) => Math.round(s.doneAt - o.killAt)).join(',')} ms after the kill`);
+    console.log(
+      `envoy kill: ${missing.length} billable answers unbilled, answered ${missing.map((s) => Math.round(s.doneAt - o.killAt)).join(',')} ms after the kill`,
+    );
     expect(o.usage.billable).toBe(o.expectedBillable - missing.length);
     for (const s of missing) expect(s.doneAt).toBeGreaterThan(o.killAt - FLUSH_WINDOW_MS);
   }, 120_000);

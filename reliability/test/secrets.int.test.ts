@@ -6,9 +6,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '@tollgate/common';
 import { sleep } from '@tollgate/devstack';
-import {
-  closeServiceDeps, createServiceDeps, generateKey, issueServiceToken, loadAuthzConfig,
-} from '@tollgate/authz-service';
+import { closeServiceDeps, createServiceDeps, generateKey, issueServiceToken, loadAuthzConfig } from '@tollgate/authz-service';
 import { Gateway, KeyIssuer, type IssuedKey } from '../src/index.js';
 
 // Every secret Tollgate handles — API keys, a service token, provider credentials stored in the
@@ -65,7 +63,13 @@ describe('secrets never appear in plain text', () => {
     const alice = await issuer.issue({ userId: 'alice' });
     const limited = await issuer.issue({ userId: 'bob', perMinute: 2 });
     const revoked = await issuer.issue({ userId: 'carol' });
-    const { token } = await issueServiceToken(deps, { project: 'captionacc', service: 'api', routes: ['/captionacc/prefect/api/'], expiresInDays: 1, createdBy: 'secrets-test' });
+    const { token } = await issueServiceToken(deps, {
+      project: 'captionacc',
+      service: 'api',
+      routes: ['/captionacc/prefect/api/'],
+      expiresInDays: 1,
+      createdBy: 'secrets-test',
+    });
     const stored = `daily_stored_${randomBytes(12).toString('hex')}`;
     await deps.vault.set('alice', 'daily', stored);
     const byok = `daily_byok_${randomBytes(12).toString('hex')}`;
@@ -80,9 +84,9 @@ describe('secrets never appear in plain text', () => {
       'stored provider key': stored,
       'client provider key (BYOK)': byok,
       'admin token': gw.secrets.adminToken,
-      'KEY_HASH_SECRETS': gw.secrets.keyHashSecret,
-      'GATEWAY_JWT_SECRET': JWT_SECRET.slice(3),
-      'VAULT_MASTER_KEYS': VAULT_KEY.slice(4),
+      KEY_HASH_SECRETS: gw.secrets.keyHashSecret,
+      GATEWAY_JWT_SECRET: JWT_SECRET.slice(3),
+      VAULT_MASTER_KEYS: VAULT_KEY.slice(4),
     });
     // A key's random part, should something log it without its prefix.
     for (const k of [alice, limited, revoked] as IssuedKey[]) secrets[`${k.userId} key body`] = k.plaintext.slice(3);
@@ -153,8 +157,11 @@ describe('secrets never appear in plain text', () => {
     for (const { component, line } of gw.allLogLines()) corpus.push({ where: `${component} log`, text: line });
     corpus.push({ where: 'envoy access log', text: readFileSync(gw.accessLogPath, 'utf8') });
     const metricUrls = [
-      `${gw.authzHttpUrl(0)}/metrics`, `${gw.authzHttpUrl(1)}/metrics`, `${gw.billingHttpUrl}/metrics`,
-      `${gw.backendUrl}/metrics`, `${gw.envoyAdminUrl}/stats/prometheus`,
+      `${gw.authzHttpUrl(0)}/metrics`,
+      `${gw.authzHttpUrl(1)}/metrics`,
+      `${gw.billingHttpUrl}/metrics`,
+      `${gw.backendUrl}/metrics`,
+      `${gw.envoyAdminUrl}/stats/prometheus`,
     ];
     for (const url of metricUrls) corpus.push({ where: url, text: await (await fetch(url)).text() });
     const db = new pg.Client({ connectionString: gw.databaseUrl });
@@ -183,9 +190,13 @@ describe('secrets never appear in plain text', () => {
 
     const found: string[] = [];
     for (const [name, secret] of Object.entries(secrets)) {
-      for (const c of corpus) if (c.text.includes(secret)) found.push(`${name} in ${c.where}: …${c.text.slice(Math.max(0, c.text.indexOf(secret) - 80), c.text.indexOf(secret) + 20)}…`);
+      for (const c of corpus)
+        if (c.text.includes(secret))
+          found.push(`${name} in ${c.where}: …${c.text.slice(Math.max(0, c.text.indexOf(secret) - 80), c.text.indexOf(secret) + 20)}…`);
     }
-    console.log(`secrets: searched ${corpus.length} texts (${(all.length / 1024).toFixed(0)} KiB) for ${Object.keys(secrets).length} secrets; statuses ${JSON.stringify(seen)}`);
+    console.log(
+      `secrets: searched ${corpus.length} texts (${(all.length / 1024).toFixed(0)} KiB) for ${Object.keys(secrets).length} secrets; statuses ${JSON.stringify(seen)}`,
+    );
     expect(found).toEqual([]);
   }, 150_000);
 });

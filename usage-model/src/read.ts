@@ -130,7 +130,15 @@ function totals(row: TotalsRow | undefined): UsageTotals {
 
 /** Adds up per-key or per-bucket rows into one. */
 function sumRows(rows: TotalsRow[]): TotalsRow {
-  const out: TotalsRow = { total_requests: 0, billable_requests: 0, refused_requests: 0, request_bytes: 0, response_bytes: 0, duration_ms_total: 0, last_request_at: null };
+  const out: TotalsRow = {
+    total_requests: 0,
+    billable_requests: 0,
+    refused_requests: 0,
+    request_bytes: 0,
+    response_bytes: 0,
+    duration_ms_total: 0,
+    last_request_at: null,
+  };
   for (const row of rows) {
     out.total_requests += row.total_requests;
     out.billable_requests += row.billable_requests;
@@ -173,7 +181,12 @@ interface SeriesRow extends TotalsRow {
  * One credential's roll-ups over a range, in total and per hour or per day (UTC buckets with
  * requests), with the first bucket's attribution for the caller to name the credential by.
  */
-async function readSeries(pool: pg.Pool, keyId: string, credential: CredentialKind, range?: SeriesRange): Promise<UsageSeries & { first: SeriesRow | undefined }> {
+async function readSeries(
+  pool: pg.Pool,
+  keyId: string,
+  credential: CredentialKind,
+  range?: SeriesRange,
+): Promise<UsageSeries & { first: SeriesRow | undefined }> {
   const { from, to } = resolveUsageRange(range);
   const granularity = range?.granularity ?? 'day';
   const table = granularity === 'hour' ? 'usage_hourly' : 'usage_daily';
@@ -234,7 +247,14 @@ export async function readBillingStatus(pool: pg.Pool, opts: { stripeCustomerId?
      where status = 'pending' and ($1::text is null or stripe_customer_id = $1)`,
     [customer],
   );
-  const parked = await pool.query<{ identifier: string; stripe_customer_id: string; value: string; window_start: Date; last_status: number | null; last_error: string | null }>(
+  const parked = await pool.query<{
+    identifier: string;
+    stripe_customer_id: string;
+    value: string;
+    window_start: Date;
+    last_status: number | null;
+    last_error: string | null;
+  }>(
     `select identifier, stripe_customer_id, value, window_start, last_status, last_error from stripe_outbox
      where status = 'parked' and ($1::text is null or stripe_customer_id = $1) order by id limit $2`,
     [customer, opts.limit ?? 100],

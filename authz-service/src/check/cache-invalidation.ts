@@ -26,7 +26,12 @@ export class CacheInvalidation implements KeyEventHandlers {
   private caches: InvalidatedCaches | null = null;
 
   constructor(registry: Registry) {
-    this.invalidations = new Counter({ name: 'tollgate_authz_key_invalidations_total', help: 'Cache invalidations received', labelNames: ['type'], registers: [registry] });
+    this.invalidations = new Counter({
+      name: 'tollgate_authz_key_invalidations_total',
+      help: 'Cache invalidations received',
+      labelNames: ['type'],
+      registers: [registry],
+    });
   }
 
   /**

@@ -60,10 +60,7 @@ export class Checker {
     }
     const shape = checkKeyShape(cred.value, this.d.settings.acceptedPrefixes);
     if (shape) {
-      const message =
-        shape === 'bad_checksum'
-          ? 'The API key is not valid (its checksum does not match: a typo?)'
-          : 'The API key is not valid (malformed)';
+      const message = shape === 'bad_checksum' ? 'The API key is not valid (its checksum does not match: a typo?)' : 'The API key is not valid (malformed)';
       return deny(401, 'invalid_api_key', message, { outcome: `invalid_${shape}` });
     }
 
@@ -83,7 +80,10 @@ export class Checker {
       key = match.key;
     } catch (err) {
       if (err instanceof KeyStoreUnavailableError) {
-        return deny(503, 'unavailable', 'The key store is unavailable; try again shortly', { headers: { 'retry-after': '1' }, outcome: 'key_store_unavailable' });
+        return deny(503, 'unavailable', 'The key store is unavailable; try again shortly', {
+          headers: { 'retry-after': '1' },
+          outcome: 'key_store_unavailable',
+        });
       }
       throw err;
     }
@@ -140,7 +140,11 @@ export class Checker {
         this.d.redisFailures.inc();
         if (this.d.settings.failureMode === 'closed') {
           this.d.logger.warn({ err: (err as Error).message, keyId: key.id }, 'rate limiter unavailable; failing closed');
-          return deny(503, 'unavailable', 'Rate limiting is unavailable; try again shortly', { headers: { 'retry-after': '1' }, metadata, outcome: 'rate_limiter_unavailable' });
+          return deny(503, 'unavailable', 'Rate limiting is unavailable; try again shortly', {
+            headers: { 'retry-after': '1' },
+            metadata,
+            outcome: 'rate_limiter_unavailable',
+          });
         }
         this.d.logger.warn({ err: (err as Error).message, keyId: key.id }, 'rate limiter unavailable; failing open');
         result = { allowed: true, minute: null, day: null, retryAfterMs: 0 };

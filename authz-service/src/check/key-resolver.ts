@@ -65,11 +65,7 @@ export interface KeyCacheSettings {
 export class KeyResolver {
   readonly cache: RefreshingCache<HashMatch, string[]>;
 
-  constructor(
-    store: KeyStore,
-    settings: KeyCacheSettings,
-    metrics: ResolverMetrics,
-  ) {
+  constructor(store: KeyStore, settings: KeyCacheSettings, metrics: ResolverMetrics) {
     this.cache = new RefreshingCache<HashMatch, string[]>({
       max: settings.maxEntries,
       negativeMax: settings.negativeMaxEntries,

@@ -74,7 +74,11 @@ export class ProviderInjector {
 
     const missing = () =>
       route.required
-        ? deny(400, 'provider_credential_missing', `No credential for provider "${provider}": store one for this user (PUT /api/users/<user_id>/provider-keys/${provider}) or send X-Provider-Auth`)
+        ? deny(
+            400,
+            'provider_credential_missing',
+            `No credential for provider "${provider}": store one for this user (PUT /api/users/<user_id>/provider-keys/${provider}) or send X-Provider-Auth`,
+          )
         : { headers: { 'x-provider': provider } };
     if (!this.envelope) return missing();
     let record: ProviderKeyRecord | null;
@@ -82,7 +86,10 @@ export class ProviderInjector {
       record = await this.vault.get(vaultCacheKey(key.userId, provider));
     } catch (err) {
       if (err instanceof StoreUnavailableError) {
-        return deny(503, 'unavailable', 'The provider-key vault is unavailable; try again shortly', { headers: { 'retry-after': '1' }, outcome: 'vault_unavailable' });
+        return deny(503, 'unavailable', 'The provider-key vault is unavailable; try again shortly', {
+          headers: { 'retry-after': '1' },
+          outcome: 'vault_unavailable',
+        });
       }
       throw err;
     }
@@ -93,7 +100,9 @@ export class ProviderInjector {
     } catch (err) {
       if (!(err instanceof VaultDecryptError)) throw err;
       this.logger.error({ userId: key.userId, provider, err: err.message }, 'stored provider credential cannot be decrypted');
-      return deny(503, 'provider_credential_unreadable', `The stored ${provider} credential cannot be used; ask an operator to check the vault`, { outcome: 'vault_decrypt_failed' });
+      return deny(503, 'provider_credential_unreadable', `The stored ${provider} credential cannot be used; ask an operator to check the vault`, {
+        outcome: 'vault_decrypt_failed',
+      });
     }
   }
 }

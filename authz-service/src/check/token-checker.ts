@@ -75,7 +75,10 @@ export class TokenChecker {
     try {
       record = await this.registry.get(claims.jti);
     } catch {
-      return deny(503, 'unavailable', 'The token registry is unavailable; try again shortly', { headers: { 'retry-after': '1' }, outcome: 'token_store_unavailable' });
+      return deny(503, 'unavailable', 'The token registry is unavailable; try again shortly', {
+        headers: { 'retry-after': '1' },
+        outcome: 'token_store_unavailable',
+      });
     }
     if (!record) return deny(401, 'invalid_token', 'The service token is not known to this gateway', { outcome: 'token_unknown' });
     if (record.revokedAt || !record.isActive) return deny(401, 'token_revoked', 'The service token has been revoked');

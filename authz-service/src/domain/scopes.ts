@@ -44,10 +44,7 @@ export function requiredScope(method: string, path: string, rules: readonly Rout
   return READ_METHODS.has(m) ? 'read' : 'write';
 }
 
-export function effectiveScopes(
-  key: { scopes: readonly string[]; permissionSet: string | null },
-  sets: Record<string, readonly string[]>,
-): string[] {
+export function effectiveScopes(key: { scopes: readonly string[]; permissionSet: string | null }, sets: Record<string, readonly string[]>): string[] {
   const fromSet = key.permissionSet ? (sets[key.permissionSet] ?? []) : [];
   return [...new Set([...fromSet, ...key.scopes])];
 }

@@ -100,7 +100,11 @@ export function serviceTokenRouteFor(path: string, rules: readonly ServiceTokenR
  * rule covers the path, the token's project (and service, when the rule lists services) match.
  * Matching is path-prefix.ts's: whole segments; the token's routes grant by exact case.
  */
-export function tokenAllowsPath(claims: Pick<ServiceTokenClaims, 'project' | 'service' | 'routes'>, path: string, rules: readonly ServiceTokenRouteRule[]): boolean {
+export function tokenAllowsPath(
+  claims: Pick<ServiceTokenClaims, 'project' | 'service' | 'routes'>,
+  path: string,
+  rules: readonly ServiceTokenRouteRule[],
+): boolean {
   if (!claims.routes.some((r) => pathWithin(path, r, 'grant'))) return false;
   const rule = serviceTokenRouteFor(path, rules);
   if (!rule) return true;

@@ -12,9 +12,7 @@ import { unauthorizedChallenge } from '../domain/bearer-challenge.js';
 const MANAGE_SCOPE = 'keys:manage';
 
 /** Who is calling: an operator with an admin token, or a key owner with a keys:manage key. */
-export type Actor =
-  | { kind: 'admin' }
-  | { kind: 'key'; keyId: string; userId: string; scopes: string[] };
+export type Actor = { kind: 'admin' } | { kind: 'key'; keyId: string; userId: string; scopes: string[] };
 
 /** How the actor is written in the audit log: never the token or key itself. */
 export function actorLabel(actor: Actor): string {
@@ -40,9 +38,10 @@ export async function authenticate(deps: ServiceDeps, headers: Record<string, st
   }
   const cred = extractCredential(flat);
   if (!cred.ok) {
-    throw unauthorized(cred.reason === 'missing' ? 'missing_credential' : 'invalid_credential', cred.reason === 'missing'
-      ? 'The management API needs "Authorization: Bearer <admin token or keys:manage key>"'
-      : cred.message);
+    throw unauthorized(
+      cred.reason === 'missing' ? 'missing_credential' : 'invalid_credential',
+      cred.reason === 'missing' ? 'The management API needs "Authorization: Bearer <admin token or keys:manage key>"' : cred.message,
+    );
   }
   let isAdmin = false;
   for (const token of deps.config.ADMIN_TOKEN) isAdmin = safeEqual(cred.value, token) || isAdmin;

@@ -50,7 +50,10 @@ export function installErrorHandling(app: FastifyInstance, logger: Logger): void
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const known = err instanceof HttpError ? err : fromFastifyError(err);
     if (known) {
-      void reply.code(known.status).headers(known.headers).send({ ...known.toBody(), request_id: req.id } satisfies ErrorBody);
+      void reply
+        .code(known.status)
+        .headers(known.headers)
+        .send({ ...known.toBody(), request_id: req.id } satisfies ErrorBody);
       return;
     }
     logger.error({ err: err.message, code: err.code, method: req.method, route: req.routeOptions.url, requestId: req.id }, 'management API error');

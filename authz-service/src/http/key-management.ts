@@ -85,7 +85,11 @@ export class KeyManagement {
    * Runs a change in a transaction; with an Idempotency-Key, a repeat of the same request
    * returns the first answer (without any secret) and changes nothing more.
    */
-  private async change(actor: Actor, idem: IdempotencyRequest | undefined, fn: (db: pg.PoolClient) => Promise<Outcome & { changedKeyId?: string }>): Promise<Outcome> {
+  private async change(
+    actor: Actor,
+    idem: IdempotencyRequest | undefined,
+    fn: (db: pg.PoolClient) => Promise<Outcome & { changedKeyId?: string }>,
+  ): Promise<Outcome> {
     const outcome = await inTransaction(this.deps.pool, async (db) => {
       if (!idem) return fn(db);
       const scope = actorLabel(actor);
@@ -174,8 +178,7 @@ export class KeyManagement {
       throw new HttpError(422, 'invalid_expiry', 'Give expires_at or expires_in_days, not both');
     }
     this.checkPermissionSet(body.permission_set);
-    const permissionSet =
-      body.permission_set !== undefined ? body.permission_set : body.scopes === undefined ? this.deps.config.DEFAULT_PERMISSION_SET : null;
+    const permissionSet = body.permission_set !== undefined ? body.permission_set : body.scopes === undefined ? this.deps.config.DEFAULT_PERMISSION_SET : null;
     const scopes = body.scopes ?? [];
     this.checkNoEscalation(actor, { scopes, permissionSet });
     const requestedExpiry =
@@ -213,14 +216,20 @@ export class KeyManagement {
         },
         db,
       );
-      await this.audited(actor, 'key.created', key, {
-        name: key.name,
-        scopes: key.scopes,
-        permission_set: key.permissionSet,
-        rate_limit_per_minute: key.rateLimitPerMinute,
-        rate_limit_per_day: key.rateLimitPerDay,
-        expires_at: key.expiresAt?.toISOString() ?? null,
-      }, db);
+      await this.audited(
+        actor,
+        'key.created',
+        key,
+        {
+          name: key.name,
+          scopes: key.scopes,
+          permission_set: key.permissionSet,
+          rate_limit_per_minute: key.rateLimitPerMinute,
+          rate_limit_per_day: key.rateLimitPerDay,
+          expires_at: key.expiresAt?.toISOString() ?? null,
+        },
+        db,
+      );
       // A new key is not in any cache, so there is nothing to publish.
       return { status: 201, body: { ...this.record(key), key: generated.plaintext } };
     });

@@ -44,6 +44,9 @@ export function encodeCursor(c: KeyListCursor): string {
 
 export function decodeCursor(raw: string): KeyListCursor {
   const m = /^(\d{1,20})\.(key_[0-9A-Za-z]{20})$/.exec(Buffer.from(raw, 'base64url').toString('utf8'));
-  if (!m) throw new HttpError(400, 'invalid_request', 'query.cursor: not a cursor this API returned', [{ field: 'query.cursor', code: 'invalid_cursor', message: 'not a cursor this API returned' }]);
+  if (!m)
+    throw new HttpError(400, 'invalid_request', 'query.cursor: not a cursor this API returned', [
+      { field: 'query.cursor', code: 'invalid_cursor', message: 'not a cursor this API returned' },
+    ]);
   return { createdAtMicros: m[1]!, id: m[2]! };
 }

@@ -37,7 +37,9 @@ const error = (description: string): RouteResponse => ({ description, schema: Er
 const common = {
   400: error('Malformed JSON, or the request does not match the schema (unknown field, out-of-range value, bad id)'),
   401: error('Missing or invalid credential (admin token or keys:manage key)'),
-  403: error('The credential may not do this (no keys:manage scope, another user, scopes beyond its own, or field_not_allowed: a field only an admin token sets)'),
+  403: error(
+    'The credential may not do this (no keys:manage scope, another user, scopes beyond its own, or field_not_allowed: a field only an admin token sets)',
+  ),
 };
 const onKey = { ...common, 404: error('No such key (or it belongs to another user)') };
 const TAG = 'keys';
@@ -140,7 +142,8 @@ export function keyRoutes(keys: KeyManagement): RouteSpec[] {
       operationId: 'extendKey',
       tag: TAG,
       summary: 'Set or extend a key’s expiry',
-      description: 'A keys:manage owner key is bound by the owner field policy (docs/management-api.md): only an earlier expiry; removing or extending one is 403 field_not_allowed.',
+      description:
+        'A keys:manage owner key is bound by the owner field policy (docs/management-api.md): only an earlier expiry; removing or extending one is 403 field_not_allowed.',
       params: KeyIdParams,
       body: ExtendKeyBody,
       idempotent: true,

@@ -118,7 +118,8 @@ export function buildOpenApiDocument(routes: readonly RouteSpec[], info: { versi
     info: {
       title: 'Tollgate key-management API',
       version: info.version,
-      description: 'Create and control API keys. Every /api call needs `Authorization: Bearer <admin token>` or a Tollgate key with the `keys:manage` scope (its own user’s keys only). See docs/management-api.md.',
+      description:
+        'Create and control API keys. Every /api call needs `Authorization: Bearer <admin token>` or a Tollgate key with the `keys:manage` scope (its own user’s keys only). See docs/management-api.md.',
     },
     jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
     security: [{ bearer: [] }],

@@ -171,7 +171,10 @@ export class OwnerFieldPolicy {
   /** POST /api/keys/:id/rotate by an owner: a new secret, and the old one no longer than the operator allows. */
   rotate(graceSeconds: number): void {
     if (graceSeconds > this.settings.rotationGraceSeconds) {
-      throw new FieldNotAllowedError('grace_seconds', `keep the old secret working longer than ROTATION_GRACE_SECONDS (${this.settings.rotationGraceSeconds} s)`);
+      throw new FieldNotAllowedError(
+        'grace_seconds',
+        `keep the old secret working longer than ROTATION_GRACE_SECONDS (${this.settings.rotationGraceSeconds} s)`,
+      );
     }
   }
 }

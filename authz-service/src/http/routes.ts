@@ -36,7 +36,11 @@ type Parsed<S> = S extends z.ZodType ? z.output<S> : undefined;
  * object registers the route with Fastify (validating with its schemas) and describes it in
  * /openapi.json, so the two cannot disagree.
  */
-export interface RouteSpec<P extends z.ZodObject | undefined = z.ZodObject | undefined, Q extends z.ZodObject | undefined = z.ZodObject | undefined, B extends z.ZodType | undefined = z.ZodType | undefined> {
+export interface RouteSpec<
+  P extends z.ZodObject | undefined = z.ZodObject | undefined,
+  Q extends z.ZodObject | undefined = z.ZodObject | undefined,
+  B extends z.ZodType | undefined = z.ZodType | undefined,
+> {
   method: HttpMethod;
   /** Fastify syntax: /api/keys/:id */
   url: string;
@@ -54,9 +58,11 @@ export interface RouteSpec<P extends z.ZodObject | undefined = z.ZodObject | und
 }
 
 /** Keeps each route's parameter types inferred from its own schemas. */
-export function defineRoute<P extends z.ZodObject | undefined = undefined, Q extends z.ZodObject | undefined = undefined, B extends z.ZodType | undefined = undefined>(
-  spec: RouteSpec<P, Q, B>,
-): RouteSpec {
+export function defineRoute<
+  P extends z.ZodObject | undefined = undefined,
+  Q extends z.ZodObject | undefined = undefined,
+  B extends z.ZodType | undefined = undefined,
+>(spec: RouteSpec<P, Q, B>): RouteSpec {
   return spec as unknown as RouteSpec;
 }
 
@@ -95,7 +101,10 @@ export function registerRoutes(app: FastifyInstance, deps: ServiceDeps, routes: 
           undefined,
           undefined
         >);
-        return reply.code(result.status).headers(result.headers ?? {}).send(result.body);
+        return reply
+          .code(result.status)
+          .headers(result.headers ?? {})
+          .send(result.body);
       },
     });
   }

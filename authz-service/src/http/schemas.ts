@@ -35,7 +35,10 @@ const scope = z
   .refine((s) => !(s === SERVICE_ROUTE_SCOPE || s.startsWith(`${SERVICE_ROUTE_SCOPE}:`)) || s.startsWith(`${SERVICE_ROUTE_SCOPE}:/`), {
     message: `${SERVICE_ROUTE_SCOPE} scopes name a path prefix: ${SERVICE_ROUTE_SCOPE}:/prefix/`,
   });
-const scopes = z.array(scope).max(64).refine((list) => new Set(list).size === list.length, 'scopes must not repeat');
+const scopes = z
+  .array(scope)
+  .max(64)
+  .refine((list) => new Set(list).size === list.length, 'scopes must not repeat');
 const permissionSetName = z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'permission set names are lower-case letters, digits and _');
 const ratePerMinute = z.number().int().min(1).max(MAX_RATE_PER_MINUTE).nullable();
 const ratePerDay = z.number().int().min(1).max(MAX_RATE_PER_DAY).nullable();
@@ -44,7 +47,10 @@ const metadata = z
   .record(z.string().max(64), z.unknown())
   .refine((m) => Buffer.byteLength(JSON.stringify(m)) <= MAX_METADATA_BYTES, `metadata must be at most ${MAX_METADATA_BYTES} bytes of JSON`)
   .describe('Free-form JSON object kept with the key; metadata.byok is read by the gateway and only an admin token sets it');
-const stripeCustomerId = z.string().regex(/^cus_[A-Za-z0-9]{1,64}$/, 'Stripe customer ids look like cus_…').nullable();
+const stripeCustomerId = z
+  .string()
+  .regex(/^cus_[A-Za-z0-9]{1,64}$/, 'Stripe customer ids look like cus_…')
+  .nullable();
 const name = z.string().trim().min(1).max(200);
 const description = z.string().max(2000).nullable();
 
@@ -84,10 +90,7 @@ export const UpdateKeyBody = named(
 );
 export type UpdateKeyBody = z.output<typeof UpdateKeyBody>;
 
-export const RevokeKeyBody = named(
-  z.strictObject({ reason: z.string().trim().min(1).max(500).optional() }),
-  'RevokeKeyRequest',
-);
+export const RevokeKeyBody = named(z.strictObject({ reason: z.string().trim().min(1).max(500).optional() }), 'RevokeKeyRequest');
 
 export const ExtendKeyBody = named(
   z
@@ -195,7 +198,7 @@ export const ErrorResponse = named(
     message: z.string(),
     details: z.unknown().optional(),
     field: z.string().optional().describe('With field_not_allowed: the field a keys:manage key may not set as asked'),
-    request_id: z.string().describe('This request\'s id, also the x-request-id response header: quote it to an operator'),
+    request_id: z.string().describe("This request's id, also the x-request-id response header: quote it to an operator"),
   }),
   'Error',
   'Every error: a machine-readable code, a sentence for people, and sometimes details (e.g. which fields are wrong).',
@@ -218,7 +221,10 @@ export const CreateTokenBody = named(
 );
 export const TokenJtiParams = z.strictObject({ jti: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'token ids are UUIDs') });
 export const TokenListQuery = z.strictObject({
-  active: z.enum(['true', 'false']).transform((v) => v === 'true').optional(),
+  active: z
+    .enum(['true', 'false'])
+    .transform((v) => v === 'true')
+    .optional(),
   unused_days: z.coerce.number().int().min(0).max(3650).optional().describe('Only tokens not used for this many days (never used counts)'),
   project: projectOrService.optional(),
 });
@@ -255,7 +261,10 @@ export const TokenList = named(z.object({ object: z.literal('list'), data: z.arr
 
 export const ProviderParams = z.strictObject({
   user_id: userId,
-  provider: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/, 'provider names are letters, digits, _ or -, at most 32').transform((p) => p.toLowerCase()),
+  provider: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/, 'provider names are letters, digits, _ or -, at most 32')
+    .transform((p) => p.toLowerCase()),
 });
 export const VaultUserParams = z.strictObject({ user_id: userId });
 export const SetProviderKeyBody = named(
@@ -337,7 +346,12 @@ export const TokenUsageRecord = named(
   'TokenUsage',
   'A service token’s requests in the range, per bucket. Tokens have no Stripe customer: their billable requests are never sent to Stripe.',
 );
-export const BillingStatusQuery = z.strictObject({ stripe_customer_id: z.string().regex(/^cus_[A-Za-z0-9]{1,64}$/).optional() });
+export const BillingStatusQuery = z.strictObject({
+  stripe_customer_id: z
+    .string()
+    .regex(/^cus_[A-Za-z0-9]{1,64}$/)
+    .optional(),
+});
 export const BillingStatusRecord = named(
   z.object({
     pending_events: z.number().int(),

@@ -6,8 +6,17 @@ import { notFound } from './errors.js';
 import { defineRoute, type RouteResponse, type RouteSpec } from './routes.js';
 import { requireAdmin } from './token-routes.js';
 import {
-  BillingStatusQuery, BillingStatusRecord, ErrorResponse, KeyIdParams, KeyUsageQuery, KeyUsageRecord, TokenJtiParams, TokenUsageRecord,
-  UsageQuery, UserIdParams, UserUsageRecord,
+  BillingStatusQuery,
+  BillingStatusRecord,
+  ErrorResponse,
+  KeyIdParams,
+  KeyUsageQuery,
+  KeyUsageRecord,
+  TokenJtiParams,
+  TokenUsageRecord,
+  UsageQuery,
+  UserIdParams,
+  UserUsageRecord,
 } from './schemas.js';
 
 const error = (description: string): RouteResponse => ({ description, schema: ErrorResponse });
@@ -72,7 +81,8 @@ export function usageRoutes(deps: ServiceDeps): RouteSpec[] {
       operationId: 'getServiceTokenUsage',
       tag: TAG,
       summary: 'One service token’s usage over a range, per hour or per day (admin only)',
-      description: 'The same buckets as a key’s usage, attributed to the token’s jti, project and service. Tokens have no Stripe customer, so nothing here reaches Stripe.',
+      description:
+        'The same buckets as a key’s usage, attributed to the token’s jti, project and service. Tokens have no Stripe customer, so nothing here reaches Stripe.',
       params: TokenJtiParams,
       query: KeyUsageQuery,
       responses: {

@@ -7,7 +7,14 @@ import { actorLabel, assertMayActFor } from './auth.js';
 import { notFound } from './errors.js';
 import { defineRoute, type RouteResponse, type RouteSpec } from './routes.js';
 import {
-  DeletedProviderKey, ErrorResponse, ProviderKeyList, ProviderKeyRecord, ProviderParams, RewrapResult, SetProviderKeyBody, VaultUserParams,
+  DeletedProviderKey,
+  ErrorResponse,
+  ProviderKeyList,
+  ProviderKeyRecord,
+  ProviderParams,
+  RewrapResult,
+  SetProviderKeyBody,
+  VaultUserParams,
 } from './schemas.js';
 
 const error = (description: string): RouteResponse => ({ description, schema: ErrorResponse });

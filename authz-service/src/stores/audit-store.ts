@@ -56,10 +56,15 @@ export class AuditStore {
   }
 
   async listForKey(keyId: string, db: Queryable): Promise<AuditRow[]> {
-    const r = await db.query<{ id: string; at: Date; actor: string; action: AuditAction; key_id: string | null; user_id: string | null; details: Record<string, unknown> }>(
-      `select id, at, actor, action, key_id, user_id, details from audit_log where key_id = $1 order by at, id`,
-      [keyId],
-    );
+    const r = await db.query<{
+      id: string;
+      at: Date;
+      actor: string;
+      action: AuditAction;
+      key_id: string | null;
+      user_id: string | null;
+      details: Record<string, unknown>;
+    }>(`select id, at, actor, action, key_id, user_id, details from audit_log where key_id = $1 order by at, id`, [keyId]);
     return r.rows.map((row) => ({
       id: Number(row.id),
       at: row.at,

@@ -17,10 +17,11 @@ export type IdempotencyClaim =
 export class IdempotencyStore {
   async claim(scope: string, key: string, requestHash: string, db: Queryable): Promise<IdempotencyClaim> {
     // Forget expired records first so an old key can be reused after the TTL.
-    await db.query(
-      `delete from idempotency_keys where scope = $1 and key = $2 and created_at < now() - make_interval(hours => $3)`,
-      [scope, key, IDEMPOTENCY_TTL_HOURS],
-    );
+    await db.query(`delete from idempotency_keys where scope = $1 and key = $2 and created_at < now() - make_interval(hours => $3)`, [
+      scope,
+      key,
+      IDEMPOTENCY_TTL_HOURS,
+    ]);
     const inserted = await db.query(
       `insert into idempotency_keys (scope, key, request_hash, status, response) values ($1, $2, $3, 0, 'null'::jsonb)
        on conflict (scope, key) do nothing`,
@@ -38,12 +39,7 @@ export class IdempotencyStore {
   }
 
   async complete(scope: string, key: string, status: number, response: unknown, db: Queryable): Promise<void> {
-    await db.query(`update idempotency_keys set status = $3, response = $4 where scope = $1 and key = $2`, [
-      scope,
-      key,
-      status,
-      JSON.stringify(response),
-    ]);
+    await db.query(`update idempotency_keys set status = $3, response = $4 where scope = $1 and key = $2`, [scope, key, status, JSON.stringify(response)]);
   }
 
   /**

@@ -193,7 +193,9 @@ export class KeyEventFeed {
     subscriber.on('message', (ch: string, message: string) => {
       if (ch === channel) this.onMessage(message);
     });
-    const subscribed = subscriber.subscribe(channel).catch((err: Error) => this.opts.logger?.warn({ err: err.message }, 'key event subscription failed; the poll still applies changes'));
+    const subscribed = subscriber
+      .subscribe(channel)
+      .catch((err: Error) => this.opts.logger?.warn({ err: err.message }, 'key event subscription failed; the poll still applies changes'));
     const until = Date.now() + START_WAIT_MS;
     await this.poll();
     while (!this.initialized && Date.now() < until) {

@@ -154,9 +154,20 @@ export class KeyStore {
        values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)
        returning ${KEY_COLUMNS}`,
       [
-        k.id ?? newKeyId(), k.userId, k.name, k.description ?? null, k.keyPrefix, k.keyHash, k.scopes ?? [],
-        k.permissionSet ?? null, k.rateLimitPerMinute ?? null, k.rateLimitPerDay ?? null, k.expiresAt ?? null,
-        k.metadata ?? {}, k.stripeCustomerId ?? null, k.createdBy ?? null,
+        k.id ?? newKeyId(),
+        k.userId,
+        k.name,
+        k.description ?? null,
+        k.keyPrefix,
+        k.keyHash,
+        k.scopes ?? [],
+        k.permissionSet ?? null,
+        k.rateLimitPerMinute ?? null,
+        k.rateLimitPerDay ?? null,
+        k.expiresAt ?? null,
+        k.metadata ?? {},
+        k.stripeCustomerId ?? null,
+        k.createdBy ?? null,
       ],
     );
     return rowToKey(r.rows[0]!);
@@ -186,10 +197,7 @@ export class KeyStore {
   }
 
   async listByUser(userId: string, db: Queryable = this.pool): Promise<ApiKey[]> {
-    const r = await db.query<ApiKeyRow>(
-      `select ${KEY_COLUMNS} from api_keys where user_id = $1 order by created_at desc, id`,
-      [userId],
-    );
+    const r = await db.query<ApiKeyRow>(`select ${KEY_COLUMNS} from api_keys where user_id = $1 order by created_at desc, id`, [userId]);
     return r.rows.map(rowToKey);
   }
 
@@ -218,19 +226,13 @@ export class KeyStore {
       sets.push(`${column} = $${values.length}`);
     }
     if (sets.length === 0) return this.getById(id, db);
-    const r = await db.query<ApiKeyRow>(
-      `update api_keys set ${sets.join(', ')}, updated_at = now() where id = $1 returning ${KEY_COLUMNS}`,
-      values,
-    );
+    const r = await db.query<ApiKeyRow>(`update api_keys set ${sets.join(', ')}, updated_at = now() where id = $1 returning ${KEY_COLUMNS}`, values);
     return r.rows[0] ? rowToKey(r.rows[0]) : null;
   }
 
   /** Sets a new expiry (null: never expires). */
   async setExpiry(id: string, expiresAt: Date | null, db: Queryable = this.pool): Promise<ApiKey | null> {
-    const r = await db.query<ApiKeyRow>(
-      `update api_keys set expires_at = $2, updated_at = now() where id = $1 returning ${KEY_COLUMNS}`,
-      [id, expiresAt],
-    );
+    const r = await db.query<ApiKeyRow>(`update api_keys set expires_at = $2, updated_at = now() where id = $1 returning ${KEY_COLUMNS}`, [id, expiresAt]);
     return r.rows[0] ? rowToKey(r.rows[0]) : null;
   }
 
@@ -239,11 +241,7 @@ export class KeyStore {
    * `graceEnd` (a secret from an earlier rotation is dropped at once); with no grace the old
    * secret stops working immediately.
    */
-  async rotate(
-    id: string,
-    next: { keyHash: string; keyPrefix: string; graceEnd: Date | null },
-    db: Queryable = this.pool,
-  ): Promise<ApiKey | null> {
+  async rotate(id: string, next: { keyHash: string; keyPrefix: string; graceEnd: Date | null }, db: Queryable = this.pool): Promise<ApiKey | null> {
     const r = await db.query<ApiKeyRow>(
       `update api_keys set
          previous_key_hash = case when $4::timestamptz is null then null else key_hash end,

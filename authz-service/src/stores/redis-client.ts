@@ -27,7 +27,12 @@ export function connectRedis(s: RedisSettings): RedisClient {
   if (s.clusterNodes?.length) {
     const url = new URL(s.url);
     return new Cluster(s.clusterNodes, {
-      redisOptions: { ...options, username: url.username || undefined, password: url.password ? decodeURIComponent(url.password) : undefined, tls: url.protocol === 'rediss:' ? {} : undefined },
+      redisOptions: {
+        ...options,
+        username: url.username || undefined,
+        password: url.password ? decodeURIComponent(url.password) : undefined,
+        tls: url.protocol === 'rediss:' ? {} : undefined,
+      },
       enableOfflineQueue: s.subscriber,
       clusterRetryStrategy: options.retryStrategy,
     });

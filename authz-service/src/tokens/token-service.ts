@@ -52,7 +52,13 @@ export async function issueServiceToken(deps: ServiceDeps, input: IssueTokenInpu
       },
       db,
     );
-    const details = { jti: inserted.jti, project: inserted.project, service: inserted.service, routes: inserted.routes, expires_at: inserted.expiresAt.toISOString() };
+    const details = {
+      jti: inserted.jti,
+      project: inserted.project,
+      service: inserted.service,
+      routes: inserted.routes,
+      expires_at: inserted.expiresAt.toISOString(),
+    };
     await audit.record({ actor: input.createdBy, action: 'token.created', keyId: null, userId: null, details }, db);
     return inserted;
   });

@@ -72,9 +72,7 @@ export class VaultService {
     let failed = 0;
     const skip = new Set<string>();
     for (;;) {
-      const rows = (await this.store.notUnder(envelope.currentKeyId, batchSize + skip.size)).filter(
-        (r) => !skip.has(`${r.userId}\n${r.provider}`),
-      );
+      const rows = (await this.store.notUnder(envelope.currentKeyId, batchSize + skip.size)).filter((r) => !skip.has(`${r.userId}\n${r.provider}`));
       if (rows.length === 0) break;
       for (const r of rows) {
         try {

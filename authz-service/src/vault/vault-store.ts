@@ -44,7 +44,13 @@ export function metaOf(r: ProviderKeyRecord): ProviderKeyMeta {
 export class VaultStore {
   constructor(readonly pool: pg.Pool) {}
 
-  async upsert(userId: string, provider: string, sealed: SealedSecret, fp: string, db: Queryable = this.pool): Promise<{ record: ProviderKeyRecord; created: boolean }> {
+  async upsert(
+    userId: string,
+    provider: string,
+    sealed: SealedSecret,
+    fp: string,
+    db: Queryable = this.pool,
+  ): Promise<{ record: ProviderKeyRecord; created: boolean }> {
     const r = await db.query<Row & { inserted: boolean }>(
       `insert into provider_keys (user_id, provider, master_key_id, wrapped_dek, ciphertext, fingerprint)
        values ($1,$2,$3,$4,$5,$6)
@@ -75,10 +81,7 @@ export class VaultStore {
 
   /** Rows not yet under the given master key, oldest first, in pages. */
   async notUnder(masterKeyId: string, limit: number, db: Queryable = this.pool): Promise<ProviderKeyRecord[]> {
-    const r = await db.query<Row>(
-      'select * from provider_keys where master_key_id <> $1 order by updated_at limit $2',
-      [masterKeyId, limit],
-    );
+    const r = await db.query<Row>('select * from provider_keys where master_key_id <> $1 order by updated_at limit $2', [masterKeyId, limit]);
     return r.rows.map(toRecord);
   }
 

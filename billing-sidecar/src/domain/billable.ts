@@ -16,7 +16,10 @@ export interface BillableRule {
 export function parseBillableRule(text: string): BillableRule {
   const codes = new Set<number>();
   const classes = new Set<number>();
-  for (const raw of text.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean)) {
+  for (const raw of text
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean)) {
     const cls = /^([1-5])xx$/.exec(raw);
     if (cls) {
       classes.add(Number(cls[1]));

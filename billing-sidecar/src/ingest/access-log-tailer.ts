@@ -206,7 +206,10 @@ export class AccessLogTailer {
   private async continueRotation(r: Rotation): Promise<boolean> {
     const renamed = await statOrUndefined(r.rotatedTo);
     if (!renamed || !sameFile(renamed, r.pos)) {
-      this.logger.warn({ rotatedTo: r.rotatedTo, offset: r.pos.offset }, 'the renamed access log disappeared before it was read to its end; lines after the offset may be missing');
+      this.logger.warn(
+        { rotatedTo: r.rotatedTo, offset: r.pos.offset },
+        'the renamed access log disappeared before it was read to its end; lines after the offset may be missing',
+      );
       await this.offsets.forget(r.pos);
       return true;
     }
@@ -221,7 +224,10 @@ export class AccessLogTailer {
     await this.readFrom(r.rotatedTo, r.pos, final, r.rotatedTo);
     if (this.stopped) return false;
     if (r.pos.offset < final) {
-      this.logger.warn({ rotatedTo: r.rotatedTo, bytes: final - r.pos.offset }, 'the renamed access log ends in an unterminated line (a torn write); it is not usage');
+      this.logger.warn(
+        { rotatedTo: r.rotatedTo, bytes: final - r.pos.offset },
+        'the renamed access log ends in an unterminated line (a torn write); it is not usage',
+      );
     }
     await unlink(r.rotatedTo);
     await this.offsets.forget(r.pos);

@@ -13,12 +13,7 @@ import type { UsageWriter } from '../stores/usage-writer.js';
  * When the writer's buffer is full the stream is paused (HTTP/2 flow control then slows Envoy,
  * whose access-log buffer drops entries past its limit; the JSON file log still has them).
  */
-export function createAlsHandlers(deps: {
-  writer: UsageWriter;
-  rule: BillableRule;
-  metrics: BillingMetrics;
-  logger: Logger;
-}): AccessLogServiceHandlers {
+export function createAlsHandlers(deps: { writer: UsageWriter; rule: BillableRule; metrics: BillingMetrics; logger: Logger }): AccessLogServiceHandlers {
   const { writer, rule, metrics, logger } = deps;
   return {
     StreamAccessLogs(call: grpc.ServerReadableStream<StreamAccessLogsMessage, StreamAccessLogsResponse>, callback) {

@@ -20,10 +20,7 @@ export async function sealWindow(pool: pg.Pool, eventName: string, windowStart: 
   const client = await pool.connect();
   try {
     await client.query('begin');
-    const claimed = await client.query(
-      'insert into stripe_windows (window_start) values ($1) on conflict do nothing returning window_start',
-      [windowStart],
-    );
+    const claimed = await client.query('insert into stripe_windows (window_start) values ($1) on conflict do nothing returning window_start', [windowStart]);
     if (claimed.rowCount === 0) {
       await client.query('rollback');
       return 0;
@@ -60,7 +57,13 @@ export interface ClaimedEvent extends MeterEvent {
  */
 export async function claimDue(pool: pg.Pool, limit: number, leaseMs: number): Promise<ClaimedEvent[]> {
   const r = await pool.query<{
-    id: string; identifier: string; event_name: string; stripe_customer_id: string; value: string; ts: string; attempts: number;
+    id: string;
+    identifier: string;
+    event_name: string;
+    stripe_customer_id: string;
+    value: string;
+    ts: string;
+    attempts: number;
   }>(
     `with due as (
        select id, stripe_customer_id from stripe_outbox
