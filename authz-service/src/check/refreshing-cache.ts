@@ -50,10 +50,22 @@ interface Entry<V> {
   readAt: number;
 }
 
-interface Pending<V> {
-  promise: Promise<V | null>;
-  generation: number;
+/** What a finished lookup read, and the newest invalidation of its tags since it began (0: none). */
+interface Read<V> {
+  value: V | null;
+  staleSince: number;
 }
+
+interface Pending<V> {
+  promise: Promise<Read<V>>;
+  /** The invalidation count when the lookup began. */
+  startedAt: number;
+  /** Set when this very key was invalidated (or everything cleared) while it was in flight. */
+  poisoned: boolean;
+}
+
+/** Tag invalidations remembered while lookups are in flight; past this, in-flight ones are poisoned instead. */
+const MAX_TAG_MARKS = 10_000;
 
 /**
  * A bounded cache in front of a Postgres lookup, for the Check's hot path (keys, service tokens,
@@ -61,9 +73,11 @@ interface Pending<V> {
  * - Fresh hits cost no I/O. A value in use is refreshed ahead of expiry: in the last fifth of its
  *   TTL a hit is answered from the cache and re-read beside it, so a busy entry never makes a
  *   Check wait on the store.
- * - Concurrent misses of one key share one query — but only with a query that began after the
- *   last invalidation: a lookup that started before a revocation may have read the old row, so
- *   later callers do not join it and its result is not stored (a generation counter).
+ * - Concurrent misses of one key share one query — but no one who asks after an invalidation of
+ *   that key (or of one of its tags: a key's id for its hashes) gets the answer of a query that
+ *   began before it, which may have read the old row; such a query's result is not stored
+ *   either. Invalidations of other keys do not affect it, so a steady stream of changes
+ *   elsewhere never keeps a busy key out of the cache.
  * - When the store fails, a found value is served up to `maxStaleMs` past its TTL; an unknown
  *   key, or one an invalidation removed, raises StoreUnavailableError (503, never a wrong 401
  *   or a revoked key's old answer).
@@ -74,8 +88,10 @@ export class RefreshingCache<V, A = string> {
   private readonly inflight = new Map<string, Pending<V>>();
   /** tag → cache keys holding a value with that tag. */
   private readonly byTag = new Map<string, Set<string>>();
-  /** Bumped by every invalidation, so a lookup that raced one neither is joined nor is stored. */
+  /** Counts invalidations: orders each one against the lookups in flight. */
   private generation = 0;
+  /** tag → the count at its newest invalidation, kept only while lookups are in flight. */
+  private readonly tagMarks = new Map<string, number>();
 
   constructor(private readonly opts: RefreshingCacheOptions<V, A>) {
     this.found = new LRUCache<string, Entry<V>>({
@@ -138,24 +154,51 @@ export class RefreshingCache<V, A = string> {
     return this.opts.unavailable ? this.opts.unavailable(cause) : new StoreUnavailableError(cause);
   }
 
-  /** The load in flight for this key that began after the last invalidation, started if there is none. */
+  /**
+   * The load in flight for this key, joined, or a new one. A joiner who arrives after an
+   * invalidation of what the load turns out to have read (its tags) loads again instead.
+   */
   private load(key: string, arg: A | undefined): Promise<V | null> {
     const joined = this.inflight.get(key);
-    if (joined && joined.generation === this.generation) return joined.promise;
-    const generation = this.generation;
+    if (joined && !joined.poisoned) {
+      const joinedAt = this.generation;
+      return joined.promise.then((read) => (read.staleSince !== 0 && read.staleSince <= joinedAt ? this.load(key, arg) : read.value));
+    }
+    return this.start(key, arg).then((read) => read.value);
+  }
+
+  private start(key: string, arg: A | undefined): Promise<Read<V>> {
+    const pending: Pending<V> = { promise: undefined as unknown as Promise<Read<V>>, startedAt: this.generation, poisoned: false };
     const readAt = Date.now();
     this.opts.onLoad?.();
-    const promise = this.opts
+    pending.promise = this.opts
       .load(key, arg)
       .then((value) => {
-        if (generation === this.generation) this.store(key, { value, readAt });
-        return value;
+        const staleSince = this.invalidatedSince(value, pending.startedAt);
+        if (!pending.poisoned && staleSince === 0) this.store(key, { value, readAt });
+        return { value, staleSince };
       })
       .finally(() => {
-        if (this.inflight.get(key)?.promise === promise) this.inflight.delete(key);
+        if (this.inflight.get(key) === pending) this.inflight.delete(key);
+        if (this.inflight.size === 0) this.tagMarks.clear();
       });
-    this.inflight.set(key, { promise, generation });
-    return promise;
+    this.inflight.set(key, pending);
+    return pending.promise;
+  }
+
+  /** The newest invalidation of one of the value's tags after `since`, or 0. */
+  private invalidatedSince(value: V | null, since: number): number {
+    if (value === null || !this.opts.tagsOf || this.tagMarks.size === 0) return 0;
+    let newest = 0;
+    for (const tag of this.opts.tagsOf(value)) {
+      const at = this.tagMarks.get(tag) ?? 0;
+      if (at > since && at > newest) newest = at;
+    }
+    return newest;
+  }
+
+  private poisonInflight(): void {
+    for (const pending of this.inflight.values()) pending.poisoned = true;
   }
 
   private store(key: string, entry: Entry<V>): void {
@@ -176,6 +219,8 @@ export class RefreshingCache<V, A = string> {
   /** Drops one cache key. */
   invalidate(key: string): void {
     this.generation++;
+    const pending = this.inflight.get(key);
+    if (pending) pending.poisoned = true;
     this.found.delete(key);
     this.missing.delete(key);
   }
@@ -183,16 +228,31 @@ export class RefreshingCache<V, A = string> {
   /** Drops every cache key whose value carries this tag; returns how many. */
   invalidateTag(tag: string): number {
     this.generation++;
+    if (this.inflight.size > 0) {
+      // Which in-flight lookups read this tag is known only when they finish: remember when.
+      if (this.tagMarks.size >= MAX_TAG_MARKS) {
+        this.poisonInflight();
+        this.tagMarks.clear();
+      } else {
+        this.tagMarks.set(tag, this.generation);
+      }
+    }
     const keys = this.byTag.get(tag);
     if (!keys) return 0;
     const n = keys.size;
-    for (const k of [...keys]) this.found.delete(k);
+    for (const k of [...keys]) {
+      // A refresh of a cached entry in flight is known to read this tag: nobody joins it.
+      const pending = this.inflight.get(k);
+      if (pending) pending.poisoned = true;
+      this.found.delete(k);
+    }
     this.byTag.delete(tag);
     return n;
   }
 
   clear(): void {
     this.generation++;
+    this.poisonInflight();
     this.found.clear();
     this.missing.clear();
     this.byTag.clear();
