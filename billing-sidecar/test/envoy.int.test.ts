@@ -243,6 +243,17 @@ describe('access-log rotation under load, the sidecar killed in between', () => 
     const ROTATE_BYTES = 16_384;
     // Through the log_reopen listener, as Compose reaches Envoy from the sidecar's container.
     const reachable = `http://127.0.0.1:${logReopenPort}`;
+    // That listener is reachable by any container on the network: it forwards POST /reopen_logs
+    // and nothing else of the admin interface (no stats, no /quitquitquit, no other method).
+    for (const [method, path] of [
+      ['GET', '/reopen_logs'],
+      ['POST', '/quitquitquit'],
+      ['GET', '/stats'],
+      ['POST', '/logging?level=trace'],
+    ] as const) {
+      expect((await fetch(`${reachable}${path}`, { method })).status, `${method} ${path}`).toBe(404);
+    }
+    expect((await fetch(`${reachable}/reopen_logs`, { method: 'POST' })).status).toBe(200);
     const startSidecar = (adminUrl: string) =>
       startSidecarProcess(
         {
