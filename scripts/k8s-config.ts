@@ -4,11 +4,13 @@
 // copied there rather than generated at apply time; the copy's checksum goes onto the Envoy
 // pod template so a changed configuration rolls the pods.
 //
-//   ./scripts/sync-k8s-config           rewrite k8s/configmap.yaml and k8s/envoy.yaml
+// The Helm chart carries its own copies (a chart can read only files inside it), kept here too.
+//
+//   ./scripts/sync-k8s-config           rewrite k8s/configmap.yaml, k8s/envoy.yaml and the chart's files/
 //   ./scripts/sync-k8s-config --check   exit 1 (saying what differs) when they are stale
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 
@@ -17,6 +19,9 @@ const ROOT = join(dirname(HERE), '..');
 export const K8S_CONFIGMAP = join(ROOT, 'k8s', 'configmap.yaml');
 export const K8S_ENVOY = join(ROOT, 'k8s', 'envoy.yaml');
 const ENVOY_CONFIG = join(ROOT, 'envoy', 'envoy.yaml');
+const CHART_FILES = join(ROOT, 'charts', 'tollgate', 'files');
+/** Repository file → the chart's copy of it. */
+export const CHART_COPIES: ReadonlyArray<readonly [string, string]> = [[ENVOY_CONFIG, join(CHART_FILES, 'envoy.yaml')]];
 const CHECKSUM_ANNOTATION = 'tollgate.dev/envoy-config-sha256';
 
 function envoyConfigChecksum(config: string): string {
@@ -50,9 +55,11 @@ function main(): number {
   const check = process.argv.includes('--check');
   const current = { configmap: readFileSync(K8S_CONFIGMAP, 'utf8'), deployment: readFileSync(K8S_ENVOY, 'utf8') };
   const wanted = renderK8sConfig(readFileSync(ENVOY_CONFIG, 'utf8'), current.configmap, current.deployment);
+  const staleCopies = CHART_COPIES.filter(([from, to]) => !existsSync(to) || readFileSync(from, 'utf8') !== readFileSync(to, 'utf8'));
   const stale = [
     ...(wanted.configmap !== current.configmap ? ['k8s/configmap.yaml'] : []),
     ...(wanted.deployment !== current.deployment ? ['k8s/envoy.yaml'] : []),
+    ...staleCopies.map(([, to]) => relative(ROOT, to)),
   ];
   if (check) {
     if (stale.length) console.error(`out of step with envoy/envoy.yaml: ${stale.join(', ')} (run scripts/sync-k8s-config)`);
@@ -60,6 +67,7 @@ function main(): number {
   }
   writeFileSync(K8S_CONFIGMAP, wanted.configmap);
   writeFileSync(K8S_ENVOY, wanted.deployment);
+  for (const [from, to] of staleCopies) copyFileSync(from, to);
   console.log(stale.length ? `updated ${stale.join(', ')}` : 'k8s/ already in step with envoy/envoy.yaml');
   return 0;
 }

@@ -9,6 +9,7 @@ ENVOY_VERSION="1.40.0"
 STRIPE_MOCK_VERSION="v0.203.0"
 # Deployment validators (docker-compose.yml, k8s/, the Dockerfile). kustomize v5.8+ needs Go 1.27.
 KUSTOMIZE_VERSION="v5.7.1"
+HELM_VERSION="v3.22.0"
 KUBERNETES_VALIDATE_VERSION="1.37.0"
 HADOLINT_VERSION="2.15.1"
 
@@ -134,6 +135,18 @@ ensure_kustomize() {
     GOBIN="$TOOLS/bin" go install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION" >&2
   fi
   export KUSTOMIZE_BIN
+}
+
+# Helm for the chart's lint and render tests. A `go install` build reports only its minor
+# version, so the install goes to a folder named after the exact version.
+ensure_helm() {
+  HELM_BIN="$TOOLS/helm-$HELM_VERSION/helm"
+  if [ ! -x "$HELM_BIN" ]; then
+    command -v go >/dev/null || die "Go is required to install helm (go install helm.sh/helm/v3/cmd/helm)"
+    say "installing helm $HELM_VERSION into .tools/helm-$HELM_VERSION (go install)"
+    GOBIN="$TOOLS/helm-$HELM_VERSION" go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" >&2
+  fi
+  export HELM_BIN
 }
 
 # A real Compose implementation to validate docker-compose.yml (`config` needs no Docker engine).
