@@ -17,6 +17,7 @@ import { AccessLogTailer } from './ingest/access-log-tailer.js';
 import { createAlsHandlers } from './ingest/als-service.js';
 import { createBillingMetrics, type BillingMetrics } from './metrics.js';
 import { migrateBilling } from '@tollgate/usage-model';
+import { UsageRetention } from './stores/usage-retention.js';
 import { UsageWriter } from './stores/usage-writer.js';
 import { createStripeMeterClient, type MeterClient } from './stripe/meter-client.js';
 import { StripeBilling } from './stripe/stripe-billing.js';
@@ -40,6 +41,11 @@ export interface BillingSidecarDeps {
   meterClient?: MeterClient;
 }
 
+// A week of day partitions ready ahead, checked hourly: a missed run or two never leaves a day
+// without its partition.
+const USAGE_PARTITIONS_AHEAD_DAYS = 7;
+const USAGE_PARTITION_INTERVAL_MS = 3_600_000;
+
 /** Builds and starts everything the sidecar runs: stores, ingest, Stripe, HTTP ops, gRPC. */
 export async function startBillingSidecar(config: BillingConfig, logger: Logger, deps: BillingSidecarDeps = {}): Promise<BillingSidecar> {
   const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: config.DATABASE_POOL_SIZE });
@@ -56,10 +62,18 @@ export async function startBillingSidecar(config: BillingConfig, logger: Logger,
       flushIntervalMs: config.BILLING_FLUSH_INTERVAL_MS,
       maxBuffered: config.BILLING_MAX_BUFFERED,
       stripeEnabled,
+      retentionDays: config.USAGE_RETENTION_DAYS,
     },
     metrics,
     logger,
   );
+  const retention = new UsageRetention(
+    pool,
+    { retentionDays: config.USAGE_RETENTION_DAYS, aheadDays: USAGE_PARTITIONS_AHEAD_DAYS, intervalMs: USAGE_PARTITION_INTERVAL_MS },
+    metrics,
+    logger,
+  );
+  await retention.start();
   logger.info({ nonBillable: config.BILLING_NON_BILLABLE_STATUSES.text }, 'billable rule: every status except these');
 
   // The file first: whatever Envoy logged while the sidecar was down is backfilled at start.
@@ -146,6 +160,7 @@ export async function startBillingSidecar(config: BillingConfig, logger: Logger,
       await shutdownGrpcServer(grpcServer, 2_000);
       await tailer?.stop();
       await stripe?.stop();
+      await retention.stop();
       await writer.close();
       await http.close();
       await pool.end();

@@ -60,6 +60,12 @@ const schema = z.object({
   /** Entries held in memory before gRPC streams are paused until Postgres catches up. */
   BILLING_MAX_BUFFERED: z.coerce.number().int().min(100).max(1_000_000).default(10_000),
 
+  /**
+   * Whole days of usage rows kept before today (usage_records is partitioned by day; older
+   * days are dropped, the hourly and daily roll-ups are kept). 0: keep every row forever.
+   */
+  USAGE_RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(35),
+
   /** Stripe secret key; unset switches the Stripe step off (usage is still recorded). */
   STRIPE_API_KEY: z.string().min(1).optional(),
   /** Where the Stripe SDK sends requests (stripe-mock, a proxy); unset means Stripe's API. */

@@ -12,7 +12,7 @@ export function createBillingMetrics(registry: Registry) {
     }),
     entriesSkipped: new Counter({
       name: 'tollgate_billing_entries_skipped_total',
-      help: 'Entries that did not become usage records, by reason (no_identity, no_request_id, malformed).',
+      help: 'Entries that did not become usage records, by reason (no_identity, no_request_id, malformed, past_retention).',
       labelNames: ['source', 'reason'] as const,
       registers,
     }),
@@ -60,6 +60,21 @@ export function createBillingMetrics(registry: Registry) {
     accessLogReopenFailures: new Counter({
       name: 'tollgate_billing_access_log_reopen_failures_total',
       help: 'POST /reopen_logs calls to Envoy that failed (the renamed file is kept until one succeeds).',
+      registers,
+    }),
+    usagePartitions: new Gauge({
+      name: 'tollgate_billing_usage_partitions',
+      help: 'Day partitions of usage_records that exist (retention window plus the days created ahead).',
+      registers,
+    }),
+    usagePartitionsDropped: new Counter({
+      name: 'tollgate_billing_usage_partitions_dropped_total',
+      help: 'Day partitions of usage_records dropped by retention (USAGE_RETENTION_DAYS).',
+      registers,
+    }),
+    usagePartitionFailures: new Counter({
+      name: 'tollgate_billing_usage_partition_failures_total',
+      help: 'Failed partition maintenance runs (creating ahead or dropping expired days); retried at the next interval.',
       registers,
     }),
     stripeCalls: new Counter({

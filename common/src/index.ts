@@ -10,3 +10,4 @@ export * from './migrations.js';
 export * from './grpc-server.js';
 export * from './authz-metadata.js';
 export * from './request-path.js';
+export { inTransaction } from './transaction.js';

@@ -1,2 +1,3 @@
 export { migrateBilling } from './schema.js';
 export * from './read.js';
+export { dropExpiredUsagePartitions, ensureUsagePartitions, listUsagePartitions, retentionHorizon } from './partitions.js';

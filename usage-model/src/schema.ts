@@ -131,8 +131,49 @@ const BILLING_MIGRATIONS: Migration[] = [
       create index access_log_offsets_by_path on access_log_offsets (host_id, path);
     `,
   },
+  {
+    // Issue 19: usage_records by day (native range partitioning), so retention drops whole
+    // days. The table is rebuilt inside this migration's transaction: every row is copied
+    // once (the old primary key made request ids unique, so none collides) and the old table
+    // is dropped. Partitions cover the first row's day to a week ahead; the sidecar keeps
+    // creating them ahead (partitions.ts), and the default partition catches anything else.
+    // A partitioned table's primary key must contain the partition key, so the key is
+    // (request_id, usage_day), usage_day being the UTC day of started_at: Envoy stamps a
+    // request's start once and every delivery of it (gRPC stream, file, re-sends) carries
+    // that stamp, so the day is the same and the key is unique exactly when the request id is
+    // (docs/billing.md, "Retention").
+    id: '009_usage_records_by_day',
+    sql: `
+      alter table usage_records rename to usage_records_unpartitioned;
+      alter table usage_records_unpartitioned rename constraint usage_records_pkey to usage_records_unpartitioned_pkey;
+      alter index usage_records_started_at rename to usage_records_unpartitioned_started_at;
+      create table usage_records (like usage_records_unpartitioned including defaults including constraints, usage_day date not null)
+        partition by range (usage_day);
+      alter table usage_records add primary key (request_id, usage_day);
+      create index usage_records_started_at on usage_records using brin (started_at);
+      create table usage_records_default partition of usage_records default;
+      do $$
+      declare
+        day date;
+        last date := (now() at time zone 'UTC')::date + 7;
+      begin
+        select coalesce(min(started_at at time zone 'UTC')::date, (now() at time zone 'UTC')::date - 1),
+               greatest(last, coalesce(max(started_at at time zone 'UTC')::date, last))
+          into day, last from usage_records_unpartitioned;
+        while day <= last loop
+          execute format('create table %I partition of usage_records for values from (%L) to (%L)',
+                         'usage_records_p' || to_char(day, 'YYYYMMDD'), day, day + 1);
+          day := day + 1;
+        end loop;
+      end $$;
+      insert into usage_records select u.*, (u.started_at at time zone 'UTC')::date from usage_records_unpartitioned u;
+      drop table usage_records_unpartitioned;
+    `,
+  },
 ];
 
-export function migrateBilling(pool: pg.Pool, logger?: Logger): Promise<string[]> {
-  return migrate(pool, { table: BILLING_MIGRATIONS_TABLE, lockKey: BILLING_MIGRATIONS_LOCK, migrations: BILLING_MIGRATIONS }, logger);
+/** Applies the usage migrations; `before` (tests) stops short of that id, to build an older database. */
+export function migrateBilling(pool: pg.Pool, logger?: Logger, before?: string): Promise<string[]> {
+  const migrations = before ? BILLING_MIGRATIONS.filter((m) => m.id < before) : BILLING_MIGRATIONS;
+  return migrate(pool, { table: BILLING_MIGRATIONS_TABLE, lockKey: BILLING_MIGRATIONS_LOCK, migrations }, logger);
 }

@@ -1,21 +1,7 @@
-import type pg from 'pg';
 import type { Logger } from '@tollgate/common';
 
-/** Runs `fn` in one transaction on one pooled connection: all of it commits, or none of it. */
-export async function inTransaction<T>(pool: pg.Pool, fn: (db: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query('begin');
-    const result = await fn(client);
-    await client.query('commit');
-    return result;
-  } catch (err) {
-    await client.query('rollback').catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-  }
-}
+// One transaction helper for every service (authz-service's stores import it from here).
+export { inTransaction } from '@tollgate/common';
 
 /**
  * A step after a commit (publishing a cache invalidation): the change happened, so its failure

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { Logger } from '@tollgate/common';
+import { retentionHorizon } from '@tollgate/usage-model';
 import type { UsageRecord } from '../domain/usage-record.js';
 import type { BillingMetrics } from '../metrics.js';
 
@@ -41,9 +42,9 @@ const INSERT_BATCH = `
   ins as (
     insert into usage_records (request_id, key_id, user_id, credential, stripe_customer_id, method, path,
                                status, request_bytes, response_bytes, duration_ms, started_at, billable, source,
-                               decision, error_code, project, service)
-    select * from input
-    on conflict (request_id) do nothing
+                               decision, error_code, project, service, usage_day)
+    select input.*, (input.started_at at time zone 'UTC')::date from input
+    on conflict (request_id, usage_day) do nothing
     returning key_id, user_id, credential, stripe_customer_id, request_bytes, response_bytes, duration_ms, started_at, billable,
               decision, project, service
   ),
@@ -65,6 +66,8 @@ export interface UsageWriterOptions {
   maxBuffered: number;
   /** Whether billable usage of Stripe customers accrues for meter events. */
   stripeEnabled: boolean;
+  /** USAGE_RETENTION_DAYS (0: forever). Rows older than that are not written (see writeBatch). */
+  retentionDays: number;
 }
 
 interface Waiter {
@@ -184,7 +187,17 @@ export class UsageWriter {
   private async writeBatch(batch: UsageRecord[]): Promise<void> {
     // The same request can arrive twice in one batch (stream and file): keep the first.
     const unique = new Map<string, UsageRecord>();
-    for (const r of batch) if (!unique.has(r.requestId)) unique.set(r.requestId, r);
+    // A request older than the retention horizon may have had its row, and its day partition,
+    // dropped already: writing it again would count and bill it twice. Such entries come
+    // only from replaying an old access log; they are skipped and counted.
+    const horizon = this.opts.retentionDays > 0 ? retentionHorizon(new Date(), this.opts.retentionDays).getTime() : -Infinity;
+    let expired = 0;
+    for (const r of batch) {
+      if (r.startedAt.getTime() < horizon) {
+        expired++;
+        this.metrics.entriesSkipped.inc({ source: r.source, reason: 'past_retention' });
+      } else if (!unique.has(r.requestId)) unique.set(r.requestId, r);
+    }
     const rows = [...unique.values()];
     const cols: unknown[][] = Array.from({ length: 18 }, () => new Array(rows.length));
     rows.forEach((r, i) => {
@@ -212,7 +225,7 @@ export class UsageWriter {
     stop();
     const inserted = res.rows[0]?.inserted ?? 0;
     this.metrics.recordsWritten.inc(inserted);
-    this.metrics.duplicatesSkipped.inc(batch.length - inserted);
+    this.metrics.duplicatesSkipped.inc(batch.length - expired - inserted);
     // Ingest lag: from the earliest request end in the batch to now (large while backfilling).
     let oldestEnd = Infinity;
     for (const r of rows) oldestEnd = Math.min(oldestEnd, r.startedAt.getTime() + r.durationMs);
