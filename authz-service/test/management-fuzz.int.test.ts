@@ -125,3 +125,36 @@ describe('management API under hostile input', () => {
     );
   }, 120_000);
 });
+
+describe('text Postgres cannot store, and methods a path does not have', () => {
+  it.each([
+    ['a NUL in a metadata value', 'POST', '/api/keys', { user_id: 'text-user', name: 'n', metadata: { note: 'a\u0000b' } }, 'body.metadata.note'],
+    ['an unpaired surrogate in a metadata key', 'POST', '/api/keys', { user_id: 'text-user', name: 'n', metadata: { ['k\uD800']: 'v' } }, 'body.metadata.k?'],
+    ['a NUL in a name', 'POST', '/api/keys', { user_id: 'text-user', name: 'x\u0000' }, 'body.name'],
+    ['a NUL in a query parameter', 'GET', '/api/keys?user_id=%00', undefined, 'query.user_id'],
+  ])('%s: 400 invalid_request naming the field, nothing written', async (_what, method, url, body, field) => {
+    const before = await rowCounts();
+    const res = await api.call(method, url, { body });
+    expect(res.status, res.text).toBe(400);
+    expect(res.body).toMatchObject({ error: 'invalid_request', request_id: expect.any(String) });
+    expect(res.body.message).toContain(field);
+    expect(await rowCounts()).toBe(before);
+  });
+
+  it('a paired surrogate (an emoji) is stored as usual', async () => {
+    const res = await api.call('POST', '/api/keys', { body: { user_id: 'text-user', name: 'emoji', metadata: { note: 'ok 💥' } } });
+    expect(res.status, res.text).toBe(201);
+    expect(res.body.metadata).toEqual({ note: 'ok 💥' });
+  });
+
+  it('an undeclared method on a path the API has: 405 with Allow; on an unknown path: 404', async () => {
+    const put = await api.call('PUT', '/api/keys');
+    expect(put.status).toBe(405);
+    expect(put.headers.get('allow')).toBe('GET, HEAD, POST');
+    expect(put.body).toMatchObject({ error: 'method_not_allowed', request_id: expect.any(String) });
+    const trace = await api.call('PUT', `/api/keys/${knownKeyId}`);
+    expect(trace.status).toBe(405);
+    expect(trace.headers.get('allow')).toContain('DELETE');
+    expect((await api.call('GET', '/api/no-such-thing')).status).toBe(404);
+  });
+});

@@ -150,6 +150,12 @@ export const ERROR_CODES = {
     meaning: 'No such key, token or user record (another user’s key looks the same), or no such route.',
     action: 'Check the id and the path.',
   },
+  method_not_allowed: {
+    status: [405],
+    surfaces: ['management'],
+    meaning: 'The path exists but not with this method; the `Allow` header lists the methods it has.',
+    action: 'Use one of the methods in `Allow` (see /openapi.json).',
+  },
   unknown_permission_set: {
     status: [422],
     surfaces: ['management'],

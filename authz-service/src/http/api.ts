@@ -8,6 +8,7 @@ import { keyRoutes } from './key-routes.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { managementRequestId } from './request-id.js';
 import { registerRoutes, type RouteSpec } from './routes.js';
+import { assertStorableText } from './storable-text.js';
 import { tokenRoutes } from './token-routes.js';
 import { usageRoutes } from './usage-routes.js';
 import { vaultRoutes } from './vault-routes.js';
@@ -53,12 +54,13 @@ export function buildManagementApi(deps: ServiceDeps): FastifyInstance {
     }
     parseJson(request, body, done);
   });
+  app.addHook('preValidation', async (request) => assertStorableText(request));
   const seen: { method: string; url: string }[] = [];
   registered.set(app, seen);
   app.addHook('onRoute', (r) => {
     for (const method of [r.method].flat()) seen.push({ method, url: r.url });
   });
-  installErrorHandling(app, deps.logger);
+  installErrorHandling(app, deps.logger, () => seen);
   registerOpsRoutes(app, { service: 'authz-service', registry: deps.registry, checks: deps.healthChecks });
 
   const routes = managementRoutes(deps);

@@ -15,6 +15,21 @@ export function invalidRequest(where: 'body' | 'query' | 'path', error: z.ZodErr
 
 export const notFound = (what = 'key') => new HttpError(404, 'not_found', `No such ${what}`);
 
+/** The methods registered for a route pattern (`/api/keys/:id`) that matches `path`. */
+function allowedMethods(routes: readonly { method: string; url: string }[], path: string): string[] {
+  const methods = new Set<string>();
+  for (const r of routes) {
+    const pattern = new RegExp(
+      `^${r.url
+        .replace(/[.+?^${}()|[\]\\]/g, '\\$&')
+        .replace(/:[A-Za-z_]\w*/g, '[^/]+')
+        .replace(/\*/g, '.*')}$`,
+    );
+    if (pattern.test(path)) methods.add(r.method);
+  }
+  return [...methods].sort();
+}
+
 /** Fastify's own errors (body parsing, limits) that a client caused, in our shape. */
 function fromFastifyError(err: FastifyError): HttpError | null {
   switch (err.code) {
@@ -46,7 +61,7 @@ function fromFastifyError(err: FastifyError): HttpError | null {
  * may carry a key, and answered with a generic 500. Each error body carries the request id
  * (`request_id`, also the `x-request-id` header on every answer; see request-id.ts).
  */
-export function installErrorHandling(app: FastifyInstance, logger: Logger): void {
+export function installErrorHandling(app: FastifyInstance, logger: Logger, routes: () => readonly { method: string; url: string }[]): void {
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const known = err instanceof HttpError ? err : fromFastifyError(err);
     if (known) {
@@ -61,7 +76,21 @@ export function installErrorHandling(app: FastifyInstance, logger: Logger): void
       .code(500)
       .send({ error: 'internal_error', message: 'Something went wrong on our side; see the authz-service logs', request_id: req.id } satisfies ErrorBody);
   });
+  // A path the API serves, asked with a method it does not: 405 with the methods it does (RFC 9110).
   app.setNotFoundHandler((req, reply) => {
-    void reply.code(404).send({ error: 'not_found', message: `No route ${req.method} ${req.url.split('?')[0]}`, request_id: req.id } satisfies ErrorBody);
+    const path = req.url.split('?')[0]!;
+    const allowed = allowedMethods(routes(), path);
+    if (allowed.length) {
+      void reply
+        .code(405)
+        .header('allow', allowed.join(', '))
+        .send({
+          error: 'method_not_allowed',
+          message: `${req.method} is not allowed on ${path}; use ${allowed.join(', ')}`,
+          request_id: req.id,
+        } satisfies ErrorBody);
+      return;
+    }
+    void reply.code(404).send({ error: 'not_found', message: `No route ${req.method} ${path}`, request_id: req.id } satisfies ErrorBody);
   });
 }
