@@ -56,7 +56,7 @@ describeConfigRefusals({
   ],
   unvalidated: {
     AUTHZ_HOST: 'any host name or address; a wrong one fails at listen',
-    DEFAULT_PERMISSION_SET: 'checked against the permission sets when KeyManagement starts (http/key-management.ts)',
+    DEFAULT_PERMISSION_SET: 'checked against the permission sets when KeyManagement starts (http/key-change.ts)',
     GATEWAY_JWT_ISSUER: 'any string is an issuer',
   },
   refusals: [

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { ApiKey } from '../src/domain/api-key.js';
 import { permissionSets } from '../src/domain/scopes.js';
 import { FieldNotAllowedError, OwnerFieldPolicy, RESERVED_METADATA_KEYS } from '../src/http/owner-field-policy.js';
-import type { CreateKeyBody, UpdateKeyBody } from '../src/http/schemas.js';
+import type { CreateKeyBody, UpdateKeyBody } from '../src/http/schemas/keys.js';
 
 // The owner field policy on its own (the HTTP cases, with rows and audit log checked unchanged,
 // are in management-security.int.test.ts).
