@@ -34,9 +34,6 @@ export abstract class KeyChanges {
 
   constructor(protected readonly deps: ServiceDeps) {
     this.sets = permissionSets(deps.config.PERMISSION_SETS);
-    if (!this.sets[deps.config.DEFAULT_PERMISSION_SET]) {
-      throw new Error(`DEFAULT_PERMISSION_SET "${deps.config.DEFAULT_PERMISSION_SET}" is not a permission set (known: ${Object.keys(this.sets).join(', ')})`);
-    }
     this.ownerPolicy = new OwnerFieldPolicy({
       sets: this.sets,
       defaultPerMinute: deps.config.DEFAULT_RATE_LIMIT_PER_MINUTE ?? null,
