@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { env, loadConfig } from '@tollgate/common';
 import { isValidPrefix } from './domain/key-format.js';
+import { permissionSets } from './domain/scopes.js';
 
 const jsonOf = <T extends z.ZodType>(schema: T, what: string) =>
   z.string().transform((raw, ctx) => {
@@ -45,6 +46,8 @@ const schema = z.object({
         }),
       ),
     )
+    // "," is not "unset": it would start a cluster client with no seed node.
+    .refine((nodes) => nodes.length > 0, 'at least one host:port')
     .optional(),
   REDIS_KEY_PREFIX: z
     .string()
@@ -201,8 +204,20 @@ const schema = z.object({
     .default(86_400),
 });
 
+// The default set must be one the service knows: otherwise every key created without scopes fails.
+const checked = schema.superRefine((config, ctx) => {
+  const sets = permissionSets(config.PERMISSION_SETS);
+  if (!sets[config.DEFAULT_PERMISSION_SET]) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['DEFAULT_PERMISSION_SET'],
+      message: `"${config.DEFAULT_PERMISSION_SET}" is not a permission set (known: ${Object.keys(sets).join(', ')})`,
+    });
+  }
+});
+
 export type AuthzConfig = z.output<typeof schema>;
 
 export function loadAuthzConfig(source: NodeJS.ProcessEnv = process.env): AuthzConfig {
-  return loadConfig(schema, source);
+  return loadConfig(checked, source);
 }

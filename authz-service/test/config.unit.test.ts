@@ -56,7 +56,6 @@ describeConfigRefusals({
   ],
   unvalidated: {
     AUTHZ_HOST: 'any host name or address; a wrong one fails at listen',
-    DEFAULT_PERMISSION_SET: 'checked against the permission sets when KeyManagement starts (http/key-management.ts)',
     GATEWAY_JWT_ISSUER: 'any string is an issuer',
   },
   refusals: [
@@ -71,6 +70,9 @@ describeConfigRefusals({
     refused('REDIS_CLUSTER_NODES', '127.0.0.1:7000,redis-b', /"redis-b" is not host:port/),
     refused('REDIS_CLUSTER_NODES', 'redis-a:70000', /"redis-a:70000" is not host:port/),
     refused('REDIS_CLUSTER_NODES', 'redis-a:port', /"redis-a:port" is not host:port/),
+    refused('REDIS_CLUSTER_NODES', ',', /at least one host:port/),
+    refused('DEFAULT_PERMISSION_SET', 'nope', /"nope" is not a permission set \(known: .*full_access/),
+    refused('DATABASE_URL', ' ', /is only white space/),
     refused('REDIS_KEY_PREFIX', 'has space', /letters, digits and _ : \. - only/),
     refused('REDIS_KEY_PREFIX', 'p'.repeat(65), /letters, digits and _ : \. - only/),
     required('KEY_HASH_SECRETS'),

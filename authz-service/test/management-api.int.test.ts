@@ -442,6 +442,8 @@ describe('authentication', () => {
       const r = await api.call('GET', `/api/keys/${alice}`, { token: plain });
       expect(r.status).toBe(403);
       expect(r.body.error).toBe('insufficient_scope');
+      // RFC 6750 §3.1: a 403 for scope names the scope that is missing, as the gateway's does.
+      expect(r.headers.get('www-authenticate')).toBe('Bearer realm="tollgate", error="insufficient_scope", scope="keys:manage"');
 
       const temp = await create(alice, { scopes: ['keys:manage'] });
       await api.call('POST', `/api/keys/${temp.body.id}/revoke`);

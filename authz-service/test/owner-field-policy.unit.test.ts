@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import type { ApiKey } from '../src/domain/api-key.js';
 import { permissionSets } from '../src/domain/scopes.js';
 import { FieldNotAllowedError, OwnerFieldPolicy, RESERVED_METADATA_KEYS } from '../src/http/owner-field-policy.js';
-import type { CreateKeyBody, UpdateKeyBody } from '../src/http/schemas.js';
+import type { CreateKeyBody, UpdateKeyBody } from '../src/http/schemas/keys.js';
+import { apiKey } from './checker-fakes.js';
 
 // The owner field policy on its own (the HTTP cases, with rows and audit log checked unchanged,
 // are in management-security.int.test.ts).
@@ -15,31 +16,22 @@ const policy = new OwnerFieldPolicy({
   rotationGraceSeconds: 3600,
 });
 
-const key = (over: Partial<ApiKey> = {}): ApiKey => ({
-  id: 'key_00000000000000000000',
-  userId: 'alice',
-  name: 'k',
-  description: null,
-  keyPrefix: 'sk_x',
-  scopes: [],
-  permissionSet: 'reader_writer',
-  rateLimitPerMinute: 100,
-  rateLimitPerDay: null,
-  expiresAt: new Date('2030-01-01T00:00:00Z'),
-  isActive: true,
-  revokedAt: null,
-  revokedBy: null,
-  revokedReason: null,
-  lastUsedAt: null,
-  usageCount: 0,
-  metadata: { byok: false, team: 'a' },
-  stripeCustomerId: 'cus_alice',
-  previousKeyExpiresAt: null,
-  createdBy: 'admin',
-  createdAt: new Date(),
-  updatedAt: new Date(),
-  ...over,
-});
+// The key the cases start from; fields not named are apiKey()'s defaults (checker-fakes.ts).
+const key = (over: Partial<ApiKey> = {}): ApiKey =>
+  apiKey({
+    id: 'key_00000000000000000000',
+    userId: 'alice',
+    name: 'k',
+    keyPrefix: 'sk_x',
+    scopes: [],
+    permissionSet: 'reader_writer',
+    rateLimitPerMinute: 100,
+    expiresAt: new Date('2030-01-01T00:00:00Z'),
+    metadata: { byok: false, team: 'a' },
+    stripeCustomerId: 'cus_alice',
+    createdBy: 'admin',
+    ...over,
+  });
 
 function refusedField(fn: () => unknown): string {
   try {

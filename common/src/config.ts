@@ -15,19 +15,24 @@ export class ConfigError extends Error {
 export function loadConfig<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEnv = process.env): z.output<S> {
   // Empty strings mean "unset" for every variable: `FOO=` in a .env file should take the default.
   const cleaned: Record<string, string> = {};
+  // White space alone is a typo, not a value: z.coerce.number() would read `FOO=" "` as 0.
+  const blank: { variable: string; problem: string }[] = [];
   for (const [k, v] of Object.entries(env)) {
-    if (v !== undefined && v !== '') cleaned[k] = v;
+    if (v === undefined || v === '') continue;
+    if (v.trim() === '' && k in schema.shape) blank.push({ variable: k, problem: 'is only white space: unset it or give a value' });
+    else cleaned[k] = v;
   }
   const result = schema.safeParse(cleaned);
-  if (!result.success) {
-    throw new ConfigError(
-      result.error.issues.map((issue) => ({
-        variable: String(issue.path[0] ?? '(environment)'),
-        problem: issue.message,
-      })),
-    );
-  }
-  return result.data;
+  const problems = result.success
+    ? []
+    : result.error.issues
+        .map((issue) => ({
+          variable: String(issue.path[0] ?? '(environment)'),
+          problem: issue.message,
+        }))
+        .filter((p) => !blank.some((b) => b.variable === p.variable));
+  if (blank.length > 0 || !result.success) throw new ConfigError([...blank, ...problems]);
+  return result.data as z.output<S>;
 }
 
 /** Reusable field parsers for environment variables. */

@@ -31,6 +31,7 @@ export function intRange(variable: string, min: number, max?: number): { refusal
     refused(variable, 'abc', /expected number, received NaN/),
     refused(variable, `${min}.5`, /expected int/),
     refused(variable, String(min - 1), /Too small/),
+    refused(variable, ' ', /is only white space/),
   ];
   const accepted = [{ variable, value: String(min), parsed: min }];
   if (max !== undefined) {

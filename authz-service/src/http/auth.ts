@@ -6,7 +6,7 @@ import { safeEqual } from '../domain/key-hash.js';
 import { keyState } from '../domain/api-key.js';
 import { effectiveScopes, permissionSets, SERVICE_ROUTE_SCOPE } from '../domain/scopes.js';
 import { pathWithin } from '../domain/path-prefix.js';
-import { unauthorizedChallenge } from '../domain/bearer-challenge.js';
+import { bearerChallenge, unauthorizedChallenge } from '../domain/bearer-challenge.js';
 
 /** The scope a Tollgate key needs to call the management API (for its own user's keys only). */
 const MANAGE_SCOPE = 'keys:manage';
@@ -57,7 +57,9 @@ export async function authenticate(deps: ServiceDeps, headers: Record<string, st
   if (state !== 'active') throw unauthorized(`key_${state}`, `The API key is ${state}`);
   const scopes = effectiveScopes(match.key, permissionSets(deps.config.PERMISSION_SETS));
   if (!scopes.includes(MANAGE_SCOPE)) {
-    throw new HttpError(403, 'insufficient_scope', `This API key lacks the "${MANAGE_SCOPE}" scope needed to manage keys`);
+    throw new HttpError(403, 'insufficient_scope', `This API key lacks the "${MANAGE_SCOPE}" scope needed to manage keys`, undefined, {
+      'www-authenticate': bearerChallenge({ error: 'insufficient_scope', scope: MANAGE_SCOPE }),
+    });
   }
   return { kind: 'key', keyId: match.key.id, userId: match.key.userId, scopes };
 }

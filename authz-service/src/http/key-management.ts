@@ -1,177 +1,22 @@
-import { createHash } from 'node:crypto';
-import type pg from 'pg';
 import { HttpError } from '@tollgate/common';
-import type { ServiceDeps } from '../deps.js';
-import type { ApiKey } from '../domain/api-key.js';
 import { generateKey } from '../domain/key-format.js';
-import { effectiveScopes, permissionSets } from '../domain/scopes.js';
+import { effectiveScopes } from '../domain/scopes.js';
 import type { KeyListFilter, KeyPatch } from '../stores/key-store.js';
-import { AuditStore, type AuditAction } from '../stores/audit-store.js';
-import { IdempotencyStore } from '../stores/idempotency-store.js';
-import { inTransaction } from '../stores/transaction.js';
-import { actorLabel, assertMayActFor, ownsKey, scopeCovered, type Actor } from './auth.js';
+import { actorLabel, assertMayActFor, ownsKey, type Actor } from './auth.js';
 import { notFound } from './errors.js';
-import { decodeCursor, encodeCursor, toKeyRecord } from './key-records.js';
-import { OwnerFieldPolicy } from './owner-field-policy.js';
-import type { CreateKeyBody, KeyRecord, UpdateKeyBody } from './schemas.js';
+import type { IdempotencyRequest } from './idempotency.js';
+import { KeyChanges, type Outcome } from './key-change.js';
+import { decodeCursor, encodeCursor } from './key-records.js';
+import type { CreateKeyBody, KeyRecord, UpdateKeyBody } from './schemas/keys.js';
 
 const DAY_MS = 86_400_000;
 
-export interface Outcome {
-  status: number;
-  body: unknown;
-  headers?: Record<string, string>;
-}
-
-/** A POST's Idempotency-Key with what identifies the request it was first used for. */
-export interface IdempotencyRequest {
-  key: string;
-  /** Method, route and body: the same key with anything else is refused. */
-  fingerprint: unknown;
-}
-
-/** JSON with object keys sorted, so equal bodies hash equally whatever their key order. */
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
-}
-
-/** Response bodies are remembered for replay without the plaintext key: secrets are never stored. */
-function withoutSecret(body: unknown): unknown {
-  if (!body || typeof body !== 'object') return body;
-  const { key: _secret, ...rest } = body as Record<string, unknown>;
-  return rest;
-}
-
 /**
- * The key lifecycle behind the management API. Each change runs in one transaction with its
- * audit row (and its idempotency record), so a failed call writes nothing; after the commit the
- * key's id is published so every authz-service replica drops its cached copy.
+ * The key lifecycle behind the management API: create, read, list, change, revoke, extend, rotate
+ * and delete. How a change is made safely (transaction, idempotency, checks, cache publication)
+ * is KeyChanges' (key-change.ts).
  */
-export class KeyManagement {
-  private readonly audit = new AuditStore();
-  private readonly idempotency = new IdempotencyStore();
-  private readonly ownerPolicy: OwnerFieldPolicy;
-  readonly sets: Record<string, readonly string[]>;
-
-  constructor(private readonly deps: ServiceDeps) {
-    this.sets = permissionSets(deps.config.PERMISSION_SETS);
-    if (!this.sets[deps.config.DEFAULT_PERMISSION_SET]) {
-      throw new Error(`DEFAULT_PERMISSION_SET "${deps.config.DEFAULT_PERMISSION_SET}" is not a permission set (known: ${Object.keys(this.sets).join(', ')})`);
-    }
-    this.ownerPolicy = new OwnerFieldPolicy({
-      sets: this.sets,
-      defaultPerMinute: deps.config.DEFAULT_RATE_LIMIT_PER_MINUTE ?? null,
-      defaultPerDay: deps.config.DEFAULT_RATE_LIMIT_PER_DAY ?? null,
-      rotationGraceSeconds: deps.config.ROTATION_GRACE_SECONDS,
-    });
-  }
-
-  get defaultPermissionSet(): string {
-    return this.deps.config.DEFAULT_PERMISSION_SET;
-  }
-
-  record(key: ApiKey): KeyRecord {
-    return toKeyRecord(key, this.sets);
-  }
-
-  /**
-   * Runs a change in a transaction; with an Idempotency-Key, a repeat of the same request
-   * returns the first answer (without any secret) and changes nothing more.
-   */
-  private async change(
-    actor: Actor,
-    idem: IdempotencyRequest | undefined,
-    fn: (db: pg.PoolClient) => Promise<Outcome & { changedKeyId?: string }>,
-  ): Promise<Outcome> {
-    const outcome = await inTransaction(this.deps.pool, async (db) => {
-      if (!idem) return fn(db);
-      const scope = actorLabel(actor);
-      const hash = createHash('sha256').update(canonicalJson(idem.fingerprint)).digest('hex');
-      const claim = await this.idempotency.claim(scope, idem.key, hash, db);
-      if (claim.state !== 'claimed' && claim.requestHash !== hash) {
-        throw new HttpError(422, 'idempotency_key_reused', 'This Idempotency-Key was already used with a different request');
-      }
-      if (claim.state === 'in_progress') {
-        throw new HttpError(409, 'idempotency_key_in_use', 'A request with this Idempotency-Key is still in progress; retry shortly');
-      }
-      if (claim.state === 'replay') {
-        return { status: claim.status, body: claim.response, headers: { 'idempotent-replayed': 'true' } };
-      }
-      const result = await fn(db);
-      await this.idempotency.complete(scope, idem.key, result.status, withoutSecret(result.body), db);
-      return result;
-    });
-    if (outcome.changedKeyId) await this.published(outcome.changedKeyId);
-    const { changedKeyId: _id, ...answer } = outcome as Outcome & { changedKeyId?: string };
-    return answer;
-  }
-
-  /** Tells every replica to drop the key from its cache. The change is committed either way. */
-  private async published(keyId: string): Promise<void> {
-    try {
-      await this.deps.keyEvents.keyChanged(keyId);
-    } catch (err) {
-      // Caches still expire after KEY_CACHE_TTL_MS; say so loudly, since revocation is slower meanwhile.
-      this.deps.logger.error({ err: (err as Error).message, keyId }, 'could not publish key change; caches expire by TTL');
-    }
-  }
-
-  private checkPermissionSet(name: string | null | undefined): void {
-    if (name && !this.sets[name]) {
-      throw new HttpError(422, 'unknown_permission_set', `Unknown permission set "${name}"`, { known: Object.keys(this.sets) });
-    }
-  }
-
-  /**
-   * Owners may not give a key scopes they do not hold themselves. Scopes the key already has
-   * (`kept`) are not a grant: an operator may have put one there that no owner can grant (a
-   * `service_route:` scope), and renaming that key must still work.
-   */
-  private checkNoEscalation(actor: Actor, key: { scopes: readonly string[]; permissionSet: string | null }, kept: readonly string[] = []): void {
-    if (actor.kind !== 'key') return;
-    const wanted = effectiveScopes(key, this.sets);
-    const beyond = wanted.filter((s) => !kept.includes(s) && !scopeCovered(actor.scopes, s));
-    if (beyond.length > 0) {
-      throw new HttpError(403, 'scope_escalation', `A keys:manage key cannot grant scopes it does not hold: ${beyond.join(', ')}`, { scopes: beyond });
-    }
-  }
-
-  private futureDate(iso: string, field: string): Date {
-    const d = new Date(iso);
-    if (d.getTime() <= Date.now()) throw new HttpError(422, 'invalid_expiry', `${field} must be in the future`);
-    return d;
-  }
-
-  /** The owner key making a new key: its own limits, expiry and billing bound the new one. */
-  private async creatorKey(keyId: string, db: pg.PoolClient): Promise<ApiKey> {
-    const key = await this.deps.keyStore.getById(keyId, db);
-    // Deleted since it authenticated this call: as if it had not been valid.
-    if (!key) throw new HttpError(401, 'invalid_api_key', 'The API key is not valid (unknown key)');
-    return key;
-  }
-
-  /** The key, locked for this transaction, if the actor may see it; otherwise 404 (see auth.ts). */
-  private async lockOwned(actor: Actor, id: string, db: pg.PoolClient): Promise<ApiKey> {
-    const key = await this.deps.keyStore.getForUpdate(id, db);
-    if (!key || !ownsKey(actor, key.userId)) throw notFound();
-    return key;
-  }
-
-  private static assertNotRevoked(key: ApiKey): void {
-    if (key.revokedAt) throw new HttpError(409, 'key_revoked', 'The key is revoked; revocation is permanent (create a new key)');
-  }
-
-  private async audited(actor: Actor, action: AuditAction, key: ApiKey, details: Record<string, unknown>, db: pg.PoolClient): Promise<void> {
-    await this.audit.record({ actor: actorLabel(actor), action, keyId: key.id, userId: key.userId, details }, db);
-  }
-
+export class KeyManagement extends KeyChanges {
   async create(actor: Actor, body: CreateKeyBody, idem?: IdempotencyRequest): Promise<Outcome> {
     assertMayActFor(actor, body.user_id);
     if (body.expires_at != null && body.expires_in_days !== undefined) {

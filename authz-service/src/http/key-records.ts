@@ -2,7 +2,7 @@ import { HttpError } from '@tollgate/common';
 import { keyState, type ApiKey } from '../domain/api-key.js';
 import { effectiveScopes } from '../domain/scopes.js';
 import type { KeyListCursor } from '../stores/key-store.js';
-import type { KeyRecord } from './schemas.js';
+import type { KeyRecord } from './schemas/keys.js';
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 

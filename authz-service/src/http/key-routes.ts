@@ -1,15 +1,15 @@
 import type { FastifyRequest } from 'fastify';
 import { HttpError } from '@tollgate/common';
 import { BUILTIN_PERMISSION_SETS } from '../domain/scopes.js';
-import type { KeyManagement, IdempotencyRequest } from './key-management.js';
+import type { IdempotencyRequest } from './idempotency.js';
+import type { KeyManagement } from './key-management.js';
 import { defineRoute, type RouteResponse, type RouteSpec } from './routes.js';
+import { ErrorResponse, KeyIdParams, UserIdParams } from './schemas/common.js';
 import {
   AllKeysQuery,
   CreateKeyBody,
   DeletedKey,
-  ErrorResponse,
   ExtendKeyBody,
-  KeyIdParams,
   KeyList,
   KeyRecord,
   KeyWithSecret,
@@ -17,9 +17,8 @@ import {
   RevokeKeyBody,
   RotateKeyBody,
   UpdateKeyBody,
-  UserIdParams,
   UserKeysQuery,
-} from './schemas.js';
+} from './schemas/keys.js';
 
 const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,255}$/;
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { apiSchemas } from './schemas.js';
+import { apiSchemas } from './schemas/common.js';
 import type { RouteSpec } from './routes.js';
 
 const COMPONENT = '#/components/schemas/';

@@ -3,7 +3,7 @@ import { HttpError } from '@tollgate/common';
 import type { ApiKey } from '../domain/api-key.js';
 import { effectiveScopes } from '../domain/scopes.js';
 import { scopeCovered } from './auth.js';
-import type { CreateKeyBody, UpdateKeyBody } from './schemas.js';
+import type { CreateKeyBody, UpdateKeyBody } from './schemas/keys.js';
 
 /**
  * What a `keys:manage` owner key may change, and within which bounds (docs/management-api.md,

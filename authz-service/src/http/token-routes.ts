@@ -5,7 +5,8 @@ import { issueServiceToken, revokeServiceToken, TokensDisabledError } from '../t
 import { actorLabel, type Actor } from './auth.js';
 import { notFound } from './errors.js';
 import { defineRoute, type RouteResponse, type RouteSpec } from './routes.js';
-import { CreateTokenBody, ErrorResponse, RevokeTokenBody, TokenJtiParams, TokenList, TokenListQuery, TokenRecord, TokenWithSecret } from './schemas.js';
+import { ErrorResponse } from './schemas/common.js';
+import { CreateTokenBody, RevokeTokenBody, TokenJtiParams, TokenList, TokenListQuery, TokenRecord, TokenWithSecret } from './schemas/tokens.js';
 
 const error = (description: string): RouteResponse => ({ description, schema: ErrorResponse });
 const common = {

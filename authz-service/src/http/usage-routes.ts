@@ -5,19 +5,9 @@ import { assertMayActFor, ownsKey } from './auth.js';
 import { notFound } from './errors.js';
 import { defineRoute, type RouteResponse, type RouteSpec } from './routes.js';
 import { requireAdmin } from './token-routes.js';
-import {
-  BillingStatusQuery,
-  BillingStatusRecord,
-  ErrorResponse,
-  KeyIdParams,
-  KeyUsageQuery,
-  KeyUsageRecord,
-  TokenJtiParams,
-  TokenUsageRecord,
-  UsageQuery,
-  UserIdParams,
-  UserUsageRecord,
-} from './schemas.js';
+import { ErrorResponse, KeyIdParams, UserIdParams } from './schemas/common.js';
+import { TokenJtiParams } from './schemas/tokens.js';
+import { BillingStatusQuery, BillingStatusRecord, KeyUsageQuery, KeyUsageRecord, TokenUsageRecord, UsageQuery, UserUsageRecord } from './schemas/usage.js';
 
 const error = (description: string): RouteResponse => ({ description, schema: ErrorResponse });
 const common = {

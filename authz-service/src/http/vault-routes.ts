@@ -6,16 +6,8 @@ import type { ProviderKeyMeta } from '../vault/vault-store.js';
 import { actorLabel, assertMayActFor } from './auth.js';
 import { notFound } from './errors.js';
 import { defineRoute, type RouteResponse, type RouteSpec } from './routes.js';
-import {
-  DeletedProviderKey,
-  ErrorResponse,
-  ProviderKeyList,
-  ProviderKeyRecord,
-  ProviderParams,
-  RewrapResult,
-  SetProviderKeyBody,
-  VaultUserParams,
-} from './schemas.js';
+import { ErrorResponse } from './schemas/common.js';
+import { DeletedProviderKey, ProviderKeyList, ProviderKeyRecord, ProviderParams, RewrapResult, SetProviderKeyBody, VaultUserParams } from './schemas/vault.js';
 
 const error = (description: string): RouteResponse => ({ description, schema: ErrorResponse });
 const common = {

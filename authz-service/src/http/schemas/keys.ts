@@ -1,0 +1,164 @@
+import { z } from 'zod';
+import { SERVICE_ROUTE_SCOPE } from '../../domain/scopes.js';
+import { description, instant, keyId, MAX_EXPIRY_DAYS, named, userId } from './common.js';
+
+const MAX_RATE_PER_MINUTE = 1_000_000;
+const MAX_RATE_PER_DAY = 1_000_000_000;
+const MAX_METADATA_BYTES = 8192;
+
+/** Scope strings, as the Check understands them (docs/authz.md): read, write, *, read:/prefix, keys:manage, service_route:/prefix, custom. */
+const scope = z
+  .string()
+  .regex(/^[A-Za-z0-9_.:*/-]{1,128}$/, 'scopes use letters, digits and _ . : * / - (at most 128)')
+  // A service_route scope without a path would grant nothing: say so rather than store it.
+  .refine((s) => !(s === SERVICE_ROUTE_SCOPE || s.startsWith(`${SERVICE_ROUTE_SCOPE}:`)) || s.startsWith(`${SERVICE_ROUTE_SCOPE}:/`), {
+    message: `${SERVICE_ROUTE_SCOPE} scopes name a path prefix: ${SERVICE_ROUTE_SCOPE}:/prefix/`,
+  });
+const scopes = z
+  .array(scope)
+  .max(64)
+  .refine((list) => new Set(list).size === list.length, 'scopes must not repeat');
+const permissionSetName = z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'permission set names are lower-case letters, digits and _');
+const ratePerMinute = z.number().int().min(1).max(MAX_RATE_PER_MINUTE).nullable();
+const ratePerDay = z.number().int().min(1).max(MAX_RATE_PER_DAY).nullable();
+const futureInstant = z.iso.datetime({ offset: true }).describe('RFC 3339 date-time; must be in the future');
+const metadata = z
+  .record(z.string().max(64), z.unknown())
+  .refine((m) => Buffer.byteLength(JSON.stringify(m)) <= MAX_METADATA_BYTES, `metadata must be at most ${MAX_METADATA_BYTES} bytes of JSON`)
+  .describe('Free-form JSON object kept with the key; metadata.byok is read by the gateway and only an admin token sets it');
+const stripeCustomerId = z
+  .string()
+  .regex(/^cus_[A-Za-z0-9]{1,64}$/, 'Stripe customer ids look like cus_…')
+  .nullable();
+const name = z.string().trim().min(1).max(200);
+
+export const CreateKeyBody = named(
+  z.strictObject({
+    user_id: userId,
+    name,
+    description: description.optional(),
+    rate_limit_per_minute: ratePerMinute.optional().describe('Requests per minute; null or absent: DEFAULT_RATE_LIMIT_PER_MINUTE, else unlimited'),
+    rate_limit_per_day: ratePerDay.optional().describe('Requests per day; null or absent: DEFAULT_RATE_LIMIT_PER_DAY, else unlimited'),
+    scopes: scopes.optional(),
+    permission_set: permissionSetName.nullable().optional(),
+    expires_at: futureInstant.nullable().optional(),
+    expires_in_days: z.number().int().min(1).max(MAX_EXPIRY_DAYS).optional(),
+    metadata: metadata.optional(),
+    stripe_customer_id: stripeCustomerId.optional(),
+  }),
+  'CreateKeyRequest',
+);
+export type CreateKeyBody = z.output<typeof CreateKeyBody>;
+
+export const UpdateKeyBody = named(
+  z
+    .strictObject({
+      name: name.optional(),
+      description: description.optional(),
+      rate_limit_per_minute: ratePerMinute.optional(),
+      rate_limit_per_day: ratePerDay.optional(),
+      scopes: scopes.optional(),
+      permission_set: permissionSetName.nullable().optional(),
+      metadata: metadata.optional(),
+      stripe_customer_id: stripeCustomerId.optional(),
+      is_active: z.boolean().optional().describe('false suspends the key (reversible); revoke is permanent'),
+    })
+    .refine((b) => Object.values(b).some((v) => v !== undefined), 'give at least one field to change'),
+  'UpdateKeyRequest',
+);
+export type UpdateKeyBody = z.output<typeof UpdateKeyBody>;
+
+export const RevokeKeyBody = named(z.strictObject({ reason: z.string().trim().min(1).max(500).optional() }), 'RevokeKeyRequest');
+
+export const ExtendKeyBody = named(
+  z
+    .strictObject({
+      expires_at: futureInstant.nullable().optional().describe('New expiry; null: never expires'),
+      days: z.number().int().min(1).max(MAX_EXPIRY_DAYS).optional().describe('Days added to the current expiry (or to now, if later)'),
+    })
+    .refine((b) => (b.expires_at !== undefined) !== (b.days !== undefined), 'give exactly one of expires_at or days'),
+  'ExtendKeyRequest',
+);
+
+export const RotateKeyBody = named(
+  z.strictObject({
+    grace_seconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(30 * 86_400)
+      .optional()
+      .describe('How long the old secret keeps working; default ROTATION_GRACE_SECONDS'),
+  }),
+  'RotateKeyRequest',
+);
+
+const booleanQuery = z.enum(['true', 'false']).transform((v) => v === 'true');
+const listQueryFields = {
+  active: booleanQuery.optional().describe('true: only active keys; false: only revoked, suspended or expired ones'),
+  expiring_within_days: z.coerce.number().int().min(1).max(MAX_EXPIRY_DAYS).optional().describe('Only keys that expire within this many days'),
+  limit: z.coerce.number().int().min(1).max(100).default(50),
+  cursor: z.string().max(200).optional().describe('next_cursor of the previous page'),
+};
+export const UserKeysQuery = z.strictObject(listQueryFields);
+export const AllKeysQuery = z.strictObject({ user_id: userId.optional(), ...listQueryFields });
+
+export const KeyRecord = named(
+  z.object({
+    object: z.literal('key'),
+    id: keyId,
+    user_id: z.string(),
+    name: z.string(),
+    description: z.string().nullable(),
+    key_prefix: z.string().describe('The first characters of the key, to tell keys apart; not a secret'),
+    scopes: z.array(z.string()),
+    permission_set: z.string().nullable(),
+    effective_scopes: z.array(z.string()).describe('Scopes the gateway grants: the permission set’s plus the key’s own'),
+    rate_limit_per_minute: z.number().int().nullable(),
+    rate_limit_per_day: z.number().int().nullable(),
+    expires_at: instant.nullable(),
+    is_active: z.boolean(),
+    status: z.enum(['active', 'revoked', 'expired', 'inactive']),
+    revoked_at: instant.nullable(),
+    revoked_reason: z.string().nullable(),
+    last_used_at: instant.nullable(),
+    usage_count: z.number().int(),
+    metadata: z.record(z.string(), z.unknown()),
+    stripe_customer_id: z.string().nullable(),
+    previous_key_expires_at: instant.nullable().describe('After a rotation: until when the previous secret still works'),
+    created_by: z.string().nullable(),
+    created_at: instant,
+    updated_at: instant,
+  }),
+  'Key',
+  'An API key. Never carries the secret or its hash.',
+);
+export type KeyRecord = z.output<typeof KeyRecord>;
+
+export const KeyWithSecret = named(
+  KeyRecord.extend({
+    key: z.string().optional().describe('The plaintext key: returned by create and rotate only, once. Absent on an idempotent replay.'),
+  }),
+  'KeyWithSecret',
+);
+
+export const KeyList = named(
+  z.object({
+    object: z.literal('list'),
+    data: z.array(KeyRecord),
+    has_more: z.boolean(),
+    next_cursor: z.string().nullable(),
+  }),
+  'KeyList',
+);
+
+export const DeletedKey = named(z.object({ id: keyId, object: z.literal('key'), deleted: z.literal(true) }), 'DeletedKey');
+
+export const PermissionSetList = named(
+  z.object({
+    object: z.literal('list'),
+    default: z.string(),
+    data: z.array(z.object({ name: z.string(), scopes: z.array(z.string()), builtin: z.boolean() })),
+  }),
+  'PermissionSetList',
+);

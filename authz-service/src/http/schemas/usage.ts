@@ -1,0 +1,82 @@
+import { z } from 'zod';
+import { instant, named } from './common.js';
+
+// --- Usage (issue: billing) ---------------------------------------------------------------
+
+const usageTime = z
+  .string()
+  .regex(/^(\d{1,12}|\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?)$/, 'an ISO 8601 time or Unix seconds')
+  .describe('ISO 8601 time or Unix seconds; rounded to whole UTC hours');
+export const UsageQuery = z.strictObject({ from: usageTime.optional(), to: usageTime.optional() });
+export const KeyUsageQuery = UsageQuery.extend({ granularity: z.enum(['hour', 'day']).default('day') });
+const usageTotals = {
+  total_requests: z.number().int().describe('Every logged request with this identity, the gateway’s own refusals included'),
+  billable_requests: z.number().int().describe('What billing charges: never a request the gateway refused'),
+  refused_requests: z.number().int().describe('Requests the gateway itself refused (scope, provider credential, rate limit): recorded, never billable'),
+  request_bytes: z.number(),
+  response_bytes: z.number(),
+  avg_duration_ms: z.number(),
+};
+export const UserUsageRecord = named(
+  z.object({
+    user_id: z.string(),
+    from: instant,
+    to: instant,
+    ...usageTotals,
+    keys: z.array(z.object({ key_id: z.string(), credential: z.string(), last_request_at: instant.nullable(), ...usageTotals })),
+  }),
+  'UserUsage',
+  'Requests in the range, in total and per key (what billing will charge: billable_requests).',
+);
+const usageSeries = {
+  from: instant,
+  to: instant,
+  granularity: z.enum(['hour', 'day']),
+  last_request_at: instant.nullable(),
+  ...usageTotals,
+  buckets: z.array(z.object({ start: instant, ...usageTotals })),
+};
+export const KeyUsageRecord = named(
+  z.object({
+    key_id: z.string(),
+    user_id: z.string().nullable(),
+    credential: z.string().nullable(),
+    ...usageSeries,
+  }),
+  'KeyUsage',
+);
+export const TokenUsageRecord = named(
+  z.object({
+    jti: z.string(),
+    credential: z.literal('service_token'),
+    project: z.string().nullable().describe('As recorded with the requests (null without any in the range)'),
+    service: z.string().nullable(),
+    ...usageSeries,
+  }),
+  'TokenUsage',
+  'A service token’s requests in the range, per bucket. Tokens have no Stripe customer: their billable requests are never sent to Stripe.',
+);
+export const BillingStatusQuery = z.strictObject({
+  stripe_customer_id: z
+    .string()
+    .regex(/^cus_[A-Za-z0-9]{1,64}$/)
+    .optional(),
+});
+export const BillingStatusRecord = named(
+  z.object({
+    pending_events: z.number().int(),
+    oldest_pending_at: instant.nullable(),
+    parked_events: z.array(
+      z.object({
+        identifier: z.string(),
+        stripe_customer_id: z.string(),
+        value: z.number(),
+        window_start: instant,
+        status: z.number().int().nullable(),
+        error: z.string().nullable(),
+      }),
+    ),
+  }),
+  'BillingStatus',
+  'Meter events Stripe has not accepted yet, and those it refused (parked, with Stripe’s error).',
+);
