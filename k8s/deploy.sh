@@ -44,6 +44,20 @@ else
   say "admin token stored in the secret (see the header of k8s/deploy.sh to read it back)"
 fi
 
+if kubectl get secret -n "$NS" tollgate-tls >/dev/null 2>&1; then
+  say "secret tollgate-tls exists; left as it is"
+else
+  # A self-signed stand-in so the HTTPS listener starts; replace it with a real certificate
+  # (kubectl create secret tls ... --dry-run=client -o yaml | kubectl apply -f -): Envoy
+  # picks the update up without a restart.
+  say "creating secret tollgate-tls (self-signed for localhost: replace it with your certificate)"
+  tls_tmp="$(mktemp -d)"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 365 -subj /CN=localhost \
+    -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$tls_tmp/tls.key" -out "$tls_tmp/tls.crt" 2>/dev/null
+  kubectl create secret tls tollgate-tls -n "$NS" --cert="$tls_tmp/tls.crt" --key="$tls_tmp/tls.key"
+  rm -rf "$tls_tmp"
+fi
+
 kubectl apply -f k8s/configmap.yaml
 kubectl apply -f k8s/postgres.yaml
 kubectl apply -f k8s/redis.yaml

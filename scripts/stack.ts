@@ -4,10 +4,12 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, chmodSync, openSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Transform, type Writable } from 'node:stream';
 import {
   REPO_ROOT,
+  createLocalTls,
+  renderSdsConfig,
   RestartBackoff,
   ensureDatabase,
   httpOk,
@@ -46,6 +48,7 @@ function intEnv(name: string, fallback: number): number {
 const ports = {
   envoy: intEnv('ENVOY_PORT', 8000),
   envoyAdmin: intEnv('ENVOY_ADMIN_PORT', 9901),
+  envoyTls: intEnv('ENVOY_TLS_PORT', 8443),
   backend: intEnv('BACKEND_PORT', 8081),
   authzHttp: intEnv('AUTHZ_HTTP_PORT', 8080),
   authzGrpc: intEnv('AUTHZ_GRPC_PORT', 9191),
@@ -345,6 +348,10 @@ async function supervise(): Promise<void> {
     if (authz) await startService('authz-service', `http://127.0.0.1:${ports.authzHttp}/health/live`);
     if (billing) await startService('billing-sidecar', `http://127.0.0.1:${ports.billingHttp}/health/live`);
     console.log(`stack: starting envoy on 127.0.0.1:${ports.envoy}${authz ? '' : ' (ext_authz off: authz-service not built yet)'}`);
+    const tls = createLocalTls(join(STACK, 'tls'));
+    const sdsPath = join(STACK, 'envoy', 'public-tls-sds.yaml');
+    mkdirSync(dirname(sdsPath), { recursive: true });
+    writeFileSync(sdsPath, renderSdsConfig(tls.dir));
     await add('envoy', async (output, onSpawn) => {
       await startEnvoy({
         dir: join(STACK, 'envoy'),
@@ -354,6 +361,7 @@ async function supervise(): Promise<void> {
           backend: { host: '127.0.0.1', port: ports.backend },
           authz: authz ? { host: '127.0.0.1', port: ports.authzGrpc } : null,
           als: billing ? { host: '127.0.0.1', port: ports.billingGrpc } : null,
+          tls: { listen: { host: '127.0.0.1', port: ports.envoyTls }, sdsPath, redirect: process.env.ENVOY_HTTPS_REDIRECT === '1' },
         },
         output,
         onSpawn,
@@ -364,7 +372,9 @@ async function supervise(): Promise<void> {
     // A component that died while later ones were starting is brought back now.
     for (const u of units) if (!u.proc) scheduleRestart(u);
     writeFileSync(READY, `${new Date().toISOString()}\n`);
-    console.log(`stack: up — gateway http://127.0.0.1:${ports.envoy}${authz ? `, management API http://127.0.0.1:${ports.authzHttp}` : ''}`);
+    console.log(
+      `stack: up — gateway http://127.0.0.1:${ports.envoy} and https://localhost:${ports.envoyTls} (trust ${tls.caPath})${authz ? `, management API http://127.0.0.1:${ports.authzHttp}` : ''}`,
+    );
     console.log(`stack: restart policy ${policy}${policy === 'no' ? '' : ' (a component that exits is started again, with backoff)'}`);
   } catch (err) {
     console.error(`stack: failed to start: ${(err as Error).message}`);

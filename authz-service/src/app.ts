@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { AuthzConfig } from './config.js';
 import { closeServiceDeps, createServiceDeps, type ServiceDeps } from './deps.js';
 import { createResolverMetrics, KeyResolver, registerKeyCacheGauge } from './check/key-resolver.js';
+import { registerCredentialExpiryGauge } from './stores/expiry-gauge.js';
 import { RedisWriteCoalescer } from './stores/redis-write-coalescer.js';
 import { waitForRedis } from './stores/redis-client.js';
 import { IdempotencySweeper } from './stores/idempotency-sweeper.js';
@@ -51,6 +52,7 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
     resolverMetrics,
   );
   registerKeyCacheGauge(registry, resolver);
+  registerCredentialExpiryGauge(registry, deps.pool);
 
   // Serve no Check before Redis is connected (or given up on): otherwise the first requests
   // after a start would all take the failure policy.

@@ -194,6 +194,8 @@ export interface EnvoyFront {
 export interface EnvoyFrontOptions {
   alsPort?: number;
   accessLogPath?: string;
+  /** The HTTPS listener too, serving the certificate in this directory (createLocalTls). */
+  tls?: { certDir: string; redirect?: boolean };
   /** Sees every request that reaches backend-hello (what got past the gateway, and with which headers). */
   onUpstreamRequest?: (req: { method: string; url: string; headers: Record<string, string | string[] | undefined> }) => void;
 }
@@ -215,6 +217,6 @@ export async function startEnvoyFront(stack: TestStack, authzGrpcPort: number | 
     },
     (backend) => backend.close(),
   );
-  const envoy = await stack.envoy({ backendPort, authzPort: authzGrpcPort, alsPort: opts.alsPort, accessLogPath: opts.accessLogPath });
+  const envoy = await stack.envoy({ backendPort, authzPort: authzGrpcPort, alsPort: opts.alsPort, accessLogPath: opts.accessLogPath, tls: opts.tls });
   return { envoy, url: envoy.url };
 }

@@ -32,6 +32,11 @@ export interface EnvoyRenderOptions {
    * unset leaves it out (on loopback the admin port itself is reachable).
    */
   logReopen?: Endpoint;
+  /**
+   * The HTTPS listener (public_tls) and where its SDS file is (renderSdsConfig writes one);
+   * unset leaves the listener out. `redirect` sends plain HTTP there (tollgate.https_redirect).
+   */
+  tls?: { listen: Endpoint; sdsPath: string; redirect?: boolean };
   /** Extra clusters' endpoints by cluster name (examples added by later configuration). */
   clusters?: Record<string, Endpoint | Endpoint[]>;
 }
@@ -55,6 +60,25 @@ function setClusterEndpoint(config: Obj, name: string, ep: Endpoint | Endpoint[]
   ];
 }
 
+/** The public_tls listener shares the public one's connection manager (a YAML alias): only its address and SDS path change. */
+function renderTls(config: Obj, hcm: Obj, tls: EnvoyRenderOptions['tls']): void {
+  const listeners = config.static_resources.listeners as Obj[];
+  const listener = listeners.find((l) => l.name === 'public_tls');
+  if (!listener) return;
+  if (!tls) {
+    config.static_resources.listeners = listeners.filter((l) => l !== listener);
+    return;
+  }
+  listener.address.socket_address = { address: tls.listen.host, port_value: tls.listen.port };
+  const sds = listener.filter_chains[0].transport_socket.typed_config.common_tls_context.tls_certificate_sds_secret_configs[0];
+  sds.sds_config.path_config_source.path = tls.sdsPath;
+  for (const route of hcm.route_config.virtual_hosts.flatMap((v: Obj) => v.routes as Obj[])) {
+    if (route.redirect?.https_redirect) route.redirect.port_redirect = tls.listen.port;
+  }
+  const runtime = (config.layered_runtime?.layers as Obj[] | undefined)?.find((l) => l.static_layer);
+  if (runtime && tls.redirect) runtime.static_layer['tollgate.https_redirect'] = 100;
+}
+
 /**
  * Renders the canonical envoy/envoy.yaml for a loopback deployment: the same listeners,
  * filters and routes, with addresses and ports rewritten. Nothing else changes, so what the
@@ -74,6 +98,7 @@ export function renderEnvoyConfig(opts: EnvoyRenderOptions, source = readFileSyn
   }
   setClusterEndpoint(config, 'backend', opts.backend);
   const hcm = hcmOf(config);
+  renderTls(config, hcm, opts.tls);
   if (opts.authz) {
     setClusterEndpoint(config, 'authz', opts.authz);
   } else {

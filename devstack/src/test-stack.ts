@@ -1,9 +1,10 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './proc.js';
 import { startEnvoy, type RunningEnvoy } from './envoy.js';
 import type { EnvoyRenderOptions } from './envoy-config.js';
+import { renderSdsConfig } from './tls.js';
 import { createTestDatabase, uniqueRedisPrefix, type TestInfra } from './test-infra.js';
 
 interface Part {
@@ -98,7 +99,9 @@ export async function onNewStack<T extends object>(build: (stack: TestStack) => 
 }
 
 /** The upstream and the gRPC services an Envoy front calls, all on 127.0.0.1. */
-export interface LoopbackEnvoyOptions extends Omit<EnvoyRenderOptions, 'listen' | 'adminPort' | 'backend' | 'authz' | 'als'> {
+export interface LoopbackEnvoyOptions extends Omit<EnvoyRenderOptions, 'listen' | 'adminPort' | 'backend' | 'authz' | 'als' | 'tls'> {
+  /** Adds the HTTPS listener on a free port, serving the certificate in this directory (createLocalTls). */
+  tls?: { certDir: string; redirect?: boolean };
   backendPort: number;
   /** ext_authz's Check; null runs Envoy without ext_authz. */
   authzPort: number | null;
@@ -108,11 +111,15 @@ export interface LoopbackEnvoyOptions extends Omit<EnvoyRenderOptions, 'listen' 
 
 /** The canonical envoy.yaml rendered for loopback: free listener and admin ports, a temporary directory. */
 export async function startLoopbackEnvoy(opts: LoopbackEnvoyOptions): Promise<RunningEnvoy> {
-  const { backendPort, authzPort, alsPort, ...render } = opts;
+  const { backendPort, authzPort, alsPort, tls, ...render } = opts;
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-envoy-'));
+  const sdsPath = join(dir, 'public-tls-sds.yaml');
+  if (tls) writeFileSync(sdsPath, renderSdsConfig(tls.certDir));
   return startEnvoy({
-    dir: mkdtempSync(join(tmpdir(), 'tollgate-envoy-')),
+    dir,
     render: {
       ...render,
+      ...(tls && { tls: { listen: { host: '127.0.0.1', port: await freePort() }, sdsPath, redirect: tls.redirect } }),
       listen: { host: '127.0.0.1', port: await freePort() },
       adminPort: await freePort(),
       backend: { host: '127.0.0.1', port: backendPort },

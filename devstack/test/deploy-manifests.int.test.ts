@@ -61,6 +61,7 @@ describe('Kubernetes manifests', () => {
     expect(names).toEqual(
       [
         'ConfigMap/envoy-config',
+        'ConfigMap/envoy-sds',
         'ConfigMap/tollgate-settings',
         'Deployment/authz-service',
         'Deployment/backend-hello',
@@ -180,6 +181,14 @@ describe('the one Envoy configuration', () => {
     expect(changed.deployment).not.toBe(current.deployment);
   });
 
+  it("k8s/configmap.yaml's envoy-sds carries envoy/sds/public-tls.yaml byte for byte, mounted where envoy.yaml reads it", () => {
+    const cm = find(k8s('configmap.yaml'), 'ConfigMap', 'envoy-sds');
+    expect(cm.data['public-tls.yaml']).toBe(readFileSync(join(REPO_ROOT, 'envoy', 'sds', 'public-tls.yaml'), 'utf8'));
+    const mounts = find(k8s('envoy.yaml'), 'Deployment', 'envoy').spec.template.spec.containers.find((c: Obj) => c.name === 'envoy').volumeMounts as Obj[];
+    expect(mounts.find((m) => m.name === 'envoy-sds')?.mountPath).toBe('/etc/tollgate-sds');
+    expect(mounts.find((m) => m.name === 'tls')?.mountPath).toBe('/etc/tollgate-tls');
+  });
+
   it("Kubernetes' copy passes the real Envoy's --mode validate", () => {
     const cm = find(k8s('configmap.yaml'), 'ConfigMap', 'envoy-config');
     const path = join(tmp(), 'envoy.yaml');
@@ -221,7 +230,7 @@ describe('docker-compose.yml', () => {
     const published = Object.entries(config.services as Record<string, Obj>).flatMap(([name, s]) =>
       (s.ports ?? []).map((p: Obj) => `${name}:${p.published}->${p.target}`),
     );
-    expect(published.sort()).toEqual(['authz-service:8080->8080', 'envoy:8000->8000']);
+    expect(published.sort()).toEqual(['authz-service:8080->8080', 'envoy:8000->8000', 'envoy:8443->8443']);
     expect(Object.keys(config.volumes).sort()).toEqual(['envoy-access-log', 'postgres-data', 'redis-data']);
   });
 

@@ -149,6 +149,17 @@ ensure_helm() {
   export HELM_BIN
 }
 
+# promtool, for the alert rules' unit tests (deploy/prometheus/tests): Debian's prometheus
+# package ships it (the server it also installs is not started by the tests).
+ensure_promtool() {
+  if ! command -v promtool >/dev/null; then
+    apt_install prometheus
+    command -v promtool >/dev/null || die "promtool still missing after installing Debian's prometheus package; install promtool and put it on PATH"
+  fi
+  PROMTOOL_BIN="$(command -v promtool)"
+  export PROMTOOL_BIN
+}
+
 # A real Compose implementation to validate docker-compose.yml (`config` needs no Docker engine).
 ensure_docker_compose() {
   if [ -n "${DOCKER_COMPOSE_BIN:-}" ]; then return 0; fi
