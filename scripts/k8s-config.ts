@@ -21,7 +21,12 @@ export const K8S_ENVOY = join(ROOT, 'k8s', 'envoy.yaml');
 const ENVOY_CONFIG = join(ROOT, 'envoy', 'envoy.yaml');
 const CHART_FILES = join(ROOT, 'charts', 'tollgate', 'files');
 /** Repository file → the chart's copy of it. */
-export const CHART_COPIES: ReadonlyArray<readonly [string, string]> = [[ENVOY_CONFIG, join(CHART_FILES, 'envoy.yaml')]];
+export const CHART_COPIES: ReadonlyArray<readonly [string, string]> = [
+  [ENVOY_CONFIG, join(CHART_FILES, 'envoy.yaml')],
+  [join(ROOT, 'envoy', 'sds', 'public-tls.yaml'), join(CHART_FILES, 'envoy-sds.yaml')],
+  [join(ROOT, 'deploy', 'prometheus', 'tollgate-rules.yaml'), join(CHART_FILES, 'prometheus-rules.yaml')],
+  [join(ROOT, 'deploy', 'grafana', 'tollgate.json'), join(CHART_FILES, 'grafana-dashboard.json')],
+];
 const CHECKSUM_ANNOTATION = 'tollgate.dev/envoy-config-sha256';
 
 function envoyConfigChecksum(config: string): string {

@@ -62,7 +62,14 @@ const MATRIX: Record<string, Obj> = {
     redis: { enabled: false, external: { url: 'redis://cache.internal:6379' } },
     backendHello: { enabled: false },
   },
-  TLS: { tls: { enabled: true, secretName: 'gateway-tls' } },
+  'own TLS Secret and port': { tls: { secretName: 'gateway-tls', servicePort: 443 } },
+  'Prometheus Operator and Grafana objects': {
+    metrics: {
+      serviceMonitor: { enabled: true, labels: { release: 'kube-prometheus' } },
+      prometheusRule: { enabled: true },
+      grafanaDashboard: { enabled: true },
+    },
+  },
   'fixed replicas, no HPA or PDB': {
     authzService: { replicas: 4, autoscaling: { enabled: false }, podDisruptionBudget: { enabled: false } },
     envoy: { replicas: 3, podDisruptionBudget: { enabled: false }, service: { type: 'ClusterIP' } },
@@ -130,18 +137,33 @@ describe('Helm chart charts/tollgate', () => {
     expect(has(docs, 'Service', 'redis')).toBe(false);
   });
 
-  it('TLS: the HTTPS port on the Service and the Envoy container, the Secret mounted whole (no subPath)', async () => {
-    const docs = await template(MATRIX.TLS);
-    expect(find(docs, 'Service', 'envoy').spec.ports).toContainEqual({ name: 'https', port: 8443, targetPort: 'https' });
+  it('TLS: the HTTPS port on the Service and the Envoy container, the Secret mounted whole (no subPath), the SDS file beside it', async () => {
+    const docs = await template(MATRIX['own TLS Secret and port']);
+    expect(find(docs, 'Service', 'envoy').spec.ports).toContainEqual({ name: 'https', port: 443, targetPort: 'https' });
     const envoy = container(docs, 'envoy', 'envoy');
     expect(envoy.ports).toContainEqual({ name: 'https', containerPort: 8443 });
     const pod = find(docs, 'Deployment', 'envoy').spec.template.spec;
     expect(pod.volumes).toContainEqual({ name: 'tls', secret: { secretName: 'gateway-tls' } });
     const mount = envoy.volumeMounts.find((m: Obj) => m.name === 'tls');
+    expect(mount).toMatchObject({ mountPath: '/etc/tollgate-tls', readOnly: true });
     expect(mount.subPath).toBeUndefined();
+    expect(find(docs, 'ConfigMap', 'envoy-sds').data['public-tls.yaml']).toBe(readFileSync(join(REPO_ROOT, 'envoy', 'sds', 'public-tls.yaml'), 'utf8'));
+  });
+
+  it('monitoring toggles: a ServiceMonitor over the services that serve /metrics, the alert rules, the dashboard', async () => {
     const plain = await template();
-    expect(find(plain, 'Service', 'envoy').spec.ports.map((p: Obj) => p.name)).toEqual(['http']);
-    expect(container(plain, 'envoy', 'envoy').volumeMounts.some((m: Obj) => m.name === 'tls')).toBe(false);
+    expect(plain.some((d) => d.kind === 'ServiceMonitor' || d.kind === 'PrometheusRule' || d.metadata.name === 'tollgate-dashboard')).toBe(false);
+    const docs = await template(MATRIX['Prometheus Operator and Grafana objects']);
+    const monitor = find(docs, 'ServiceMonitor', 'tollgate');
+    expect(monitor.metadata.labels.release).toBe('kube-prometheus');
+    const selected = docs.filter((d) => d.kind === 'Service' && monitor.spec.selector.matchExpressions[0].values.includes(d.metadata.labels.app));
+    expect(selected.map((d) => d.metadata.name).sort()).toEqual(['authz-service', 'billing-sidecar']);
+    for (const svc of selected) expect(svc.spec.ports.map((p: Obj) => p.name)).toContain(monitor.spec.endpoints[0].port);
+    const rules = YAML.parse(readFileSync(join(REPO_ROOT, 'deploy', 'prometheus', 'tollgate-rules.yaml'), 'utf8'));
+    expect(find(docs, 'PrometheusRule', 'tollgate').spec).toEqual(rules);
+    const dashboard = find(docs, 'ConfigMap', 'tollgate-dashboard');
+    expect(dashboard.metadata.labels.grafana_dashboard).toBe('1');
+    expect(JSON.parse(dashboard.data['tollgate.json'])).toEqual(JSON.parse(readFileSync(join(REPO_ROOT, 'deploy', 'grafana', 'tollgate.json'), 'utf8')));
   });
 
   it('replicas, HPA and PDB toggles, Service type, Secret name, images and settings follow the values', async () => {
