@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { env, loadConfig } from '@tollgate/common';
+import { env, loadConfig, serviceBasics } from '@tollgate/common';
 import { isValidPrefix } from './domain/key-format.js';
 import { permissionSets } from './domain/scopes.js';
 
@@ -23,12 +23,7 @@ const jsonOf = <T extends z.ZodType>(schema: T, what: string) =>
 const scopeName = z.string().regex(/^[A-Za-z0-9_.:*/-]{1,128}$/, 'scope names use letters, digits and _ . : * / -');
 
 const schema = z.object({
-  AUTHZ_HOST: env.host(),
-  AUTHZ_GRPC_PORT: env.port(9191),
-  AUTHZ_HTTP_PORT: env.port(8080),
-  LOG_LEVEL: env.logLevel(),
-
-  DATABASE_URL: env.url(['postgres', 'postgresql']),
+  ...serviceBasics('AUTHZ', { grpc: 9191, http: 8080 }),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
   REDIS_URL: env.url(['redis', 'rediss']),
   /** Redis Cluster seed nodes (host:port, comma-separated); set, REDIS_URL supplies only credentials and TLS. */

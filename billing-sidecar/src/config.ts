@@ -1,15 +1,10 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { env, loadConfig } from '@tollgate/common';
+import { env, loadConfig, serviceBasics } from '@tollgate/common';
 import { parseBillableRule } from './domain/billable.js';
 
 const schema = z.object({
-  BILLING_HOST: env.host(),
-  BILLING_GRPC_PORT: env.port(9292),
-  BILLING_HTTP_PORT: env.port(9293),
-  LOG_LEVEL: env.logLevel(),
-
-  DATABASE_URL: env.url(['postgres', 'postgresql']),
+  ...serviceBasics('BILLING', { grpc: 9292, http: 9293 }),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(2).max(200).default(6),
 
   /**

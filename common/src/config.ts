@@ -69,6 +69,23 @@ export const env = {
   durationMs: (fallback: number) => z.coerce.number().int().min(0).default(fallback),
 };
 
+type Listener<P extends string> = { [K in `${P}_HOST`]: ReturnType<typeof env.host> } & {
+  [K in `${P}_GRPC_PORT` | `${P}_HTTP_PORT`]: ReturnType<typeof env.port>;
+};
+
+/**
+ * The variables every service starts with, spread into its schema: where it listens (gRPC and
+ * HTTP), how much it logs and its Postgres. `prefix` names the service's own variables.
+ */
+export function serviceBasics<P extends string>(prefix: P, ports: { grpc: number; http: number }) {
+  const listener = {
+    [`${prefix}_HOST`]: env.host(),
+    [`${prefix}_GRPC_PORT`]: env.port(ports.grpc),
+    [`${prefix}_HTTP_PORT`]: env.port(ports.http),
+  } as Listener<P>;
+  return { ...listener, LOG_LEVEL: env.logLevel(), DATABASE_URL: env.url(['postgres', 'postgresql']) };
+}
+
 /**
  * Loads configuration at process start; on a bad environment prints what is wrong
  * (variable by variable) and exits with status 2 instead of a stack trace.
