@@ -5,26 +5,24 @@ describe('RefusalLimiter', () => {
   it('allows perMinute refusals, then answers with the wait until the bucket has one again', () => {
     let now = 0;
     const limiter = new RefusalLimiter(6, 100, () => now);
-    for (let i = 0; i < 6; i++) {
-      expect(limiter.retryAfterS('198.51.100.1')).toBe(0);
-      limiter.record('198.51.100.1');
-    }
-    expect(limiter.retryAfterS('198.51.100.1')).toBe(10); // 6 a minute: one every 10 s
-    expect(limiter.retryAfterS('198.51.100.2')).toBe(0); // per address
+    for (let i = 0; i < 6; i++) expect(limiter.reserve('198.51.100.1')).toBe(0);
+    expect(limiter.reserve('198.51.100.1')).toBe(10); // 6 a minute: one every 10 s
+    expect(limiter.reserve('198.51.100.2')).toBe(0); // per address
     now += 4_000;
-    expect(limiter.retryAfterS('198.51.100.1')).toBe(6);
+    expect(limiter.reserve('198.51.100.1')).toBe(6);
     now += 6_000;
-    expect(limiter.retryAfterS('198.51.100.1')).toBe(0);
-    limiter.record('198.51.100.1');
-    expect(limiter.retryAfterS('198.51.100.1')).toBe(10);
+    expect(limiter.reserve('198.51.100.1')).toBe(0);
+    expect(limiter.reserve('198.51.100.1')).toBe(10);
+    limiter.refund('198.51.100.1'); // a valid key gives its token back
+    expect(limiter.reserve('198.51.100.1')).toBe(0);
   });
 
   it('holds at most maxAddresses buckets, forgetting the least recently refused', () => {
     const limiter = new RefusalLimiter(1, 3, () => 0);
-    for (const a of ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4']) limiter.record(a);
+    for (const a of ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4']) limiter.reserve(a);
     expect(limiter.size).toBe(3);
-    expect(limiter.retryAfterS('10.0.0.1')).toBe(0);
-    expect(limiter.retryAfterS('10.0.0.4')).toBe(60);
+    expect(limiter.reserve('10.0.0.1')).toBe(0);
+    expect(limiter.reserve('10.0.0.4')).toBe(60);
   });
 
   it('counts IPv4 by address, IPv6 by /64, IPv4-mapped IPv6 as IPv4, and nothing else', () => {

@@ -26,21 +26,27 @@ export class RefusalLimiter {
     this.perMs = perMinute / 60_000;
   }
 
-  /** 0 when the address may still be refused normally; else the seconds until it may again. */
-  retryAfterS(address: string): number {
-    const b = this.refill(address);
-    if (!b || b.tokens >= 1) return 0;
-    return Math.max(1, Math.ceil((1 - b.tokens) / this.perMs / 1000));
-  }
-
-  /** Counts one refusal against the address. */
-  record(address: string): void {
+  /**
+   * Takes one refusal from the address's budget before its key lookup: 0 when one was taken (the
+   * lookup may run; refund() it unless the answer is a refusal), else the seconds until the address
+   * may be refused normally again (nothing taken). Debiting before the lookup rather than after its
+   * refusal is what keeps a fast flood to the budget: Checks in flight at once each need a token.
+   */
+  reserve(address: string): number {
     const b = this.refill(address) ?? { tokens: this.perMinute, at: this.now() };
-    b.tokens = Math.max(0, b.tokens - 1);
+    if (b.tokens < 1) return Math.max(1, Math.ceil((1 - b.tokens) / this.perMs / 1000));
+    b.tokens -= 1;
     // Re-inserted so the Map's order is least recently refused first.
     this.buckets.delete(address);
     this.buckets.set(address, b);
     if (this.buckets.size > this.maxAddresses) this.buckets.delete(this.buckets.keys().next().value!);
+    return 0;
+  }
+
+  /** Gives back a token reserve() took, for a Check that was not a refusal (a valid key). */
+  refund(address: string): void {
+    const b = this.refill(address);
+    if (b) b.tokens = Math.min(this.perMinute, b.tokens + 1);
   }
 
   get size(): number {

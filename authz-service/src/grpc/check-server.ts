@@ -113,15 +113,16 @@ export function authorizationHandlers(
       const headers = http.headers ?? {};
       // The connection's peer as Envoy saw it (use_remote_address: true), never X-Forwarded-For.
       const bucket = refusals && refusalBucketOf(attributes?.source?.address?.socketAddress?.address);
-      const retryAfterS = bucket ? refusals!.retryAfterS(bucket) : 0;
+      // Reserved before the lookup, refunded unless the answer is a refusal (docs/reliability.md).
+      const retryAfterS = bucket ? refusals!.reserve(bucket) : 0;
+      const reserved = bucket !== undefined && retryAfterS === 0;
       checker
         .check({ method: http.method, path: http.path, headers, ...(retryAfterS > 0 && { cacheOnly: true }) })
         .then((checked) => {
           let decision = checked;
-          if (bucket && !decision.allow && decision.status === 401) {
-            if (retryAfterS > 0) decision = tooManyFailedAttempts(retryAfterS);
-            else refusals!.record(bucket);
-          }
+          const refused = !decision.allow && decision.status === 401;
+          if (reserved && !refused) refusals!.refund(bucket);
+          if (refused && retryAfterS > 0) decision = tooManyFailedAttempts(retryAfterS);
           const status = decision.allow ? 200 : decision.status;
           metrics.checks.inc({ outcome: decision.outcome, status: String(status) });
           metrics.latency.observe({ status: String(status) }, Number(process.hrtime.bigint() - started) / 1e9);
@@ -134,6 +135,7 @@ export function authorizationHandlers(
           callback(null, toCheckResponse(decision, headers['x-request-id']));
         })
         .catch((err: Error) => {
+          if (reserved) refusals!.refund(bucket);
           metrics.checks.inc({ outcome: 'error', status: '500' });
           logger.error({ err: err.message }, 'check failed');
           callback({ code: grpc.status.INTERNAL, details: 'internal error while checking the request' });
