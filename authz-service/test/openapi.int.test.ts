@@ -3,6 +3,7 @@ import addFormats from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { registeredRoutes } from '../src/http/api.js';
 import { openApiPath } from '../src/http/openapi.js';
+import { renderOpenApiDocument } from '../src/http/openapi-offline.js';
 import { seedBody, startTestApi, type ApiAnswer, type TestApi } from './api-helpers.js';
 
 // /openapi.json is generated from the handlers' zod schemas; this checks it against the live
@@ -48,6 +49,10 @@ describe('/openapi.json', () => {
     expect(doc.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
     const ids = Object.values(doc.paths).flatMap((p: any) => Object.values(p).map((o: any) => o.operationId));
     expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it('is what the SDK generator renders offline (so sdk/ is generated from the served document)', () => {
+    expect(renderOpenApiDocument()).toEqual(doc);
   });
 
   it('documents every route the server registers, and nothing it does not serve', () => {

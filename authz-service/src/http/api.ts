@@ -12,7 +12,7 @@ import { tokenRoutes } from './token-routes.js';
 import { usageRoutes } from './usage-routes.js';
 import { vaultRoutes } from './vault-routes.js';
 
-const API_VERSION = '1.0.0';
+export const API_VERSION = '1.0.0';
 /** Management bodies are small; anything bigger is a mistake or an attack. */
 const BODY_LIMIT_BYTES = 64 * 1024;
 
