@@ -1,6 +1,11 @@
 import { z } from 'zod';
 import { env, loadConfig } from '@tollgate/common';
+import { isAbsolute } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { isValidPrefix } from './domain/key-format.js';
+
+// The workspace's console package, beside authz-service (from src/ and from a built dist/ alike).
+const DEFAULT_CONSOLE_DIST_DIR = fileURLToPath(new URL('../../console/dist', import.meta.url));
 
 const jsonOf = <T extends z.ZodType>(schema: T, what: string) =>
   z.string().transform((raw, ctx) => {
@@ -199,6 +204,12 @@ const schema = z.object({
     .min(0)
     .max(30 * 86_400)
     .default(86_400),
+
+  /**
+   * The built console (console/dist) served at /console/; absolute, so the service finds it from
+   * any working directory. Missing at start is allowed: /console/ then answers 503 until it is built.
+   */
+  CONSOLE_DIST_DIR: z.string().refine(isAbsolute, 'an absolute path').default(DEFAULT_CONSOLE_DIST_DIR),
 });
 
 export type AuthzConfig = z.output<typeof schema>;

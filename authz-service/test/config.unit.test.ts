@@ -87,6 +87,7 @@ describeConfigRefusals({
     refused('ADMIN_TOKEN', `${'a'.repeat(16)},short`, /each admin token needs at least 16 characters/),
     refused('ADMIN_TOKEN', ',', /at least one token/),
     oneOf('RATE_LIMIT_FAILURE_MODE', 'maybe'),
+    refused('CONSOLE_DIST_DIR', 'console/dist', /an absolute path/),
     oneOf('REDIS_WRITE_COALESCING', 'yes'),
     notJson('PERMISSION_SETS', 'permission sets'),
     refused('PERMISSION_SETS', '["read"]', /permission sets: \(root\) .*expected record/),

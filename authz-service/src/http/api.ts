@@ -5,6 +5,7 @@ import { actorLabel } from './auth.js';
 import { installErrorHandling } from './errors.js';
 import { KeyManagement } from './key-management.js';
 import { keyRoutes } from './key-routes.js';
+import { registerConsoleStatic } from './console-static.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { managementRequestId } from './request-id.js';
 import { registerRoutes, type RouteSpec } from './routes.js';
@@ -65,6 +66,7 @@ export function buildManagementApi(deps: ServiceDeps): FastifyInstance {
   registerRoutes(app, deps, routes);
   const document = buildOpenApiDocument(routes, { version: API_VERSION });
   app.get('/openapi.json', async () => document);
+  registerConsoleStatic(app, deps.config.CONSOLE_DIST_DIR);
 
   // One line per management call: who, what, outcome. Never headers or bodies (they carry secrets).
   app.addHook('onResponse', async (request, reply) => {
