@@ -210,6 +210,21 @@ const schema = z.object({
    * any working directory. Missing at start is allowed: /console/ then answers 503 until it is built.
    */
   CONSOLE_DIST_DIR: z.string().refine(isAbsolute, 'an absolute path').default(DEFAULT_CONSOLE_DIST_DIR),
+
+  /** A console session ends after this long unused (docs/management-api.md, "Console sessions"). */
+  SESSION_IDLE_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .default(30 * 60_000),
+  /** A console session ends this long after sign-in, however busy. */
+  SESSION_MAX_AGE_MS: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .default(12 * 3_600_000),
+  /** Failed console sign-ins one client address may make per minute (per replica) before 429. */
+  SESSION_SIGNIN_FAILURES_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(10),
 });
 
 export type AuthzConfig = z.output<typeof schema>;

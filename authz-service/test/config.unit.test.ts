@@ -36,6 +36,9 @@ const ranges = [
   intRange('GATEWAY_JWT_CLOCK_TOLERANCE_S', 0, 300),
   intRange('IDEMPOTENCY_SWEEP_INTERVAL_MS', 0),
   intRange('ROTATION_GRACE_SECONDS', 0, 30 * 86_400),
+  intRange('SESSION_IDLE_TIMEOUT_MS', 1000),
+  intRange('SESSION_MAX_AGE_MS', 1000),
+  intRange('SESSION_SIGNIN_FAILURES_PER_MINUTE', 1, 1_000_000),
 ];
 const notJson = (variable: string, what: string) => refused(variable, '{not json', new RegExp(`must be JSON \\(${what}\\)`));
 

@@ -9,6 +9,7 @@ import { registerConsoleStatic } from './console-static.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { managementRequestId } from './request-id.js';
 import { registerRoutes, type RouteSpec } from './routes.js';
+import { sessionRoutes } from './session-routes.js';
 import { tokenRoutes } from './token-routes.js';
 import { usageRoutes } from './usage-routes.js';
 import { vaultRoutes } from './vault-routes.js';
@@ -26,7 +27,7 @@ export function registeredRoutes(app: FastifyInstance): readonly { method: strin
 
 /** Every management route, for registration and for the OpenAPI document. */
 export function managementRoutes(deps: ServiceDeps): RouteSpec[] {
-  return [...keyRoutes(new KeyManagement(deps)), ...usageRoutes(deps), ...tokenRoutes(deps), ...vaultRoutes(deps)];
+  return [...keyRoutes(new KeyManagement(deps)), ...usageRoutes(deps), ...tokenRoutes(deps), ...vaultRoutes(deps), ...sessionRoutes(deps)];
 }
 
 /**

@@ -409,6 +409,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The current console session (restarts its idle clock) */
+        get: operations["getSession"];
+        put?: never;
+        /**
+         * Sign in: a session cookie from an admin token or a keys:manage key
+         * @description Sets `tollgate_session` (HttpOnly, SameSite=Strict, Path=/, Secure over HTTPS). Repeated failures from one address answer 429 with Retry-After.
+         */
+        post: operations["createSession"];
+        /** Sign out: the session is deleted and the cookie cleared */
+        delete: operations["deleteSession"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -561,7 +583,7 @@ export interface components {
              * @description A code from docs/errors.md
              * @enum {string}
              */
-            error: "missing_credential" | "invalid_credential" | "invalid_api_key" | "key_revoked" | "key_expired" | "key_inactive" | "insufficient_scope" | "forbidden" | "scope_escalation" | "field_not_allowed" | "invalid_request" | "invalid_json" | "unsupported_media_type" | "payload_too_large" | "not_found" | "unknown_permission_set" | "invalid_expiry" | "idempotency_key_reused" | "idempotency_key_in_use" | "vault_disabled" | "tokens_disabled" | "usage_unavailable" | "internal_error";
+            error: "missing_credential" | "invalid_credential" | "invalid_api_key" | "key_revoked" | "key_expired" | "key_inactive" | "insufficient_scope" | "invalid_credentials" | "invalid_session" | "csrf_failed" | "forbidden" | "scope_escalation" | "field_not_allowed" | "invalid_request" | "invalid_json" | "unsupported_media_type" | "payload_too_large" | "not_found" | "unknown_permission_set" | "invalid_expiry" | "idempotency_key_reused" | "idempotency_key_in_use" | "vault_disabled" | "tokens_disabled" | "too_many_failed_attempts" | "usage_unavailable" | "internal_error";
             message: string;
             details?: unknown;
             /** @description With field_not_allowed: the field a keys:manage key may not set as asked */
@@ -778,6 +800,30 @@ export interface components {
                 status: number | null;
                 error: string | null;
             }[];
+        };
+        CreateSessionRequest: {
+            /** @description An admin token, or a Tollgate key with the keys:manage scope */
+            token: string;
+        };
+        Session: {
+            /** @enum {string} */
+            kind: "admin" | "owner";
+            /** @description The owner key’s user; null for an admin session */
+            user_id: string | null;
+            /** @description The owner key’s scopes now; ["*"] for an admin session */
+            scopes: string[];
+            /**
+             * Format: date-time
+             * @description The absolute end (SESSION_MAX_AGE_MS after sign-in)
+             */
+            expires_at: string;
+            /**
+             * Format: date-time
+             * @description When the session ends unless used before (SESSION_IDLE_TIMEOUT_MS after its last use)
+             */
+            idle_expires_at: string;
+            /** @description Send as X-CSRF-Token on every POST, PUT, PATCH and DELETE made with the cookie */
+            csrf_token: string;
         };
     };
     responses: never;
@@ -2289,6 +2335,122 @@ export interface operations {
             };
             /** @description The vault is off (VAULT_MASTER_KEYS unset) */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Signed in */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                };
+            };
+            /** @description No session cookie, or the session is unknown, expired or signed out */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateSessionRequest"];
+            };
+        };
+        responses: {
+            /** @description Signed in */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                };
+            };
+            /** @description No token in the body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description invalid_credentials: the token is not an admin token or an active keys:manage key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too_many_failed_attempts: too many failed sign-ins from this address this minute */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deleteSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Signed out */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No session cookie, or the session is unknown, expired or signed out */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description csrf_failed: X-CSRF-Token is missing or wrong */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
