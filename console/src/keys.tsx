@@ -136,7 +136,7 @@ export function CreateKey({ session }: { session: Session }) {
           .split(/[\s,]+/)
           .map((s) => s.trim())
           .filter(Boolean),
-        permission_set: form.permission_set || null,
+        ...(form.permission_set ? { permission_set: form.permission_set } : {}),
         ...(form.expires_in_days ? { expires_in_days: Number(form.expires_in_days) } : {}),
         metadata: JSON.parse(form.metadata || '{}') as Record<string, unknown>,
         ...(owner ? {} : { stripe_customer_id: form.stripe_customer_id || null }),
