@@ -54,6 +54,34 @@ describe('GET /api/audit-events', () => {
   });
 });
 
+describe('GET /api/keys?q=&status=', () => {
+  it('finds keys by name, user, key prefix or id, and filters by status; owners search only their own', async () => {
+    const mk = async (user: string, name: string, extra: Record<string, unknown> = {}) =>
+      (await api.call('POST', '/api/keys', { body: { user_id: user, name, ...extra } })).body;
+    const billing = await mk('srch-dana', 'Billing worker');
+    const soon = await mk('srch-dana', 'nightly 100%_job', { expires_in_days: 3 });
+    const revoked = await mk('srch-erik', 'old billing');
+    await api.call('POST', `/api/keys/${revoked.id}/revoke`, { body: {} });
+    const suspended = await mk('srch-erik', 'paused');
+    await api.call('PATCH', `/api/keys/${suspended.id}`, { body: { is_active: false } });
+    const ids = async (query: string, token?: string) =>
+      ((await api.call('GET', `/api/keys?${query}`, token ? { token } : {})).body.data as { id: string }[]).map((k) => k.id).sort();
+
+    expect(await ids('q=BILLING')).toEqual([billing.id, revoked.id].sort());
+    expect(await ids('q=srch-erik')).toEqual([revoked.id, suspended.id].sort());
+    expect(await ids(`q=${encodeURIComponent(billing.key_prefix)}`)).toEqual([billing.id]);
+    expect(await ids(`q=${billing.id}`)).toEqual([billing.id]);
+    // LIKE's wildcards are searched for literally.
+    expect(await ids(`q=${encodeURIComponent('100%_')}`)).toEqual([soon.id]);
+    expect(await ids('q=srch&status=revoked')).toEqual([revoked.id]);
+    expect(await ids('q=srch&status=suspended')).toEqual([suspended.id]);
+    expect(await ids('q=srch&status=expiring')).toEqual([soon.id]);
+    expect(await ids('q=srch&status=active')).toEqual([billing.id, soon.id].sort());
+    expect(await ids('q=billing', ownerToken)).toEqual([]);
+    expect((await api.call('GET', '/api/keys?status=gone')).body.error).toBe('invalid_request');
+  });
+});
+
 describe('usage by outcome class', () => {
   async function rollUp(keyId: string, userId: string, bucket: string, c: { total: number; allowed: number; rate_limited: number }) {
     for (const table of ['usage_hourly', 'usage_daily']) {

@@ -1106,6 +1106,10 @@ export interface operations {
             query?: {
                 /** @description The owner of the key, as your system names it */
                 user_id?: string;
+                /** @description Search: part of the name or user id, the start of the key prefix, or the exact key id */
+                q?: string;
+                /** @description expiring: active and expiring within expiring_within_days (default 7); suspended: switched off (is_active false), not revoked */
+                status?: "active" | "revoked" | "expiring" | "suspended";
                 /** @description true: only active keys; false: only revoked, suspended or expired ones */
                 active?: "true" | "false";
                 /** @description Only keys that expire within this many days */
