@@ -189,6 +189,11 @@ const EXPECTATIONS: Record<string, Row> = {
   },
   getSession: { admin: 200, owner_own: 200, owner_other: 200, credentials: SESSION_ONLY },
   deleteSession: { admin: 204, owner_own: 204, owner_other: 204, credentials: SESSION_ONLY },
+  listAuditEvents: { admin: 200, owner_own: 200, owner_other: 200 },
+  getUserUsageSeries: { request: () => ({ query: '?bucket=hour' }), admin: 200, owner_own: 200, owner_other: OTHER_USER },
+  getKeyUsageSeries: { admin: 200, owner_own: 200, owner_other: HIDDEN },
+  getKeysUsage: { request: (w) => ({ query: `?ids=${w.keyId}` }), admin: 200, owner_own: 200, owner_other: HIDDEN },
+  getOverview: { admin: 200, owner_own: ADMIN_ONLY, owner_other: ADMIN_ONLY },
   rewrapVault: { admin: 200, owner_own: [403, 'forbidden'], owner_other: [403, 'forbidden'], audits: 'vault.rewrapped', writes: ['provider_keys'] },
 };
 

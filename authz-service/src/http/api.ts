@@ -9,6 +9,8 @@ import { registerConsoleStatic } from './console-static.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { managementRequestId } from './request-id.js';
 import { registerRoutes, type RouteSpec } from './routes.js';
+import { auditRoutes } from './audit-routes.js';
+import { consoleUsageRoutes } from './console-usage-routes.js';
 import { sessionRoutes } from './session-routes.js';
 import { tokenRoutes } from './token-routes.js';
 import { usageRoutes } from './usage-routes.js';
@@ -27,7 +29,15 @@ export function registeredRoutes(app: FastifyInstance): readonly { method: strin
 
 /** Every management route, for registration and for the OpenAPI document. */
 export function managementRoutes(deps: ServiceDeps): RouteSpec[] {
-  return [...keyRoutes(new KeyManagement(deps)), ...usageRoutes(deps), ...tokenRoutes(deps), ...vaultRoutes(deps), ...sessionRoutes(deps)];
+  return [
+    ...keyRoutes(new KeyManagement(deps)),
+    ...usageRoutes(deps),
+    ...tokenRoutes(deps),
+    ...vaultRoutes(deps),
+    ...sessionRoutes(deps),
+    ...auditRoutes(deps),
+    ...consoleUsageRoutes(deps),
+  ];
 }
 
 /**

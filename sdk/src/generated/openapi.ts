@@ -431,6 +431,97 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/audit-events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Audit-log events, newest first, filtered and paged by cursor
+         * @description A keys:manage key sees only events about its own user’s keys.
+         */
+        get: operations["listAuditEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/usage/{user_id}/series": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A user’s requests by outcome class, per hour or day */
+        get: operations["getUserUsageSeries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/keys/{id}/usage/series": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One key’s requests by outcome class, per hour or day */
+        get: operations["getKeyUsageSeries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/keys/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Usage totals, by outcome and per day, for a page of keys in one call
+         * @description Read from the daily roll-ups: the range is widened to whole UTC days. Every id must be a key the caller may see.
+         */
+        get: operations["getKeysUsage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/overview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Operator overview: all traffic by outcome, top keys and users, denials, billing delivery (admin only) */
+        get: operations["getOverview"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -801,6 +892,99 @@ export interface components {
                 error: string | null;
             }[];
         };
+        AuditEvent: {
+            id: string;
+            /** Format: date-time */
+            at: string;
+            actor: string;
+            action: string;
+            key_id: string | null;
+            user_id: string | null;
+            details: {
+                [key: string]: unknown;
+            };
+        };
+        AuditEventList: {
+            data: components["schemas"]["AuditEvent"][];
+            next_cursor: string | null;
+        };
+        OutcomeCounts: {
+            /** @description 2xx and 3xx */
+            allowed: number;
+            /** @description 401 */
+            unauthenticated: number;
+            /** @description 403 */
+            forbidden: number;
+            /** @description 429 */
+            rate_limited: number;
+            /** @description 5xx */
+            server_error: number;
+            /** @description Anything else, and rows rolled up before outcome classes existed */
+            other: number;
+        };
+        OutcomeSeries: {
+            /** @enum {string} */
+            bucket: "hour" | "day";
+            /** Format: date-time */
+            from: string;
+            /** Format: date-time */
+            to: string;
+            points: {
+                /** Format: date-time */
+                t: string;
+                /** @description 2xx and 3xx */
+                allowed: number;
+                /** @description 401 */
+                unauthenticated: number;
+                /** @description 403 */
+                forbidden: number;
+                /** @description 429 */
+                rate_limited: number;
+                /** @description 5xx */
+                server_error: number;
+                /** @description Anything else, and rows rolled up before outcome classes existed */
+                other: number;
+            }[];
+        };
+        KeysUsage: {
+            /** Format: date-time */
+            from: string;
+            /** Format: date-time */
+            to: string;
+            data: {
+                [key: string]: {
+                    requests: number;
+                    by_outcome: components["schemas"]["OutcomeCounts"];
+                    last_used_at: string | null;
+                    /** @description Requests per UTC day of the range */
+                    daily: number[];
+                };
+            };
+        };
+        Overview: {
+            series: components["schemas"]["OutcomeSeries"];
+            top_keys: {
+                id: string;
+                user_id: string | null;
+                credential: string;
+                requests: number;
+            }[];
+            top_users: {
+                id: string;
+                requests: number;
+            }[];
+            denials: {
+                error_code: string;
+                requests: number;
+            }[];
+            billing: {
+                pending_events: number;
+                oldest_pending_at: string | null;
+                parked_events: {
+                    [key: string]: unknown;
+                }[];
+            };
+        };
         CreateSessionRequest: {
             /** @description An admin token, or a Tollgate key with the keys:manage scope */
             token: string;
@@ -922,6 +1106,10 @@ export interface operations {
             query?: {
                 /** @description The owner of the key, as your system names it */
                 user_id?: string;
+                /** @description Search: part of the name or user id, the start of the key prefix, or the exact key id */
+                q?: string;
+                /** @description expiring: active and expiring within expiring_within_days (default 7); suspended: switched off (is_active false), not revoked */
+                status?: "active" | "revoked" | "expiring" | "suspended";
                 /** @description true: only active keys; false: only revoked, suspended or expired ones */
                 active?: "true" | "false";
                 /** @description Only keys that expire within this many days */
@@ -2451,6 +2639,337 @@ export interface operations {
             };
             /** @description csrf_failed: X-CSRF-Token is missing or wrong */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listAuditEvents: {
+        parameters: {
+            query?: {
+                /** @description `admin`, `key:<id>` or `system` */
+                actor?: string;
+                /** @description e.g. key.revoked */
+                action?: string;
+                key_id?: string;
+                /** @description Events at or after this time */
+                since?: string;
+                /** @description Events before this time */
+                until?: string;
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of events */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditEventList"];
+                };
+            };
+            /** @description Bad filter or cursor */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key lacks keys:manage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getUserUsageSeries: {
+        parameters: {
+            query?: {
+                /** @description ISO 8601 time or Unix seconds; rounded to whole UTC hours */
+                from?: string;
+                /** @description ISO 8601 time or Unix seconds; rounded to whole UTC hours */
+                to?: string;
+                bucket?: "hour" | "day";
+            };
+            header?: never;
+            path: {
+                /** @description The owner of the key, as your system names it */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Series */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OutcomeSeries"];
+                };
+            };
+            /** @description Bad range (from/to) or parameters */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key lacks keys:manage, or reads another user’s usage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Usage tables are missing: billing-sidecar has not run against this database */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getKeyUsageSeries: {
+        parameters: {
+            query?: {
+                /** @description ISO 8601 time or Unix seconds; rounded to whole UTC hours */
+                from?: string;
+                /** @description ISO 8601 time or Unix seconds; rounded to whole UTC hours */
+                to?: string;
+                bucket?: "hour" | "day";
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Series */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OutcomeSeries"];
+                };
+            };
+            /** @description Bad range (from/to) or parameters */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key lacks keys:manage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such key (or another user’s) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Usage tables are missing: billing-sidecar has not run against this database */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getKeysUsage: {
+        parameters: {
+            query: {
+                /** @description ISO 8601 time or Unix seconds; rounded to whole UTC hours */
+                from?: string;
+                /** @description ISO 8601 time or Unix seconds; rounded to whole UTC hours */
+                to?: string;
+                /** @description Key ids, comma-separated (at most 100: a page of the key list) */
+                ids: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Per key */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeysUsage"];
+                };
+            };
+            /** @description Bad range (from/to) or parameters */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key lacks keys:manage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description One of the ids is no key (or another user’s) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Usage tables are missing: billing-sidecar has not run against this database */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getOverview: {
+        parameters: {
+            query?: {
+                /** @description ISO 8601 time or Unix seconds; rounded to whole UTC hours */
+                from?: string;
+                /** @description ISO 8601 time or Unix seconds; rounded to whole UTC hours */
+                to?: string;
+                bucket?: "hour" | "day";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Overview */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Overview"];
+                };
+            };
+            /** @description Bad range (from/to) or parameters */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Admin only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Usage tables are missing: billing-sidecar has not run against this database */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
