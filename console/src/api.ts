@@ -146,10 +146,9 @@ export const auditEvents = (query: AuditQuery) =>
 
 export interface Overview {
   series?: Series;
-  top_keys?: { key_id: string; name?: string; requests: number }[];
-  top_users?: { user_id: string; requests: number }[];
-  denials?: { error_code: string; count: number }[];
-  billing?: { pending_events?: number; parked_events?: number; oldest_pending_at?: string | null };
+  top_keys?: { id: string; user_id: string | null; requests: number }[];
+  top_users?: { id: string; requests: number }[];
+  denials?: { error_code: string; requests: number }[];
 }
 export const overview = (range: Range) => must<Overview>(loose.GET('/api/overview', { params: { query: range } }));
 

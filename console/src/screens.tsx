@@ -25,8 +25,8 @@ export function OverviewScreen() {
           <h2>Top keys</h2>
           <ol>
             {(o?.top_keys ?? []).map((k) => (
-              <li key={k.key_id}>
-                <a href={href('keys', k.key_id)}>{k.name ?? k.key_id}</a> — {k.requests}
+              <li key={k.id}>
+                <a href={href('keys', k.id)}>{k.id}</a> ({k.user_id ?? '—'}) — {k.requests}
               </li>
             ))}
           </ol>
@@ -35,8 +35,8 @@ export function OverviewScreen() {
           <h2>Top users</h2>
           <ol>
             {(o?.top_users ?? []).map((u) => (
-              <li key={u.user_id}>
-                <a href={href('users', u.user_id)}>{u.user_id}</a> — {u.requests}
+              <li key={u.id}>
+                <a href={href('users', u.id)}>{u.id}</a> — {u.requests}
               </li>
             ))}
           </ol>
@@ -46,7 +46,7 @@ export function OverviewScreen() {
           <ul>
             {(o?.denials ?? []).map((d) => (
               <li key={d.error_code}>
-                <code>{d.error_code}</code> — {d.count}
+                <code>{d.error_code}</code> — {d.requests}
               </li>
             ))}
           </ul>
