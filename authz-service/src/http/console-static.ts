@@ -35,7 +35,7 @@ export function registerConsoleStatic(app: FastifyInstance, distDir: string): vo
         .header('cache-control', 'no-store')
         .send({
           error: 'unavailable',
-          message: `The console is not built: no index.html in ${distDir} (run ./scripts/pnpm --filter @tollgate/console build)`,
+          message: `The console is not built: no index.html in ${distDir} (run ./scripts/pnpm console:build)`,
           request_id: request.id,
         });
     }
