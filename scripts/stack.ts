@@ -1,7 +1,7 @@
 // The local stack: Postgres, Redis, Envoy and Tollgate's services on loopback, one command.
 // Usage: ./scripts/stack up [--detach] | status | down | logs [component]
 // A supervisor restarts a component that dies, with backoff; `up` brings back what is down (docs/running.md).
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, chmodSync, openSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
@@ -297,6 +297,7 @@ async function supervise(): Promise<void> {
         redisUrl = redis.url;
       });
     }
+    ensureConsoleBuilt();
     const admin = stackSecret('ADMIN_TOKEN', 'admin-token');
     const hashSecret = stackSecret('KEY_HASH_SECRETS', 'key-hash-secret');
     // Service tokens and the vault are on in the local stack, with secrets of its own.
@@ -375,6 +376,7 @@ async function supervise(): Promise<void> {
     console.log(
       `stack: up — gateway http://127.0.0.1:${ports.envoy} and https://localhost:${ports.envoyTls} (trust ${tls.caPath})${authz ? `, management API http://127.0.0.1:${ports.authzHttp}` : ''}`,
     );
+    if (authz) console.log(`stack: console http://localhost:${ports.authzHttp}/console/ (sign in with the admin token)`);
     console.log(`stack: restart policy ${policy}${policy === 'no' ? '' : ' (a component that exits is started again, with backoff)'}`);
   } catch (err) {
     console.error(`stack: failed to start: ${(err as Error).message}`);
@@ -532,3 +534,13 @@ async function main(): Promise<void> {
 }
 
 await main();
+
+/** authz-service serves console/dist at /console/; a fresh checkout has none yet, so build it once. */
+function ensureConsoleBuilt(): void {
+  if (existsSync(join(REPO_ROOT, 'console', 'dist', 'index.html'))) return;
+  console.log('stack: building the console (console/dist)');
+  execFileSync(process.execPath, [join(REPO_ROOT, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', 'vite.config.ts'], {
+    cwd: join(REPO_ROOT, 'console'),
+    stdio: 'inherit',
+  });
+}

@@ -1,7 +1,12 @@
 import { z } from 'zod';
+import { isAbsolute } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { env, loadConfig, serviceBasics } from '@tollgate/common';
 import { isValidPrefix } from './domain/key-format.js';
 import { permissionSets } from './domain/scopes.js';
+
+// The workspace's console package, beside authz-service (from src/ and from a built dist/ alike).
+const DEFAULT_CONSOLE_DIST_DIR = fileURLToPath(new URL('../../console/dist', import.meta.url));
 
 const jsonOf = <T extends z.ZodType>(schema: T, what: string) =>
   z.string().transform((raw, ctx) => {
@@ -197,6 +202,27 @@ const schema = z.object({
     .min(0)
     .max(30 * 86_400)
     .default(86_400),
+
+  /**
+   * The built console (console/dist) served at /console/; absolute, so the service finds it from
+   * any working directory. Missing at start is allowed: /console/ then answers 503 until it is built.
+   */
+  CONSOLE_DIST_DIR: z.string().refine(isAbsolute, 'an absolute path').default(DEFAULT_CONSOLE_DIST_DIR),
+
+  /** A console session ends after this long unused (docs/management-api.md, "Console sessions"). */
+  SESSION_IDLE_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .default(30 * 60_000),
+  /** A console session ends this long after sign-in, however busy. */
+  SESSION_MAX_AGE_MS: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .default(12 * 3_600_000),
+  /** Failed console sign-ins one client address may make per minute (per replica) before 429. */
+  SESSION_SIGNIN_FAILURES_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(10),
 });
 
 // The default set must be one the service knows: otherwise every key created without scopes fails.

@@ -7,3 +7,4 @@ export { KeyHasher } from './domain/key-hash.js';
 export { KeyStore, type NewKey } from './stores/key-store.js';
 export { createServiceDeps, closeServiceDeps } from './deps.js';
 export { issueServiceToken } from './tokens/token-service.js';
+export { renderOpenApiDocument } from './http/openapi-offline.js';

@@ -36,6 +36,9 @@ const ranges = [
   intRange('GATEWAY_JWT_CLOCK_TOLERANCE_S', 0, 300),
   intRange('IDEMPOTENCY_SWEEP_INTERVAL_MS', 0),
   intRange('ROTATION_GRACE_SECONDS', 0, 30 * 86_400),
+  intRange('SESSION_IDLE_TIMEOUT_MS', 1000),
+  intRange('SESSION_MAX_AGE_MS', 1000),
+  intRange('SESSION_SIGNIN_FAILURES_PER_MINUTE', 1, 1_000_000),
 ];
 const notJson = (variable: string, what: string) => refused(variable, '{not json', new RegExp(`must be JSON \\(${what}\\)`));
 
@@ -89,6 +92,7 @@ describeConfigRefusals({
     refused('ADMIN_TOKEN', `${'a'.repeat(16)},short`, /each admin token needs at least 16 characters/),
     refused('ADMIN_TOKEN', ',', /at least one token/),
     oneOf('RATE_LIMIT_FAILURE_MODE', 'maybe'),
+    refused('CONSOLE_DIST_DIR', 'console/dist', /an absolute path/),
     oneOf('REDIS_WRITE_COALESCING', 'yes'),
     notJson('PERMISSION_SETS', 'permission sets'),
     refused('PERMISSION_SETS', '["read"]', /permission sets: \(root\) .*expected record/),

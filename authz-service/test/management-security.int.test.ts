@@ -33,11 +33,40 @@ interface World {
   provider: string;
 }
 
-type Credential = 'none' | 'malformed' | 'unknown' | 'no_scope' | 'revoked' | 'expired' | 'suspended' | 'admin' | 'owner_own' | 'owner_other';
-const CREDENTIALS: readonly Credential[] = ['none', 'malformed', 'unknown', 'no_scope', 'revoked', 'expired', 'suspended', 'admin', 'owner_own', 'owner_other'];
+type Credential =
+  | 'none'
+  | 'malformed'
+  | 'unknown'
+  | 'no_scope'
+  | 'revoked'
+  | 'expired'
+  | 'suspended'
+  | 'admin'
+  | 'owner_own'
+  | 'owner_other'
+  | CookieCredential;
+/** The console session cookie (POST /api/session) made from the admin token or Alice's owner key; `_no_csrf` omits X-CSRF-Token. */
+type CookieCredential = 'cookie_admin' | 'cookie_owner' | 'cookie_owner_no_csrf';
+const CREDENTIALS: readonly Credential[] = [
+  'none',
+  'malformed',
+  'unknown',
+  'no_scope',
+  'revoked',
+  'expired',
+  'suspended',
+  'admin',
+  'owner_own',
+  'owner_other',
+  'cookie_admin',
+  'cookie_owner',
+  'cookie_owner_no_csrf',
+];
+const COOKIE_SOURCE: Record<CookieCredential, 'admin' | 'owner_own'> = { cookie_admin: 'admin', cookie_owner: 'owner_own', cookie_owner_no_csrf: 'owner_own' };
+const isCookie = (c: Credential): c is CookieCredential => c in COOKIE_SOURCE;
 
 /** The same refusal for every route: authentication runs before anything else (routes.ts). */
-const REFUSED_BEFORE_ROUTE: Record<Exclude<Credential, 'admin' | 'owner_own' | 'owner_other'>, [number, string]> = {
+const REFUSED_BEFORE_ROUTE: Record<Exclude<Credential, 'admin' | 'owner_own' | 'owner_other' | CookieCredential>, [number, string]> = {
   none: [401, 'missing_credential'],
   malformed: [401, 'invalid_credential'],
   unknown: [401, 'invalid_api_key'],
@@ -56,7 +85,10 @@ type Expect = number | [status: number, error: string];
  * successful call may change.
  */
 interface Row {
-  request?: (w: World) => { query?: string; body?: unknown };
+  /** `token`: the credential's bearer value (createSession sends it in the body). */
+  request?: (w: World, token: string | null) => { query?: string; body?: unknown };
+  /** Answers that differ from the usual ones for this credential (routes that authenticate otherwise). */
+  credentials?: Partial<Record<Credential, Expect>>;
   admin: Expect;
   owner_own: Expect;
   owner_other: Expect;
@@ -67,6 +99,12 @@ interface Row {
 const ADMIN_ONLY: [number, string] = [403, 'forbidden'];
 const OTHER_USER: [number, string] = [403, 'forbidden'];
 const HIDDEN: [number, string] = [404, 'not_found'];
+const NO_SESSION: [number, string] = [401, 'invalid_session'];
+const BAD_SIGNIN: [number, string] = [401, 'invalid_credentials'];
+/** Routes about the cookie's own session: any bearer credential (or none) has no session. */
+const SESSION_ONLY: Partial<Record<Credential, Expect>> = Object.fromEntries(
+  CREDENTIALS.filter((c) => !isCookie(c)).map((c) => [c, NO_SESSION] as [Credential, Expect]),
+);
 
 const EXPECTATIONS: Record<string, Row> = {
   createKey: {
@@ -132,6 +170,30 @@ const EXPECTATIONS: Record<string, Row> = {
   },
   listProviderKeys: { admin: 200, owner_own: 200, owner_other: OTHER_USER },
   deleteProviderKey: { admin: 200, owner_own: 200, owner_other: OTHER_USER, audits: 'provider_key.deleted', writes: ['provider_keys'] },
+  createSession: {
+    request: (_w, token) => ({ body: token === null ? {} : { token } }),
+    admin: 201,
+    owner_own: 201,
+    owner_other: 201,
+    credentials: {
+      none: [400, 'invalid_request'],
+      malformed: BAD_SIGNIN,
+      unknown: BAD_SIGNIN,
+      no_scope: BAD_SIGNIN,
+      revoked: BAD_SIGNIN,
+      expired: BAD_SIGNIN,
+      suspended: BAD_SIGNIN,
+      // Sign-in reads the body's token, never the cookie: a CSRF header is not needed to sign in.
+      cookie_owner_no_csrf: 201,
+    },
+  },
+  getSession: { admin: 200, owner_own: 200, owner_other: 200, credentials: SESSION_ONLY },
+  deleteSession: { admin: 204, owner_own: 204, owner_other: 204, credentials: SESSION_ONLY },
+  listAuditEvents: { admin: 200, owner_own: 200, owner_other: 200 },
+  getUserUsageSeries: { request: () => ({ query: '?bucket=hour' }), admin: 200, owner_own: 200, owner_other: OTHER_USER },
+  getKeyUsageSeries: { admin: 200, owner_own: 200, owner_other: HIDDEN },
+  getKeysUsage: { request: (w) => ({ query: `?ids=${w.keyId}` }), admin: 200, owner_own: 200, owner_other: HIDDEN },
+  getOverview: { admin: 200, owner_own: ADMIN_ONLY, owner_other: ADMIN_ONLY },
   rewrapVault: { admin: 200, owner_own: [403, 'forbidden'], owner_other: [403, 'forbidden'], audits: 'vault.rewrapped', writes: ['provider_keys'] },
 };
 
@@ -212,17 +274,31 @@ let idempotencySeq = 0;
 /** A fresh Idempotency-Key, so a refused call is also shown not to leave a claimed record behind. */
 const idempotencyKey = () => ({ 'idempotency-key': `suite-${process.pid}-${++idempotencySeq}` });
 
-async function call(route: RouteSpec, w: World, credential: Credential): Promise<ApiAnswer> {
-  const { query = '', body } = EXPECTATIONS[route.operationId]!.request?.(w) ?? {};
-  return api.call(route.method, fill(route.url, w) + query, { token: credentials[credential], body, headers: route.idempotent ? idempotencyKey() : {} });
+/** A fresh console session for a cookie credential: its Cookie header, and X-CSRF-Token unless left out. */
+async function sessionHeaders(credential: CookieCredential): Promise<Record<string, string>> {
+  const r = await api.call('POST', '/api/session', { token: null, body: { token: credentials[COOKIE_SOURCE[credential]] } });
+  expect(r.status, r.text).toBe(201);
+  const cookie = r.headers.get('set-cookie')!.split(';')[0]!;
+  return credential === 'cookie_owner_no_csrf' ? { cookie } : { cookie, 'x-csrf-token': r.body.csrf_token };
 }
 
-function expected(row: Row, credential: Credential): { status: number; error?: string } {
+async function call(route: RouteSpec, w: World, credential: Credential): Promise<ApiAnswer> {
+  const token = isCookie(credential) ? credentials[COOKIE_SOURCE[credential]] : credentials[credential];
+  const { query = '', body } = EXPECTATIONS[route.operationId]!.request?.(w, token) ?? {};
+  const headers = { ...(route.idempotent ? idempotencyKey() : {}), ...(isCookie(credential) ? await sessionHeaders(credential) : {}) };
+  return api.call(route.method, fill(route.url, w) + query, { token: isCookie(credential) ? null : token, body, headers });
+}
+
+function expected(row: Row, credential: Credential, route: RouteSpec): { status: number; error?: string } {
+  const override = row.credentials?.[credential];
+  if (override !== undefined) return typeof override === 'number' ? { status: override } : { status: override[0], error: override[1] };
+  if (credential === 'cookie_owner_no_csrf' && route.method !== 'GET') return { status: 403, error: 'csrf_failed' };
   if (credential in REFUSED_BEFORE_ROUTE) {
     const [status, error] = REFUSED_BEFORE_ROUTE[credential as keyof typeof REFUSED_BEFORE_ROUTE];
     return { status, error };
   }
-  const e = row[credential as 'admin' | 'owner_own' | 'owner_other'];
+  // A cookie acts as the credential it was made from.
+  const e = row[isCookie(credential) ? COOKIE_SOURCE[credential] : (credential as 'admin' | 'owner_own' | 'owner_other')];
   return typeof e === 'number' ? { status: e } : { status: e[0], error: e[1] };
 }
 
@@ -233,6 +309,8 @@ beforeAll(async () => {
     GATEWAY_JWT_SECRET: `k1:${randomBytes(24).toString('hex')}`,
     VAULT_MASTER_KEYS: `mk1:${randomBytes(32).toString('base64')}`,
     ROTATION_GRACE_SECONDS: String(ROTATION_GRACE_SECONDS),
+    // Every credential signs in here, the failing ones too: the limiter has its own test (session.int.test.ts).
+    SESSION_SIGNIN_FAILURES_PER_MINUTE: '1000000',
   });
   // Usage routes read billing-sidecar's tables; without them they answer 503 by design.
   await migrateBilling(api.deps.pool);
@@ -291,7 +369,12 @@ describe('every management route has a row', () => {
       .filter((op) => !(Array.isArray(op.security) && op.security.length === 0))
       .map((op) => op.operationId)
       .sort();
-    expect(secured).toEqual(routes.map((r) => r.operationId).sort());
+    expect(secured).toEqual(
+      routes
+        .filter((r) => r.authentication !== 'none')
+        .map((r) => r.operationId)
+        .sort(),
+    );
   });
 });
 
@@ -304,7 +387,7 @@ describe.each(CREDENTIALS)('credential: %s', (credential) => {
       const w = await world();
       const before = await snapshot();
       const r = await call(route, w, credential);
-      const want = expected(row, credential);
+      const want = expected(row, credential, route);
       expect.soft(r.status, `${label}: ${r.text.slice(0, 200)}`).toBe(want.status);
       if (want.error) expect.soft(r.body?.error, label).toBe(want.error);
       expect.soft(route.responses[r.status], `${label}: status ${r.status} is documented in /openapi.json`).toBeDefined();
@@ -315,7 +398,7 @@ describe.each(CREDENTIALS)('credential: %s', (credential) => {
         if (r.status === 401) expect.soft(r.headers.get('www-authenticate'), label).toMatch(/^Bearer realm="tollgate"/);
       } else {
         await expectUnchanged(before, label, [...(row.writes ?? []), ...(route.idempotent ? (['idempotency_keys'] as const) : [])]);
-        const actor = credential === 'admin' ? 'admin' : `key:${aliceOwner.id}`;
+        const actor = credential === 'admin' || credential === 'cookie_admin' ? 'admin' : `key:${aliceOwner.id}`;
         expect.soft(await auditSince(before), `${label}: audit rows`).toEqual(row.audits ? [{ actor, action: row.audits }] : []);
       }
     }

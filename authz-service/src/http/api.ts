@@ -5,15 +5,19 @@ import { actorLabel } from './auth.js';
 import { installErrorHandling } from './errors.js';
 import { KeyManagement } from './key-management.js';
 import { keyRoutes } from './key-routes.js';
+import { registerConsoleStatic } from './console-static.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { managementRequestId } from './request-id.js';
 import { registerRoutes, type RouteSpec } from './routes.js';
 import { assertStorableText } from './storable-text.js';
+import { auditRoutes } from './audit-routes.js';
+import { consoleUsageRoutes } from './console-usage-routes.js';
+import { sessionRoutes } from './session-routes.js';
 import { tokenRoutes } from './token-routes.js';
 import { usageRoutes } from './usage-routes.js';
 import { vaultRoutes } from './vault-routes.js';
 
-const API_VERSION = '1.0.0';
+export const API_VERSION = '1.0.0';
 /** Management bodies are small; anything bigger is a mistake or an attack. */
 const BODY_LIMIT_BYTES = 64 * 1024;
 
@@ -26,7 +30,15 @@ export function registeredRoutes(app: FastifyInstance): readonly { method: strin
 
 /** Every management route, for registration and for the OpenAPI document. */
 export function managementRoutes(deps: ServiceDeps): RouteSpec[] {
-  return [...keyRoutes(new KeyManagement(deps)), ...usageRoutes(deps), ...tokenRoutes(deps), ...vaultRoutes(deps)];
+  return [
+    ...keyRoutes(new KeyManagement(deps)),
+    ...usageRoutes(deps),
+    ...tokenRoutes(deps),
+    ...vaultRoutes(deps),
+    ...sessionRoutes(deps),
+    ...auditRoutes(deps),
+    ...consoleUsageRoutes(deps),
+  ];
 }
 
 /**
@@ -67,6 +79,7 @@ export function buildManagementApi(deps: ServiceDeps): FastifyInstance {
   registerRoutes(app, deps, routes);
   const document = buildOpenApiDocument(routes, { version: API_VERSION });
   app.get('/openapi.json', async () => document);
+  registerConsoleStatic(app, deps.config.CONSOLE_DIST_DIR);
 
   // One line per management call: who, what, outcome. Never headers or bodies (they carry secrets).
   app.addHook('onResponse', async (request, reply) => {

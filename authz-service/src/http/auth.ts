@@ -9,7 +9,7 @@ import { pathWithin } from '../domain/path-prefix.js';
 import { bearerChallenge, unauthorizedChallenge } from '../domain/bearer-challenge.js';
 
 /** The scope a Tollgate key needs to call the management API (for its own user's keys only). */
-const MANAGE_SCOPE = 'keys:manage';
+export const MANAGE_SCOPE = 'keys:manage';
 
 /** Who is calling: an operator with an admin token, or a key owner with a keys:manage key. */
 export type Actor = { kind: 'admin' } | { kind: 'key'; keyId: string; userId: string; scopes: string[] };

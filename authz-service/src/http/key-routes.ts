@@ -76,7 +76,11 @@ export function keyRoutes(keys: KeyManagement): RouteSpec[] {
       responses: { 200: { description: 'A page of keys, newest first', schema: KeyList }, ...common },
       handler: async ({ query, actor }) => ({
         status: 200,
-        body: await keys.list(actor, { userId: query.user_id, active: query.active, expiringWithinDays: query.expiring_within_days }, query),
+        body: await keys.list(
+          actor,
+          { userId: query.user_id, active: query.active, expiringWithinDays: query.expiring_within_days, search: query.q, status: query.status },
+          query,
+        ),
       }),
     }),
     defineRoute({

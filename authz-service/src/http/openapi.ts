@@ -106,6 +106,7 @@ export function buildOpenApiDocument(routes: readonly RouteSpec[], info: { versi
       tags: [route.tag],
       summary: route.summary,
       ...(route.description ? { description: route.description } : {}),
+      ...(route.authentication === 'none' ? { security: [] } : route.authentication === 'session' ? { security: [{ session: [] }] } : {}),
       ...(parameters.length ? { parameters } : {}),
       ...(route.body ? { requestBody: { required: true, content: { 'application/json': { schema: schemaRef(route.body, 'input') } } } } : {}),
       responses,
@@ -119,14 +120,22 @@ export function buildOpenApiDocument(routes: readonly RouteSpec[], info: { versi
       title: 'Tollgate key-management API',
       version: info.version,
       description:
-        'Create and control API keys. Every /api call needs `Authorization: Bearer <admin token>` or a Tollgate key with the `keys:manage` scope (its own user’s keys only). See docs/management-api.md.',
+        'Create and control API keys. Every /api call needs `Authorization: Bearer <admin token>` or a Tollgate key with the `keys:manage` scope (its own user’s keys only), or the console session cookie from POST /api/session (with X-CSRF-Token on state-changing calls). See docs/management-api.md.',
     },
     jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
-    security: [{ bearer: [] }],
+    security: [{ bearer: [] }, { session: [] }],
     paths,
     components: {
       schemas: components,
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'An admin token (ADMIN_TOKEN) or a Tollgate key with keys:manage' } },
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', description: 'An admin token (ADMIN_TOKEN) or a Tollgate key with keys:manage' },
+        session: {
+          type: 'apiKey',
+          in: 'cookie',
+          name: 'tollgate_session',
+          description: 'The console session from POST /api/session; POST, PUT, PATCH and DELETE also need X-CSRF-Token',
+        },
+      },
     },
   };
 }

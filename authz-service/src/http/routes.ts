@@ -1,8 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import type { ServiceDeps } from '../deps.js';
-import { authenticate, type Actor } from './auth.js';
+import type { Actor } from './auth.js';
 import { invalidRequest } from './errors.js';
+import { authenticateRequest, requireSessionCookie } from './session-auth.js';
 
 type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -53,6 +54,11 @@ export interface RouteSpec<
   body?: B;
   /** Accepts an Idempotency-Key header (documented as a header parameter). */
   idempotent?: boolean;
+  /**
+   * Who may call: by default a bearer credential or the console session cookie (session-auth.ts);
+   * 'none' for sign-in itself; 'session' for routes about the cookie's own session.
+   */
+  authentication?: 'none' | 'session';
   responses: Record<number, RouteResponse>;
   handler: (ctx: HandlerContext<Parsed<P>, Parsed<Q>, Parsed<B>>) => Promise<HandlerResult>;
 }
@@ -89,7 +95,9 @@ export function registerRoutes(app: FastifyInstance, deps: ServiceDeps, routes: 
       method: spec.method,
       url: spec.url,
       onRequest: async (request) => {
-        request.managementActor = await authenticate(deps, request.headers);
+        if (spec.authentication === 'none') return;
+        if (spec.authentication === 'session') requireSessionCookie(request);
+        else request.managementActor = await authenticateRequest(deps, request);
       },
       handler: async (request, reply) => {
         const params = parseWith(spec.params, request.params, 'path');

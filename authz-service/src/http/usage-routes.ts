@@ -19,7 +19,7 @@ const common = {
 const TAG = 'usage';
 
 /** Reads billing-sidecar's roll-ups; its tables exist once the sidecar has started once. */
-async function usageCall<T>(fn: () => Promise<T>): Promise<T> {
+export async function usageCall<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {

@@ -121,7 +121,14 @@ export interface KeyListFilter {
   active?: boolean;
   /** Keys that are not yet expired but expire within this many days. */
   expiringWithinDays?: number;
+  /** Part of the name or user id, the start of the display prefix, or the exact id (case-insensitive). */
+  search?: string;
+  /** The console's status filter; `expiring` uses expiringWithinDays, default 7. */
+  status?: 'active' | 'revoked' | 'expiring' | 'suspended';
 }
+
+const likeEscaped = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
+const DEFAULT_EXPIRING_DAYS = 7;
 
 /** Where a page starts: the (created_at in microseconds, id) of the last key of the previous page. */
 export interface KeyListCursor {
@@ -264,8 +271,17 @@ export class KeyStore {
     if (filter.userId !== undefined) where.push(`user_id = ${param(filter.userId)}`);
     if (filter.active === true) where.push(ACTIVE_SQL);
     if (filter.active === false) where.push(`not ${ACTIVE_SQL}`);
-    if (filter.expiringWithinDays !== undefined) {
-      where.push(`expires_at > now() and expires_at <= now() + make_interval(days => ${param(filter.expiringWithinDays)})`);
+    if (filter.expiringWithinDays !== undefined || filter.status === 'expiring') {
+      where.push(`expires_at > now() and expires_at <= now() + make_interval(days => ${param(filter.expiringWithinDays ?? DEFAULT_EXPIRING_DAYS)})`);
+    }
+    if (filter.status === 'active' || filter.status === 'expiring') where.push(ACTIVE_SQL);
+    if (filter.status === 'revoked') where.push('revoked_at is not null');
+    if (filter.status === 'suspended') where.push('revoked_at is null and not is_active');
+    if (filter.search !== undefined) {
+      const like = likeEscaped(filter.search);
+      where.push(
+        `(name ilike ${param(`%${like}%`)} or user_id ilike ${param(`%${like}%`)} or key_prefix ilike ${param(`${like}%`)} or id = ${param(filter.search)})`,
+      );
     }
     if (page.after) {
       // Microseconds, not a JS Date: Postgres keeps microseconds and the order must be exact.

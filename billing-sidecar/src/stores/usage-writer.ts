@@ -8,10 +8,14 @@ import type { BillingMetrics } from '../metrics.js';
 const rollup = (table: string, unit: 'hour' | 'day') => `
   ${table} as (
     insert into ${table} as r (bucket, key_id, user_id, credential, project, service, total_requests, billable_requests,
-                               refused_requests, request_bytes, response_bytes, duration_ms_total, last_request_at)
+                               refused_requests, request_bytes, response_bytes, duration_ms_total, last_request_at,
+                               allowed_requests, unauthenticated_requests, forbidden_requests, rate_limited_requests, server_error_requests)
     select date_trunc('${unit}', started_at at time zone 'UTC') at time zone 'UTC', key_id, min(user_id), min(credential),
            min(project), min(service), count(*), count(*) filter (where billable), count(*) filter (where decision = 'deny'),
-           sum(request_bytes), sum(response_bytes), sum(duration_ms), max(started_at)
+           sum(request_bytes), sum(response_bytes), sum(duration_ms), max(started_at),
+           -- Outcome classes (usage-model 004); 'other' is the rest of count(*).
+           count(*) filter (where status between 200 and 399), count(*) filter (where status = 401), count(*) filter (where status = 403),
+           count(*) filter (where status = 429), count(*) filter (where status between 500 and 599)
     from ins group by 1, 2
     -- A stable order keeps concurrent writers (other replicas) from deadlocking on bucket rows.
     order by 2, 1
@@ -22,7 +26,12 @@ const rollup = (table: string, unit: 'hour' | 'day') => `
       request_bytes = r.request_bytes + excluded.request_bytes,
       response_bytes = r.response_bytes + excluded.response_bytes,
       duration_ms_total = r.duration_ms_total + excluded.duration_ms_total,
-      last_request_at = greatest(r.last_request_at, excluded.last_request_at)
+      last_request_at = greatest(r.last_request_at, excluded.last_request_at),
+      allowed_requests = r.allowed_requests + excluded.allowed_requests,
+      unauthenticated_requests = r.unauthenticated_requests + excluded.unauthenticated_requests,
+      forbidden_requests = r.forbidden_requests + excluded.forbidden_requests,
+      rate_limited_requests = r.rate_limited_requests + excluded.rate_limited_requests,
+      server_error_requests = r.server_error_requests + excluded.server_error_requests
   )`;
 
 /**
@@ -46,7 +55,7 @@ const INSERT_BATCH = `
     select input.*, (input.started_at at time zone 'UTC')::date from input
     on conflict (request_id, usage_day) do nothing
     returning key_id, user_id, credential, stripe_customer_id, request_bytes, response_bytes, duration_ms, started_at, billable,
-              decision, project, service
+              decision, project, service, status
   ),
   ${rollup('usage_hourly', 'hour')},
   ${rollup('usage_daily', 'day')},

@@ -101,7 +101,15 @@ const listQueryFields = {
   cursor: z.string().max(200).optional().describe('next_cursor of the previous page'),
 };
 export const UserKeysQuery = z.strictObject(listQueryFields);
-export const AllKeysQuery = z.strictObject({ user_id: userId.optional(), ...listQueryFields });
+export const AllKeysQuery = z.strictObject({
+  user_id: userId.optional(),
+  q: z.string().trim().min(1).max(200).optional().describe('Search: part of the name or user id, the start of the key prefix, or the exact key id'),
+  status: z
+    .enum(['active', 'revoked', 'expiring', 'suspended'])
+    .optional()
+    .describe('expiring: active and expiring within expiring_within_days (default 7); suspended: switched off (is_active false), not revoked'),
+  ...listQueryFields,
+});
 
 export const KeyRecord = named(
   z.object({

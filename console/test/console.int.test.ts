@@ -1,0 +1,223 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { TestStack } from '@tollgate/devstack';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type EnvoyFront, startAuthzStack, TEST_ADMIN_TOKEN } from '../../authz-service/test/helpers.js';
+import type { AuthzService } from '../../authz-service/src/app.js';
+
+// The console in Debian's chromium (scripts/lib/bootstrap.sh ensure_chromium) against the real
+// stack: authz-service serving console/dist, Envoy in front of backend-hello.
+const infra = inject('infra');
+const CONSOLE_DIR = fileURLToPath(new URL('..', import.meta.url));
+const SHOTS = fileURLToPath(new URL('../../.stack/screenshots/', import.meta.url));
+const axeSource = (createRequire(import.meta.url)('axe-core') as { source: string }).source;
+
+const stack = new TestStack();
+let authz: AuthzService & { lines: string[] };
+let front: EnvoyFront;
+let base: string;
+let browser: Browser;
+const consoleErrors: string[] = [];
+
+beforeAll(async () => {
+  execFileSync(process.execPath, [fileURLToPath(new URL('../../node_modules/vite/bin/vite.js', import.meta.url)), 'build', '--config', 'vite.config.ts'], {
+    cwd: CONSOLE_DIR,
+    stdio: 'inherit',
+  });
+  mkdirSync(SHOTS, { recursive: true });
+  ({ authz, front } = await startAuthzStack(stack, infra, 'console', { envoy: true, config: { CONSOLE_DIST_DIR: `${CONSOLE_DIR}dist` } }));
+  base = `http://127.0.0.1:${authz.httpPort}`;
+  browser = await chromium.launch({ executablePath: process.env['CHROMIUM_BIN'] ?? '/usr/bin/chromium', args: ['--no-sandbox'] });
+}, 180_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await stack.stop();
+});
+
+async function newPage(): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  const page = await context.newPage();
+  // Chromium also logs every 4xx/5xx answer as "Failed to load resource"; the API's refusals (401
+  // before sign-in, 404 for a route this server lacks) are answers the screens handle, not errors.
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) consoleErrors.push(`${page.url()}: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => consoleErrors.push(`${page.url()}: ${e.message}`));
+  return page;
+}
+
+async function signIn(page: Page, token: string) {
+  await page.goto(`${base}/console/`);
+  await page.getByLabel('Admin token or API key').fill(token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign out' }).waitFor();
+}
+
+async function shoot(page: Page, name: string) {
+  await page.waitForLoadState('networkidle');
+  await page.screenshot({ path: `${SHOTS}${name}.png`, fullPage: true });
+}
+
+/** axe-core in the page (evaluated over CDP, so the page's CSP still holds): serious and critical findings. */
+async function axeFindings(page: Page): Promise<string[]> {
+  await page.evaluate(axeSource);
+  const ids = await page.evaluate(async () => {
+    const axe = (globalThis as unknown as { axe: { run: () => Promise<{ violations: { id: string; impact: string | null }[] }> } }).axe;
+    const result = await axe.run();
+    return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} (${v.impact})`);
+  });
+  return ids;
+}
+
+async function storedSecrets(page: Page): Promise<{ local: number; session: number; idb: number; url: string }> {
+  return page.evaluate(async () => ({
+    local: localStorage.length,
+    session: sessionStorage.length,
+    idb: (await indexedDB.databases()).length,
+    url: location.href,
+  }));
+}
+
+const envoyHello = (key: string) => fetch(`${front.url}/hello`, { headers: { 'x-api-key': key } });
+
+async function refusedWithinASecond(key: string): Promise<number> {
+  const deadline = Date.now() + 1000;
+  for (;;) {
+    const res = await envoyHello(key);
+    await res.arrayBuffer();
+    if (res.status === 401 || Date.now() > deadline) return res.status;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('console static files', () => {
+  it('serves index.html uncached with the strict headers, assets immutable, deep links to index.html', async () => {
+    const index = await fetch(`${base}/console/`);
+    const html = await index.text();
+    expect(index.status).toBe(200);
+    expect(index.headers.get('cache-control')).toBe('no-cache');
+    expect(index.headers.get('content-security-policy')).toBe(
+      "default-src 'self'; script-src 'self'; style-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'",
+    );
+    expect(index.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(index.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(html).not.toMatch(/<script>(?!<)/);
+    const asset = html.match(/src="(\/console\/assets\/[^"]+\.js)"/)![1]!;
+    const js = await fetch(`${base}${asset}`);
+    expect(js.status).toBe(200);
+    expect(js.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    expect(js.headers.get('content-type')).toMatch(/^text\/javascript/);
+    const deep = await fetch(`${base}/console/keys/abc`);
+    expect(deep.status).toBe(200);
+    expect(await deep.text()).toBe(html);
+    const climb = await fetch(`${base}/console/assets/..%2F..%2Fpackage.json`);
+    expect(climb.status).toBe(404);
+  });
+});
+
+describe('the console in chromium', () => {
+  it('walks seed 003: sign in, create, use through Envoy, watch usage, rotate, revoke', async () => {
+    const page = await newPage();
+    await page.goto(`${base}/console/`);
+    await shoot(page, '01-sign-in');
+    expect(await axeFindings(page)).toEqual([]);
+    await signIn(page, TEST_ADMIN_TOKEN);
+    const cookies = await page.context().cookies();
+    const session = cookies.find((c) => c.name === 'tollgate_session')!;
+    expect(session).toBeDefined();
+    expect(session.httpOnly).toBe(true);
+    expect(session.sameSite).toBe('Strict');
+    await shoot(page, '02-overview');
+    expect(await axeFindings(page)).toEqual([]);
+
+    await page.goto(`${base}/console/#/keys/new`);
+    await page.getByLabel('User ID').fill('walker');
+    await page.getByLabel('Name', { exact: true }).fill('walk key');
+    await page.getByLabel('Scopes').fill('read');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    const plaintext = (await page.getByTestId('plaintext').textContent())!;
+    expect(plaintext).toMatch(/^sk_/);
+    await shoot(page, '04-key-created');
+    const first = await envoyHello(plaintext);
+    expect(`${first.status} ${await first.text()}`).toMatch(/^200 /);
+
+    await page.getByRole('link', { name: 'Go to the key' }).click();
+    await page.getByRole('heading', { name: 'Key walk key' }).waitFor();
+    expect(await page.content()).not.toContain(plaintext);
+    const stored = await storedSecrets(page);
+    expect(stored).toMatchObject({ local: 0, session: 0, idb: 0 });
+    expect(stored.url).not.toContain(plaintext);
+    expect(stored.url).not.toContain(TEST_ADMIN_TOKEN);
+    // Last used comes from the gateway's own usage flush (USAGE_FLUSH_INTERVAL_MS, 1 s).
+    await expect
+      .poll(
+        async () => {
+          await page.reload();
+          await page.getByRole('heading', { name: 'Key walk key' }).waitFor();
+          return page.locator('dd').nth(5).textContent();
+        },
+        { timeout: 15_000, interval: 1000 },
+      )
+      .not.toBe('—');
+    await shoot(page, '05-key-detail');
+    expect(await axeFindings(page)).toEqual([]);
+
+    await page.getByLabel('Old secret keeps working for').selectOption('0');
+    await page.getByRole('button', { name: 'Rotate key' }).click();
+    const rotated = (await page.getByTestId('plaintext').textContent())!;
+    expect(rotated).not.toBe(plaintext);
+    expect(await refusedWithinASecond(plaintext)).toBe(401);
+    expect((await envoyHello(rotated)).status).toBe(200);
+
+    await page.getByLabel('Reason').fill('walk-through done');
+    await page.getByRole('button', { name: 'Revoke key' }).click();
+    await page.getByText('Revoked', { exact: true }).first().waitFor();
+    expect(await refusedWithinASecond(rotated)).toBe(401);
+
+    for (const [route, name] of [
+      ['keys', '03-keys'],
+      ['users', '06-users'],
+      ['tokens', '07-service-tokens'],
+      ['provider-keys/walker', '08-provider-keys'],
+      ['audit', '09-audit-log'],
+      ['billing', '10-billing'],
+    ] as const) {
+      await page.goto(`${base}/console/#/${route}`);
+      await page.locator('#page-title').waitFor();
+      await shoot(page, name);
+      expect(await axeFindings(page), route).toEqual([]);
+    }
+    expect(await storedSecrets(page)).toMatchObject({ local: 0, session: 0, idb: 0 });
+  }, 120_000);
+
+  it('an owner sees only their own keys and cannot open another user’s key', async () => {
+    const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json' };
+    const create = async (body: object) =>
+      (await (await fetch(`${base}/api/keys`, { method: 'POST', headers: admin, body: JSON.stringify(body) })).json()) as { id: string; key: string };
+    const mine = await create({ user_id: 'owner-a', name: 'owner a key', scopes: ['keys:manage'] });
+    const theirs = await create({ user_id: 'owner-b', name: 'owner b key' });
+    const page = await newPage();
+    await signIn(page, mine.key);
+    await page.goto(`${base}/console/#/keys`);
+    await page.getByRole('link', { name: 'owner a key' }).waitFor();
+    await shoot(page, '11-owner-keys');
+    expect(await page.getByRole('link', { name: 'owner b key' }).count()).toBe(0);
+    expect(await page.getByRole('link', { name: 'Billing' }).count()).toBe(0);
+    await page.goto(`${base}/console/#/keys/${theirs.id}`);
+    await page.getByRole('alert').waitFor();
+    expect(await page.getByRole('heading', { name: 'Key owner b key' }).count()).toBe(0);
+    await page.goto(`${base}/console/#/keys/new`);
+    await page.locator('#page-title').waitFor();
+    expect(await page.getByLabel('Stripe customer ID').isDisabled()).toBe(true);
+    await shoot(page, '12-owner-create-key');
+    expect(await axeFindings(page)).toEqual([]);
+  }, 60_000);
+
+  it('logged no console error on any screen', () => {
+    expect(consoleErrors).toEqual([]);
+  });
+});
