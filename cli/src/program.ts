@@ -1,11 +1,13 @@
 // commander: the most used Node CLI parser, kept up to date, typed, with subcommands, help,
 // and exitOverride() so usage errors get our documented exit code instead of its own.
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import type { Schemas } from '@tollgate/sdk';
 import { ApiClient } from './client.js';
 import { CliError, EXIT, type ExitCode } from './exit-codes.js';
 import { keyDetails, keysTable, secretNotice, type KeyRecord, type Output } from './output.js';
 import { collect, defined, integer } from './args.js';
 import { registerOperatorCommands } from './operator-commands.js';
+import { registerAuditCommand } from './audit-command.js';
 
 export const DEFAULT_API_URL = 'http://127.0.0.1:8080';
 
@@ -48,7 +50,9 @@ function booleanWord(raw: string): boolean {
   throw new InvalidArgumentError('expected true or false');
 }
 
-const keyPath = (id: string) => `/api/keys/${encodeURIComponent(id)}`;
+type CreateKeyRequest = Schemas['CreateKeyRequest'];
+type UpdateKeyRequest = Schemas['UpdateKeyRequest'];
+type ExtendKeyRequest = Schemas['ExtendKeyRequest'];
 
 export interface RunEnvironment {
   env: NodeJS.ProcessEnv;
@@ -124,8 +128,9 @@ export async function run(argv: string[], { env, output }: RunEnvironment): Prom
         metadata: o.metadata,
         stripe_customer_id: o.stripeCustomer,
       });
-      const headers: Record<string, string> = o.idempotencyKey ? { 'idempotency-key': o.idempotencyKey } : {};
-      printKey(await client().request<KeyRecord>('POST', '/api/keys', body, headers));
+      const api = client();
+      const headers = o.idempotencyKey ? { 'Idempotency-Key': o.idempotencyKey } : {};
+      printKey((await api.call(api.sdk.POST('/api/keys', { body: body as CreateKeyRequest, params: { header: headers } }))) as KeyRecord);
     });
 
   keys
@@ -138,19 +143,27 @@ export async function run(argv: string[], { env, output }: RunEnvironment): Prom
     .option('--limit <n>', 'keys per page (1-100)', integer(1, 100), 50)
     .option('--cursor <cursor>', 'continue from a previous page')
     .option('--all', 'follow every page')
+    .option('--search <text>', 'part of the name or user id, the start of the key prefix, or the key id (everyone’s keys)')
+    .addOption(new Option('--status <status>', 'only keys in this state (everyone’s keys)').choices(['active', 'revoked', 'expiring', 'suspended']))
     .action(async (userId: string | undefined, o) => {
       const api = client();
-      const query = new URLSearchParams({ limit: String(o.limit) });
-      if (o.active) query.set('active', 'true');
-      if (o.inactive) query.set('active', 'false');
-      if (o.expiringWithinDays) query.set('expiring_within_days', String(o.expiringWithinDays));
-      const base = userId ? keyPath(userId) : '/api/keys';
+      const query = defined({
+        limit: o.limit as number,
+        active: o.active ? ('true' as const) : o.inactive ? ('false' as const) : undefined,
+        expiring_within_days: o.expiringWithinDays as number | undefined,
+        q: o.search as string | undefined,
+        status: o.status as 'active' | 'revoked' | 'expiring' | 'suspended' | undefined,
+      });
+      if (userId && (query.q || query.status))
+        throw new CliError(EXIT.usage, '--search and --status work on everyone’s keys (GET /api/keys): leave out the user_id argument');
       let cursor: string | undefined = o.cursor;
       const data: KeyRecord[] = [];
       let page: KeyList;
       do {
-        if (cursor) query.set('cursor', cursor);
-        page = await api.request<KeyList>('GET', `${base}?${query}`);
+        const q = { ...query, ...(cursor ? { cursor } : {}) };
+        page = (await api.call(
+          userId ? api.sdk.GET('/api/keys/{user_id}', { params: { path: { user_id: userId }, query: q } }) : api.sdk.GET('/api/keys', { params: { query: q } }),
+        )) as KeyList;
         data.push(...page.data);
         cursor = page.next_cursor ?? undefined;
       } while (o.all && cursor);
@@ -162,7 +175,10 @@ export async function run(argv: string[], { env, output }: RunEnvironment): Prom
     .command('get')
     .description('show one key')
     .argument('<id>', 'key id (key_…)')
-    .action(async (id: string) => printKey(await client().request<KeyRecord>('GET', `/api/keys/by-id/${encodeURIComponent(id)}`)));
+    .action(async (id: string) => {
+      const api = client();
+      printKey((await api.call(api.sdk.GET('/api/keys/by-id/{id}', { params: { path: { id } } }))) as KeyRecord);
+    });
 
   keys
     .command('update')
@@ -190,7 +206,8 @@ export async function run(argv: string[], { env, output }: RunEnvironment): Prom
         is_active: o.active,
       });
       if (Object.keys(body).length === 0) throw new CliError(EXIT.usage, 'nothing to update: give at least one option (see --help)');
-      printKey(await client().request<KeyRecord>('PATCH', keyPath(id), body));
+      const api = client();
+      printKey((await api.call(api.sdk.PATCH('/api/keys/{id}', { params: { path: { id } }, body: body as UpdateKeyRequest }))) as KeyRecord);
     });
 
   keys
@@ -198,7 +215,14 @@ export async function run(argv: string[], { env, output }: RunEnvironment): Prom
     .description('revoke a key for good (the gateway refuses it within a second)')
     .argument('<id>', 'key id')
     .option('--reason <text>', 'why, for the audit log')
-    .action(async (id: string, o) => printKey(await client().request<KeyRecord>('POST', `${keyPath(id)}/revoke`, defined({ reason: o.reason }))));
+    .action(async (id: string, o) => {
+      const api = client();
+      printKey(
+        (await api.call(
+          api.sdk.POST('/api/keys/{id}/revoke', { params: { path: { id } }, body: defined({ reason: o.reason as string | undefined }) }),
+        )) as KeyRecord,
+      );
+    });
 
   keys
     .command('rotate')
@@ -207,8 +231,10 @@ export async function run(argv: string[], { env, output }: RunEnvironment): Prom
     .option('--grace-seconds <n>', 'how long the old secret keeps working (default: the server’s ROTATION_GRACE_SECONDS)', integer(0, 30 * 86_400))
     .option('--idempotency-key <key>', 'makes a retry safe: the same key never rotates twice')
     .action(async (id: string, o) => {
-      const headers: Record<string, string> = o.idempotencyKey ? { 'idempotency-key': o.idempotencyKey } : {};
-      printKey(await client().request<KeyRecord>('POST', `${keyPath(id)}/rotate`, defined({ grace_seconds: o.graceSeconds }), headers));
+      const api = client();
+      const headers = o.idempotencyKey ? { 'Idempotency-Key': o.idempotencyKey } : {};
+      const body = defined({ grace_seconds: o.graceSeconds as number | undefined });
+      printKey((await api.call(api.sdk.POST('/api/keys/{id}/rotate', { params: { path: { id }, header: headers }, body }))) as KeyRecord);
     });
 
   keys
@@ -222,7 +248,8 @@ export async function run(argv: string[], { env, output }: RunEnvironment): Prom
       const given = [o.days !== undefined, o.expiresAt !== undefined, Boolean(o.never)].filter(Boolean).length;
       if (given !== 1) throw new CliError(EXIT.usage, 'give exactly one of --days, --expires-at or --never');
       const body = o.never ? { expires_at: null } : defined({ days: o.days, expires_at: o.expiresAt });
-      printKey(await client().request<KeyRecord>('POST', `${keyPath(id)}/extend`, body));
+      const api = client();
+      printKey((await api.call(api.sdk.POST('/api/keys/{id}/extend', { params: { path: { id } }, body: body as ExtendKeyRequest }))) as KeyRecord);
     });
 
   keys
@@ -230,11 +257,13 @@ export async function run(argv: string[], { env, output }: RunEnvironment): Prom
     .description('delete a key (its audit history stays)')
     .argument('<id>', 'key id')
     .action(async (id: string) => {
-      const result = await client().request<{ id: string }>('DELETE', keyPath(id));
+      const api = client();
+      const result = await api.call(api.sdk.DELETE('/api/keys/{id}', { params: { path: { id } } }));
       print(result, () => `Deleted ${result.id}.`);
     });
 
   registerOperatorCommands(program, { client, print, env });
+  registerAuditCommand(program, { client, print, env });
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -225,3 +225,29 @@ describe('tollgate tokens, vault, usage', () => {
     expect((await tollgateInProcess(['usage', 'cli-user', '--from', 'tomorrow'])).code).toBe(1);
   });
 });
+
+describe('tollgate audit and key search (through @tollgate/sdk)', () => {
+  it('searches keys by name and status, and lists audit events with filters and pages', async () => {
+    const made = JSON.parse((await tollgateInProcess(['--json', 'keys', 'create', '--user', 'cli-audit', '--name', 'Findable audit key'])).stdout);
+    const other = JSON.parse((await tollgateInProcess(['--json', 'keys', 'create', '--user', 'cli-audit', '--name', 'second'])).stdout);
+    expect((await tollgateInProcess(['keys', 'revoke', other.id, '--reason', 'cli audit'])).code).toBe(0);
+
+    const found = JSON.parse((await tollgateInProcess(['--json', 'keys', 'list', '--search', 'findable audit'])).stdout);
+    expect(found.data.map((k: { id: string }) => k.id)).toEqual([made.id]);
+    const revoked = JSON.parse((await tollgateInProcess(['--json', 'keys', 'list', '--search', 'cli-audit', '--status', 'revoked'])).stdout);
+    expect(revoked.data.map((k: { id: string }) => k.id)).toEqual([other.id]);
+    expect((await tollgateInProcess(['keys', 'list', 'cli-audit', '--search', 'x'])).code).toBe(2);
+
+    const events = JSON.parse((await tollgateInProcess(['--json', 'audit', '--key', other.id])).stdout);
+    expect(events.data.map((e: { action: string }) => e.action)).toEqual(['key.revoked', 'key.created']);
+    const firstPage = JSON.parse((await tollgateInProcess(['--json', 'audit', '--key', other.id, '--limit', '1'])).stdout);
+    expect(firstPage.data).toHaveLength(1);
+    const all = JSON.parse((await tollgateInProcess(['--json', 'audit', '--key', other.id, '--limit', '1', '--all'])).stdout);
+    expect(all).toEqual({ data: events.data, next_cursor: null });
+    const table = await tollgateInProcess(['audit', '--action', 'key.revoked', '--key', other.id]);
+    expect(table.stdout).toMatch(/key\.revoked.*"reason":"cli audit"/);
+    const bad = await tollgateInProcess(['audit', '--since', 'yesterday']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/HTTP 400 invalid_request/);
+  });
+});
