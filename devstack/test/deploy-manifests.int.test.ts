@@ -229,7 +229,9 @@ describe('docker-compose.yml', () => {
     );
     const published = Object.entries(config.services as Record<string, Obj>).flatMap(([name, s]) =>
       // Compose prints a port with a host address in the short form (`0.0.0.0:8000:8000/tcp`).
-      (s.ports ?? []).map((p: Obj | string) => (typeof p === 'string' ? `${name}:${p.split(':').slice(-2).join('->').replace('/tcp', '')}` : `${name}:${p.published}->${p.target}`)),
+      (s.ports ?? []).map((p: Obj | string) =>
+        typeof p === 'string' ? `${name}:${p.split(':').slice(-2).join('->').replace('/tcp', '')}` : `${name}:${p.published}->${p.target}`,
+      ),
     );
     expect(published.sort()).toEqual(['authz-service:8080->8080', 'envoy:8000->8000', 'envoy:8443->8443']);
     expect(Object.keys(config.volumes).sort()).toEqual(['envoy-access-log', 'postgres-data', 'redis-data']);
