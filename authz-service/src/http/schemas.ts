@@ -11,7 +11,7 @@ import { SERVICE_ROUTE_SCOPE } from '../domain/scopes.js';
  */
 export const apiSchemas = z.registry<{ id: string; description?: string }>();
 
-const named = <T extends z.ZodType>(schema: T, id: string, description?: string): T => {
+export const named = <T extends z.ZodType>(schema: T, id: string, description?: string): T => {
   apiSchemas.add(schema, description ? { id, description } : { id });
   return schema;
 };
@@ -128,7 +128,7 @@ const listQueryFields = {
 export const UserKeysQuery = z.strictObject(listQueryFields);
 export const AllKeysQuery = z.strictObject({ user_id: userId.optional(), ...listQueryFields });
 
-const instant = z.iso.datetime({ offset: true });
+export const instant = z.iso.datetime({ offset: true });
 
 export const KeyRecord = named(
   z.object({
