@@ -152,9 +152,9 @@ describe('operator credentials', () => {
       const own = ownByWho(i);
       return persist({ authorization: `Bearer ${testerA.plaintext}`, 'x-provider-auth': own }).then((r) => ({ r, want: [own] }));
     };
-    // 200 requests, 50 in flight at a time, the four kinds interleaved within each wave.
+    // 200 requests, 20 in flight at a time (the four kinds interleaved in each wave): the 2-core test machine is shared.
     const results = [];
-    for (let wave = 0; wave < 4; wave++) results.push(...(await Promise.all(Array.from({ length: 50 }, (_, i) => one(wave * 50 + i)))));
+    for (let wave = 0; wave < 10; wave++) results.push(...(await Promise.all(Array.from({ length: 20 }, (_, i) => one(wave * 20 + i)))));
     for (const { r, want } of results) {
       expect(r.status, r.text).toBe(200);
       expect(want).toContain(r.body.headers['x-provider-auth']);

@@ -1,7 +1,6 @@
 import { HttpError } from '@tollgate/common';
 import type { ServiceDeps } from '../deps.js';
 import type { OperatorCredentialMeta } from '../vault/operator-credential-store.js';
-import { VaultDisabledError } from '../vault/vault-service.js';
 import { actorLabel, type Actor } from './auth.js';
 import { notFound } from './errors.js';
 import {
@@ -14,6 +13,7 @@ import {
 } from './operator-credential-schemas.js';
 import { defineRoute, type RouteResponse, type RouteSpec } from './routes.js';
 import { ErrorResponse } from './schemas.js';
+import { vaultCall } from './vault-routes.js';
 
 const error = (description: string): RouteResponse => ({ description, schema: ErrorResponse });
 const common = {
@@ -39,15 +39,6 @@ function metaJson(m: OperatorCredentialMeta) {
 
 function adminOnly(actor: Actor): void {
   if (actor.kind !== 'admin') throw new HttpError(403, 'forbidden', 'Operator credentials are managed with the admin token only');
-}
-
-async function vaultCall<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof VaultDisabledError) throw new HttpError(409, 'vault_disabled', err.message);
-    throw err;
-  }
 }
 
 /** The managed phase: the operator's own provider accounts, several per provider (docs/vault.md). */
