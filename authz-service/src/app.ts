@@ -1,6 +1,7 @@
 import { addGrpcHealth, setGrpcServing, type Logger, bindGrpcServer, createGrpcServer, shutdownGrpcServer } from '@tollgate/common';
 import { AUTHORIZATION_SERVICE } from '@tollgate/proto';
 import type { FastifyInstance } from 'fastify';
+import { Counter } from 'prom-client';
 import type { AuthzConfig } from './config.js';
 import { closeServiceDeps, createServiceDeps, type ServiceDeps } from './deps.js';
 import { createResolverMetrics, KeyResolver, registerKeyCacheGauge } from './check/key-resolver.js';
@@ -14,6 +15,7 @@ import { Checker } from './check/checker.js';
 import { TokenChecker } from './check/token-checker.js';
 import { RefusalLimiter } from './check/refusal-limiter.js';
 import { createVaultCache, ProviderInjector } from './check/provider-injector.js';
+import { createOperatorCredentialCache, OperatorCredentials } from './check/operator-credentials.js';
 import { CacheInvalidation, createKeyEventFeed } from './check/cache-invalidation.js';
 import { Envelope } from './vault/envelope.js';
 import { addAuthorizationService, authorizationHandlers, createCheckMetrics } from './grpc/check-server.js';
@@ -89,14 +91,40 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
     negativeMax: config.NEGATIVE_CACHE_MAX_ENTRIES,
     onLoad: () => resolverMetrics.lookups.inc(),
   });
+  const envelope = config.VAULT_MASTER_KEYS?.length ? new Envelope(config.VAULT_MASTER_KEYS) : null;
+  const operatorCache = createOperatorCredentialCache(deps.operatorStore, {
+    ...cacheSettings,
+    max: 1000,
+    negativeMax: 1000,
+    onLoad: () => resolverMetrics.lookups.inc(),
+  });
+  if (config.ENV_OPERATOR_CREDENTIALS.length > 0) {
+    logger.warn(
+      { providers: config.ENV_OPERATOR_CREDENTIALS.map((c) => c.provider) },
+      'PROVIDER_CREDENTIALS_FROM_ENV: operator credentials come from PROVIDER_KEY_* variables (development mode)',
+    );
+  }
+  const operatorCredentials = new OperatorCredentials(
+    envelope,
+    operatorCache,
+    config.ENV_OPERATOR_CREDENTIALS,
+    logger,
+    new Counter({
+      name: 'tollgate_authz_operator_credential_uses_total',
+      help: 'Requests given an operator credential, by provider and credential id (never the secret)',
+      labelNames: ['provider', 'credential_id'],
+      registers: [registry],
+    }),
+  );
   const providers = new ProviderInjector(
     { routes: config.PROVIDER_ROUTES ?? [], defaultProvider: config.DEFAULT_PROVIDER, byok: config.PROVIDER_BYOK },
-    config.VAULT_MASTER_KEYS?.length ? new Envelope(config.VAULT_MASTER_KEYS) : null,
+    envelope,
     vaultCache,
     logger,
+    operatorCredentials,
   );
 
-  invalidation.attach({ keys: resolver, tokens, vault: vaultCache });
+  invalidation.attach({ keys: resolver, tokens, vault: vaultCache, operator: operatorCache });
   await events.feed.start();
 
   const checker = new Checker({

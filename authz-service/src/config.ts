@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { env, loadConfig, serviceBasics } from '@tollgate/common';
+import { ConfigError, env, loadConfig, serviceBasics } from '@tollgate/common';
 import { isValidPrefix } from './domain/key-format.js';
 import { permissionSets } from './domain/scopes.js';
 
@@ -191,6 +191,12 @@ const schema = z.object({
     .optional(),
   /** Bring your own key: may clients pass their own X-Provider-Auth? A key's metadata.byok (true/false) overrides. */
   PROVIDER_BYOK: z.enum(['allow', 'deny']).default('allow'),
+  /**
+   * Development mode (seed 002's local mode): every PROVIDER_KEY_<NAME> variable is an operator
+   * credential for provider <name>, used by keys granted that provider (metadata.managed_providers).
+   * Refused when NODE_ENV=production: secrets in the environment are for one developer's laptop.
+   */
+  PROVIDER_CREDENTIALS_FROM_ENV: env.bool(false),
 
   /** How often expired Idempotency-Key records (older than 24 h) are purged; 0 turns the sweep off. */
   IDEMPOTENCY_SWEEP_INTERVAL_MS: env.durationMs(600_000),
@@ -237,8 +243,28 @@ const checked = schema.superRefine((config, ctx) => {
   }
 });
 
-export type AuthzConfig = z.output<typeof schema>;
+/** An operator credential read from PROVIDER_KEY_<NAME> (development mode only). */
+export interface EnvOperatorCredential {
+  provider: string;
+  secret: string;
+}
+
+export type AuthzConfig = z.output<typeof schema> & { ENV_OPERATOR_CREDENTIALS: EnvOperatorCredential[] };
+
+const PROVIDER_KEY_VAR = /^PROVIDER_KEY_([A-Za-z0-9][A-Za-z0-9_]{0,31})$/;
 
 export function loadAuthzConfig(source: NodeJS.ProcessEnv = process.env): AuthzConfig {
-  return loadConfig(checked, source);
+  const config = loadConfig(checked, source);
+  if (!config.PROVIDER_CREDENTIALS_FROM_ENV) return { ...config, ENV_OPERATOR_CREDENTIALS: [] };
+  if (source['NODE_ENV'] === 'production') {
+    throw new ConfigError([
+      { variable: 'PROVIDER_CREDENTIALS_FROM_ENV', problem: 'is refused when NODE_ENV=production: store operator credentials in the vault instead' },
+    ]);
+  }
+  const creds: EnvOperatorCredential[] = [];
+  for (const [name, value] of Object.entries(source)) {
+    const m = PROVIDER_KEY_VAR.exec(name);
+    if (m && value) creds.push({ provider: m[1]!.toLowerCase(), secret: value });
+  }
+  return { ...config, ENV_OPERATOR_CREDENTIALS: creds.sort((a, b) => a.provider.localeCompare(b.provider)) };
 }

@@ -8,6 +8,8 @@ import { KeyEventPublisher, keyEventsChannel } from './stores/key-events.js';
 import { TokenStore } from './stores/token-store.js';
 import { VaultStore } from './vault/vault-store.js';
 import { VaultService } from './vault/vault-service.js';
+import { OperatorCredentialStore } from './vault/operator-credential-store.js';
+import { OperatorCredentialService } from './vault/operator-credential-service.js';
 import { connectRedis, type RedisClient } from './stores/redis-client.js';
 import { AUTHZ_MIGRATIONS, AUTHZ_MIGRATIONS_LOCK, AUTHZ_MIGRATIONS_TABLE } from './stores/schema.js';
 
@@ -25,6 +27,8 @@ export interface ServiceDeps {
   tokenStore: TokenStore;
   vaultStore: VaultStore;
   vault: VaultService;
+  operatorStore: OperatorCredentialStore;
+  operatorCredentials: OperatorCredentialService;
   hasher: KeyHasher;
   keyEvents: KeyEventPublisher;
   registry: Registry;
@@ -62,6 +66,8 @@ export async function createServiceDeps(config: AuthzConfig, logger: Logger): Pr
 
   const keyEvents = new KeyEventPublisher(redis, keyEventsChannel(config.REDIS_KEY_PREFIX), { logger });
   const vaultStore = new VaultStore(pool);
+  const vault = new VaultService(config.VAULT_MASTER_KEYS, vaultStore, keyEvents, logger);
+  const operatorStore = new OperatorCredentialStore(pool);
   return {
     config,
     logger,
@@ -70,7 +76,9 @@ export async function createServiceDeps(config: AuthzConfig, logger: Logger): Pr
     keyStore: new KeyStore(pool),
     tokenStore: new TokenStore(pool),
     vaultStore,
-    vault: new VaultService(config.VAULT_MASTER_KEYS, vaultStore, keyEvents, logger),
+    vault,
+    operatorStore,
+    operatorCredentials: new OperatorCredentialService(vault.envelope, operatorStore, keyEvents, logger),
     hasher: new KeyHasher(config.KEY_HASH_SECRETS),
     keyEvents,
     registry: createMetricsRegistry('authz-service'),

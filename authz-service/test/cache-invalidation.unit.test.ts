@@ -18,6 +18,7 @@ function setup() {
     },
     tokens: { invalidate: (jti) => void calls.push(`token:${jti}`), clear: () => void calls.push('tokens:clear') },
     vault: { invalidate: (k) => void calls.push(`vault:${k}`), clear: () => void calls.push('vault:clear') },
+    operator: { invalidate: (p) => void calls.push(`operator:${p}`), clear: () => void calls.push('operator:clear') },
   });
   const counted = async () => (await registry.getSingleMetric('tollgate_authz_key_invalidations_total')!.get()).values.map((v) => [v.labels.type, v.value]);
   return { calls, invalidation, counted };
@@ -29,11 +30,13 @@ describe('cache invalidation', () => {
     invalidation.onEvent({ type: 'key_changed', keyId: 'k1' });
     invalidation.onEvent({ type: 'token_changed', jti: 't1' });
     invalidation.onEvent({ type: 'provider_key_changed', userId: 'u1', provider: 'openai' });
-    expect(calls).toEqual(['key:k1', 'token:t1', `vault:${vaultCacheKey('u1', 'openai')}`]);
+    invalidation.onEvent({ type: 'operator_credential_changed', provider: 'openai' });
+    expect(calls).toEqual(['key:k1', 'token:t1', `vault:${vaultCacheKey('u1', 'openai')}`, 'operator:openai']);
     expect(await counted()).toEqual([
       ['key_changed', 1],
       ['token_changed', 1],
       ['provider_key_changed', 1],
+      ['operator_credential_changed', 1],
     ]);
   });
 
@@ -41,7 +44,7 @@ describe('cache invalidation', () => {
     const { calls, invalidation, counted } = setup();
     invalidation.onEvent({ type: 'flush' });
     invalidation.onResync();
-    expect(calls).toEqual(['keys:clear', 'tokens:clear', 'vault:clear', 'keys:clear', 'tokens:clear', 'vault:clear']);
+    expect(calls).toEqual(['keys:clear', 'tokens:clear', 'vault:clear', 'operator:clear', 'keys:clear', 'tokens:clear', 'vault:clear', 'operator:clear']);
     expect(await counted()).toEqual([
       ['flush', 1],
       ['resync', 1],

@@ -129,5 +129,6 @@ describeConfigRefusals({
     refused('DEFAULT_PROVIDER', '-daily', /must match pattern/),
     refused('DEFAULT_PROVIDER', 'd'.repeat(33), /must match pattern/),
     oneOf('PROVIDER_BYOK', 'sometimes'),
+    refused('PROVIDER_CREDENTIALS_FROM_ENV', 'maybe', /must be true or false/),
   ],
 });

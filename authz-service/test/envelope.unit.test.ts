@@ -18,6 +18,17 @@ describe('envelope encryption', () => {
     expect(env1.sealSecret(secret, 'alice', 'daily').ciphertext.equals(sealed.ciphertext)).toBe(false);
   });
 
+  it('keeps operator and user seals apart: neither opens as the other, nor under another id or provider', () => {
+    const op = env1.sealOperatorSecret(secret, 'opc_1', 'daily');
+    expect(env1.openOperatorSecret(op, 'opc_1', 'daily')).toBe(secret);
+    // A user's row swapped in as an operator credential (same strings for id and user) fails, and back.
+    const user = env1.sealSecret(secret, 'opc_1', 'daily');
+    expect(() => env1.openOperatorSecret(user, 'opc_1', 'daily')).toThrow(VaultDecryptError);
+    expect(() => env1.openSecret(op, 'opc_1', 'daily')).toThrow(VaultDecryptError);
+    expect(() => env1.openOperatorSecret(op, 'opc_2', 'daily')).toThrow(VaultDecryptError);
+    expect(() => env1.openOperatorSecret(op, 'opc_1', 'openai')).toThrow(VaultDecryptError);
+  });
+
   it('refuses tampered ciphertext or wrapped key', () => {
     const sealed = env1.sealSecret(secret, 'alice', 'daily');
     const flip = (b: Buffer, i: number) => {

@@ -31,6 +31,8 @@ interface World {
   jti: string;
   userId: string;
   provider: string;
+  /** An operator credential (the managed phase): admin only, whatever the owner. */
+  operatorCredentialId: string;
 }
 
 type Credential =
@@ -195,9 +197,33 @@ const EXPECTATIONS: Record<string, Row> = {
   getKeysUsage: { request: (w) => ({ query: `?ids=${w.keyId}` }), admin: 200, owner_own: 200, owner_other: HIDDEN },
   getOverview: { admin: 200, owner_own: ADMIN_ONLY, owner_other: ADMIN_ONLY },
   rewrapVault: { admin: 200, owner_own: [403, 'forbidden'], owner_other: [403, 'forbidden'], audits: 'vault.rewrapped', writes: ['provider_keys'] },
+  createOperatorCredential: {
+    request: () => ({ body: { provider: 'daily', label: 'suite', secret: `daily_op_${randomBytes(8).toString('hex')}` } }),
+    admin: 201,
+    owner_own: ADMIN_ONLY,
+    owner_other: ADMIN_ONLY,
+    audits: 'operator_credential.created',
+    writes: ['operator_credentials'],
+  },
+  listOperatorCredentials: { admin: 200, owner_own: ADMIN_ONLY, owner_other: ADMIN_ONLY },
+  rotateOperatorCredential: {
+    request: () => ({ body: { secret: `daily_op_${randomBytes(8).toString('hex')}` } }),
+    admin: 200,
+    owner_own: ADMIN_ONLY,
+    owner_other: ADMIN_ONLY,
+    audits: 'operator_credential.rotated',
+    writes: ['operator_credentials'],
+  },
+  deleteOperatorCredential: {
+    admin: 200,
+    owner_own: ADMIN_ONLY,
+    owner_other: ADMIN_ONLY,
+    audits: 'operator_credential.deleted',
+    writes: ['operator_credentials'],
+  },
 };
 
-const TABLES = ['api_keys', 'gateway_tokens', 'provider_keys', 'idempotency_keys'] as const;
+const TABLES = ['api_keys', 'gateway_tokens', 'provider_keys', 'operator_credentials', 'idempotency_keys'] as const;
 type Table = (typeof TABLES)[number];
 interface Snapshot {
   rows: Record<Table, unknown[]>;
@@ -209,6 +235,8 @@ const SNAPSHOT_SQL: Record<Table, string> = {
   gateway_tokens: 'select * from gateway_tokens order by jti',
   provider_keys: `select user_id, provider, master_key_id, encode(wrapped_dek, 'hex') as dek, encode(ciphertext, 'hex') as ct,
                          fingerprint, created_at, updated_at from provider_keys order by user_id, provider`,
+  operator_credentials: `select id, provider, label, master_key_id, encode(wrapped_dek, 'hex') as dek, encode(ciphertext, 'hex') as ct,
+                                fingerprint, created_at, updated_at from operator_credentials order by id`,
   idempotency_keys: 'select * from idempotency_keys order by scope, key',
 };
 
@@ -258,12 +286,13 @@ async function world(): Promise<World> {
   const target = await operatorKey();
   await api.deps.vault.set(ALICE, 'daily', `daily_${randomBytes(8).toString('hex')}`, 'admin');
   const { record } = await issueServiceToken(api.deps, { project: 'suite', service: 'worker', expiresInDays: 30, createdBy: 'admin' });
-  return { keyId: target.key.id, jti: record.jti, userId: ALICE, provider: 'daily' };
+  const operator = await api.deps.operatorCredentials.create('daily', 'suite', `daily_op_${randomBytes(8).toString('hex')}`, 'admin');
+  return { keyId: target.key.id, jti: record.jti, userId: ALICE, provider: 'daily', operatorCredentialId: operator.id };
 }
 
 /** `/api/keys/:id/usage` with the world's values; a parameter this file does not know fails loudly. */
 function fill(url: string, w: World): string {
-  const values: Record<string, string> = { id: w.keyId, user_id: w.userId, jti: w.jti, provider: w.provider };
+  const values: Record<string, string> = { id: w.keyId, user_id: w.userId, jti: w.jti, provider: w.provider, credential_id: w.operatorCredentialId };
   return url.replace(/:([A-Za-z_]+)/g, (_m, name: string) => {
     if (!(name in values)) throw new Error(`route ${url}: no test value for path parameter :${name}; add it to fill() in management-security.int.test.ts`);
     return values[name]!;
@@ -454,6 +483,12 @@ const FIELD_CASES: FieldCase[] = [
   { name: 'create a key billed to someone else', field: 'stripe_customer_id', ...create({ stripe_customer_id: 'cus_bob' }) },
   { name: 'create an unbilled key', field: 'stripe_customer_id', ...create({ stripe_customer_id: null }) },
   { name: 'create a key with metadata.byok', field: 'metadata.byok', ...create({ metadata: { byok: true } }) },
+  {
+    name: 'grant itself operator credentials',
+    field: 'metadata.managed_providers',
+    ...patch({ metadata: { byok: false, team: 'data', managed_providers: ['daily'] } }),
+  },
+  { name: 'create a key granted operator credentials', field: 'metadata.managed_providers', ...create({ metadata: { managed_providers: ['daily'] } }) },
   { name: 'create a key that never expires', field: 'expires_at', ...create({ expires_at: null }) },
   { name: 'create a key that outlives its own', field: 'expires_in_days', ...create({ expires_in_days: 365 }) },
 ];

@@ -23,6 +23,12 @@ export const CHECK_METADATA = {
   decision: 'decision',
   /** On a denial: the JSON body's `error` (`insufficient_scope`, `rate_limited`, …). */
   errorCode: 'error_code',
+  /** Provider routes: the provider the request was for (docs/vault.md). */
+  provider: 'provider',
+  /** Provider routes: whose credential the upstream got, a `CredentialSource`. */
+  credentialSource: 'credential_source',
+  /** `operator` source: which operator credential (its id, never the secret). */
+  operatorCredentialId: 'operator_credential_id',
 } as const;
 
 export type CheckMetadataField = (typeof CHECK_METADATA)[keyof typeof CHECK_METADATA];
@@ -37,3 +43,6 @@ export const EXT_AUTHZ_METADATA_NAMESPACE = 'envoy.filters.http.ext_authz';
 export type CredentialKind = 'api_key' | 'service_token';
 
 export type CheckVerdict = 'allow' | 'deny';
+
+/** The `credential_source` field's values: the client's own key, the user's vault, or the operator's. */
+export type CredentialSource = 'byok' | 'user' | 'operator';

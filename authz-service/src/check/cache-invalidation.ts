@@ -8,12 +8,14 @@ import type { KeyResolver } from './key-resolver.js';
 import type { RefreshingCache } from './refreshing-cache.js';
 import type { TokenChecker } from './token-checker.js';
 import { vaultCacheKey } from './provider-injector.js';
+import type { OperatorCredentialSet } from './operator-credentials.js';
 
 /** The Check's caches, each dropped from by the events that concern it. */
 export interface InvalidatedCaches {
   keys: Pick<KeyResolver, 'invalidateKey' | 'clear'>;
   tokens: Pick<TokenChecker, 'invalidate' | 'clear'>;
   vault: Pick<RefreshingCache<ProviderKeyRecord>, 'invalidate' | 'clear'>;
+  operator: Pick<RefreshingCache<OperatorCredentialSet>, 'invalidate' | 'clear'>;
 }
 
 /**
@@ -47,6 +49,7 @@ export class CacheInvalidation implements KeyEventHandlers {
     if (e.type === 'key_changed') c?.keys.invalidateKey(e.keyId);
     else if (e.type === 'token_changed') c?.tokens.invalidate(e.jti);
     else if (e.type === 'provider_key_changed') c?.vault.invalidate(vaultCacheKey(e.userId, e.provider));
+    else if (e.type === 'operator_credential_changed') c?.operator.invalidate(e.provider);
     else this.clearAll();
     this.invalidations.inc({ type: e.type });
   }
@@ -60,6 +63,7 @@ export class CacheInvalidation implements KeyEventHandlers {
     this.caches?.keys.clear();
     this.caches?.tokens.clear();
     this.caches?.vault.clear();
+    this.caches?.operator.clear();
   }
 }
 

@@ -124,6 +124,7 @@ export class Checker {
       const injected = await this.d.providers.resolve(key, input, path);
       if ('allow' in injected) return { ...injected, metadata };
       providerHeaders = injected.headers;
+      Object.assign(metadata, injected.metadata);
     }
 
     const limits = {

@@ -1,9 +1,11 @@
-import type { Logger } from '@tollgate/common';
+import { CHECK_METADATA, type CheckMetadata, type CredentialSource, type Logger } from '@tollgate/common';
 import type { ApiKey } from '../domain/api-key.js';
 import { pathWithin } from '../domain/path-prefix.js';
 import { normaliseProvider, VaultDecryptError, type Envelope } from '../vault/envelope.js';
 import type { ProviderKeyRecord, VaultStore } from '../vault/vault-store.js';
 import { deny, type CheckInput, type Deny } from './decision.js';
+import { managedProvidersOf } from './managed-providers.js';
+import type { OperatorCredentials } from './operator-credentials.js';
 import { RefreshingCache, StoreUnavailableError, type RefreshingCacheOptions } from './refreshing-cache.js';
 
 interface ProviderRoute {
@@ -38,7 +40,9 @@ export function createVaultCache(
  * Seeds 000 and 002 at the gateway. On a provider route the upstream gets the caller's
  * provider credential: the client's own `X-Provider-Auth` when bring-your-own-key is allowed
  * (passed through untouched, never stored), else the one in the caller's vault (decrypted per
- * request from ciphertext cached in memory). Missing both: a 400 naming the provider.
+ * request from ciphertext cached in memory), else — for a key granted the provider in
+ * managed_providers — one of the operator's (operator-credentials.ts). Missing all: a 400 naming
+ * the provider. The decision's metadata says which source served it, for cost allocation.
  */
 export class ProviderInjector {
   constructor(
@@ -46,9 +50,10 @@ export class ProviderInjector {
     private readonly envelope: Envelope | null,
     private readonly vault: RefreshingCache<ProviderKeyRecord>,
     private readonly logger: Logger,
+    private readonly operator?: OperatorCredentials,
   ) {}
 
-  async resolve(key: ApiKey, input: CheckInput, path: string): Promise<{ headers: Record<string, string> } | Deny> {
+  async resolve(key: ApiKey, input: CheckInput, path: string): Promise<{ headers: Record<string, string>; metadata?: CheckMetadata } | Deny> {
     const route = this.settings.routes.find((r) => pathWithin(path, r.prefix, 'restrict'));
     if (!route) return { headers: {} };
     const raw = input.headers['x-provider'];
@@ -69,10 +74,11 @@ export class ProviderInjector {
       const perKey = key.metadata['byok'];
       const allowed = typeof perKey === 'boolean' ? perKey : this.settings.byok === 'allow';
       if (!allowed) return deny(403, 'byok_not_allowed', `This API key may not bring its own ${provider} credential; store it in the vault instead`);
-      return { headers: { 'x-provider': provider } };
+      return { headers: { 'x-provider': provider }, metadata: sourceOf(provider, 'byok') };
     }
 
-    const missing = () =>
+    const missing = () => (this.operator && managedProvidersOf(key).includes(provider) ? this.fromOperator(provider, route.required) : notFound());
+    const notFound = () =>
       route.required
         ? deny(
             400,
@@ -85,18 +91,13 @@ export class ProviderInjector {
     try {
       record = await this.vault.get(vaultCacheKey(key.userId, provider));
     } catch (err) {
-      if (err instanceof StoreUnavailableError) {
-        return deny(503, 'unavailable', 'The provider-key vault is unavailable; try again shortly', {
-          headers: { 'retry-after': '1' },
-          outcome: 'vault_unavailable',
-        });
-      }
+      if (err instanceof StoreUnavailableError) return vaultUnavailable();
       throw err;
     }
     if (!record) return missing();
     try {
       const secret = this.envelope.openSecret(record.sealed, key.userId, provider);
-      return { headers: { 'x-provider': provider, 'x-provider-auth': `Bearer ${secret}` } };
+      return { headers: { 'x-provider': provider, 'x-provider-auth': `Bearer ${secret}` }, metadata: sourceOf(provider, 'user') };
     } catch (err) {
       if (!(err instanceof VaultDecryptError)) throw err;
       this.logger.error({ userId: key.userId, provider, err: err.message }, 'stored provider credential cannot be decrypted');
@@ -105,4 +106,38 @@ export class ProviderInjector {
       });
     }
   }
+
+  private async fromOperator(provider: string, required: boolean): Promise<{ headers: Record<string, string>; metadata?: CheckMetadata } | Deny> {
+    let pick;
+    try {
+      pick = await this.operator!.pick(provider);
+    } catch (err) {
+      if (err instanceof StoreUnavailableError) return vaultUnavailable();
+      throw err;
+    }
+    if (pick && 'unreadable' in pick) {
+      return deny(503, 'provider_credential_unreadable', `The operator's ${provider} credentials cannot be used; ask an operator to check the vault`, {
+        outcome: 'vault_decrypt_failed',
+      });
+    }
+    if (!pick) {
+      if (!required) return { headers: { 'x-provider': provider } };
+      return deny(400, 'provider_credential_missing', `No credential for provider "${provider}": the operator has none stored, and this user has none either`);
+    }
+    return {
+      headers: { 'x-provider': provider, 'x-provider-auth': `Bearer ${pick.secret}` },
+      metadata: { ...sourceOf(provider, 'operator'), [CHECK_METADATA.operatorCredentialId]: pick.id },
+    };
+  }
+}
+
+function sourceOf(provider: string, source: CredentialSource): CheckMetadata {
+  return { [CHECK_METADATA.provider]: provider, [CHECK_METADATA.credentialSource]: source };
+}
+
+function vaultUnavailable(): Deny {
+  return deny(503, 'unavailable', 'The provider-key vault is unavailable; try again shortly', {
+    headers: { 'retry-after': '1' },
+    outcome: 'vault_unavailable',
+  });
 }

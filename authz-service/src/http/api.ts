@@ -16,6 +16,7 @@ import { sessionRoutes } from './session-routes.js';
 import { tokenRoutes } from './token-routes.js';
 import { usageRoutes } from './usage-routes.js';
 import { vaultRoutes } from './vault-routes.js';
+import { operatorCredentialRoutes } from './operator-credential-routes.js';
 
 export const API_VERSION = '1.0.0';
 /** Management bodies are small; anything bigger is a mistake or an attack. */
@@ -38,6 +39,7 @@ export function managementRoutes(deps: ServiceDeps): RouteSpec[] {
     ...sessionRoutes(deps),
     ...auditRoutes(deps),
     ...consoleUsageRoutes(deps),
+    ...operatorCredentialRoutes(deps),
   ];
 }
 

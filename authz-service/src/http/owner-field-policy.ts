@@ -14,10 +14,11 @@ import type { CreateKeyBody, UpdateKeyBody } from './schemas/keys.js';
 
 /**
  * Metadata keys the gateway itself reads, so they are settings of the operator, not notes of the
- * owner: `byok` (check/provider-injector.ts) overrides PROVIDER_BYOK for one key. A test scans
+ * owner: `byok` (check/provider-injector.ts) overrides PROVIDER_BYOK for one key, and
+ * `managed_providers` (check/managed-providers.ts) lets a key use the operator's credentials. A test scans
  * the Check's sources for metadata reads, so a new one cannot be forgotten here.
  */
-export const RESERVED_METADATA_KEYS: readonly string[] = ['byok'];
+export const RESERVED_METADATA_KEYS: readonly string[] = ['byok', 'managed_providers'];
 
 /** 403 naming the one field an owner may not set as asked; nothing is changed. */
 export class FieldNotAllowedError extends HttpError {

@@ -30,7 +30,7 @@ function metaJson(m: ProviderKeyMeta) {
   };
 }
 
-async function vaultCall<T>(fn: () => Promise<T>): Promise<T> {
+export async function vaultCall<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {

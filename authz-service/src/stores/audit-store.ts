@@ -11,6 +11,9 @@ export type AuditAction =
   | 'token.revoked'
   | 'provider_key.set'
   | 'provider_key.deleted'
+  | 'operator_credential.created'
+  | 'operator_credential.rotated'
+  | 'operator_credential.deleted'
   | 'vault.rewrapped';
 
 /**

@@ -13,9 +13,10 @@ export type KeyEvent =
   | { type: 'key_changed'; keyId: string }
   | { type: 'token_changed'; jti: string }
   | { type: 'provider_key_changed'; userId: string; provider: string }
+  | { type: 'operator_credential_changed'; provider: string }
   | { type: 'flush' };
 
-const EVENT_TYPES = new Set(['key_changed', 'token_changed', 'provider_key_changed', 'flush']);
+const EVENT_TYPES = new Set(['key_changed', 'token_changed', 'provider_key_changed', 'operator_credential_changed', 'flush']);
 
 export function keyEventsChannel(prefix: string): string {
   return `${prefix}key-events`;
@@ -78,6 +79,10 @@ export class KeyEventPublisher {
 
   async providerKeyChanged(userId: string, provider: string): Promise<void> {
     await this.publish({ type: 'provider_key_changed', userId, provider });
+  }
+
+  async operatorCredentialChanged(provider: string): Promise<void> {
+    await this.publish({ type: 'operator_credential_changed', provider });
   }
 
   async tokenChanged(jti: string): Promise<void> {

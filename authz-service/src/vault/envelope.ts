@@ -55,6 +55,14 @@ function bindingOf(userId: string, provider: string): Buffer {
   return Buffer.from(`tollgate/provider-key/v1\n${userId.length}:${userId}\n${provider.length}:${provider}`, 'utf8');
 }
 
+/**
+ * Operator credentials (managed phase) bind their own id and provider under a different label,
+ * so a user's sealed row can never be opened as an operator's (or the other way round).
+ */
+function operatorBindingOf(credentialId: string, provider: string): Buffer {
+  return Buffer.from(`tollgate/operator-credential/v1\n${credentialId.length}:${credentialId}\n${provider.length}:${provider}`, 'utf8');
+}
+
 export class Envelope {
   private readonly byId: Map<string, Buffer>;
 
@@ -68,7 +76,18 @@ export class Envelope {
   }
 
   sealSecret(secret: string, userId: string, provider: string): SealedSecret {
-    const aad = bindingOf(userId, provider);
+    return this.sealBound(secret, bindingOf(userId, provider));
+  }
+
+  sealOperatorSecret(secret: string, credentialId: string, provider: string): SealedSecret {
+    return this.sealBound(secret, operatorBindingOf(credentialId, provider));
+  }
+
+  openOperatorSecret(sealed: SealedSecret, credentialId: string, provider: string): string {
+    return this.openBound(sealed, operatorBindingOf(credentialId, provider));
+  }
+
+  private sealBound(secret: string, aad: Buffer): SealedSecret {
     const dek = randomBytes(32);
     try {
       return {
@@ -82,9 +101,12 @@ export class Envelope {
   }
 
   openSecret(sealed: SealedSecret, userId: string, provider: string): string {
+    return this.openBound(sealed, bindingOf(userId, provider));
+  }
+
+  private openBound(sealed: SealedSecret, aad: Buffer): string {
     const master = this.byId.get(sealed.masterKeyId);
     if (!master) throw new VaultDecryptError(`provider credential sealed with unknown master key "${sealed.masterKeyId}"`);
-    const aad = bindingOf(userId, provider);
     const dek = open(master, sealed.wrappedDek, aad);
     try {
       return open(dek, sealed.ciphertext, aad).toString('utf8');

@@ -1,0 +1,90 @@
+import type pg from 'pg';
+import type { Queryable } from '../stores/key-store.js';
+import type { SealedSecret } from './envelope.js';
+
+export interface OperatorCredentialMeta {
+  id: string;
+  provider: string;
+  label: string;
+  fingerprint: string;
+  masterKeyId: string;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface OperatorCredentialRecord extends OperatorCredentialMeta {
+  sealed: SealedSecret;
+}
+
+interface Row {
+  id: string;
+  provider: string;
+  label: string;
+  master_key_id: string;
+  wrapped_dek: Buffer;
+  ciphertext: Buffer;
+  fingerprint: string;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const toRecord = (r: Row): OperatorCredentialRecord => ({
+  id: r.id,
+  provider: r.provider,
+  label: r.label,
+  fingerprint: r.fingerprint,
+  masterKeyId: r.master_key_id,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+  sealed: { masterKeyId: r.master_key_id, wrappedDek: r.wrapped_dek, ciphertext: r.ciphertext },
+});
+
+export function operatorMetaOf(r: OperatorCredentialRecord): OperatorCredentialMeta {
+  const { sealed: _sealed, ...meta } = r;
+  return meta;
+}
+
+/** The operator's own provider credentials (table operator_credentials, migration 070). */
+export class OperatorCredentialStore {
+  constructor(readonly pool: pg.Pool) {}
+
+  async insert(id: string, provider: string, label: string, sealed: SealedSecret, fp: string, db: Queryable = this.pool): Promise<OperatorCredentialRecord> {
+    const r = await db.query<Row>(
+      `insert into operator_credentials (id, provider, label, master_key_id, wrapped_dek, ciphertext, fingerprint)
+       values ($1,$2,$3,$4,$5,$6,$7) returning *`,
+      [id, provider, label, sealed.masterKeyId, sealed.wrappedDek, sealed.ciphertext, fp],
+    );
+    return toRecord(r.rows[0]!);
+  }
+
+  /** A new secret (and optionally label) for an existing credential; null if there is none. */
+  async replace(id: string, sealed: SealedSecret, fp: string, label: string | undefined, db: Queryable = this.pool): Promise<OperatorCredentialRecord | null> {
+    const r = await db.query<Row>(
+      `update operator_credentials set master_key_id = $2, wrapped_dek = $3, ciphertext = $4, fingerprint = $5,
+         label = coalesce($6, label), updated_at = now()
+       where id = $1 returning *`,
+      [id, sealed.masterKeyId, sealed.wrappedDek, sealed.ciphertext, fp, label ?? null],
+    );
+    return r.rows[0] ? toRecord(r.rows[0]) : null;
+  }
+
+  async get(id: string, db: Queryable = this.pool): Promise<OperatorCredentialRecord | null> {
+    const r = await db.query<Row>('select * from operator_credentials where id = $1', [id]);
+    return r.rows[0] ? toRecord(r.rows[0]) : null;
+  }
+
+  async forProvider(provider: string, db: Queryable = this.pool): Promise<OperatorCredentialRecord[]> {
+    const r = await db.query<Row>('select * from operator_credentials where provider = $1 order by id', [provider]);
+    return r.rows.map(toRecord);
+  }
+
+  async list(db: Queryable = this.pool): Promise<OperatorCredentialRecord[]> {
+    const r = await db.query<Row>('select * from operator_credentials order by provider, id');
+    return r.rows.map(toRecord);
+  }
+
+  async delete(id: string, db: Queryable = this.pool): Promise<OperatorCredentialRecord | null> {
+    const r = await db.query<Row>('delete from operator_credentials where id = $1 returning *', [id]);
+    return r.rows[0] ? toRecord(r.rows[0]) : null;
+  }
+}

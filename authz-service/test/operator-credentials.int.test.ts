@@ -1,0 +1,201 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { TestStack, type RunningEnvoy } from '@tollgate/devstack';
+import { checkClient, createKey, metadataOf, sleep, startAuthzStack, TEST_ADMIN_TOKEN, type TestAuthz } from './helpers.js';
+
+// The managed phase (seed 000 phase 3): operator-owned credentials for keys granted a provider,
+// after the client's own and the user's; several used in turn; isolation with all three sources.
+const infra = inject('infra');
+const MK = `mk1:${randomBytes(32).toString('base64')}`;
+const ROUTES = JSON.stringify([{ prefix: '/echo/rooms/', default_provider: 'daily' }]);
+
+let authz: TestAuthz;
+let envoy: RunningEnvoy;
+let grpc: ReturnType<typeof checkClient>;
+const stack = new TestStack();
+
+beforeAll(async () => {
+  let front;
+  ({ authz, front } = await startAuthzStack(stack, infra, 'operator-creds', { config: { VAULT_MASTER_KEYS: MK, PROVIDER_ROUTES: ROUTES }, envoy: true }));
+  envoy = front.envoy;
+  grpc = checkClient(authz.grpcPort);
+});
+
+afterAll(async () => {
+  grpc?.close();
+  await stack.stop();
+});
+
+const call = async (headers: Record<string, string>, path = '/echo/rooms/x') => {
+  const res = await fetch(`${envoy.url}${path}`, { headers });
+  const text = await res.text();
+  return { status: res.status, text, body: text ? JSON.parse(text) : null };
+};
+const admin = (method: string, path: string, body?: unknown) =>
+  fetch(`http://127.0.0.1:${authz.httpPort}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  }).then(async (r) => ({ status: r.status, body: await r.json() }));
+const secret = (what: string) => `daily_${what}_${randomBytes(8).toString('hex')}`;
+
+describe('operator credentials', () => {
+  const opSecrets: string[] = [];
+  const opIds: string[] = [];
+
+  it('are stored through the admin API, write-only: only metadata comes back, only ciphertext is stored', async () => {
+    for (const label of ['acct-1', 'acct-2']) {
+      const s = secret(`op_${label}`);
+      const r = await admin('POST', '/api/operator-credentials', { provider: 'Daily', label, secret: s });
+      expect(r.status).toBe(201);
+      expect(r.body).toMatchObject({ object: 'operator_credential', provider: 'daily', label });
+      expect(JSON.stringify(r.body)).not.toContain(s);
+      opSecrets.push(s);
+      opIds.push(r.body.id);
+    }
+    const list = await admin('GET', '/api/operator-credentials');
+    expect(list.body.data.map((c: { id: string }) => c.id).sort()).toEqual([...opIds].sort());
+    expect(JSON.stringify(list.body)).not.toMatch(/daily_op_/);
+    const rows = await authz.deps.pool.query(
+      "select encode(wrapped_dek,'escape') as w, encode(ciphertext,'escape') as c, fingerprint, label from operator_credentials",
+    );
+    for (const s of opSecrets) expect(JSON.stringify(rows.rows)).not.toContain(s);
+  });
+
+  it('precedence: own X-Provider-Auth → the user’s → the operator’s (granted keys only) → 400 provider_credential_missing', async () => {
+    const granted = await createKey(authz, { userId: 'p-user', metadata: { managed_providers: ['daily'] } });
+    const notGranted = await createKey(authz, { userId: 'p-user2' });
+    const own = secret('own');
+    const byok = await call({ authorization: `Bearer ${granted.plaintext}`, 'x-provider-auth': `Bearer ${own}` });
+    expect(byok.body.headers['x-provider-auth']).toBe(`Bearer ${own}`);
+    const op = await call({ authorization: `Bearer ${granted.plaintext}` });
+    expect(op.status).toBe(200);
+    expect(opSecrets.map((s) => `Bearer ${s}`)).toContain(op.body.headers['x-provider-auth']);
+    const stored = secret('user');
+    await authz.deps.vault.set('p-user', 'daily', stored);
+    await sleep(100);
+    const user = await call({ authorization: `Bearer ${granted.plaintext}` });
+    expect(user.body.headers['x-provider-auth']).toBe(`Bearer ${stored}`);
+    const missing = await call({ authorization: `Bearer ${notGranted.plaintext}` });
+    expect(missing.status).toBe(400);
+    expect(missing.body.error).toBe('provider_credential_missing');
+    // A grant for another provider does not reach this one.
+    const other = await createKey(authz, { userId: 'p-user3', metadata: { managed_providers: ['openai'] } });
+    expect((await call({ authorization: `Bearer ${other.plaintext}` })).status).toBe(400);
+  });
+
+  it('the decision metadata says which source and which operator credential served the request', async () => {
+    const granted = await createKey(authz, { userId: 'm-user', metadata: { managed_providers: ['daily'] } });
+    const own = await grpc.check({ path: '/echo/rooms/x', headers: { authorization: `Bearer ${granted.plaintext}`, 'x-provider-auth': 'mine' } });
+    expect(metadataOf(own)).toMatchObject({ provider: 'daily', credential_source: 'byok' });
+    expect(metadataOf(own).operator_credential_id).toBeUndefined();
+    const op = await grpc.check({ path: '/echo/rooms/x', headers: { authorization: `Bearer ${granted.plaintext}` } });
+    expect(metadataOf(op)).toMatchObject({ provider: 'daily', credential_source: 'operator' });
+    expect(opIds).toContain(metadataOf(op).operator_credential_id);
+    await authz.deps.vault.set('m-user', 'daily', secret('user'));
+    await sleep(100);
+    const user = await grpc.check({ path: '/echo/rooms/x', headers: { authorization: `Bearer ${granted.plaintext}` } });
+    expect(metadataOf(user)).toMatchObject({ provider: 'daily', credential_source: 'user' });
+    for (const r of [own, op, user]) for (const s of opSecrets) expect(JSON.stringify(metadataOf(r))).not.toContain(s);
+  });
+
+  it('several operator credentials are used in turn (round robin)', async () => {
+    const k = await createKey(authz, { userId: 'rr-user', metadata: { managed_providers: ['daily'] } });
+    const seen: string[] = [];
+    for (let i = 0; i < 6; i++) seen.push((await call({ authorization: `Bearer ${k.plaintext}` })).body.headers['x-provider-auth']);
+    const counts = new Map<string, number>();
+    for (const s of seen) counts.set(s, (counts.get(s) ?? 0) + 1);
+    expect([...counts.keys()].sort()).toEqual(opSecrets.map((s) => `Bearer ${s}`).sort());
+    expect([...counts.values()]).toEqual([3, 3]);
+    // Consecutive requests alternate.
+    for (let i = 1; i < seen.length; i++) expect(seen[i]).not.toBe(seen[i - 1]);
+  });
+
+  it('a rotated operator credential is used within a second; a deleted one no more', async () => {
+    const k = await createKey(authz, { userId: 'rot-user', metadata: { managed_providers: ['daily'] } });
+    const next = secret('op_rotated');
+    expect((await admin('PUT', `/api/operator-credentials/${opIds[0]}`, { secret: next })).status).toBe(200);
+    opSecrets[0] = next;
+    await sleep(1000);
+    const seen = new Set<string>();
+    for (let i = 0; i < 4; i++) seen.add((await call({ authorization: `Bearer ${k.plaintext}` })).body.headers['x-provider-auth']);
+    expect([...seen].sort()).toEqual(opSecrets.map((s) => `Bearer ${s}`).sort());
+    const extra = await admin('POST', '/api/operator-credentials', { provider: 'daily', label: 'temp', secret: secret('op_temp') });
+    expect((await admin('DELETE', `/api/operator-credentials/${extra.body.id}`)).status).toBe(200);
+    await sleep(1000);
+    for (let i = 0; i < 4; i++)
+      expect(opSecrets.map((s) => `Bearer ${s}`)).toContain((await call({ authorization: `Bearer ${k.plaintext}` })).body.headers['x-provider-auth']);
+  });
+
+  it('isolation under load: byok, user and operator callers of one provider each get exactly their precedence’s credential', async () => {
+    const testerA = await createKey(authz, { userId: 'tester-a' });
+    const testerB = await createKey(authz, { userId: 'tester-b' });
+    const managed = await createKey(authz, { userId: 'tester-managed', metadata: { managed_providers: ['daily'] } });
+    const sa = secret('tester_a');
+    const sb = secret('tester_b');
+    await authz.deps.vault.set('tester-a', 'daily', sa);
+    await authz.deps.vault.set('tester-b', 'daily', sb);
+    const ownByWho = (i: number) => `daily_byok_${i}_${randomBytes(4).toString('hex')}`;
+    // Envoy answers an empty 503 when the Check misses its 0.5 s timeout (envoy.yaml), which a
+    // loaded test machine can cause; such a request never reached the upstream, so it is retried.
+    const persist = async (headers: Record<string, string>) => {
+      for (let attempt = 0; ; attempt++) {
+        const r = await call(headers);
+        if (!(r.status === 503 && r.text === '') || attempt === 5) return r;
+      }
+    };
+    const one = (i: number) => {
+      const kind = i % 4;
+      if (kind === 0) return persist({ authorization: `Bearer ${testerA.plaintext}` }).then((r) => ({ r, want: [`Bearer ${sa}`] }));
+      if (kind === 1) return persist({ authorization: `Bearer ${testerB.plaintext}` }).then((r) => ({ r, want: [`Bearer ${sb}`] }));
+      if (kind === 2) return persist({ authorization: `Bearer ${managed.plaintext}` }).then((r) => ({ r, want: opSecrets.map((s) => `Bearer ${s}`) }));
+      const own = ownByWho(i);
+      return persist({ authorization: `Bearer ${testerA.plaintext}`, 'x-provider-auth': own }).then((r) => ({ r, want: [own] }));
+    };
+    // 200 requests, 20 in flight at a time (the four kinds interleaved in each wave): the 2-core test machine is shared.
+    const results = [];
+    for (let wave = 0; wave < 10; wave++) results.push(...(await Promise.all(Array.from({ length: 20 }, (_, i) => one(wave * 20 + i)))));
+    for (const { r, want } of results) {
+      expect(r.status, r.text).toBe(200);
+      expect(want).toContain(r.body.headers['x-provider-auth']);
+    }
+  });
+
+  it('an owner key cannot read operator credentials', async () => {
+    const owner = await createKey(authz, { userId: 'owner-x', permissionSet: null, scopes: ['keys:manage'] });
+    const r = await fetch(`http://127.0.0.1:${authz.httpPort}/api/operator-credentials`, { headers: { authorization: `Bearer ${owner.plaintext}` } });
+    expect(r.status).toBe(403);
+    expect(await r.text()).not.toMatch(/daily_op_/);
+  });
+
+  it('no operator secret in any log line or metric', async () => {
+    const log = authz.lines.join('');
+    const metrics = await authz.deps.registry.metrics();
+    expect(metrics).toContain('tollgate_authz_operator_credential_uses_total');
+    for (const s of opSecrets) {
+      expect(log).not.toContain(s);
+      expect(metrics).not.toContain(s);
+    }
+  });
+});
+
+describe('development mode (PROVIDER_CREDENTIALS_FROM_ENV)', () => {
+  const devStack = new TestStack();
+  afterAll(() => devStack.stop());
+
+  it('serves PROVIDER_KEY_<NAME> as the operator credential to granted keys, through Envoy', async () => {
+    const devSecret = secret('dev_env');
+    const { authz: dev, front } = await startAuthzStack(devStack, infra, 'operator-creds-dev', {
+      config: { PROVIDER_ROUTES: ROUTES, PROVIDER_CREDENTIALS_FROM_ENV: 'true', PROVIDER_KEY_DAILY: devSecret },
+      envoy: true,
+    });
+    const granted = await createKey(dev, { userId: 'dev', metadata: { managed_providers: ['daily'] } });
+    const plain = await createKey(dev, { userId: 'dev2' });
+    const r = await fetch(`${front.envoy.url}/echo/rooms/x`, { headers: { authorization: `Bearer ${granted.plaintext}` } });
+    expect(r.status).toBe(200);
+    expect((await r.json()).headers['x-provider-auth']).toBe(`Bearer ${devSecret}`);
+    const denied = await fetch(`${front.envoy.url}/echo/rooms/x`, { headers: { authorization: `Bearer ${plain.plaintext}` } });
+    expect(denied.status).toBe(400);
+    expect(dev.lines.join('')).not.toContain(devSecret);
+  });
+});
