@@ -34,6 +34,7 @@ const key = (over: Partial<ApiKey> = {}): ApiKey => ({
   usageCount: 0,
   metadata: { byok: false, team: 'a' },
   stripeCustomerId: 'cus_alice',
+  billingSuspendedAt: null,
   previousKeyExpiresAt: null,
   createdBy: 'admin',
   createdAt: new Date(),

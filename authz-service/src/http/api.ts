@@ -11,6 +11,7 @@ import { registerRoutes, type RouteSpec } from './routes.js';
 import { tokenRoutes } from './token-routes.js';
 import { usageRoutes } from './usage-routes.js';
 import { vaultRoutes } from './vault-routes.js';
+import { billingRoutes } from './billing-routes.js';
 
 const API_VERSION = '1.0.0';
 /** Management bodies are small; anything bigger is a mistake or an attack. */
@@ -25,7 +26,7 @@ export function registeredRoutes(app: FastifyInstance): readonly { method: strin
 
 /** Every management route, for registration and for the OpenAPI document. */
 export function managementRoutes(deps: ServiceDeps): RouteSpec[] {
-  return [...keyRoutes(new KeyManagement(deps)), ...usageRoutes(deps), ...tokenRoutes(deps), ...vaultRoutes(deps)];
+  return [...keyRoutes(new KeyManagement(deps)), ...usageRoutes(deps), ...tokenRoutes(deps), ...vaultRoutes(deps), ...billingRoutes(deps)];
 }
 
 /**
@@ -47,6 +48,7 @@ export function buildManagementApi(deps: ServiceDeps): FastifyInstance {
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, raw, done) => {
     const body = typeof raw === 'string' ? raw : raw.toString('utf8');
+    request.rawBody = body;
     if (body === '') {
       done(null, undefined);
       return;

@@ -106,6 +106,7 @@ export function buildOpenApiDocument(routes: readonly RouteSpec[], info: { versi
       tags: [route.tag],
       summary: route.summary,
       ...(route.description ? { description: route.description } : {}),
+      ...(route.auth === 'stripe_signature' ? { security: [] } : {}),
       ...(parameters.length ? { parameters } : {}),
       ...(route.body ? { requestBody: { required: true, content: { 'application/json': { schema: schemaRef(route.body, 'input') } } } } : {}),
       responses,

@@ -51,6 +51,8 @@ export interface RouteSpec<
   params?: P;
   query?: Q;
   body?: B;
+  /** 'stripe_signature': no credential; the handler verifies the body's signature itself (billing/stripe-webhook.ts). */
+  auth?: 'stripe_signature';
   /** Accepts an Idempotency-Key header (documented as a header parameter). */
   idempotent?: boolean;
   responses: Record<number, RouteResponse>;
@@ -76,6 +78,8 @@ function parseWith(schema: z.ZodType | undefined, value: unknown, where: 'body' 
 declare module 'fastify' {
   interface FastifyRequest {
     managementActor?: Actor;
+    /** The JSON body as received, for signature checks over the exact bytes (Stripe webhooks). */
+    rawBody?: string;
   }
 }
 
@@ -89,6 +93,7 @@ export function registerRoutes(app: FastifyInstance, deps: ServiceDeps, routes: 
       method: spec.method,
       url: spec.url,
       onRequest: async (request) => {
+        if (spec.auth === 'stripe_signature') return;
         request.managementActor = await authenticate(deps, request.headers);
       },
       handler: async (request, reply) => {

@@ -11,7 +11,10 @@ export type AuditAction =
   | 'token.revoked'
   | 'provider_key.set'
   | 'provider_key.deleted'
-  | 'vault.rewrapped';
+  | 'vault.rewrapped'
+  | 'key.billing_suspended'
+  | 'key.billing_resumed'
+  | 'billing.event';
 
 /**
  * One row of the audit log: who did what to which key. `details` holds the changed field names
