@@ -303,6 +303,8 @@ async function supervise(): Promise<void> {
     // Service tokens and the vault are on in the local stack, with secrets of its own.
     const jwtSecret = stackSecret('GATEWAY_JWT_SECRET', 'gateway-jwt-secret');
     const vaultKey = stackSecret('VAULT_MASTER_KEYS', 'vault-master-key');
+    // Sign local test deliveries with it (`stripe listen` prints its own; export it to use that).
+    const stripeWebhook = stackSecret('STRIPE_WEBHOOK_SECRET', 'stripe-webhook-secret');
     if (admin.generated) console.log(`stack: admin token generated; it is in .stack/admin-token (export ADMIN_TOKEN=$(cat .stack/admin-token))`);
 
     const serviceEnv: NodeJS.ProcessEnv = {
@@ -313,6 +315,7 @@ async function supervise(): Promise<void> {
       KEY_HASH_SECRETS: hashSecret.value,
       GATEWAY_JWT_SECRET: jwtSecret.generated ? `local:${jwtSecret.value}` : jwtSecret.value,
       VAULT_MASTER_KEYS: vaultKey.generated ? `local:${vaultKey.value}` : vaultKey.value,
+      STRIPE_WEBHOOK_SECRET: stripeWebhook.generated ? `whsec_${stripeWebhook.value}` : stripeWebhook.value,
       BACKEND_PORT: String(ports.backend),
       AUTHZ_HTTP_PORT: String(ports.authzHttp),
       AUTHZ_GRPC_PORT: String(ports.authzGrpc),

@@ -66,6 +66,15 @@ const schema = z.object({
   /** Admin token(s) for the management API; several at once so a token can rotate. */
   ADMIN_TOKEN: env.list().pipe(z.array(z.string().min(16, 'each admin token needs at least 16 characters')).min(1, 'at least one token')),
 
+  /**
+   * Signing secret(s) of the Stripe webhook endpoint (POST /webhooks/stripe); several at once so a
+   * secret can rotate. Unset: the endpoint refuses every delivery.
+   */
+  STRIPE_WEBHOOK_SECRET: env
+    .list()
+    .pipe(z.array(z.string().regex(/^whsec_[A-Za-z0-9+/=_-]{8,}$/, 'each secret is a Stripe signing secret (whsec_…)')).min(1, 'at least one secret'))
+    .optional(),
+
   /** Redis unreachable at Check: 'open' allows (and counts it in a metric), 'closed' answers 503. */
   RATE_LIMIT_FAILURE_MODE: z.enum(['open', 'closed']).default('open'),
   REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(5).max(10_000).default(100),

@@ -35,6 +35,7 @@ export function apiKey(overrides: Partial<ApiKey> = {}): ApiKey {
     usageCount: 0,
     metadata: {},
     stripeCustomerId: null,
+    billingSuspendedAt: null,
     previousKeyExpiresAt: null,
     createdBy: null,
     createdAt: new Date('2026-01-01T00:00:00Z'),

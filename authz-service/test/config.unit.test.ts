@@ -91,6 +91,8 @@ describeConfigRefusals({
     required('ADMIN_TOKEN'),
     refused('ADMIN_TOKEN', `${'a'.repeat(16)},short`, /each admin token needs at least 16 characters/),
     refused('ADMIN_TOKEN', ',', /at least one token/),
+    refused('STRIPE_WEBHOOK_SECRET', 'sk_test_notasigningsecret', /each secret is a Stripe signing secret/),
+    refused('STRIPE_WEBHOOK_SECRET', ',', /at least one secret/),
     oneOf('RATE_LIMIT_FAILURE_MODE', 'maybe'),
     refused('CONSOLE_DIST_DIR', 'console/dist', /an absolute path/),
     oneOf('REDIS_WRITE_COALESCING', 'yes'),

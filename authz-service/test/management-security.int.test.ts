@@ -96,6 +96,8 @@ interface Row {
   owner_other: Expect;
   audits?: string;
   writes?: Table[];
+  /** Authenticated by a body signature only: every credential, without one, gets this answer. */
+  signatureOnly?: [number, string];
 }
 
 const ADMIN_ONLY: [number, string] = [403, 'forbidden'];
@@ -196,6 +198,8 @@ const EXPECTATIONS: Record<string, Row> = {
   getKeyUsageSeries: { admin: 200, owner_own: 200, owner_other: HIDDEN },
   getKeysUsage: { request: (w) => ({ query: `?ids=${w.keyId}` }), admin: 200, owner_own: 200, owner_other: HIDDEN },
   getOverview: { admin: 200, owner_own: ADMIN_ONLY, owner_other: ADMIN_ONLY },
+  // Stripe signs; a credential counts for nothing (billing/stripe-webhook.ts).
+  receiveStripeWebhook: { admin: 0, owner_own: 0, owner_other: 0, signatureOnly: [400, 'invalid_stripe_signature'] },
   rewrapVault: { admin: 200, owner_own: [403, 'forbidden'], owner_other: [403, 'forbidden'], audits: 'vault.rewrapped', writes: ['provider_keys'] },
   createOperatorCredential: {
     request: () => ({ body: { provider: 'daily', label: 'suite', secret: `daily_op_${randomBytes(8).toString('hex')}` } }),
@@ -319,6 +323,7 @@ async function call(route: RouteSpec, w: World, credential: Credential): Promise
 }
 
 function expected(row: Row, credential: Credential, route: RouteSpec): { status: number; error?: string } {
+  if (row.signatureOnly) return { status: row.signatureOnly[0], error: row.signatureOnly[1] };
   const override = row.credentials?.[credential];
   if (override !== undefined) return typeof override === 'number' ? { status: override } : { status: override[0], error: override[1] };
   if (credential === 'cookie_owner_no_csrf' && route.method !== 'GET') return { status: 403, error: 'csrf_failed' };

@@ -241,7 +241,20 @@ export const ERROR_CODES = {
     meaning: 'The stored provider credential cannot be decrypted.',
     action: 'Ask an operator to check the vault’s master keys; quote the request id.',
   },
+  invalid_stripe_signature: {
+    status: [400],
+    surfaces: ['management'],
+    meaning:
+      'A Stripe webhook delivery whose `Stripe-Signature` does not verify with any STRIPE_WEBHOOK_SECRET (or is older than five minutes); nothing was applied.',
+    action: 'Set STRIPE_WEBHOOK_SECRET to the endpoint’s signing secret; Stripe retries the delivery.',
+  },
   // --- Limits and outages ----------------------------------------------------------------------
+  billing_suspended: {
+    status: [402],
+    surfaces: ['gateway'],
+    meaning: 'The key’s Stripe subscription is canceled, unpaid or paused, so its keys are suspended (docs/billing.md).',
+    action: 'Pay the open invoice or renew the subscription; the key works again within a second of Stripe reporting it.',
+  },
   rate_limited: {
     status: [429],
     surfaces: ['gateway'],

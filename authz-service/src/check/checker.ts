@@ -89,6 +89,7 @@ export class Checker {
     }
 
     const state = keyState(key);
+    if (state === 'suspended') return deny(402, 'billing_suspended', 'The API key is suspended: its subscription is not paid (docs/billing.md)');
     if (state !== 'active') {
       const text = { revoked: 'has been revoked', expired: 'has expired', inactive: 'is disabled' }[state];
       return deny(401, `key_${state}`, `The API key ${text}`);

@@ -3,7 +3,7 @@ import { CHECK_METADATA, type CheckMetadata, type CheckVerdict, type ErrorCode }
 import { unauthorizedChallenge } from '../domain/bearer-challenge.js';
 
 /** What a Check decided, independent of gRPC: the server turns it into a CheckResponse. */
-export type DenyStatus = 400 | 401 | 403 | 429 | 503;
+export type DenyStatus = 400 | 401 | 402 | 403 | 429 | 503;
 
 export interface Allow {
   allow: true;

@@ -18,6 +18,11 @@ export interface ApiKey {
   usageCount: number;
   metadata: Record<string, unknown>;
   stripeCustomerId: string | null;
+  /**
+   * Set while the key's Stripe customer has no paying subscription (docs/billing.md). Separate
+   * from isActive so that lifting a suspension never re-enables a key an operator disabled.
+   */
+  billingSuspendedAt: Date | null;
   /** End of the grace period during which the previous secret (before a rotation) still works. */
   previousKeyExpiresAt: Date | null;
   createdBy: string | null;
@@ -25,11 +30,12 @@ export interface ApiKey {
   updatedAt: Date;
 }
 
-export type KeyState = 'active' | 'revoked' | 'expired' | 'inactive';
+export type KeyState = 'active' | 'revoked' | 'expired' | 'inactive' | 'suspended';
 
 export function keyState(key: ApiKey, now = Date.now()): KeyState {
   if (key.revokedAt) return 'revoked';
   if (!key.isActive) return 'inactive';
   if (key.expiresAt && key.expiresAt.getTime() <= now) return 'expired';
+  if (key.billingSuspendedAt) return 'suspended';
   return 'active';
 }

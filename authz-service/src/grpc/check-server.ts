@@ -17,6 +17,7 @@ import { refusalBucketOf, tooManyFailedAttempts, type RefusalLimiter } from '../
 const HTTP_STATUS_NAME: Record<number, string> = {
   400: 'BadRequest',
   401: 'Unauthorized',
+  402: 'PaymentRequired',
   403: 'Forbidden',
   429: 'TooManyRequests',
   503: 'ServiceUnavailable',
@@ -25,6 +26,7 @@ const HTTP_STATUS_NAME: Record<number, string> = {
 const RPC_FOR_STATUS: Record<number, number> = {
   400: 3, // INVALID_ARGUMENT
   401: RpcCode.UNAUTHENTICATED,
+  402: RpcCode.PERMISSION_DENIED,
   403: RpcCode.PERMISSION_DENIED,
   429: RpcCode.RESOURCE_EXHAUSTED,
   503: RpcCode.UNAVAILABLE,

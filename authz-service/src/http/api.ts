@@ -17,6 +17,7 @@ import { tokenRoutes } from './token-routes.js';
 import { usageRoutes } from './usage-routes.js';
 import { vaultRoutes } from './vault-routes.js';
 import { operatorCredentialRoutes } from './operator-credential-routes.js';
+import { billingRoutes } from './billing-routes.js';
 
 export const API_VERSION = '1.0.0';
 /** Management bodies are small; anything bigger is a mistake or an attack. */
@@ -40,6 +41,7 @@ export function managementRoutes(deps: ServiceDeps): RouteSpec[] {
     ...auditRoutes(deps),
     ...consoleUsageRoutes(deps),
     ...operatorCredentialRoutes(deps),
+    ...billingRoutes(deps),
   ];
 }
 
@@ -62,6 +64,7 @@ export function buildManagementApi(deps: ServiceDeps): FastifyInstance {
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, raw, done) => {
     const body = typeof raw === 'string' ? raw : raw.toString('utf8');
+    request.rawBody = body;
     if (body === '') {
       done(null, undefined);
       return;

@@ -54,7 +54,8 @@ export async function authenticate(deps: ServiceDeps, headers: Record<string, st
   const match = await deps.keyStore.findByHash(deps.hasher.candidates(cred.value));
   if (!match) throw unauthorized('invalid_api_key', 'The API key is not valid (unknown key)');
   const state = keyState(match.key);
-  if (state !== 'active') throw unauthorized(`key_${state}`, `The API key is ${state}`);
+  // A billing-suspended owner may still manage (and look at) its keys; only the gateway refuses it.
+  if (state !== 'active' && state !== 'suspended') throw unauthorized(`key_${state}`, `The API key is ${state}`);
   const scopes = effectiveScopes(match.key, permissionSets(deps.config.PERMISSION_SETS));
   if (!scopes.includes(MANAGE_SCOPE)) {
     throw new HttpError(403, 'insufficient_scope', `This API key lacks the "${MANAGE_SCOPE}" scope needed to manage keys`, undefined, {

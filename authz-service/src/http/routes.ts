@@ -82,6 +82,8 @@ function parseWith(schema: z.ZodType | undefined, value: unknown, where: 'body' 
 declare module 'fastify' {
   interface FastifyRequest {
     managementActor?: Actor;
+    /** The JSON body as received, for signature checks over the exact bytes (Stripe webhooks). */
+    rawBody?: string;
   }
 }
 

@@ -14,7 +14,10 @@ export type AuditAction =
   | 'operator_credential.created'
   | 'operator_credential.rotated'
   | 'operator_credential.deleted'
-  | 'vault.rewrapped';
+  | 'vault.rewrapped'
+  | 'key.billing_suspended'
+  | 'key.billing_resumed'
+  | 'billing.event';
 
 /**
  * One row of the audit log: who did what to which key. `details` holds the changed field names

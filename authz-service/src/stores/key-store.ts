@@ -31,6 +31,7 @@ interface ApiKeyRow {
   usage_count: string;
   metadata: Record<string, unknown>;
   stripe_customer_id: string | null;
+  billing_suspended_at: Date | null;
   previous_key_expires_at: Date | null;
   created_by: string | null;
   created_at: Date;
@@ -40,8 +41,8 @@ interface ApiKeyRow {
 /** Every column but the hashes: the hashes never leave the store. */
 const KEY_COLUMNS = `id, user_id, name, description, key_prefix, scopes, permission_set,
   rate_limit_per_minute, rate_limit_per_day, expires_at, is_active, revoked_at, revoked_by,
-  revoked_reason, last_used_at, usage_count, metadata, stripe_customer_id, previous_key_expires_at,
-  created_by, created_at, updated_at`;
+  revoked_reason, last_used_at, usage_count, metadata, stripe_customer_id, billing_suspended_at,
+  previous_key_expires_at, created_by, created_at, updated_at`;
 
 function rowToKey(r: ApiKeyRow): ApiKey {
   return {
@@ -63,6 +64,7 @@ function rowToKey(r: ApiKeyRow): ApiKey {
     usageCount: Number(r.usage_count),
     metadata: r.metadata,
     stripeCustomerId: r.stripe_customer_id,
+    billingSuspendedAt: r.billing_suspended_at,
     previousKeyExpiresAt: r.previous_key_expires_at,
     createdBy: r.created_by,
     createdAt: r.created_at,

@@ -2,6 +2,7 @@ import type { Migration } from '@tollgate/common';
 import { TOKEN_MIGRATIONS } from './token-schema.js';
 import { VAULT_MIGRATIONS } from '../vault/vault-schema.js';
 import { SESSION_MIGRATIONS } from './session-schema.js';
+import { BILLING_MIGRATIONS } from '../billing/billing-schema.js';
 
 /** authz-service's schema, applied at start by `migrate()` (advisory-locked, idempotent). */
 export const AUTHZ_MIGRATIONS: Migration[] = [
@@ -74,6 +75,7 @@ export const AUTHZ_MIGRATIONS: Migration[] = [
   ...TOKEN_MIGRATIONS,
   ...VAULT_MIGRATIONS,
   ...SESSION_MIGRATIONS,
+  ...BILLING_MIGRATIONS,
 ];
 
 export const AUTHZ_MIGRATIONS_TABLE = 'tollgate_authz_migrations';

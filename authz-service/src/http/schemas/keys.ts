@@ -126,7 +126,7 @@ export const KeyRecord = named(
     rate_limit_per_day: z.number().int().nullable(),
     expires_at: instant.nullable(),
     is_active: z.boolean(),
-    status: z.enum(['active', 'revoked', 'expired', 'inactive']),
+    status: z.enum(['active', 'revoked', 'expired', 'inactive', 'suspended']),
     revoked_at: instant.nullable(),
     revoked_reason: z.string().nullable(),
     last_used_at: instant.nullable(),

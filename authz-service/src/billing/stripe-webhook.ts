@@ -1,0 +1,158 @@
+import Stripe from 'stripe';
+import { Counter, type Registry } from 'prom-client';
+import { HttpError, type Logger } from '@tollgate/common';
+import type pg from 'pg';
+import { AuditStore } from '../stores/audit-store.js';
+import type { KeyEventPublisher } from '../stores/key-events.js';
+import { afterCommit, inTransaction } from '../stores/transaction.js';
+
+/** Subscription statuses that suspend the customer's keys; active/trialing lift it; the rest change nothing. */
+const SUSPENDING = new Set(['unpaid', 'paused', 'canceled']);
+const PAYING = new Set(['active', 'trialing']);
+/** Stripe's meter alerts (thin events): recorded so `tollgate usage --billing` and the metric show them. */
+const METER_ERRORS = new Set(['v1.billing.meter.error_report_triggered', 'v1.billing.meter.no_meter_found']);
+
+export type WebhookOutcome = 'applied' | 'duplicate' | 'stale' | 'ignored';
+
+interface StripeishEvent {
+  id: string;
+  type: string;
+  /** Unix seconds (snapshot events) or an ISO time (thin v2 events). */
+  created: number | string;
+  data?: { object?: Record<string, unknown> };
+  related_object?: { id?: string };
+}
+
+const audit = new AuditStore();
+
+/** The customer id of a subscription or invoice (expanded or not). */
+function customerOf(object: Record<string, unknown> | undefined): string | null {
+  const c = object?.customer;
+  if (typeof c === 'string') return c;
+  if (c && typeof c === 'object' && typeof (c as { id?: unknown }).id === 'string') return (c as { id: string }).id;
+  return null;
+}
+
+function createdAt(e: StripeishEvent): Date {
+  return typeof e.created === 'number' ? new Date(e.created * 1000) : new Date(e.created);
+}
+
+/**
+ * POST /webhooks/stripe: verifies the signature over the raw body, then applies the event once
+ * (by id) and only if it is not older than the last one applied to the same Stripe object. A
+ * suspension or resumption publishes key_changed for every key of the customer, so every
+ * replica's cache drops them within a second (the revocation guarantee's path).
+ */
+export class StripeWebhooks {
+  private readonly stripe = new Stripe('sk_test_unused_for_signature_checks');
+  private readonly events: Counter<'type' | 'outcome'>;
+
+  constructor(private readonly d: { pool: pg.Pool; keyEvents: KeyEventPublisher; logger: Logger; secrets: readonly string[]; registry: Registry }) {
+    this.events = new Counter({
+      name: 'tollgate_stripe_webhook_events_total',
+      help: 'Stripe webhook deliveries by event type and outcome (applied, duplicate, stale, ignored); meter errors are type v1.billing.meter.*',
+      labelNames: ['type', 'outcome'],
+      registers: [d.registry],
+    });
+  }
+
+  /** Verifies and parses; throws 400 invalid_stripe_signature (nothing changed) when no secret verifies it. */
+  verify(raw: string | undefined, signature: string | undefined): StripeishEvent {
+    if (!this.d.secrets.length) throw new HttpError(400, 'invalid_stripe_signature', 'No STRIPE_WEBHOOK_SECRET is configured: no delivery can be verified');
+    if (raw === undefined || !signature) throw new HttpError(400, 'invalid_stripe_signature', 'The request has no Stripe-Signature header or no body');
+    for (const secret of this.d.secrets) {
+      try {
+        return this.stripe.webhooks.constructEvent(raw, signature, secret) as unknown as StripeishEvent;
+      } catch {
+        // Next secret: during a rotation a delivery is signed with only one of them.
+      }
+    }
+    throw new HttpError(400, 'invalid_stripe_signature', 'The Stripe-Signature does not verify (wrong secret, altered body, or older than five minutes)');
+  }
+
+  async apply(event: StripeishEvent): Promise<WebhookOutcome> {
+    const object = event.data?.object;
+    const objectId = typeof object?.id === 'string' ? object.id : (event.related_object?.id ?? null);
+    const customer = customerOf(object);
+    const created = createdAt(event);
+    const changed: { id: string }[] = [];
+    const outcome = await inTransaction(this.d.pool, async (db): Promise<WebhookOutcome> => {
+      const fresh = await db.query(`insert into stripe_webhook_events (event_id, type) values ($1, $2) on conflict do nothing`, [event.id, event.type]);
+      if (fresh.rowCount === 0) return 'duplicate';
+      if (objectId) {
+        // Stripe does not promise order: an event older than the last applied one for this
+        // object would undo a newer state.
+        const newer = await db.query(
+          `insert into stripe_object_versions (object_id, last_created, last_event_id) values ($1, $2, $3)
+           on conflict (object_id) do update set last_created = excluded.last_created, last_event_id = excluded.last_event_id
+             where stripe_object_versions.last_created <= excluded.last_created`,
+          [objectId, created, event.id],
+        );
+        if (newer.rowCount === 0) return 'stale';
+      }
+      const action = this.actionFor(event);
+      if (action === 'ignore') return 'ignored';
+      if ((action === 'suspend' || action === 'resume') && customer) {
+        const sql =
+          action === 'suspend'
+            ? `update api_keys set billing_suspended_at = now(), updated_at = now() where stripe_customer_id = $1 and billing_suspended_at is null returning id, user_id`
+            : `update api_keys set billing_suspended_at = null, updated_at = now() where stripe_customer_id = $1 and billing_suspended_at is not null returning id, user_id`;
+        const rows = await db.query<{ id: string; user_id: string }>(sql, [customer]);
+        for (const r of rows.rows) {
+          changed.push(r);
+          await audit.record(
+            {
+              actor: 'stripe',
+              action: action === 'suspend' ? 'key.billing_suspended' : 'key.billing_resumed',
+              keyId: r.id,
+              userId: r.user_id,
+              details: { event_id: event.id, event_type: event.type, stripe_customer_id: customer },
+            },
+            db,
+          );
+        }
+      }
+      const announced = action === 'suspend' ? 'billing.suspended' : action === 'resume' ? 'billing.resumed' : event.type;
+      // Outbound webhooks (issue 18 item 4) enqueue `announced` here, in this transaction.
+      await db.query(`insert into billing_events (event_id, type, stripe_customer_id, details) values ($1, $2, $3, $4)`, [
+        event.id,
+        announced,
+        customer,
+        { stripe_type: event.type, status: object?.status ?? null, keys: changed.map((k) => k.id) },
+      ]);
+      await audit.record(
+        {
+          actor: 'stripe',
+          action: 'billing.event',
+          keyId: null,
+          userId: null,
+          details: { event_id: event.id, event_type: event.type, stripe_customer_id: customer, applied: announced },
+        },
+        db,
+      );
+      return 'applied';
+    });
+    this.events.inc({ type: event.type, outcome });
+    for (const k of changed) await afterCommit(this.d.logger, { keyId: k.id }, () => this.d.keyEvents.keyChanged(k.id));
+    return outcome;
+  }
+
+  private actionFor(event: StripeishEvent): 'suspend' | 'resume' | 'record' | 'ignore' {
+    const status = event.data?.object?.status;
+    switch (event.type) {
+      case 'customer.subscription.deleted':
+        return 'suspend';
+      case 'customer.subscription.created':
+      case 'customer.subscription.updated':
+        if (typeof status === 'string' && SUSPENDING.has(status)) return 'suspend';
+        if (typeof status === 'string' && PAYING.has(status)) return 'resume';
+        return 'record';
+      case 'invoice.paid':
+        return 'resume';
+      case 'invoice.payment_failed':
+        return 'record';
+      default:
+        return METER_ERRORS.has(event.type) ? 'record' : 'ignore';
+    }
+  }
+}

@@ -1,0 +1,141 @@
+import Stripe from 'stripe';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startTestGateway, type TestGateway } from './api-helpers.js';
+import { sleep, TEST_ADMIN_TOKEN } from './helpers.js';
+
+// Stripe's subscription lifecycle through the real Envoy: signed webhook deliveries (signed as
+// Stripe signs them) suspend and resume a customer's keys within a second; a bad signature, a
+// replay or an out-of-order event changes nothing; an operator's disable outlives a resumption.
+const infra = inject('infra');
+const SECRET = 'whsec_billing_lifecycle_test_secret';
+const OLD_SECRET = 'whsec_billing_lifecycle_rotated_out';
+const stripe = new Stripe('sk_test_unused');
+let stack: TestGateway;
+
+beforeAll(async () => {
+  stack = await startTestGateway(infra, 'billing_life', { STRIPE_WEBHOOK_SECRET: `${SECRET},${OLD_SECRET}` });
+});
+
+afterAll(async () => {
+  await stack?.stop();
+});
+
+async function manage(method: string, path: string, body?: unknown) {
+  const res = await fetch(`${stack.apiUrl}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = await res.json();
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+let seq = 0;
+/** A Stripe event as Stripe sends it; `created` in seconds, defaulting to now. */
+function event(type: string, object: Record<string, unknown>, created = Math.floor(Date.now() / 1000)) {
+  seq += 1;
+  return { id: `evt_test_${Date.now()}_${seq}`, object: 'event', type, created, api_version: '2025-09-30', data: { object } };
+}
+
+async function deliver(evt: unknown, opts: { secret?: string; signature?: string } = {}) {
+  const payload = JSON.stringify(evt);
+  const signature = opts.signature ?? stripe.webhooks.generateTestHeaderString({ payload, secret: opts.secret ?? SECRET });
+  const res = await fetch(`${stack.apiUrl}/webhooks/stripe`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'stripe-signature': signature },
+    body: payload,
+  });
+  return { status: res.status, body: (await res.json()) as { outcome?: string; error?: string; request_id?: string } };
+}
+
+const gateway = (key: string) => fetch(`${stack.envoy.url}/hello`, { headers: { authorization: `Bearer ${key}` } });
+
+async function untilStatus(key: string, status: number, withinMs = 1000): Promise<number> {
+  const start = Date.now();
+  let last = 0;
+  while (Date.now() - start < withinMs + 500) {
+    last = (await gateway(key)).status;
+    if (last === status) return Date.now() - start;
+    await sleep(25);
+  }
+  throw new Error(`gateway still answers ${last}, not ${status}, after ${Date.now() - start} ms`);
+}
+
+async function customerKey(customer: string) {
+  const k = await manage('POST', '/api/keys', { user_id: `billing-${customer}`, name: 'billed', stripe_customer_id: customer });
+  expect((await gateway(k.key)).status).toBe(200); // cached now: the change must reach the cache
+  return k as { id: string; key: string };
+}
+
+const sub = (customer: string, status: string, id = `sub_${customer}`) => ({ id, object: 'subscription', customer, status });
+const invoice = (customer: string) => ({ id: `in_${customer}_${seq}`, object: 'invoice', customer, status: 'paid' });
+
+describe('Stripe webhooks through Envoy', () => {
+  it('cancel → 402 billing_suspended within a second → invoice.paid → 200 again', async () => {
+    const k = await customerKey('cus_cancel');
+    const r = await deliver(event('customer.subscription.deleted', sub('cus_cancel', 'canceled')));
+    expect(r).toMatchObject({ status: 200, body: { outcome: 'applied' } });
+    expect(await untilStatus(k.key, 402)).toBeLessThan(1000);
+    const refused = await gateway(k.key);
+    expect(await refused.json()).toMatchObject({ error: 'billing_suspended', request_id: expect.any(String) });
+    expect(await manage('GET', `/api/keys/by-id/${k.id}`)).toMatchObject({ status: 'suspended', is_active: true });
+
+    expect((await deliver(event('invoice.paid', invoice('cus_cancel')))).body.outcome).toBe('applied');
+    expect(await untilStatus(k.key, 200)).toBeLessThan(1000);
+    expect(await manage('GET', `/api/keys/by-id/${k.id}`)).toMatchObject({ status: 'active' });
+  });
+
+  it('a bad or stale signature answers 400 and changes nothing; a rotated-in secret verifies', async () => {
+    const k = await customerKey('cus_badsig');
+    const evt = event('customer.subscription.deleted', sub('cus_badsig', 'canceled'));
+    const stale = stripe.webhooks.generateTestHeaderString({ payload: JSON.stringify(evt), secret: SECRET, timestamp: Math.floor(Date.now() / 1000) - 3600 });
+    for (const attempt of [{ secret: 'whsec_not_the_secret' }, { signature: 't=1,v1=00' }, { signature: stale }]) {
+      const r = await deliver(evt, attempt);
+      expect(r).toMatchObject({ status: 400, body: { error: 'invalid_stripe_signature', request_id: expect.any(String) } });
+    }
+    await sleep(300);
+    expect((await gateway(k.key)).status).toBe(200);
+    // The same event, validly signed (with the second secret), still applies: refusals recorded nothing.
+    expect((await deliver(evt, { secret: OLD_SECRET })).body.outcome).toBe('applied');
+    expect(await untilStatus(k.key, 402)).toBeLessThan(1000);
+  });
+
+  it('a replayed or out-of-order event does nothing', async () => {
+    const k = await customerKey('cus_order');
+    const now = Math.floor(Date.now() / 1000);
+    const cancel = event('customer.subscription.updated', sub('cus_order', 'unpaid'), now - 10);
+    const resume = event('customer.subscription.updated', sub('cus_order', 'active'), now);
+    expect((await deliver(resume)).body.outcome).toBe('applied');
+    expect((await deliver(cancel)).body.outcome).toBe('stale');
+    expect((await deliver(resume)).body.outcome).toBe('duplicate');
+    await sleep(300);
+    expect((await gateway(k.key)).status).toBe(200);
+    const suspend = event('customer.subscription.updated', sub('cus_order', 'paused'), now + 1);
+    expect((await deliver(suspend)).body.outcome).toBe('applied');
+    expect(await untilStatus(k.key, 402)).toBeLessThan(1000);
+    expect((await deliver(resume)).body.outcome).toBe('duplicate');
+    await sleep(300);
+    expect((await gateway(k.key)).status).toBe(402);
+  });
+
+  it('an operator-disabled key stays disabled after resumption', async () => {
+    const k = await customerKey('cus_disabled');
+    await deliver(event('customer.subscription.deleted', sub('cus_disabled', 'canceled')));
+    expect(await untilStatus(k.key, 402)).toBeLessThan(1000);
+    await manage('PATCH', `/api/keys/${k.id}`, { is_active: false });
+    await deliver(event('invoice.paid', invoice('cus_disabled')));
+    await sleep(300);
+    expect((await gateway(k.key)).status).toBe(401);
+    expect(await manage('GET', `/api/keys/by-id/${k.id}`)).toMatchObject({ status: 'inactive', is_active: false });
+  });
+
+  it('invoice.payment_failed is recorded but suspends nothing', async () => {
+    const k = await customerKey('cus_failed');
+    expect((await deliver(event('invoice.payment_failed', { ...invoice('cus_failed'), status: 'open' }))).body.outcome).toBe('applied');
+    await sleep(300);
+    expect((await gateway(k.key)).status).toBe(200);
+    const rows = await stack.authz.deps.pool.query(`select type from billing_events where stripe_customer_id = 'cus_failed'`);
+    expect(rows.rows).toEqual([{ type: 'invoice.payment_failed' }]);
+  });
+});
