@@ -25,6 +25,7 @@ const key = (over: Partial<ApiKey> = {}): ApiKey => ({
   permissionSet: 'reader_writer',
   rateLimitPerMinute: 100,
   rateLimitPerDay: null,
+  monthlyQuota: null,
   expiresAt: new Date('2030-01-01T00:00:00Z'),
   isActive: true,
   revokedAt: null,
@@ -106,6 +107,7 @@ describe('owner field policy: create, extend, rotate', () => {
     expect(policy.create(creator, { ...body, metadata: { team: 'b' } }, undefined)).toEqual({
       rateLimitPerMinute: 100,
       rateLimitPerDay: null,
+      monthlyQuota: null,
       expiresAt: creator.expiresAt,
       stripeCustomerId: 'cus_alice',
       metadata: { byok: false, team: 'b' },

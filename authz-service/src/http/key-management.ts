@@ -197,6 +197,7 @@ export class KeyManagement {
           : {
               rateLimitPerMinute: body.rate_limit_per_minute ?? null,
               rateLimitPerDay: body.rate_limit_per_day ?? null,
+              monthlyQuota: body.monthly_quota ?? null,
               expiresAt: requestedExpiry ?? null,
               stripeCustomerId: body.stripe_customer_id ?? null,
               metadata: body.metadata ?? {},
@@ -269,6 +270,7 @@ export class KeyManagement {
         permissionSet: body.permission_set,
         rateLimitPerMinute: body.rate_limit_per_minute,
         rateLimitPerDay: body.rate_limit_per_day,
+        monthlyQuota: body.monthly_quota,
         metadata: body.metadata,
         stripeCustomerId: body.stripe_customer_id,
         isActive: body.is_active,

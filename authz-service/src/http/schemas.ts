@@ -52,6 +52,13 @@ const stripeCustomerId = z
   .regex(/^cus_[A-Za-z0-9]{1,64}$/, 'Stripe customer ids look like cus_…')
   .nullable();
 const name = z.string().trim().min(1).max(200);
+const monthlyQuota = z
+  .number()
+  .int()
+  .min(1)
+  .max(Number.MAX_SAFE_INTEGER)
+  .nullable()
+  .describe('Cost units per calendar month (UTC); null: no quota. An owner key may lower it, never raise it');
 const description = z.string().max(2000).nullable();
 
 export const CreateKeyBody = named(
@@ -61,6 +68,7 @@ export const CreateKeyBody = named(
     description: description.optional(),
     rate_limit_per_minute: ratePerMinute.optional().describe('Requests per minute; null or absent: DEFAULT_RATE_LIMIT_PER_MINUTE, else unlimited'),
     rate_limit_per_day: ratePerDay.optional().describe('Requests per day; null or absent: DEFAULT_RATE_LIMIT_PER_DAY, else unlimited'),
+    monthly_quota: monthlyQuota.optional(),
     scopes: scopes.optional(),
     permission_set: permissionSetName.nullable().optional(),
     expires_at: futureInstant.nullable().optional(),
@@ -79,6 +87,7 @@ export const UpdateKeyBody = named(
       description: description.optional(),
       rate_limit_per_minute: ratePerMinute.optional(),
       rate_limit_per_day: ratePerDay.optional(),
+      monthly_quota: monthlyQuota.optional(),
       scopes: scopes.optional(),
       permission_set: permissionSetName.nullable().optional(),
       metadata: metadata.optional(),
@@ -143,6 +152,7 @@ export const KeyRecord = named(
     effective_scopes: z.array(z.string()).describe('Scopes the gateway grants: the permission set’s plus the key’s own'),
     rate_limit_per_minute: z.number().int().nullable(),
     rate_limit_per_day: z.number().int().nullable(),
+    monthly_quota: z.number().int().nullable(),
     expires_at: instant.nullable(),
     is_active: z.boolean(),
     status: z.enum(['active', 'revoked', 'expired', 'inactive']),
@@ -331,6 +341,10 @@ export const KeyUsageRecord = named(
     key_id: z.string(),
     user_id: z.string().nullable(),
     credential: z.string().nullable(),
+    quota: z
+      .object({ monthly_quota: z.number().int(), used: z.number().int(), remaining: z.number().int(), resets_at: instant })
+      .nullable()
+      .describe('This calendar month (UTC), in cost units; null: the key has no monthly quota'),
     ...usageSeries,
   }),
   'KeyUsage',
