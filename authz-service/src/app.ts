@@ -131,6 +131,7 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
     settings: {
       acceptedPrefixes: config.ACCEPTED_KEY_PREFIXES ?? [config.KEY_PREFIX],
       routeScopes: config.ROUTE_SCOPES ?? [],
+      routeCosts: config.ROUTE_COSTS ?? [],
       serviceTokenRoutes: config.SERVICE_TOKEN_ROUTES,
       permissionSets: permissionSets(config.PERMISSION_SETS),
       failureMode: config.RATE_LIMIT_FAILURE_MODE,

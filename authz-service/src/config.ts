@@ -115,6 +115,12 @@ const schema = z.object({
     'route scopes',
   ).optional(),
 
+  /** Route weights, JSON: [{"prefix": "/v1/reports/", "cost": 5}]; first match wins, else 1 (docs/billing.md, "Route costs"). */
+  ROUTE_COSTS: jsonOf(
+    z.array(z.object({ prefix: z.string().startsWith('/'), cost: z.number().int().min(1).max(1_000_000) }).strict()),
+    'route costs',
+  ).optional(),
+
   /**
    * Service-token signing secrets (seed 001), newest first, each `kid:secret` (or a bare secret,
    * whose kid is "default"). Unset: service tokens are off.

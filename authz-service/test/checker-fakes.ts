@@ -26,6 +26,7 @@ export function apiKey(overrides: Partial<ApiKey> = {}): ApiKey {
     permissionSet: null,
     rateLimitPerMinute: null,
     rateLimitPerDay: null,
+    monthlyQuota: null,
     expiresAt: null,
     isActive: true,
     revokedAt: null,

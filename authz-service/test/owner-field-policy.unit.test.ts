@@ -98,6 +98,7 @@ describe('owner field policy: create, extend, rotate', () => {
     expect(policy.create(creator, { ...body, metadata: { team: 'b' } }, undefined)).toEqual({
       rateLimitPerMinute: 100,
       rateLimitPerDay: null,
+      monthlyQuota: null,
       expiresAt: creator.expiresAt,
       stripeCustomerId: 'cus_alice',
       metadata: { byok: false, team: 'b' },

@@ -21,6 +21,8 @@ export const CHECK_METADATA = {
   service: 'service',
   /** `allow` or `deny`: a request the gateway refused is never billable, whatever its status. */
   decision: 'decision',
+  /** API keys: the request's weight (ROUTE_COSTS, 1 by default): the cost units usage records and Stripe bills. */
+  cost: 'cost',
   /** On a denial: the JSON body's `error` (`insufficient_scope`, `rate_limited`, …). */
   errorCode: 'error_code',
   /** Provider routes: the provider the request was for (docs/vault.md). */

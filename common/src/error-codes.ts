@@ -261,6 +261,12 @@ export const ERROR_CODES = {
     meaning: 'The key is over its per-minute or per-day limit.',
     action: 'Retry after `Retry-After` seconds; the rate-limit headers say where you stand.',
   },
+  quota_exceeded: {
+    status: [429],
+    surfaces: ['gateway'],
+    meaning: 'The key has used its monthly quota (cost units per calendar month, UTC).',
+    action: 'Wait for the next month (`Retry-After`), or ask an operator to raise the quota.',
+  },
   too_many_failed_attempts: {
     status: [429],
     surfaces: ['gateway', 'management'],

@@ -6,6 +6,7 @@ import type { KeyHasher } from '../domain/key-hash.js';
 import { keyState, type ApiKey } from '../domain/api-key.js';
 import { effectiveScopes, requiredScope, scopeAllows, serviceRouteAllowed, SERVICE_ROUTE_SCOPE, type RouteScopeRule } from '../domain/scopes.js';
 import { hasPathParameters } from '../domain/path-prefix.js';
+import { routeCost, type RouteCostRule } from '../domain/route-cost.js';
 import { bearerChallenge } from '../domain/bearer-challenge.js';
 import { serviceTokenRouteFor, type ServiceTokenRouteRule } from '../domain/service-token.js';
 import { deny, type CheckInput, type Decision } from './decision.js';
@@ -19,6 +20,8 @@ import type { ProviderInjector } from './provider-injector.js';
 export interface CheckerSettings {
   acceptedPrefixes: string[];
   routeScopes: RouteScopeRule[];
+  /** ROUTE_COSTS: a request's weight against the monthly quota and in billing. */
+  routeCosts?: RouteCostRule[];
   /** Prefixes for service tokens only: API keys need `service_route:<prefix>` there. */
   serviceTokenRoutes: ServiceTokenRouteRule[];
   permissionSets: Record<string, readonly string[]>;
@@ -131,13 +134,18 @@ export class Checker {
     const limits = {
       perMinute: key.rateLimitPerMinute ?? this.d.settings.defaultPerMinute,
       perDay: key.rateLimitPerDay ?? this.d.settings.defaultPerDay,
+      // The one effective quota: the key's own (a plan's, once plans exist, is fed in here).
+      ...(key.monthlyQuota ? { monthlyQuota: key.monthlyQuota } : {}),
     };
+    const cost = routeCost(path, this.d.settings.routeCosts ?? []);
+    // Published only when ROUTE_COSTS weighs the route: billing counts an absent cost as 1.
+    if (cost !== 1) metadata[CHECK_METADATA.cost] = String(cost);
     let responseHeaders: Record<string, string> = {};
     let outcome: 'allowed' | 'allowed_fail_open' = 'allowed';
-    if (limits.perMinute || limits.perDay) {
+    if (limits.perMinute || limits.perDay || limits.monthlyQuota) {
       let result: RateLimitResult;
       try {
-        result = await this.d.limiter.hit(key.id, limits);
+        result = await (cost === 1 ? this.d.limiter.hit(key.id, limits) : this.d.limiter.hit(key.id, limits, cost));
       } catch (err) {
         this.d.redisFailures.inc();
         if (this.d.settings.failureMode === 'closed') {
@@ -153,6 +161,13 @@ export class Checker {
         outcome = 'allowed_fail_open';
       }
       responseHeaders = rateLimitHeaders(result);
+      if (!result.allowed && result.deniedBy === 'quota') {
+        const retryAfter = Math.max(1, Math.ceil(result.retryAfterMs / 1000));
+        return deny(429, 'quota_exceeded', 'Monthly quota exhausted; it renews at the start of next month (UTC)', {
+          headers: { ...responseHeaders, 'retry-after': String(retryAfter) },
+          metadata,
+        });
+      }
       if (!result.allowed) {
         const retryAfter = Math.max(1, Math.ceil(result.retryAfterMs / 1000));
         return deny(429, 'rate_limited', `Rate limit exceeded; retry in ${retryAfter} s`, {

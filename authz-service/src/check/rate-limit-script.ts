@@ -4,12 +4,16 @@ export const RATE_LIMIT_LUA = `
 -- counted together, atomically, in one round trip.
 --
 -- KEYS[1]  the key's counter hash ("<prefix>rl:{<key id>}": the hash tag keeps it in one
---          Redis Cluster slot; it is the only key this script touches)
+--          Redis Cluster slot)
+-- KEYS[2]  the key's monthly quota hash ("<prefix>quota:{<key id>}", same slot): fields
+--          "month" (year * 12 + month index, UTC) and "used" (cost units counted this month)
 -- ARGV[1]  per-minute limit (0 = none)
 -- ARGV[2]  per-day limit (0 = none)
 -- ARGV[3]  cost of this request (1)
 -- ARGV[4]  minute window size in ms (60000; tests shorten it to show boundary behaviour)
 -- ARGV[5]  day window size in ms (86400000)
+-- ARGV[6]  monthly quota in cost units (0 = none)
+-- ARGV[7]  this request's cost against the quota (ROUTE_COSTS weight, 1 by default)
 --
 -- Each window keeps a counter per fixed window ("m:<index>", "d:<index>"). The estimate of
 -- requests in the sliding window ending now is
@@ -18,8 +22,13 @@ export const RATE_LIMIT_LUA = `
 -- does not let 2L through around a boundary: L requests at the end of one window still weigh
 -- almost L at the start of the next.
 --
+-- The quota counts the calendar month in UTC by Redis's clock, so every replica agrees on
+-- when a month starts; the request is counted in all windows and the quota together or in none.
+--
 -- Returns {allowed, minute_limit, minute_remaining, minute_reset_ms, day_limit, day_remaining,
---          day_reset_ms, retry_after_ms}
+--          day_reset_ms, retry_after_ms, quota_limit, quota_used, quota_reset_ms, denied_by}
+-- where quota_used counts this request when allowed, and denied_by is 0 (allowed), 1 (a rate
+-- window) or 2 (the quota; retry_after_ms is then the time to the next month).
 
 local key = KEYS[1]
 local limits = { tonumber(ARGV[1]), tonumber(ARGV[2]) }
@@ -31,8 +40,48 @@ local tags = { 'm:', 'd:' }
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
+-- Civil date from days since 1970-01-01 and back (H. Hinnant's algorithms, integer-only).
+local function civil(z)
+  z = z + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) - math.floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local m = mp < 10 and mp + 3 or mp - 9
+  local y = yoe + era * 400
+  if m <= 2 then y = y + 1 end
+  return y, m
+end
+local function days_from_civil(y, m)
+  if m <= 2 then y = y - 1 end
+  local era = math.floor(y / 400)
+  local yoe = y - era * 400
+  local mp = m > 2 and m - 3 or m + 9
+  local doy = math.floor((153 * mp + 2) / 5)
+  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
+  return era * 146097 + doe - 719468
+end
+
+local quota = tonumber(ARGV[6])
+local qcost = tonumber(ARGV[7])
+local q = nil
+if quota > 0 then
+  local y, m = civil(math.floor(now / 86400000))
+  local month = y * 12 + (m - 1)
+  local ny, nm = y, m + 1
+  if nm > 12 then ny, nm = y + 1, 1 end
+  local next_ms = days_from_civil(ny, nm) * 86400000
+  local used = 0
+  if tonumber(redis.call('HGET', KEYS[2], 'month') or '-1') == month then
+    used = tonumber(redis.call('HGET', KEYS[2], 'used') or '0')
+  end
+  q = { month = month, used = used, next_ms = next_ms }
+end
+
 local state = {}
 local allowed = true
+local denied_by = 0
 local retry = 0
 for i = 1, 2 do
   local limit = limits[i]
@@ -59,8 +108,15 @@ for i = 1, 2 do
       end
       if wait < 1 then wait = 1 end
       if wait > retry then retry = wait end
+      denied_by = 1
     end
   end
+end
+-- The quota decides last: when it is spent, waiting out a rate window does not help.
+if q and q.used + qcost > quota then
+  allowed = false
+  denied_by = 2
+  retry = q.next_ms - now
 end
 
 if allowed then
@@ -87,7 +143,13 @@ if allowed then
     end
   end
   local ttl = (state[2] and 2 * sizes[2]) or 2 * sizes[1]
-  redis.call('PEXPIRE', key, ttl)
+  if state[1] or state[2] then redis.call('PEXPIRE', key, ttl) end
+  if q then
+    if q.used == 0 then redis.call('HSET', KEYS[2], 'month', q.month, 'used', 0) end
+    q.used = redis.call('HINCRBY', KEYS[2], 'used', qcost)
+    -- Kept a day past the month's end so a reader of last month's count near midnight finds it.
+    redis.call('PEXPIREAT', KEYS[2], q.next_ms + 86400000)
+  end
 end
 
 local out = { allowed and 1 or 0 }
@@ -106,5 +168,15 @@ for i = 1, 2 do
   end
 end
 out[#out + 1] = math.ceil(retry)
+if q then
+  out[#out + 1] = quota
+  out[#out + 1] = q.used
+  out[#out + 1] = q.next_ms - now
+else
+  out[#out + 1] = 0
+  out[#out + 1] = 0
+  out[#out + 1] = 0
+end
+out[#out + 1] = denied_by
 return out
 `;

@@ -9,6 +9,8 @@ export interface ApiKey {
   permissionSet: string | null;
   rateLimitPerMinute: number | null;
   rateLimitPerDay: number | null;
+  /** Cost units per calendar month (UTC); null: no quota of its own. */
+  monthlyQuota: number | null;
   expiresAt: Date | null;
   isActive: boolean;
   revokedAt: Date | null;

@@ -42,6 +42,7 @@ export class KeyManagement extends KeyChanges {
           : {
               rateLimitPerMinute: body.rate_limit_per_minute ?? null,
               rateLimitPerDay: body.rate_limit_per_day ?? null,
+              monthlyQuota: body.monthly_quota ?? null,
               expiresAt: requestedExpiry ?? null,
               stripeCustomerId: body.stripe_customer_id ?? null,
               metadata: body.metadata ?? {},
@@ -114,6 +115,7 @@ export class KeyManagement extends KeyChanges {
         permissionSet: body.permission_set,
         rateLimitPerMinute: body.rate_limit_per_minute,
         rateLimitPerDay: body.rate_limit_per_day,
+        monthlyQuota: body.monthly_quota,
         metadata: body.metadata,
         stripeCustomerId: body.stripe_customer_id,
         isActive: body.is_active,

@@ -20,6 +20,7 @@ export function toKeyRecord(key: ApiKey, sets: Record<string, readonly string[]>
     effective_scopes: effectiveScopes(key, sets),
     rate_limit_per_minute: key.rateLimitPerMinute,
     rate_limit_per_day: key.rateLimitPerDay,
+    monthly_quota: key.monthlyQuota,
     expires_at: iso(key.expiresAt),
     is_active: key.isActive,
     status: keyState(key, now),

@@ -43,7 +43,8 @@ function adminOnly(actor: Actor): void {
 
 /** The managed phase: the operator's own provider accounts, several per provider (docs/vault.md). */
 export function operatorCredentialRoutes(deps: ServiceDeps): RouteSpec[] {
-  const svc = deps.operatorCredentials;
+  // Read when a handler runs: building the routes (the offline OpenAPI document) needs no vault.
+  const svc = () => deps.operatorCredentials;
   return [
     defineRoute({
       method: 'POST',
@@ -56,7 +57,7 @@ export function operatorCredentialRoutes(deps: ServiceDeps): RouteSpec[] {
       responses: { 201: { description: 'Stored', schema: OperatorCredential }, ...common },
       handler: async ({ body, actor }) => {
         adminOnly(actor);
-        const meta = await vaultCall(() => svc.create(body.provider, body.label, body.secret, actorLabel(actor)));
+        const meta = await vaultCall(() => svc().create(body.provider, body.label, body.secret, actorLabel(actor)));
         return { status: 201, body: metaJson(meta) };
       },
     }),
@@ -69,7 +70,7 @@ export function operatorCredentialRoutes(deps: ServiceDeps): RouteSpec[] {
       responses: { 200: { description: 'Metadata of each operator credential', schema: OperatorCredentialList }, ...common },
       handler: async ({ actor }) => {
         adminOnly(actor);
-        return { status: 200, body: { object: 'list', data: (await svc.list()).map(metaJson) } };
+        return { status: 200, body: { object: 'list', data: (await svc().list()).map(metaJson) } };
       },
     }),
     defineRoute({
@@ -83,7 +84,7 @@ export function operatorCredentialRoutes(deps: ServiceDeps): RouteSpec[] {
       responses: { 200: { description: 'Replaced', schema: OperatorCredential }, ...common, 404: error('No operator credential with this id') },
       handler: async ({ params, body, actor }) => {
         adminOnly(actor);
-        const meta = await vaultCall(() => svc.rotate(params.credential_id, body.secret, body.label, actorLabel(actor)));
+        const meta = await vaultCall(() => svc().rotate(params.credential_id, body.secret, body.label, actorLabel(actor)));
         if (!meta) throw notFound('operator credential');
         return { status: 200, body: metaJson(meta) };
       },
@@ -98,7 +99,7 @@ export function operatorCredentialRoutes(deps: ServiceDeps): RouteSpec[] {
       responses: { 200: { description: 'Deleted', schema: DeletedOperatorCredential }, ...common, 404: error('No operator credential with this id') },
       handler: async ({ params, actor }) => {
         adminOnly(actor);
-        const meta = await svc.delete(params.credential_id, actorLabel(actor));
+        const meta = await svc().delete(params.credential_id, actorLabel(actor));
         if (!meta) throw notFound('operator credential');
         return { status: 200, body: { object: 'operator_credential', id: meta.id, provider: meta.provider, deleted: true } };
       },

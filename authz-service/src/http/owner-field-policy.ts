@@ -47,6 +47,7 @@ export interface OwnerPolicySettings {
 export interface OwnerCreateValues {
   rateLimitPerMinute: number | null;
   rateLimitPerDay: number | null;
+  monthlyQuota: number | null;
   expiresAt: Date | null;
   stripeCustomerId: string | null;
   metadata: Record<string, unknown>;
@@ -109,6 +110,7 @@ export class OwnerFieldPolicy {
       description: free,
       rate_limit_per_minute: (next, current) => assertLowerOrEqual('rate_limit_per_minute', current.rateLimitPerMinute, next, settings.defaultPerMinute),
       rate_limit_per_day: (next, current) => assertLowerOrEqual('rate_limit_per_day', current.rateLimitPerDay, next, settings.defaultPerDay),
+      monthly_quota: (next, current) => assertLowerOrEqual('monthly_quota', current.monthlyQuota, next, null),
       scopes: narrowing,
       permission_set: narrowing,
       metadata: (next, current) => assertReservedMetadataKept(current.metadata, next),
@@ -154,6 +156,8 @@ export class OwnerFieldPolicy {
       assertLowerOrEqual(field, creator[prop], next, this.settings[fallback]);
       limits[prop] = next;
     }
+    const monthlyQuota = body.monthly_quota === undefined ? creator.monthlyQuota : body.monthly_quota;
+    assertLowerOrEqual('monthly_quota', creator.monthlyQuota, monthlyQuota, null);
     const expiresAt = requestedExpiry === undefined ? creator.expiresAt : requestedExpiry;
     assertNotLater(body.expires_in_days !== undefined ? 'expires_in_days' : 'expires_at', creator.expiresAt, expiresAt);
     const stripeCustomerId = body.stripe_customer_id === undefined ? creator.stripeCustomerId : body.stripe_customer_id;
@@ -161,7 +165,7 @@ export class OwnerFieldPolicy {
     const inherited = reservedMetadataOf(creator.metadata);
     const metadata = { ...inherited, ...body.metadata };
     assertReservedMetadataKept(inherited, metadata);
-    return { ...limits, expiresAt, stripeCustomerId, metadata };
+    return { ...limits, monthlyQuota, expiresAt, stripeCustomerId, metadata };
   }
 
   /** POST /api/keys/:id/extend by an owner: only sooner. */

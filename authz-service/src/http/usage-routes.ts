@@ -1,4 +1,5 @@
 import { HttpError } from '@tollgate/common';
+import { keyQuota } from './key-quota.js';
 import { readBillingStatus, readKeyUsage, readTokenUsage, readUserUsage, UsageRangeError } from '@tollgate/usage-model';
 import type { ServiceDeps } from '../deps.js';
 import { assertMayActFor, ownsKey } from './auth.js';
@@ -62,7 +63,8 @@ export function usageRoutes(deps: ServiceDeps): RouteSpec[] {
         const key = await deps.keyStore.getById(params.id);
         // Admins may read a deleted key's history; owners only their own existing keys.
         if (actor.kind !== 'admin' && (!key || !ownsKey(actor, key.userId))) throw notFound('key');
-        return { status: 200, body: await usageCall(() => readKeyUsage(deps.pool, params.id, query)) };
+        const usage = await usageCall(() => readKeyUsage(deps.pool, params.id, query));
+        return { status: 200, body: { ...usage, quota: key ? await keyQuota(deps, key) : null } };
       },
     }),
     defineRoute({

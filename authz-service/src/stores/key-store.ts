@@ -22,6 +22,7 @@ interface ApiKeyRow {
   permission_set: string | null;
   rate_limit_per_minute: number | null;
   rate_limit_per_day: number | null;
+  monthly_quota: string | null;
   expires_at: Date | null;
   is_active: boolean;
   revoked_at: Date | null;
@@ -40,7 +41,7 @@ interface ApiKeyRow {
 
 /** Every column but the hashes: the hashes never leave the store. */
 const KEY_COLUMNS = `id, user_id, name, description, key_prefix, scopes, permission_set,
-  rate_limit_per_minute, rate_limit_per_day, expires_at, is_active, revoked_at, revoked_by,
+  rate_limit_per_minute, rate_limit_per_day, monthly_quota, expires_at, is_active, revoked_at, revoked_by,
   revoked_reason, last_used_at, usage_count, metadata, stripe_customer_id, billing_suspended_at,
   previous_key_expires_at, created_by, created_at, updated_at`;
 
@@ -55,6 +56,7 @@ function rowToKey(r: ApiKeyRow): ApiKey {
     permissionSet: r.permission_set,
     rateLimitPerMinute: r.rate_limit_per_minute,
     rateLimitPerDay: r.rate_limit_per_day,
+    monthlyQuota: r.monthly_quota === null ? null : Number(r.monthly_quota),
     expiresAt: r.expires_at,
     isActive: r.is_active,
     revokedAt: r.revoked_at,
@@ -83,6 +85,7 @@ export interface NewKey {
   permissionSet?: string | null;
   rateLimitPerMinute?: number | null;
   rateLimitPerDay?: number | null;
+  monthlyQuota?: number | null;
   expiresAt?: Date | null;
   metadata?: Record<string, unknown>;
   stripeCustomerId?: string | null;
@@ -100,6 +103,7 @@ export interface KeyPatch {
   permissionSet?: string | null;
   rateLimitPerMinute?: number | null;
   rateLimitPerDay?: number | null;
+  monthlyQuota?: number | null;
   metadata?: Record<string, unknown>;
   stripeCustomerId?: string | null;
   isActive?: boolean;
@@ -112,6 +116,7 @@ const PATCH_COLUMNS: Record<keyof KeyPatch, string> = {
   permissionSet: 'permission_set',
   rateLimitPerMinute: 'rate_limit_per_minute',
   rateLimitPerDay: 'rate_limit_per_day',
+  monthlyQuota: 'monthly_quota',
   metadata: 'metadata',
   stripeCustomerId: 'stripe_customer_id',
   isActive: 'is_active',
@@ -159,8 +164,8 @@ export class KeyStore {
   async insert(k: NewKey, db: Queryable = this.pool): Promise<ApiKey> {
     const r = await db.query<ApiKeyRow>(
       `insert into api_keys (id, user_id, name, description, key_prefix, key_hash, scopes, permission_set,
-         rate_limit_per_minute, rate_limit_per_day, expires_at, metadata, stripe_customer_id, created_by)
-       values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)
+         rate_limit_per_minute, rate_limit_per_day, expires_at, metadata, stripe_customer_id, created_by, monthly_quota)
+       values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)
        returning ${KEY_COLUMNS}`,
       [
         k.id ?? newKeyId(),
@@ -177,6 +182,7 @@ export class KeyStore {
         k.metadata ?? {},
         k.stripeCustomerId ?? null,
         k.createdBy ?? null,
+        k.monthlyQuota ?? null,
       ],
     );
     return rowToKey(r.rows[0]!);

@@ -76,6 +76,12 @@ export const AUTHZ_MIGRATIONS: Migration[] = [
   ...VAULT_MIGRATIONS,
   ...SESSION_MIGRATIONS,
   ...BILLING_MIGRATIONS,
+  {
+    // The key's own monthly quota (cost units per calendar month, UTC), set by an operator;
+    // the count lives in Redis (check/rate-limit-script.ts).
+    id: '060_key_quotas',
+    sql: `alter table api_keys add column monthly_quota bigint check (monthly_quota is null or monthly_quota > 0);`,
+  },
 ];
 
 export const AUTHZ_MIGRATIONS_TABLE = 'tollgate_authz_migrations';

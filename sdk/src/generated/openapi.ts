@@ -522,10 +522,82 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/operator-credentials": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the operator credentials (metadata only; admin only) */
+        get: operations["listOperatorCredentials"];
+        put?: never;
+        /**
+         * Store a new operator credential for a provider (admin only)
+         * @description Keys granted the provider in metadata.managed_providers use these when their user has none of their own.
+         */
+        post: operations["createOperatorCredential"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/operator-credentials/{credential_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Replace an operator credential’s secret (rotation; admin only) */
+        put: operations["rotateOperatorCredential"];
+        post?: never;
+        /** Delete an operator credential (admin only) */
+        delete: operations["deleteOperatorCredential"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/webhooks/stripe": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stripe webhook receiver (subscription lifecycle)
+         * @description Authenticated only by `Stripe-Signature` (STRIPE_WEBHOOK_SECRET), verified over the raw body. Each event applies once; an event older than the last applied one for the same Stripe object is ignored. See docs/billing.md.
+         */
+        post: operations["receiveStripeWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        Error: {
+            /**
+             * @description A code from docs/errors.md
+             * @enum {string}
+             */
+            error: "missing_credential" | "invalid_credential" | "invalid_api_key" | "key_revoked" | "key_expired" | "key_inactive" | "insufficient_scope" | "invalid_credentials" | "invalid_session" | "csrf_failed" | "forbidden" | "scope_escalation" | "field_not_allowed" | "invalid_request" | "invalid_json" | "unsupported_media_type" | "payload_too_large" | "not_found" | "method_not_allowed" | "unknown_permission_set" | "invalid_expiry" | "idempotency_key_reused" | "idempotency_key_in_use" | "vault_disabled" | "tokens_disabled" | "invalid_stripe_signature" | "too_many_failed_attempts" | "usage_unavailable" | "internal_error";
+            message: string;
+            details?: unknown;
+            /** @description With field_not_allowed: the field a keys:manage key may not set as asked */
+            field?: string;
+            /** @description This request's id, also the x-request-id response header: quote it to an operator */
+            request_id: string;
+        };
         CreateKeyRequest: {
             /** @description The owner of the key, as your system names it */
             user_id: string;
@@ -535,6 +607,8 @@ export interface components {
             rate_limit_per_minute?: number | null;
             /** @description Requests per day; null or absent: DEFAULT_RATE_LIMIT_PER_DAY, else unlimited */
             rate_limit_per_day?: number | null;
+            /** @description Cost units per calendar month (UTC); null: no quota. An owner key may lower it, never raise it */
+            monthly_quota?: number | null;
             scopes?: string[];
             permission_set?: string | null;
             expires_at?: string | null;
@@ -550,6 +624,8 @@ export interface components {
             description?: string | null;
             rate_limit_per_minute?: number | null;
             rate_limit_per_day?: number | null;
+            /** @description Cost units per calendar month (UTC); null: no quota. An owner key may lower it, never raise it */
+            monthly_quota?: number | null;
             scopes?: string[];
             permission_set?: string | null;
             /** @description Free-form JSON object kept with the key; metadata.byok is read by the gateway and only an admin token sets it */
@@ -588,10 +664,11 @@ export interface components {
             effective_scopes: string[];
             rate_limit_per_minute: number | null;
             rate_limit_per_day: number | null;
+            monthly_quota: number | null;
             expires_at: string | null;
             is_active: boolean;
             /** @enum {string} */
-            status: "active" | "revoked" | "expired" | "inactive";
+            status: "active" | "revoked" | "expired" | "inactive" | "suspended";
             revoked_at: string | null;
             revoked_reason: string | null;
             last_used_at: string | null;
@@ -623,10 +700,11 @@ export interface components {
             effective_scopes: string[];
             rate_limit_per_minute: number | null;
             rate_limit_per_day: number | null;
+            monthly_quota: number | null;
             expires_at: string | null;
             is_active: boolean;
             /** @enum {string} */
-            status: "active" | "revoked" | "expired" | "inactive";
+            status: "active" | "revoked" | "expired" | "inactive" | "suspended";
             revoked_at: string | null;
             revoked_reason: string | null;
             last_used_at: string | null;
@@ -669,115 +747,6 @@ export interface components {
                 builtin: boolean;
             }[];
         };
-        Error: {
-            /**
-             * @description A code from docs/errors.md
-             * @enum {string}
-             */
-            error: "missing_credential" | "invalid_credential" | "invalid_api_key" | "key_revoked" | "key_expired" | "key_inactive" | "insufficient_scope" | "invalid_credentials" | "invalid_session" | "csrf_failed" | "forbidden" | "scope_escalation" | "field_not_allowed" | "invalid_request" | "invalid_json" | "unsupported_media_type" | "payload_too_large" | "not_found" | "unknown_permission_set" | "invalid_expiry" | "idempotency_key_reused" | "idempotency_key_in_use" | "vault_disabled" | "tokens_disabled" | "too_many_failed_attempts" | "usage_unavailable" | "internal_error";
-            message: string;
-            details?: unknown;
-            /** @description With field_not_allowed: the field a keys:manage key may not set as asked */
-            field?: string;
-            /** @description This request's id, also the x-request-id response header: quote it to an operator */
-            request_id: string;
-        };
-        CreateTokenRequest: {
-            project: string;
-            service: string;
-            description?: string | null;
-            /** @default 90 */
-            expires_in_days: number;
-            /** @description Path prefixes the token may call; default /<project>/ */
-            routes?: string[];
-        };
-        RevokeTokenRequest: {
-            reason?: string;
-        };
-        ServiceToken: {
-            /** @constant */
-            object: "service_token";
-            jti: string;
-            project: string;
-            service: string;
-            description: string | null;
-            routes: string[];
-            kid: string;
-            /** @enum {string} */
-            status: "active" | "revoked" | "expired";
-            /** Format: date-time */
-            created_at: string;
-            created_by: string | null;
-            /** Format: date-time */
-            expires_at: string;
-            last_used_at: string | null;
-            revoked_at: string | null;
-            revoked_by: string | null;
-            revoked_reason: string | null;
-        };
-        ServiceTokenWithSecret: {
-            /** @constant */
-            object: "service_token";
-            jti: string;
-            project: string;
-            service: string;
-            description: string | null;
-            routes: string[];
-            kid: string;
-            /** @enum {string} */
-            status: "active" | "revoked" | "expired";
-            /** Format: date-time */
-            created_at: string;
-            created_by: string | null;
-            /** Format: date-time */
-            expires_at: string;
-            last_used_at: string | null;
-            revoked_at: string | null;
-            revoked_by: string | null;
-            revoked_reason: string | null;
-            /** @description The signed token: returned by create only, once */
-            token: string;
-        };
-        ServiceTokenList: {
-            /** @constant */
-            object: "list";
-            data: components["schemas"]["ServiceToken"][];
-        };
-        SetProviderKeyRequest: {
-            /** @description The provider credential; write-only, never returned */
-            secret: string;
-        };
-        ProviderKey: {
-            /** @constant */
-            object: "provider_key";
-            user_id: string;
-            provider: string;
-            /** @description First 12 hex digits of SHA-256 of the secret, to tell secrets apart */
-            fingerprint: string;
-            master_key_id: string;
-            /** Format: date-time */
-            created_at: string;
-            /** Format: date-time */
-            updated_at: string;
-        };
-        ProviderKeyList: {
-            /** @constant */
-            object: "list";
-            data: components["schemas"]["ProviderKey"][];
-        };
-        DeletedProviderKey: {
-            /** @constant */
-            object: "provider_key";
-            user_id: string;
-            provider: string;
-            /** @constant */
-            deleted: true;
-        };
-        RewrapResult: {
-            rewrapped: number;
-            failed: number;
-            master_key_id: string;
-        };
         UserUsage: {
             user_id: string;
             /** Format: date-time */
@@ -812,6 +781,14 @@ export interface components {
             key_id: string;
             user_id: string | null;
             credential: string | null;
+            /** @description This calendar month (UTC), in cost units; null: the key has no monthly quota */
+            quota: {
+                monthly_quota: number;
+                used: number;
+                remaining: number;
+                /** Format: date-time */
+                resets_at: string;
+            } | null;
             /** Format: date-time */
             from: string;
             /** Format: date-time */
@@ -985,6 +962,67 @@ export interface components {
                 }[];
             };
         };
+        CreateTokenRequest: {
+            project: string;
+            service: string;
+            description?: string | null;
+            /** @default 90 */
+            expires_in_days: number;
+            /** @description Path prefixes the token may call; default /<project>/ */
+            routes?: string[];
+        };
+        RevokeTokenRequest: {
+            reason?: string;
+        };
+        ServiceToken: {
+            /** @constant */
+            object: "service_token";
+            jti: string;
+            project: string;
+            service: string;
+            description: string | null;
+            routes: string[];
+            kid: string;
+            /** @enum {string} */
+            status: "active" | "revoked" | "expired";
+            /** Format: date-time */
+            created_at: string;
+            created_by: string | null;
+            /** Format: date-time */
+            expires_at: string;
+            last_used_at: string | null;
+            revoked_at: string | null;
+            revoked_by: string | null;
+            revoked_reason: string | null;
+        };
+        ServiceTokenWithSecret: {
+            /** @constant */
+            object: "service_token";
+            jti: string;
+            project: string;
+            service: string;
+            description: string | null;
+            routes: string[];
+            kid: string;
+            /** @enum {string} */
+            status: "active" | "revoked" | "expired";
+            /** Format: date-time */
+            created_at: string;
+            created_by: string | null;
+            /** Format: date-time */
+            expires_at: string;
+            last_used_at: string | null;
+            revoked_at: string | null;
+            revoked_by: string | null;
+            revoked_reason: string | null;
+            /** @description The signed token: returned by create only, once */
+            token: string;
+        };
+        ServiceTokenList: {
+            /** @constant */
+            object: "list";
+            data: components["schemas"]["ServiceToken"][];
+        };
         CreateSessionRequest: {
             /** @description An admin token, or a Tollgate key with the keys:manage scope */
             token: string;
@@ -1008,6 +1046,81 @@ export interface components {
             idle_expires_at: string;
             /** @description Send as X-CSRF-Token on every POST, PUT, PATCH and DELETE made with the cookie */
             csrf_token: string;
+        };
+        SetProviderKeyRequest: {
+            /** @description The provider credential; write-only, never returned */
+            secret: string;
+        };
+        ProviderKey: {
+            /** @constant */
+            object: "provider_key";
+            user_id: string;
+            provider: string;
+            /** @description First 12 hex digits of SHA-256 of the secret, to tell secrets apart */
+            fingerprint: string;
+            master_key_id: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        ProviderKeyList: {
+            /** @constant */
+            object: "list";
+            data: components["schemas"]["ProviderKey"][];
+        };
+        DeletedProviderKey: {
+            /** @constant */
+            object: "provider_key";
+            user_id: string;
+            provider: string;
+            /** @constant */
+            deleted: true;
+        };
+        RewrapResult: {
+            rewrapped: number;
+            failed: number;
+            master_key_id: string;
+        };
+        CreateOperatorCredentialRequest: {
+            provider: unknown;
+            /** @description What people call this account (e.g. "openai org 2") */
+            label: string;
+            /** @description The provider credential; write-only, never returned */
+            secret: string;
+        };
+        RotateOperatorCredentialRequest: {
+            /** @description The provider credential; write-only, never returned */
+            secret: string;
+            /** @description What people call this account (e.g. "openai org 2") */
+            label?: string;
+        };
+        OperatorCredential: {
+            /** @constant */
+            object: "operator_credential";
+            id: string;
+            provider: string;
+            label: string;
+            /** @description First 12 hex digits of SHA-256 of the secret, to tell secrets apart */
+            fingerprint: string;
+            master_key_id: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        OperatorCredentialList: {
+            /** @constant */
+            object: "list";
+            data: components["schemas"]["OperatorCredential"][];
+        };
+        DeletedOperatorCredential: {
+            /** @constant */
+            object: "operator_credential";
+            id: string;
+            provider: string;
+            /** @constant */
+            deleted: true;
         };
     };
     responses: never;
@@ -2970,6 +3083,294 @@ export interface operations {
             };
             /** @description Usage tables are missing: billing-sidecar has not run against this database */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listOperatorCredentials: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Metadata of each operator credential */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OperatorCredentialList"];
+                };
+            };
+            /** @description The request does not match the schema */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Operator credentials are for the admin token only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The vault is off (VAULT_MASTER_KEYS unset) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createOperatorCredential: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateOperatorCredentialRequest"];
+            };
+        };
+        responses: {
+            /** @description Stored */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OperatorCredential"];
+                };
+            };
+            /** @description The request does not match the schema */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Operator credentials are for the admin token only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The vault is off (VAULT_MASTER_KEYS unset) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    rotateOperatorCredential: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                credential_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RotateOperatorCredentialRequest"];
+            };
+        };
+        responses: {
+            /** @description Replaced */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OperatorCredential"];
+                };
+            };
+            /** @description The request does not match the schema */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Operator credentials are for the admin token only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No operator credential with this id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The vault is off (VAULT_MASTER_KEYS unset) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deleteOperatorCredential: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                credential_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeletedOperatorCredential"];
+                };
+            };
+            /** @description The request does not match the schema */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Operator credentials are for the admin token only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No operator credential with this id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The vault is off (VAULT_MASTER_KEYS unset) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    receiveStripeWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Received (applied, a replay, out of order, or a type Tollgate ignores) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @constant */
+                        received: true;
+                        /** @enum {string} */
+                        outcome: "applied" | "duplicate" | "stale" | "ignored";
+                    };
+                };
+            };
+            /** @description The signature does not verify; nothing changed */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };

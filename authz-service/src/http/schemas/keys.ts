@@ -32,6 +32,14 @@ const stripeCustomerId = z
   .nullable();
 const name = z.string().trim().min(1).max(200);
 
+const monthlyQuota = z
+  .number()
+  .int()
+  .min(1)
+  .max(Number.MAX_SAFE_INTEGER)
+  .nullable()
+  .describe('Cost units per calendar month (UTC); null: no quota. An owner key may lower it, never raise it');
+
 export const CreateKeyBody = named(
   z.strictObject({
     user_id: userId,
@@ -39,6 +47,7 @@ export const CreateKeyBody = named(
     description: description.optional(),
     rate_limit_per_minute: ratePerMinute.optional().describe('Requests per minute; null or absent: DEFAULT_RATE_LIMIT_PER_MINUTE, else unlimited'),
     rate_limit_per_day: ratePerDay.optional().describe('Requests per day; null or absent: DEFAULT_RATE_LIMIT_PER_DAY, else unlimited'),
+    monthly_quota: monthlyQuota.optional(),
     scopes: scopes.optional(),
     permission_set: permissionSetName.nullable().optional(),
     expires_at: futureInstant.nullable().optional(),
@@ -57,6 +66,7 @@ export const UpdateKeyBody = named(
       description: description.optional(),
       rate_limit_per_minute: ratePerMinute.optional(),
       rate_limit_per_day: ratePerDay.optional(),
+      monthly_quota: monthlyQuota.optional(),
       scopes: scopes.optional(),
       permission_set: permissionSetName.nullable().optional(),
       metadata: metadata.optional(),
@@ -124,6 +134,7 @@ export const KeyRecord = named(
     effective_scopes: z.array(z.string()).describe('Scopes the gateway grants: the permission set’s plus the key’s own'),
     rate_limit_per_minute: z.number().int().nullable(),
     rate_limit_per_day: z.number().int().nullable(),
+    monthly_quota: z.number().int().nullable(),
     expires_at: instant.nullable(),
     is_active: z.boolean(),
     status: z.enum(['active', 'revoked', 'expired', 'inactive', 'suspended']),

@@ -41,6 +41,10 @@ export const KeyUsageRecord = named(
     key_id: z.string(),
     user_id: z.string().nullable(),
     credential: z.string().nullable(),
+    quota: z
+      .object({ monthly_quota: z.number().int(), used: z.number().int(), remaining: z.number().int(), resets_at: instant })
+      .nullable()
+      .describe('This calendar month (UTC), in cost units; null: the key has no monthly quota'),
     ...usageSeries,
   }),
   'KeyUsage',
