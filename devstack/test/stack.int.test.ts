@@ -56,6 +56,7 @@ beforeAll(async () => {
   for (const name of [
     'ENVOY_PORT',
     'ENVOY_ADMIN_PORT',
+    'ENVOY_TLS_PORT',
     'BACKEND_PORT',
     'AUTHZ_HTTP_PORT',
     'AUTHZ_GRPC_PORT',
