@@ -5,7 +5,9 @@ import { fileURLToPath } from 'node:url';
 import { TestStack } from '@tollgate/devstack';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { type EnvoyFront, startAuthzStack, TEST_ADMIN_TOKEN } from '../../authz-service/test/helpers.js';
+import { type EnvoyFront, stackAuthz, stackEnv, startEnvoyFront, TEST_ADMIN_TOKEN } from '../../authz-service/test/helpers.js';
+import { loadBillingConfig, startBillingSidecar } from '../../billing-sidecar/src/index.js';
+import { silentLogger } from '../../billing-sidecar/test/helpers.js';
 import type { AuthzService } from '../../authz-service/src/app.js';
 
 // The console in Debian's chromium (scripts/lib/bootstrap.sh ensure_chromium) against the real
@@ -28,7 +30,19 @@ beforeAll(async () => {
     stdio: 'inherit',
   });
   mkdirSync(SHOTS, { recursive: true });
-  ({ authz, front } = await startAuthzStack(stack, infra, 'console', { envoy: true, config: { CONSOLE_DIST_DIR: `${CONSOLE_DIR}dist` } }));
+  const env = await stackEnv(stack, infra, 'console');
+  authz = await stackAuthz(stack, env, { CONSOLE_DIST_DIR: `${CONSOLE_DIR}dist` });
+  // The billing sidecar records what Envoy logs, so the key's chart shows the walk's requests.
+  const billing = await stack.start(
+    'billing-sidecar',
+    () =>
+      startBillingSidecar(
+        loadBillingConfig({ DATABASE_URL: env.databaseUrl, BILLING_GRPC_PORT: '0', BILLING_HTTP_PORT: '0', BILLING_FLUSH_INTERVAL_MS: '20' }),
+        silentLogger,
+      ),
+    (sidecar) => sidecar.stop(),
+  );
+  front = await startEnvoyFront(stack, authz.grpcPort, { alsPort: billing.grpcPort });
   base = `http://127.0.0.1:${authz.httpPort}`;
   browser = await chromium.launch({ executablePath: process.env['CHROMIUM_BIN'] ?? '/usr/bin/chromium', args: ['--no-sandbox'] });
 }, 180_000);
@@ -163,6 +177,18 @@ describe('the console in chromium', () => {
         { timeout: 15_000, interval: 1000 },
       )
       .not.toBe('—');
+    // The request through Envoy, in the key's usage chart (access log → billing-sidecar → roll-ups).
+    await expect
+      .poll(
+        async () => {
+          await page.reload();
+          await page.getByRole('heading', { name: 'Key walk key' }).waitFor();
+          const cell = page.getByTestId('outcome-totals').locator('tbody td').first();
+          return (await cell.count()) ? Number(await cell.textContent()) : 0;
+        },
+        { timeout: 20_000, interval: 1000 },
+      )
+      .toBeGreaterThanOrEqual(1);
     await shoot(page, '05-key-detail');
     expect(await axeFindings(page)).toEqual([]);
 
