@@ -55,7 +55,8 @@ describe('the alternative stack', () => {
   it('builds per-key descriptors from the identity header clients cannot send themselves', () => {
     const mutations = JSON.stringify(hcm.early_header_mutation_extensions);
     expect(mutations).toContain('x-api-key-id');
-    const route = hcm.route_config.virtual_hosts[0].routes.find((r: { match: { prefix?: string } }) => r.match.prefix === '/');
+    // The catch-all that routes (the optional HTTPS redirect before it matches '/' too).
+    const route = hcm.route_config.virtual_hosts[0].routes.find((r: { match: { prefix?: string }; route?: unknown }) => r.match.prefix === '/' && r.route);
     expect(route.route.rate_limits).toHaveLength(2);
     expect(JSON.stringify(route.route.rate_limits)).toContain('"header_name":"x-api-key-id"');
   });

@@ -10,8 +10,8 @@ import { parse } from 'yaml';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SERVICES = ['authz-service', 'billing-sidecar', 'backend-hello'];
 const SHARED = ['common', 'proto', 'usage-model'];
-/** Clients and test tooling drive the services from outside, so they may depend on them. */
-const TOOLING = ['cli', 'devstack', 'bench', 'reliability', 'sdk'];
+/** Clients (the CLI, the web console, the SDK) and test tooling drive the services from outside, so they may depend on them. */
+const TOOLING = ['cli', 'console', 'devstack', 'bench', 'reliability', 'sdk'];
 const DEPENDENCY_FIELDS = ['dependencies', 'devDependencies', 'peerDependencies', 'optionalDependencies'] as const;
 
 type PackageJson = Partial<Record<(typeof DEPENDENCY_FIELDS)[number], Record<string, string>>> & { name: string };
