@@ -75,7 +75,13 @@ describe('/openapi.json', () => {
     expect(create(seedBody('user123', { rate_limit_per_minute: 1_000_001 }))).toBe(false);
     const listParams = doc.paths['/api/keys/{user_id}'].get.parameters.map((p: any) => `${p.in}:${p.name}`);
     expect(listParams).toEqual(['path:user_id', 'query:active', 'query:expiring_within_days', 'query:limit', 'query:cursor']);
-    expect(doc.paths['/api/keys'].post.parameters).toContainEqual(expect.objectContaining({ name: 'Idempotency-Key', in: 'header' }));
+    const idempotency = doc.paths['/api/keys'].post.parameters.find((p: any) => p.name === 'Idempotency-Key');
+    expect(idempotency).toMatchObject({ in: 'header' });
+    // The pattern the handler enforces, so a client generated from the document never sends a key it refuses.
+    const pattern = new RegExp(idempotency.schema.pattern);
+    expect(pattern.test('retry-1')).toBe(true);
+    expect(pattern.test('with space')).toBe(false);
+    expect(pattern.test('é')).toBe(false);
   });
 
   it('live answers validate against the documented schemas', async () => {

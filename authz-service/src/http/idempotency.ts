@@ -3,6 +3,9 @@
  * of its answer may be remembered for a replay.
  */
 
+/** 1 to 255 visible ASCII characters: what the handlers accept and /openapi.json documents. */
+export const IDEMPOTENCY_KEY_PATTERN = '^[\\x21-\\x7e]{1,255}$';
+
 /** A POST's Idempotency-Key with what identifies the request it was first used for. */
 export interface IdempotencyRequest {
   key: string;

@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { HttpError } from '@tollgate/common';
 import { BUILTIN_PERMISSION_SETS } from '../domain/scopes.js';
-import type { IdempotencyRequest } from './idempotency.js';
+import { IDEMPOTENCY_KEY_PATTERN, type IdempotencyRequest } from './idempotency.js';
 import type { KeyManagement } from './key-management.js';
 import { defineRoute, type RouteResponse, type RouteSpec } from './routes.js';
 import { ErrorResponse, KeyIdParams, UserIdParams } from './schemas/common.js';
@@ -20,7 +20,7 @@ import {
   UserKeysQuery,
 } from './schemas/keys.js';
 
-const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,255}$/;
+const IDEMPOTENCY_KEY_RE = new RegExp(IDEMPOTENCY_KEY_PATTERN);
 
 /** The optional Idempotency-Key of a POST, bound to the method, route, target and body. */
 function idempotencyOf(request: FastifyRequest): IdempotencyRequest | undefined {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { IDEMPOTENCY_KEY_PATTERN } from './idempotency.js';
 import { apiSchemas } from './schemas/common.js';
 import type { RouteSpec } from './routes.js';
 
@@ -92,7 +93,7 @@ export function buildOpenApiDocument(routes: readonly RouteSpec[], info: { versi
         in: 'header',
         required: false,
         description: 'Makes a retry safe: the same key with the same request answers the first result again (for 24 hours)',
-        schema: { type: 'string', minLength: 1, maxLength: 255 },
+        schema: { type: 'string', minLength: 1, maxLength: 255, pattern: IDEMPOTENCY_KEY_PATTERN },
       });
     }
     const responses: Record<string, unknown> = {};
