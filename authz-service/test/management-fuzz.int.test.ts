@@ -158,3 +158,14 @@ describe('text Postgres cannot store, and methods a path does not have', () => {
     expect((await api.call('GET', '/api/no-such-thing')).status).toBe(404);
   });
 });
+
+describe('instants Postgres reads differently from ISO 8601', () => {
+  it('an audit-events range with an offset past ±15:59 is answered, not a 500', async () => {
+    const res = await api.call(
+      'GET',
+      `/api/audit-events?since=${encodeURIComponent('2020-01-01T00:00:00-17:57')}&until=${encodeURIComponent('5514-01-07T15:12:02.934-17:57')}`,
+    );
+    expect(res.status, res.text).toBe(200);
+    expect(Array.isArray(res.body.data)).toBe(true);
+  });
+});

@@ -44,8 +44,9 @@ export function auditRoutes(deps: ServiceDeps): RouteSpec[] {
         if (query.actor) add('actor = ?', query.actor);
         if (query.action) add('action = ?', query.action);
         if (query.key_id) add('key_id = ?', query.key_id);
-        if (query.since) add('at >= ?', query.since);
-        if (query.until) add('at < ?', query.until);
+        // As instants in UTC: Postgres refuses offsets past ±15:59, which ISO 8601 (and the schema) allow.
+        if (query.since) add('at >= ?', new Date(query.since).toISOString());
+        if (query.until) add('at < ?', new Date(query.until).toISOString());
         if (query.cursor) add('id < ?', query.cursor);
         values.push(query.limit + 1);
         const r = await deps.pool.query<Row>(
