@@ -4,7 +4,8 @@ import { AuditStore } from '../stores/audit-store.js';
 import type { KeyEventPublisher } from '../stores/key-events.js';
 import { afterCommit, inTransaction } from '../stores/transaction.js';
 import { fingerprint, type Envelope } from './envelope.js';
-import { operatorMetaOf, type OperatorCredentialMeta, type OperatorCredentialStore } from './operator-credential-store.js';
+import type { OperatorCredentialMeta, OperatorCredentialStore } from './operator-credential-store.js';
+import { withoutSealed } from './vault-store.js';
 import { VaultDisabledError } from './vault-service.js';
 
 /**
@@ -39,7 +40,7 @@ export class OperatorCredentialService {
       return r;
     });
     await this.announce(provider);
-    return operatorMetaOf(record);
+    return withoutSealed(record);
   }
 
   /** A new secret for an existing credential (rotation); null if there is no such id. */
@@ -57,11 +58,11 @@ export class OperatorCredentialService {
       return r;
     });
     if (record) await this.announce(record.provider);
-    return record ? operatorMetaOf(record) : null;
+    return record ? withoutSealed(record) : null;
   }
 
   async list(): Promise<OperatorCredentialMeta[]> {
-    return (await this.store.list()).map(operatorMetaOf);
+    return (await this.store.list()).map(withoutSealed);
   }
 
   async delete(id: string, actor: string): Promise<OperatorCredentialMeta | null> {
@@ -71,7 +72,7 @@ export class OperatorCredentialService {
       return r;
     });
     if (record) await this.announce(record.provider);
-    return record ? operatorMetaOf(record) : null;
+    return record ? withoutSealed(record) : null;
   }
 
   private announce(provider: string): Promise<void> {

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { Queryable } from '../stores/key-store.js';
 import type { SealedSecret } from './envelope.js';
+import { type SealedRow, sealedFieldsOf } from './vault-store.js';
 
 export interface OperatorCredentialMeta {
   id: string;
@@ -16,33 +17,13 @@ export interface OperatorCredentialRecord extends OperatorCredentialMeta {
   sealed: SealedSecret;
 }
 
-interface Row {
+interface Row extends SealedRow {
   id: string;
   provider: string;
   label: string;
-  master_key_id: string;
-  wrapped_dek: Buffer;
-  ciphertext: Buffer;
-  fingerprint: string;
-  created_at: Date;
-  updated_at: Date;
 }
 
-const toRecord = (r: Row): OperatorCredentialRecord => ({
-  id: r.id,
-  provider: r.provider,
-  label: r.label,
-  fingerprint: r.fingerprint,
-  masterKeyId: r.master_key_id,
-  createdAt: r.created_at,
-  updatedAt: r.updated_at,
-  sealed: { masterKeyId: r.master_key_id, wrappedDek: r.wrapped_dek, ciphertext: r.ciphertext },
-});
-
-export function operatorMetaOf(r: OperatorCredentialRecord): OperatorCredentialMeta {
-  const { sealed: _sealed, ...meta } = r;
-  return meta;
-}
+const toRecord = (r: Row): OperatorCredentialRecord => ({ id: r.id, provider: r.provider, label: r.label, ...sealedFieldsOf(r) });
 
 /** The operator's own provider credentials (table operator_credentials, migration 070). */
 export class OperatorCredentialStore {

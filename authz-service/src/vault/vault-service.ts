@@ -3,7 +3,7 @@ import { AuditStore } from '../stores/audit-store.js';
 import type { KeyEventPublisher } from '../stores/key-events.js';
 import { afterCommit, inTransaction } from '../stores/transaction.js';
 import { Envelope, fingerprint, type MasterKey } from './envelope.js';
-import { metaOf, type ProviderKeyMeta, type VaultStore } from './vault-store.js';
+import { type ProviderKeyMeta, type VaultStore, withoutSealed } from './vault-store.js';
 
 export class VaultDisabledError extends Error {
   constructor() {
@@ -44,11 +44,11 @@ export class VaultService {
       return stored;
     });
     await this.announce(userId, provider);
-    return { meta: metaOf(record), created };
+    return { meta: withoutSealed(record), created };
   }
 
   async list(userId: string): Promise<ProviderKeyMeta[]> {
-    return (await this.store.list(userId)).map(metaOf);
+    return (await this.store.list(userId)).map(withoutSealed);
   }
 
   async delete(userId: string, provider: string, actor = 'system'): Promise<boolean> {

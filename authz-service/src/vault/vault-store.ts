@@ -15,9 +15,8 @@ export interface ProviderKeyRecord extends ProviderKeyMeta {
   sealed: SealedSecret;
 }
 
-interface Row {
-  user_id: string;
-  provider: string;
+/** The columns every sealed-secret table has (provider_keys, operator_credentials). */
+export interface SealedRow {
   master_key_id: string;
   wrapped_dek: Buffer;
   ciphertext: Buffer;
@@ -26,20 +25,29 @@ interface Row {
   updated_at: Date;
 }
 
-const toRecord = (r: Row): ProviderKeyRecord => ({
-  userId: r.user_id,
-  provider: r.provider,
-  fingerprint: r.fingerprint,
-  masterKeyId: r.master_key_id,
-  createdAt: r.created_at,
-  updatedAt: r.updated_at,
-  sealed: { masterKeyId: r.master_key_id, wrappedDek: r.wrapped_dek, ciphertext: r.ciphertext },
-});
+/** A sealed row's common fields, as records carry them. */
+export function sealedFieldsOf(r: SealedRow): Pick<ProviderKeyRecord, 'fingerprint' | 'masterKeyId' | 'createdAt' | 'updatedAt' | 'sealed'> {
+  return {
+    fingerprint: r.fingerprint,
+    masterKeyId: r.master_key_id,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    sealed: { masterKeyId: r.master_key_id, wrappedDek: r.wrapped_dek, ciphertext: r.ciphertext },
+  };
+}
 
-export function metaOf(r: ProviderKeyRecord): ProviderKeyMeta {
+/** What may leave the vault of a record: everything but the sealed secret. */
+export function withoutSealed<T extends { sealed: SealedSecret }>(r: T): Omit<T, 'sealed'> {
   const { sealed: _sealed, ...meta } = r;
   return meta;
 }
+
+interface Row extends SealedRow {
+  user_id: string;
+  provider: string;
+}
+
+const toRecord = (r: Row): ProviderKeyRecord => ({ userId: r.user_id, provider: r.provider, ...sealedFieldsOf(r) });
 
 export class VaultStore {
   constructor(readonly pool: pg.Pool) {}
