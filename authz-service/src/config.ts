@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError, env, loadConfig, serviceBasics } from '@tollgate/common';
 import { isValidPrefix } from './domain/key-format.js';
 import { permissionSets } from './domain/scopes.js';
+import type { Plan } from './domain/plans.js';
 
 // The workspace's console package, beside authz-service (from src/ and from a built dist/ alike).
 const DEFAULT_CONSOLE_DIST_DIR = fileURLToPath(new URL('../../console/dist', import.meta.url));
@@ -26,6 +27,48 @@ const jsonOf = <T extends z.ZodType>(schema: T, what: string) =>
   });
 
 const scopeName = z.string().regex(/^[A-Za-z0-9_.:*/-]{1,128}$/, 'scope names use letters, digits and _ . : * / -');
+
+/** PLANS entries (docs/billing.md, "Plans"): a Stripe price may buy one plan only, or a subscription would not say which. */
+const plans = z
+  .array(
+    z
+      .object({
+        name: z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/, 'plan names are a lower-case letter, then lower-case letters, digits, _ and -'),
+        rate_limit_per_minute: z.number().int().min(1).max(1_000_000).nullable().default(null),
+        rate_limit_per_day: z.number().int().min(1).max(1_000_000_000).nullable().default(null),
+        monthly_quota: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).nullable().default(null),
+        scopes: z.array(scopeName).min(1, 'list at least one scope, or leave scopes out (no limit)').optional(),
+        stripe_price: z
+          .string()
+          .regex(/^price_[A-Za-z0-9_]{1,250}$/, 'Stripe price ids look like price_…')
+          .optional(),
+        stripe_lookup_key: z.string().min(1).max(200).optional(),
+      })
+      .strict()
+      .refine((p) => p.stripe_price !== undefined || p.stripe_lookup_key !== undefined, 'each plan needs stripe_price or stripe_lookup_key'),
+  )
+  .superRefine((list, ctx) => {
+    for (const field of ['name', 'stripe_price', 'stripe_lookup_key'] as const) {
+      const seen = new Set<string>();
+      list.forEach((p, i) => {
+        const v = p[field];
+        if (v === undefined) return;
+        if (seen.has(v)) ctx.addIssue({ code: 'custom', path: [i, field], message: `"${v}" is in more than one plan` });
+        seen.add(v);
+      });
+    }
+  })
+  .transform((list): Plan[] =>
+    list.map((p) => ({
+      name: p.name,
+      rateLimitPerMinute: p.rate_limit_per_minute,
+      rateLimitPerDay: p.rate_limit_per_day,
+      monthlyQuota: p.monthly_quota,
+      scopes: p.scopes ?? null,
+      stripePrice: p.stripe_price ?? null,
+      stripeLookupKey: p.stripe_lookup_key ?? null,
+    })),
+  );
 
 const schema = z.object({
   ...serviceBasics('AUTHZ', { grpc: 9191, http: 8080 }),
@@ -105,6 +148,12 @@ const schema = z.object({
   /** Applied to keys created without limits; unset means unlimited. */
   DEFAULT_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().optional(),
   DEFAULT_RATE_LIMIT_PER_DAY: z.coerce.number().int().positive().optional(),
+
+  /**
+   * Plans, JSON: [{"name":"pro","rate_limit_per_minute":600,"rate_limit_per_day":100000,"monthly_quota":1000000,
+   * "scopes":["read","write"],"stripe_price":"price_…","stripe_lookup_key":"pro_monthly"}] (docs/billing.md, "Plans").
+   */
+  PLANS: jsonOf(plans, 'plans').default([]),
 
   /** Custom permission sets, JSON: {"name": ["scope", ...]}; read_only and full_access always exist. */
   PERMISSION_SETS: jsonOf(z.record(z.string().regex(/^[a-z][a-z0-9_]{0,63}$/), z.array(scopeName)), 'permission sets').optional(),

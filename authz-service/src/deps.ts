@@ -3,6 +3,7 @@ import type { Registry } from 'prom-client';
 import { createMetricsRegistry, migrate, type HealthCheck, type Logger } from '@tollgate/common';
 import type { AuthzConfig } from './config.js';
 import { KeyHasher } from './domain/key-hash.js';
+import { PlanCatalog } from './domain/plans.js';
 import { KeyStore } from './stores/key-store.js';
 import { KeyEventPublisher, keyEventsChannel } from './stores/key-events.js';
 import { TokenStore } from './stores/token-store.js';
@@ -30,6 +31,8 @@ export interface ServiceDeps {
   operatorStore: OperatorCredentialStore;
   operatorCredentials: OperatorCredentialService;
   hasher: KeyHasher;
+  /** PLANS with DEFAULT_RATE_LIMIT_*: every key's effective limits and plan scopes. */
+  plans: PlanCatalog;
   keyEvents: KeyEventPublisher;
   registry: Registry;
   healthChecks: Record<string, HealthCheck>;
@@ -48,6 +51,11 @@ export function createRedis(config: AuthzConfig, name: 'commands' | 'subscriber'
     name,
     subscriber: name === 'subscriber',
   });
+}
+
+/** PLANS and the defaults they fall back to: configuration only, so it needs no connection. */
+export function planCatalogOf(config: AuthzConfig): PlanCatalog {
+  return new PlanCatalog(config.PLANS, { perMinute: config.DEFAULT_RATE_LIMIT_PER_MINUTE ?? null, perDay: config.DEFAULT_RATE_LIMIT_PER_DAY ?? null });
 }
 
 /** Connects to Postgres and Redis, applies migrations, and wires the shared parts. */
@@ -80,6 +88,7 @@ export async function createServiceDeps(config: AuthzConfig, logger: Logger): Pr
     operatorStore,
     operatorCredentials: new OperatorCredentialService(vault.envelope, operatorStore, keyEvents, logger),
     hasher: new KeyHasher(config.KEY_HASH_SECRETS),
+    plans: planCatalogOf(config),
     keyEvents,
     registry: createMetricsRegistry('authz-service'),
     healthChecks: {

@@ -8,6 +8,7 @@ import type { KeyLimits, RateLimiter, RateLimitResult } from '../src/check/rate-
 import type { TokenChecker } from '../src/check/token-checker.js';
 import type { UsageBatcher } from '../src/check/usage-batcher.js';
 import type { ApiKey } from '../src/domain/api-key.js';
+import { PlanCatalog } from '../src/domain/plans.js';
 import type { KeyHasher } from '../src/domain/key-hash.js';
 import type { HashMatch } from '../src/stores/key-store.js';
 
@@ -27,6 +28,7 @@ export function apiKey(overrides: Partial<ApiKey> = {}): ApiKey {
     rateLimitPerMinute: null,
     rateLimitPerDay: null,
     monthlyQuota: null,
+    plan: null,
     expiresAt: null,
     isActive: true,
     revokedAt: null,
@@ -138,8 +140,7 @@ const DEFAULT_SETTINGS: CheckerSettings = {
   serviceTokenRoutes: [],
   permissionSets: { read_only: ['read'], full_access: ['*'] },
   failureMode: 'open',
-  defaultPerMinute: null,
-  defaultPerDay: null,
+  plans: new PlanCatalog([], { perMinute: null, perDay: null }),
 };
 
 export interface CheckerFixture {

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { deny, publishedMetadata, type Allow, type CheckInput, type Decision, type Deny } from '../src/check/decision.js';
 import { KeyStoreUnavailableError } from '../src/check/key-resolver.js';
 import { checksumOf, corruptChecksum } from '../src/domain/key-format.js';
+import { PlanCatalog } from '../src/domain/plans.js';
 import { apiKey, checkerWith, FakeProviders, FakeTokens, type CheckerFixture } from './checker-fakes.js';
 
 // Every branch of the Check decision (check/checker.ts) against in-memory fakes: what each
@@ -278,6 +279,26 @@ describe('Checker: scopes', () => {
     expect(f.usage.recorded).toEqual([]);
   });
 
+  it('a plan with scopes limits the key’s: a full_access key on a read plan cannot write', async () => {
+    const plans = new PlanCatalog(
+      [
+        {
+          name: 'reader',
+          rateLimitPerMinute: null,
+          rateLimitPerDay: null,
+          monthlyQuota: null,
+          scopes: ['read'],
+          stripePrice: 'price_r',
+          stripeLookupKey: null,
+        },
+      ],
+      { perMinute: null, perDay: null },
+    );
+    const f = withKey(apiKey({ scopes: ['*'], plan: 'reader' }), { settings: { plans } });
+    expect(allowed(await f.checker.check(request({ method: 'GET' }))).upstreamHeaders['x-api-key-scopes']).toBe('read');
+    expect(denied(await f.checker.check(request({ method: 'POST' }))).error).toBe('insufficient_scope');
+  });
+
   it('write does not imply read', async () => {
     const f = withKey(apiKey({ scopes: ['write'] }));
     expect(denied(await f.checker.check(request({ method: 'GET' }))).message).toContain('"read" scope');
@@ -371,9 +392,25 @@ describe('Checker: rate limits', () => {
   });
 
   it('the key’s own limits win over the defaults, which fill in what the key leaves unset', async () => {
-    const f = withKey(apiKey({ rateLimitPerMinute: 5 }), { settings: { defaultPerMinute: 60, defaultPerDay: 1000 } });
+    const f = withKey(apiKey({ rateLimitPerMinute: 5 }), { settings: { plans: new PlanCatalog([], { perMinute: 60, perDay: 1000 }) } });
     allowed(await f.checker.check(request()));
     expect(f.limiter.calls).toEqual([{ keyId: 'key_1', limits: { perMinute: 5, perDay: 1000 } }]);
+  });
+
+  it('a key without limits of its own gets its plan’s; its own override the plan’s; a plan not configured is none', async () => {
+    const plans = new PlanCatalog(
+      [{ name: 'pro', rateLimitPerMinute: 600, rateLimitPerDay: null, monthlyQuota: 9000, scopes: null, stripePrice: 'price_pro', stripeLookupKey: null }],
+      { perMinute: 60, perDay: 1000 },
+    );
+    const onPlan = withKey(apiKey({ plan: 'pro' }), { settings: { plans } });
+    allowed(await onPlan.checker.check(request()));
+    expect(onPlan.limiter.calls).toEqual([{ keyId: 'key_1', limits: { perMinute: 600, perDay: 1000, monthlyQuota: 9000 } }]);
+    const overridden = withKey(apiKey({ plan: 'pro', rateLimitPerMinute: 5, monthlyQuota: 10 }), { settings: { plans } });
+    allowed(await overridden.checker.check(request()));
+    expect(overridden.limiter.calls).toEqual([{ keyId: 'key_1', limits: { perMinute: 5, perDay: 1000, monthlyQuota: 10 } }]);
+    const gone = withKey(apiKey({ plan: 'retired' }), { settings: { plans } });
+    allowed(await gone.checker.check(request()));
+    expect(gone.limiter.calls).toEqual([{ keyId: 'key_1', limits: { perMinute: 60, perDay: 1000 } }]);
   });
 
   it('allowed: the rate-limit headers of the tightest window go to the client', async () => {

@@ -343,6 +343,7 @@ beforeAll(async () => {
     GATEWAY_JWT_SECRET: `k1:${randomBytes(24).toString('hex')}`,
     VAULT_MASTER_KEYS: `mk1:${randomBytes(32).toString('base64')}`,
     ROTATION_GRACE_SECONDS: String(ROTATION_GRACE_SECONDS),
+    PLANS: JSON.stringify([{ name: 'pro', rate_limit_per_minute: 1000, stripe_price: 'price_suite_pro' }]),
     // Every credential signs in here, the failing ones too: the limiter has its own test (session.int.test.ts).
     SESSION_SIGNIN_FAILURES_PER_MINUTE: '1000000',
   });
@@ -494,6 +495,8 @@ const FIELD_CASES: FieldCase[] = [
     ...patch({ metadata: { byok: false, team: 'data', managed_providers: ['daily'] } }),
   },
   { name: 'create a key granted operator credentials', field: 'metadata.managed_providers', ...create({ metadata: { managed_providers: ['daily'] } }) },
+  { name: 'put a key on a plan', field: 'plan', ...patch({ plan: 'pro' }) },
+  { name: 'create a key on a plan', field: 'plan', ...create({ plan: 'pro' }) },
   { name: 'create a key that never expires', field: 'expires_at', ...create({ expires_at: null }) },
   { name: 'create a key that outlives its own', field: 'expires_in_days', ...create({ expires_in_days: 365 }) },
 ];

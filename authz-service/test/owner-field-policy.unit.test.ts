@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ApiKey } from '../src/domain/api-key.js';
+import { PlanCatalog } from '../src/domain/plans.js';
 import { permissionSets } from '../src/domain/scopes.js';
 import { FieldNotAllowedError, OwnerFieldPolicy, RESERVED_METADATA_KEYS } from '../src/http/owner-field-policy.js';
 import type { CreateKeyBody, UpdateKeyBody } from '../src/http/schemas/keys.js';
@@ -11,8 +12,10 @@ import { apiKey } from './checker-fakes.js';
 // are in management-security.int.test.ts).
 const policy = new OwnerFieldPolicy({
   sets: permissionSets({ reader_writer: ['read', 'write'] }),
-  defaultPerMinute: 60,
-  defaultPerDay: null,
+  plans: new PlanCatalog(
+    [{ name: 'pro', rateLimitPerMinute: 500, rateLimitPerDay: null, monthlyQuota: 1000, scopes: null, stripePrice: 'price_pro', stripeLookupKey: null }],
+    { perMinute: 60, perDay: null },
+  ),
   rotationGraceSeconds: 3600,
 });
 
@@ -59,6 +62,7 @@ describe('owner field policy: PATCH', () => {
     ['byok set', { metadata: { byok: true, team: 'a' } }, 'metadata.byok'],
     ['byok dropped', { metadata: { team: 'a' } }, 'metadata.byok'],
     ['admin suspension lifted', { is_active: true }, 'is_active'],
+    ['plan set', { plan: 'pro' }, 'plan'],
   ] as [string, UpdateKeyBody, string][])('refuses: %s', (_name, body, field) => {
     const current = key({ isActive: !('is_active' in body) });
     expect(refusedField(() => policy.update(current, body, { suspendedBy: 'admin' }))).toBe(field);
@@ -90,6 +94,25 @@ describe('owner field policy: PATCH', () => {
   });
 });
 
+describe('owner field policy: limits under a plan', () => {
+  const onPlan = key({ plan: 'pro', rateLimitPerMinute: null, monthlyQuota: null });
+
+  it('a key without limits of its own is bounded by its plan’s, not the default', () => {
+    expect(() => policy.update(onPlan, { rate_limit_per_minute: 500, monthly_quota: 1000 }, { suspendedBy: null })).not.toThrow();
+    expect(refusedField(() => policy.update(onPlan, { rate_limit_per_minute: 501 }, { suspendedBy: null }))).toBe('rate_limit_per_minute');
+    expect(refusedField(() => policy.update(onPlan, { monthly_quota: 1001 }, { suspendedBy: null }))).toBe('monthly_quota');
+    expect(() => policy.update(onPlan, { plan: 'pro' }, { suspendedBy: null })).not.toThrow();
+    expect(refusedField(() => policy.update(onPlan, { plan: null }, { suspendedBy: null }))).toBe('plan');
+  });
+
+  it('a key created by an owner on a plan stays on it, within its limits', () => {
+    const made = policy.create(onPlan, { user_id: 'alice', name: 'new', rate_limit_per_minute: 400 }, undefined);
+    expect(made).toMatchObject({ plan: 'pro', rateLimitPerMinute: 400, monthlyQuota: null });
+    expect(refusedField(() => policy.create(onPlan, { user_id: 'alice', name: 'new', plan: null }, undefined))).toBe('plan');
+    expect(refusedField(() => policy.create(onPlan, { user_id: 'alice', name: 'new', monthly_quota: 5000 }, undefined))).toBe('monthly_quota');
+  });
+});
+
 describe('owner field policy: create, extend, rotate', () => {
   const creator = key();
   const body = { user_id: 'alice', name: 'new' };
@@ -99,6 +122,7 @@ describe('owner field policy: create, extend, rotate', () => {
       rateLimitPerMinute: 100,
       rateLimitPerDay: null,
       monthlyQuota: null,
+      plan: null,
       expiresAt: creator.expiresAt,
       stripeCustomerId: 'cus_alice',
       metadata: { byok: false, team: 'b' },
@@ -111,6 +135,7 @@ describe('owner field policy: create, extend, rotate', () => {
     ['another customer', { stripe_customer_id: 'cus_bob' }, undefined, 'stripe_customer_id'],
     ['no customer', { stripe_customer_id: null }, undefined, 'stripe_customer_id'],
     ['byok', { metadata: { byok: true } }, undefined, 'metadata.byok'],
+    ['another plan', { plan: 'pro' }, undefined, 'plan'],
     ['never expires', { expires_at: null }, null, 'expires_at'],
     ['expires later', { expires_in_days: 3650 }, new Date('2035-01-01T00:00:00Z'), 'expires_in_days'],
   ] as [string, Partial<CreateKeyBody>, Date | null | undefined, string][])('refuses %s', (_name, extra, expiry, field) => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { effectiveScopes, permissionSets, requiredScope, scopeAllows, serviceRouteAllowed } from '../src/domain/scopes.js';
+import { effectiveScopes, limitScopes, permissionSets, requiredScope, scopeAllows, serviceRouteAllowed } from '../src/domain/scopes.js';
 import { hasPathParameters, pathWithin } from '../src/domain/path-prefix.js';
 import { tokenAllowsPath } from '../src/domain/service-token.js';
 import { extractCredential } from '../src/domain/credentials.js';
@@ -33,6 +33,18 @@ describe('scopes', () => {
     expect(effectiveScopes({ permissionSet: 'pipeline', scopes: ['keys:manage'] }, sets).sort()).toEqual(['keys:manage', 'read', 'write:/training/']);
     expect(permissionSets({ full_access: ['read'] }).full_access).toEqual(['*']);
     expect(effectiveScopes({ permissionSet: 'gone', scopes: [] }, sets)).toEqual([]);
+  });
+
+  it('a plan’s scopes limit a key’s to what both grant, keys:manage aside', () => {
+    expect(limitScopes(['*'], ['read', 'write:/uploads/']).sort()).toEqual(['read', 'write:/uploads/']);
+    expect(limitScopes(['read:/reports/', 'write'], ['read'])).toEqual(['read:/reports/']);
+    expect(limitScopes(['read'], ['read:/reports/', 'admin'])).toEqual(['read:/reports/']);
+    expect(limitScopes(['write:/a/b/'], ['write:/a/'])).toEqual(['write:/a/b/']);
+    expect(limitScopes(['write:/ab/'], ['write:/a/'])).toEqual([]);
+    expect(limitScopes(['keys:manage', 'read'], ['write'])).toEqual(['keys:manage']);
+    // As at the Check, `*` grants no service_route: only the same grant in the plan keeps it.
+    expect(limitScopes(['read', 'service_route:/internal/'], ['*'])).toEqual(['read']);
+    expect(limitScopes(['service_route:/internal/'], ['service_route:/internal/'])).toEqual(['service_route:/internal/']);
   });
 });
 

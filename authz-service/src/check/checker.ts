@@ -8,6 +8,7 @@ import { effectiveScopes, requiredScope, scopeAllows, serviceRouteAllowed, SERVI
 import { hasPathParameters } from '../domain/path-prefix.js';
 import { routeCost, type RouteCostRule } from '../domain/route-cost.js';
 import { bearerChallenge } from '../domain/bearer-challenge.js';
+import type { PlanCatalog } from '../domain/plans.js';
 import { serviceTokenRouteFor, type ServiceTokenRouteRule } from '../domain/service-token.js';
 import { deny, type CheckInput, type Decision } from './decision.js';
 import { KeyStoreUnavailableError, type KeyResolver } from './key-resolver.js';
@@ -26,8 +27,8 @@ export interface CheckerSettings {
   serviceTokenRoutes: ServiceTokenRouteRule[];
   permissionSets: Record<string, readonly string[]>;
   failureMode: 'open' | 'closed';
-  defaultPerMinute: number | null;
-  defaultPerDay: number | null;
+  /** PLANS and DEFAULT_RATE_LIMIT_*: what a key without limits of its own gets, in memory. */
+  plans: PlanCatalog;
 }
 
 export interface CheckerDeps {
@@ -106,7 +107,7 @@ export class Checker {
     if (key.stripeCustomerId) metadata[CHECK_METADATA.stripeCustomerId] = key.stripeCustomerId;
 
     const path = pathOnly(input.path);
-    const scopes = effectiveScopes(key, this.d.settings.permissionSets);
+    const scopes = this.d.settings.plans.scopesOf(effectiveScopes(key, this.d.settings.permissionSets), key.plan);
     const serviceRoute = serviceTokenRouteFor(path, this.d.settings.serviceTokenRoutes);
     if (serviceRoute && !serviceRouteAllowed(scopes, path)) {
       const grant = `${SERVICE_ROUTE_SCOPE}:${serviceRoute.prefix}`;
@@ -131,11 +132,12 @@ export class Checker {
       Object.assign(metadata, injected.metadata);
     }
 
+    // The key's own limits, else its plan's (from the cached key's `plan`, no query), else the defaults.
+    const effective = this.d.settings.plans.limitsOf(key);
     const limits = {
-      perMinute: key.rateLimitPerMinute ?? this.d.settings.defaultPerMinute,
-      perDay: key.rateLimitPerDay ?? this.d.settings.defaultPerDay,
-      // The one effective quota: the key's own (a plan's, once plans exist, is fed in here).
-      ...(key.monthlyQuota ? { monthlyQuota: key.monthlyQuota } : {}),
+      perMinute: effective.rateLimitPerMinute,
+      perDay: effective.rateLimitPerDay,
+      ...(effective.monthlyQuota ? { monthlyQuota: effective.monthlyQuota } : {}),
     };
     const cost = routeCost(path, this.d.settings.routeCosts ?? []);
     // Published only when ROUTE_COSTS weighs the route: billing counts an absent cost as 1.

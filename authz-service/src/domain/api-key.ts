@@ -11,6 +11,8 @@ export interface ApiKey {
   rateLimitPerDay: number | null;
   /** Cost units per calendar month (UTC); null: no quota of its own. */
   monthlyQuota: number | null;
+  /** The PLANS entry whose limits apply where the key has none of its own (domain/plans.ts). */
+  plan: string | null;
   expiresAt: Date | null;
   isActive: boolean;
   revokedAt: Date | null;

@@ -60,6 +60,39 @@ export function scopeAllows(held: readonly string[], needed: string, path: strin
 /** The scope that opens a service-token-only route to an API key: `service_route:<prefix>`. */
 export const SERVICE_ROUTE_SCOPE = 'service_route';
 
+/** The scope a Tollgate key needs to call the management API (for its own user's keys only). */
+export const MANAGE_SCOPE = 'keys:manage';
+
+/**
+ * Whether `held` grants `wanted` wherever `wanted` would: `*`, the scope itself, its bare name
+ * (`read` grants `read:/reports/`) or a wider path (`read:/a/` grants `read:/a/b/`, by the
+ * gateway's own rule, path-prefix.ts). `*` grants no `service_route:` scope, as at the Check.
+ */
+export function scopeGrants(held: readonly string[], wanted: string): boolean {
+  const [base, ...rest] = wanted.split(':');
+  const suffix = rest.join(':');
+  const pathScoped = suffix.startsWith('/');
+  for (const h of held) {
+    if (h === wanted) return true;
+    if (h === '*' && base !== SERVICE_ROUTE_SCOPE) return true;
+    if (pathScoped && h === base) return true;
+    if (pathScoped && h.startsWith(`${base}:/`) && pathWithin(suffix, h.slice(base!.length + 1), 'grant')) return true;
+  }
+  return false;
+}
+
+/**
+ * A key's scopes limited to a plan's (docs/billing.md, "Plans"): what both grant. A key scope
+ * the plan grants stays (`read:/a/` under a plan's `read`), and a plan scope the key grants is
+ * added (a `*` key on a plan of `read` gets `read`). `keys:manage` is kept: it is about the
+ * management API, which a plan (what the customer bought at the gateway) does not govern.
+ */
+export function limitScopes(held: readonly string[], ceiling: readonly string[]): string[] {
+  const kept = held.filter((s) => s === MANAGE_SCOPE || scopeGrants(ceiling, s));
+  const fromCeiling = ceiling.filter((s) => scopeGrants(held, s));
+  return [...new Set([...kept, ...fromCeiling])];
+}
+
 /** Whether the held scopes open `path` (on a service-token-only route) to an API key. */
 export function serviceRouteAllowed(held: readonly string[], path: string): boolean {
   const marker = `${SERVICE_ROUTE_SCOPE}:/`;

@@ -4,12 +4,8 @@ import { extractCredential } from '../domain/credentials.js';
 import { checkKeyShape } from '../domain/key-format.js';
 import { safeEqual } from '../domain/key-hash.js';
 import { keyState } from '../domain/api-key.js';
-import { effectiveScopes, permissionSets, SERVICE_ROUTE_SCOPE } from '../domain/scopes.js';
-import { pathWithin } from '../domain/path-prefix.js';
+import { effectiveScopes, MANAGE_SCOPE, permissionSets, scopeGrants, SERVICE_ROUTE_SCOPE } from '../domain/scopes.js';
 import { bearerChallenge, unauthorizedChallenge } from '../domain/bearer-challenge.js';
-
-/** The scope a Tollgate key needs to call the management API (for its own user's keys only). */
-export const MANAGE_SCOPE = 'keys:manage';
 
 /** Who is calling: an operator with an admin token, or a key owner with a keys:manage key. */
 export type Actor = { kind: 'admin' } | { kind: 'key'; keyId: string; userId: string; scopes: string[] };
@@ -89,12 +85,5 @@ export function ownsKey(actor: Actor, keyUserId: string): boolean {
  */
 export function scopeCovered(held: readonly string[], wanted: string): boolean {
   if (wanted === SERVICE_ROUTE_SCOPE || wanted.startsWith(`${SERVICE_ROUTE_SCOPE}:`)) return false;
-  for (const h of held) {
-    if (h === '*' || h === wanted) return true;
-    const [base, ...rest] = wanted.split(':');
-    const suffix = rest.join(':');
-    if (suffix.startsWith('/') && h === base) return true;
-    if (suffix.startsWith('/') && h.startsWith(`${base}:/`) && pathWithin(suffix, h.slice(base!.length + 1), 'grant')) return true;
-  }
-  return false;
+  return scopeGrants(held, wanted);
 }

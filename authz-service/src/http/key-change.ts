@@ -36,8 +36,7 @@ export abstract class KeyChanges {
     this.sets = permissionSets(deps.config.PERMISSION_SETS);
     this.ownerPolicy = new OwnerFieldPolicy({
       sets: this.sets,
-      defaultPerMinute: deps.config.DEFAULT_RATE_LIMIT_PER_MINUTE ?? null,
-      defaultPerDay: deps.config.DEFAULT_RATE_LIMIT_PER_DAY ?? null,
+      plans: deps.plans,
       rotationGraceSeconds: deps.config.ROTATION_GRACE_SECONDS,
     });
   }
@@ -47,7 +46,7 @@ export abstract class KeyChanges {
   }
 
   record(key: ApiKey): KeyRecord {
-    return toKeyRecord(key, this.sets);
+    return toKeyRecord(key, this.sets, this.deps.plans);
   }
 
   /**
@@ -89,6 +88,15 @@ export abstract class KeyChanges {
     } catch (err) {
       // Caches still expire after KEY_CACHE_TTL_MS; say so loudly, since revocation is slower meanwhile.
       this.deps.logger.error({ err: (err as Error).message, keyId }, 'could not publish key change; caches expire by TTL');
+    }
+  }
+
+  /** A plan is the operator's word for limits bought in Stripe: only a configured one can be named. */
+  protected checkPlan(name: string | null | undefined): void {
+    if (name && !this.deps.plans.get(name)) {
+      const known = this.deps.plans.list().map((p) => p.name);
+      const message = `"${name}" is not a configured plan (${known.length ? `known: ${known.join(', ')}` : 'PLANS defines none'})`;
+      throw new HttpError(400, 'invalid_request', `body.plan: ${message}`, [{ field: 'body.plan', code: 'unknown_plan', message }]);
     }
   }
 

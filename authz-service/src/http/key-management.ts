@@ -23,6 +23,7 @@ export class KeyManagement extends KeyChanges {
       throw new HttpError(422, 'invalid_expiry', 'Give expires_at or expires_in_days, not both');
     }
     this.checkPermissionSet(body.permission_set);
+    this.checkPlan(body.plan);
     const permissionSet = body.permission_set !== undefined ? body.permission_set : body.scopes === undefined ? this.deps.config.DEFAULT_PERMISSION_SET : null;
     const scopes = body.scopes ?? [];
     this.checkNoEscalation(actor, { scopes, permissionSet });
@@ -43,6 +44,7 @@ export class KeyManagement extends KeyChanges {
               rateLimitPerMinute: body.rate_limit_per_minute ?? null,
               rateLimitPerDay: body.rate_limit_per_day ?? null,
               monthlyQuota: body.monthly_quota ?? null,
+              plan: body.plan ?? null,
               expiresAt: requestedExpiry ?? null,
               stripeCustomerId: body.stripe_customer_id ?? null,
               metadata: body.metadata ?? {},
@@ -72,6 +74,7 @@ export class KeyManagement extends KeyChanges {
           permission_set: key.permissionSet,
           rate_limit_per_minute: key.rateLimitPerMinute,
           rate_limit_per_day: key.rateLimitPerDay,
+          plan: key.plan,
           expires_at: key.expiresAt?.toISOString() ?? null,
         },
         db,
@@ -101,6 +104,7 @@ export class KeyManagement extends KeyChanges {
 
   async update(actor: Actor, id: string, body: UpdateKeyBody): Promise<Outcome> {
     this.checkPermissionSet(body.permission_set);
+    this.checkPlan(body.plan);
     return this.change(actor, undefined, async (db) => {
       const current = await this.lockOwned(actor, id, db);
       KeyManagement.assertNotRevoked(current);
@@ -116,6 +120,7 @@ export class KeyManagement extends KeyChanges {
         rateLimitPerMinute: body.rate_limit_per_minute,
         rateLimitPerDay: body.rate_limit_per_day,
         monthlyQuota: body.monthly_quota,
+        plan: body.plan,
         metadata: body.metadata,
         stripeCustomerId: body.stripe_customer_id,
         isActive: body.is_active,

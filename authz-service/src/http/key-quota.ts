@@ -10,13 +10,15 @@ export interface KeyQuota {
 }
 
 /** This calendar month's (UTC) quota use of a key, read from the Check's counter without counting. */
-export async function keyQuota(deps: Pick<ServiceDeps, 'redis' | 'config'>, key: ApiKey, now = new Date()): Promise<KeyQuota | null> {
-  if (!key.monthlyQuota) return null;
+export async function keyQuota(deps: Pick<ServiceDeps, 'redis' | 'config' | 'plans'>, key: ApiKey, now = new Date()): Promise<KeyQuota | null> {
+  // The quota the Check enforces: the key's own, else its plan's.
+  const quota = deps.plans.limitsOf(key).monthlyQuota;
+  if (!quota) return null;
   const used = await new RateLimiter(deps.redis, deps.config.REDIS_KEY_PREFIX).quotaUsed(key.id, now);
   return {
-    monthly_quota: key.monthlyQuota,
+    monthly_quota: quota,
     used,
-    remaining: Math.max(0, key.monthlyQuota - used),
+    remaining: Math.max(0, quota - used),
     resets_at: new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1)).toISOString(),
   };
 }

@@ -1,5 +1,6 @@
 import { HttpError } from '@tollgate/common';
 import { keyState, type ApiKey } from '../domain/api-key.js';
+import type { PlanCatalog } from '../domain/plans.js';
 import { effectiveScopes } from '../domain/scopes.js';
 import type { KeyListCursor } from '../stores/key-store.js';
 import type { KeyRecord } from './schemas/keys.js';
@@ -7,7 +8,8 @@ import type { KeyRecord } from './schemas/keys.js';
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
 /** The JSON form of a key (snake_case, as seed 003 names fields). Never the secret or its hash. */
-export function toKeyRecord(key: ApiKey, sets: Record<string, readonly string[]>, now = Date.now()): KeyRecord {
+export function toKeyRecord(key: ApiKey, sets: Record<string, readonly string[]>, plans: PlanCatalog, now = Date.now()): KeyRecord {
+  const limits = plans.limitsOf(key);
   return {
     object: 'key',
     id: key.id,
@@ -17,10 +19,16 @@ export function toKeyRecord(key: ApiKey, sets: Record<string, readonly string[]>
     key_prefix: key.keyPrefix,
     scopes: key.scopes,
     permission_set: key.permissionSet,
-    effective_scopes: effectiveScopes(key, sets),
+    effective_scopes: plans.scopesOf(effectiveScopes(key, sets), key.plan),
     rate_limit_per_minute: key.rateLimitPerMinute,
     rate_limit_per_day: key.rateLimitPerDay,
     monthly_quota: key.monthlyQuota,
+    plan: key.plan,
+    effective_limits: {
+      rate_limit_per_minute: limits.rateLimitPerMinute,
+      rate_limit_per_day: limits.rateLimitPerDay,
+      monthly_quota: limits.monthlyQuota,
+    },
     expires_at: iso(key.expiresAt),
     is_active: key.isActive,
     status: keyState(key, now),

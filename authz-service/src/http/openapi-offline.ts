@@ -1,5 +1,5 @@
 import { loadAuthzConfig } from '../config.js';
-import type { ServiceDeps } from '../deps.js';
+import { planCatalogOf, type ServiceDeps } from '../deps.js';
 import { API_VERSION, managementRoutes } from './api.js';
 import { buildOpenApiDocument } from './openapi.js';
 
@@ -13,12 +13,13 @@ const OFFLINE_ENV = {
 
 /**
  * /openapi.json rendered without a server, Postgres or Redis (for the SDK generator): the same
- * route specs with default configuration. Route builders read only `config` when they are built;
+ * route specs with default configuration. Route builders read only `config` (and the plans made
+ * from it) when they are built;
  * anything else they touch would be a handler running, which rendering never does.
  */
 export function renderOpenApiDocument(): Record<string, unknown> {
   const config = loadAuthzConfig(OFFLINE_ENV);
-  const deps = new Proxy({ config } as Partial<ServiceDeps>, {
+  const deps = new Proxy({ config, plans: planCatalogOf(config) } as Partial<ServiceDeps>, {
     get(target, prop) {
       if (prop in target) return target[prop as keyof ServiceDeps];
       if (typeof prop === 'symbol' || prop === 'then') return undefined;

@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { HttpError } from '@tollgate/common';
 import type { ApiKey } from '../domain/api-key.js';
+import type { PlanCatalog } from '../domain/plans.js';
 import { effectiveScopes } from '../domain/scopes.js';
 import { scopeCovered } from './auth.js';
 import type { CreateKeyBody, UpdateKeyBody } from './schemas/keys.js';
@@ -8,8 +9,8 @@ import type { CreateKeyBody, UpdateKeyBody } from './schemas/keys.js';
 /**
  * What a `keys:manage` owner key may change, and within which bounds (docs/management-api.md,
  * "What an owner key may change"). An admin token is not bound by any of this. The operator
- * controls billing (stripe_customer_id), suspension, the ceiling of limits, expiry and scopes,
- * and the metadata the gateway reads; an owner may only narrow what it was given.
+ * controls billing (stripe_customer_id, plan), suspension, the ceiling of limits, expiry and
+ * scopes, and the metadata the gateway reads; an owner may only narrow what it was given.
  */
 
 /**
@@ -36,9 +37,8 @@ export class FieldNotAllowedError extends HttpError {
 
 export interface OwnerPolicySettings {
   sets: Record<string, readonly string[]>;
-  /** DEFAULT_RATE_LIMIT_PER_MINUTE / _PER_DAY: what a null limit means (null: unlimited). */
-  defaultPerMinute: number | null;
-  defaultPerDay: number | null;
+  /** What a key's null limit means: its plan's, else DEFAULT_RATE_LIMIT_* (else unlimited). */
+  plans: PlanCatalog;
   /** ROTATION_GRACE_SECONDS: the longest an owner may keep a rotated secret working. */
   rotationGraceSeconds: number;
 }
@@ -48,23 +48,28 @@ export interface OwnerCreateValues {
   rateLimitPerMinute: number | null;
   rateLimitPerDay: number | null;
   monthlyQuota: number | null;
+  plan: string | null;
   expiresAt: Date | null;
   stripeCustomerId: string | null;
   metadata: Record<string, unknown>;
 }
 
 const LIMIT_FIELDS = [
-  ['rate_limit_per_minute', 'rateLimitPerMinute', 'defaultPerMinute'],
-  ['rate_limit_per_day', 'rateLimitPerDay', 'defaultPerDay'],
+  ['rate_limit_per_minute', 'rateLimitPerMinute'],
+  ['rate_limit_per_day', 'rateLimitPerDay'],
+  ['monthly_quota', 'monthlyQuota'],
 ] as const;
 
-/** A limit may go down, never up, and never to null (the default, or unlimited) while one is set. */
+/**
+ * A limit may go down, never up, and never to null (the plan's, the default, or unlimited)
+ * while one is set; without one, not above what null means (`whenNull`).
+ */
 function assertLowerOrEqual(field: string, ceiling: number | null, next: number | null, whenNull: number | null): void {
   if (ceiling !== null) {
     if (next === null) throw new FieldNotAllowedError(field, `remove the limit of ${ceiling}`);
     if (next > ceiling) throw new FieldNotAllowedError(field, `raise the limit above ${ceiling}`);
   } else if (next !== null && whenNull !== null && next > whenNull) {
-    throw new FieldNotAllowedError(field, `raise the limit above the default of ${whenNull}`);
+    throw new FieldNotAllowedError(field, `raise the limit above the one that applies (${whenNull}, its plan's or the default)`);
   }
 }
 
@@ -108,9 +113,12 @@ export class OwnerFieldPolicy {
     this.updateRules = {
       name: free,
       description: free,
-      rate_limit_per_minute: (next, current) => assertLowerOrEqual('rate_limit_per_minute', current.rateLimitPerMinute, next, settings.defaultPerMinute),
-      rate_limit_per_day: (next, current) => assertLowerOrEqual('rate_limit_per_day', current.rateLimitPerDay, next, settings.defaultPerDay),
-      monthly_quota: (next, current) => assertLowerOrEqual('monthly_quota', current.monthlyQuota, next, null),
+      rate_limit_per_minute: (next, current) =>
+        assertLowerOrEqual('rate_limit_per_minute', current.rateLimitPerMinute, next, settings.plans.fallback(current.plan).rateLimitPerMinute),
+      rate_limit_per_day: (next, current) =>
+        assertLowerOrEqual('rate_limit_per_day', current.rateLimitPerDay, next, settings.plans.fallback(current.plan).rateLimitPerDay),
+      monthly_quota: (next, current) => assertLowerOrEqual('monthly_quota', current.monthlyQuota, next, settings.plans.fallback(current.plan).monthlyQuota),
+      plan: (next, current) => assertUnchanged('plan', current.plan, next),
       scopes: narrowing,
       permission_set: narrowing,
       metadata: (next, current) => assertReservedMetadataKept(current.metadata, next),
@@ -146,18 +154,19 @@ export class OwnerFieldPolicy {
 
   /**
    * POST /api/keys by an owner: its new key is bounded by the key that creates it. Where the
-   * body is silent the new key inherits the creator's limits, expiry, Stripe customer and
+   * body is silent the new key inherits the creator's limits, plan, expiry, Stripe customer and
    * reserved metadata, so a new key is never a way around them.
    */
   create(creator: ApiKey, body: CreateKeyBody, requestedExpiry: Date | null | undefined): OwnerCreateValues {
-    const limits = {} as Pick<OwnerCreateValues, 'rateLimitPerMinute' | 'rateLimitPerDay'>;
-    for (const [field, prop, fallback] of LIMIT_FIELDS) {
+    const plan = body.plan === undefined ? creator.plan : body.plan;
+    assertUnchanged('plan', creator.plan, plan);
+    const whenNull = this.settings.plans.fallback(plan);
+    const limits = {} as Pick<OwnerCreateValues, 'rateLimitPerMinute' | 'rateLimitPerDay' | 'monthlyQuota'>;
+    for (const [field, prop] of LIMIT_FIELDS) {
       const next = body[field] === undefined ? creator[prop] : body[field];
-      assertLowerOrEqual(field, creator[prop], next, this.settings[fallback]);
+      assertLowerOrEqual(field, creator[prop], next, whenNull[prop]);
       limits[prop] = next;
     }
-    const monthlyQuota = body.monthly_quota === undefined ? creator.monthlyQuota : body.monthly_quota;
-    assertLowerOrEqual('monthly_quota', creator.monthlyQuota, monthlyQuota, null);
     const expiresAt = requestedExpiry === undefined ? creator.expiresAt : requestedExpiry;
     assertNotLater(body.expires_in_days !== undefined ? 'expires_in_days' : 'expires_at', creator.expiresAt, expiresAt);
     const stripeCustomerId = body.stripe_customer_id === undefined ? creator.stripeCustomerId : body.stripe_customer_id;
@@ -165,7 +174,7 @@ export class OwnerFieldPolicy {
     const inherited = reservedMetadataOf(creator.metadata);
     const metadata = { ...inherited, ...body.metadata };
     assertReservedMetadataKept(inherited, metadata);
-    return { ...limits, monthlyQuota, expiresAt, stripeCustomerId, metadata };
+    return { ...limits, plan, expiresAt, stripeCustomerId, metadata };
   }
 
   /** POST /api/keys/:id/extend by an owner: only sooner. */

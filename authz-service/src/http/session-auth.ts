@@ -6,7 +6,8 @@ import { keyState } from '../domain/api-key.js';
 import { safeEqual } from '../domain/key-hash.js';
 import { effectiveScopes, permissionSets } from '../domain/scopes.js';
 import { SessionStore, type SessionRow } from '../stores/session-store.js';
-import { authenticate, MANAGE_SCOPE, type Actor } from './auth.js';
+import { authenticate, type Actor } from './auth.js';
+import { MANAGE_SCOPE } from '../domain/scopes.js';
 
 export const SESSION_COOKIE = 'tollgate_session';
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);

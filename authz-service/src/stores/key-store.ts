@@ -23,6 +23,7 @@ interface ApiKeyRow {
   rate_limit_per_minute: number | null;
   rate_limit_per_day: number | null;
   monthly_quota: string | null;
+  plan: string | null;
   expires_at: Date | null;
   is_active: boolean;
   revoked_at: Date | null;
@@ -41,7 +42,7 @@ interface ApiKeyRow {
 
 /** Every column but the hashes: the hashes never leave the store. */
 const KEY_COLUMNS = `id, user_id, name, description, key_prefix, scopes, permission_set,
-  rate_limit_per_minute, rate_limit_per_day, monthly_quota, expires_at, is_active, revoked_at, revoked_by,
+  rate_limit_per_minute, rate_limit_per_day, monthly_quota, plan, expires_at, is_active, revoked_at, revoked_by,
   revoked_reason, last_used_at, usage_count, metadata, stripe_customer_id, billing_suspended_at,
   previous_key_expires_at, created_by, created_at, updated_at`;
 
@@ -57,6 +58,7 @@ function rowToKey(r: ApiKeyRow): ApiKey {
     rateLimitPerMinute: r.rate_limit_per_minute,
     rateLimitPerDay: r.rate_limit_per_day,
     monthlyQuota: r.monthly_quota === null ? null : Number(r.monthly_quota),
+    plan: r.plan,
     expiresAt: r.expires_at,
     isActive: r.is_active,
     revokedAt: r.revoked_at,
@@ -86,6 +88,7 @@ export interface NewKey {
   rateLimitPerMinute?: number | null;
   rateLimitPerDay?: number | null;
   monthlyQuota?: number | null;
+  plan?: string | null;
   expiresAt?: Date | null;
   metadata?: Record<string, unknown>;
   stripeCustomerId?: string | null;
@@ -104,6 +107,7 @@ export interface KeyPatch {
   rateLimitPerMinute?: number | null;
   rateLimitPerDay?: number | null;
   monthlyQuota?: number | null;
+  plan?: string | null;
   metadata?: Record<string, unknown>;
   stripeCustomerId?: string | null;
   isActive?: boolean;
@@ -117,6 +121,7 @@ const PATCH_COLUMNS: Record<keyof KeyPatch, string> = {
   rateLimitPerMinute: 'rate_limit_per_minute',
   rateLimitPerDay: 'rate_limit_per_day',
   monthlyQuota: 'monthly_quota',
+  plan: 'plan',
   metadata: 'metadata',
   stripeCustomerId: 'stripe_customer_id',
   isActive: 'is_active',
@@ -164,8 +169,8 @@ export class KeyStore {
   async insert(k: NewKey, db: Queryable = this.pool): Promise<ApiKey> {
     const r = await db.query<ApiKeyRow>(
       `insert into api_keys (id, user_id, name, description, key_prefix, key_hash, scopes, permission_set,
-         rate_limit_per_minute, rate_limit_per_day, expires_at, metadata, stripe_customer_id, created_by, monthly_quota)
-       values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)
+         rate_limit_per_minute, rate_limit_per_day, expires_at, metadata, stripe_customer_id, created_by, monthly_quota, plan)
+       values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)
        returning ${KEY_COLUMNS}`,
       [
         k.id ?? newKeyId(),
@@ -183,6 +188,7 @@ export class KeyStore {
         k.stripeCustomerId ?? null,
         k.createdBy ?? null,
         k.monthlyQuota ?? null,
+        k.plan ?? null,
       ],
     );
     return rowToKey(r.rows[0]!);

@@ -609,6 +609,8 @@ export interface components {
             rate_limit_per_day?: number | null;
             /** @description Cost units per calendar month (UTC); null: no quota. An owner key may lower it, never raise it */
             monthly_quota?: number | null;
+            /** @description A plan in PLANS (GET /api/plans), whose limits and scopes apply where the key has none of its own; null: no plan. Only an admin token sets it */
+            plan?: string | null;
             scopes?: string[];
             permission_set?: string | null;
             expires_at?: string | null;
@@ -626,6 +628,8 @@ export interface components {
             rate_limit_per_day?: number | null;
             /** @description Cost units per calendar month (UTC); null: no quota. An owner key may lower it, never raise it */
             monthly_quota?: number | null;
+            /** @description A plan in PLANS (GET /api/plans), whose limits and scopes apply where the key has none of its own; null: no plan. Only an admin token sets it */
+            plan?: string | null;
             scopes?: string[];
             permission_set?: string | null;
             /** @description Free-form JSON object kept with the key; metadata.byok is read by the gateway and only an admin token sets it */
@@ -660,11 +664,22 @@ export interface components {
             key_prefix: string;
             scopes: string[];
             permission_set: string | null;
-            /** @description Scopes the gateway grants: the permission set’s plus the key’s own */
+            /** @description Scopes the gateway grants: the permission set’s plus the key’s own, limited to its plan’s scopes if the plan lists any */
             effective_scopes: string[];
+            /** @description The key’s own limit (an override of its plan’s); null: none of its own */
             rate_limit_per_minute: number | null;
+            /** @description The key’s own limit (an override of its plan’s); null: none of its own */
             rate_limit_per_day: number | null;
+            /** @description The key’s own quota (an override of its plan’s); null: none of its own */
             monthly_quota: number | null;
+            /** @description The plan (PLANS) the key is on: set by Stripe subscription events or an admin token */
+            plan: string | null;
+            /** @description What the gateway enforces: the key’s own limit, else its plan’s, else DEFAULT_RATE_LIMIT_*; null: unlimited */
+            effective_limits: {
+                rate_limit_per_minute: number | null;
+                rate_limit_per_day: number | null;
+                monthly_quota: number | null;
+            };
             expires_at: string | null;
             is_active: boolean;
             /** @enum {string} */
@@ -696,11 +711,22 @@ export interface components {
             key_prefix: string;
             scopes: string[];
             permission_set: string | null;
-            /** @description Scopes the gateway grants: the permission set’s plus the key’s own */
+            /** @description Scopes the gateway grants: the permission set’s plus the key’s own, limited to its plan’s scopes if the plan lists any */
             effective_scopes: string[];
+            /** @description The key’s own limit (an override of its plan’s); null: none of its own */
             rate_limit_per_minute: number | null;
+            /** @description The key’s own limit (an override of its plan’s); null: none of its own */
             rate_limit_per_day: number | null;
+            /** @description The key’s own quota (an override of its plan’s); null: none of its own */
             monthly_quota: number | null;
+            /** @description The plan (PLANS) the key is on: set by Stripe subscription events or an admin token */
+            plan: string | null;
+            /** @description What the gateway enforces: the key’s own limit, else its plan’s, else DEFAULT_RATE_LIMIT_*; null: unlimited */
+            effective_limits: {
+                rate_limit_per_minute: number | null;
+                rate_limit_per_day: number | null;
+                monthly_quota: number | null;
+            };
             expires_at: string | null;
             is_active: boolean;
             /** @enum {string} */

@@ -31,6 +31,11 @@ const stripeCustomerId = z
   .regex(/^cus_[A-Za-z0-9]{1,64}$/, 'Stripe customer ids look like cus_…')
   .nullable();
 const name = z.string().trim().min(1).max(200);
+const plan = z
+  .string()
+  .max(64)
+  .nullable()
+  .describe('A plan in PLANS (GET /api/plans), whose limits and scopes apply where the key has none of its own; null: no plan. Only an admin token sets it');
 
 const monthlyQuota = z
   .number()
@@ -48,6 +53,7 @@ export const CreateKeyBody = named(
     rate_limit_per_minute: ratePerMinute.optional().describe('Requests per minute; null or absent: DEFAULT_RATE_LIMIT_PER_MINUTE, else unlimited'),
     rate_limit_per_day: ratePerDay.optional().describe('Requests per day; null or absent: DEFAULT_RATE_LIMIT_PER_DAY, else unlimited'),
     monthly_quota: monthlyQuota.optional(),
+    plan: plan.optional(),
     scopes: scopes.optional(),
     permission_set: permissionSetName.nullable().optional(),
     expires_at: futureInstant.nullable().optional(),
@@ -67,6 +73,7 @@ export const UpdateKeyBody = named(
       rate_limit_per_minute: ratePerMinute.optional(),
       rate_limit_per_day: ratePerDay.optional(),
       monthly_quota: monthlyQuota.optional(),
+      plan: plan.optional(),
       scopes: scopes.optional(),
       permission_set: permissionSetName.nullable().optional(),
       metadata: metadata.optional(),
@@ -131,10 +138,20 @@ export const KeyRecord = named(
     key_prefix: z.string().describe('The first characters of the key, to tell keys apart; not a secret'),
     scopes: z.array(z.string()),
     permission_set: z.string().nullable(),
-    effective_scopes: z.array(z.string()).describe('Scopes the gateway grants: the permission set’s plus the key’s own'),
-    rate_limit_per_minute: z.number().int().nullable(),
-    rate_limit_per_day: z.number().int().nullable(),
-    monthly_quota: z.number().int().nullable(),
+    effective_scopes: z
+      .array(z.string())
+      .describe('Scopes the gateway grants: the permission set’s plus the key’s own, limited to its plan’s scopes if the plan lists any'),
+    rate_limit_per_minute: z.number().int().nullable().describe('The key’s own limit (an override of its plan’s); null: none of its own'),
+    rate_limit_per_day: z.number().int().nullable().describe('The key’s own limit (an override of its plan’s); null: none of its own'),
+    monthly_quota: z.number().int().nullable().describe('The key’s own quota (an override of its plan’s); null: none of its own'),
+    plan: z.string().nullable().describe('The plan (PLANS) the key is on: set by Stripe subscription events or an admin token'),
+    effective_limits: z
+      .object({
+        rate_limit_per_minute: z.number().int().nullable(),
+        rate_limit_per_day: z.number().int().nullable(),
+        monthly_quota: z.number().int().nullable(),
+      })
+      .describe('What the gateway enforces: the key’s own limit, else its plan’s, else DEFAULT_RATE_LIMIT_*; null: unlimited'),
     expires_at: instant.nullable(),
     is_active: z.boolean(),
     status: z.enum(['active', 'revoked', 'expired', 'inactive', 'suspended']),
