@@ -2,6 +2,7 @@ import Stripe from 'stripe';
 import { Counter, type Registry } from 'prom-client';
 import { HttpError, type Logger } from '@tollgate/common';
 import type pg from 'pg';
+import type { Plan, PlanCatalog } from '../domain/plans.js';
 import { AuditStore } from '../stores/audit-store.js';
 import type { KeyEventPublisher } from '../stores/key-events.js';
 import { afterCommit, inTransaction } from '../stores/transaction.js';
@@ -9,6 +10,8 @@ import { afterCommit, inTransaction } from '../stores/transaction.js';
 /** Subscription statuses that suspend the customer's keys; active/trialing lift it; the rest change nothing. */
 const SUSPENDING = new Set(['unpaid', 'paused', 'canceled']);
 const PAYING = new Set(['active', 'trialing']);
+/** A subscription in these states puts the customer's keys on the plan of its price (past_due: Stripe still retries payment). */
+const PLAN_IN_FORCE = new Set([...PAYING, 'past_due']);
 /** Stripe's meter alerts (thin events): recorded so `tollgate usage --billing` and the metric show them. */
 const METER_ERRORS = new Set(['v1.billing.meter.error_report_triggered', 'v1.billing.meter.no_meter_found']);
 
@@ -41,13 +44,16 @@ function createdAt(e: StripeishEvent): Date {
  * POST /webhooks/stripe: verifies the signature over the raw body, then applies the event once
  * (by id) and only if it is not older than the last one applied to the same Stripe object. A
  * suspension or resumption publishes key_changed for every key of the customer, so every
- * replica's cache drops them within a second (the revocation guarantee's path).
+ * replica's cache drops them within a second (the revocation guarantee's path); so does a
+ * subscription's price moving the customer's keys to another plan.
  */
 export class StripeWebhooks {
   private readonly stripe = new Stripe('sk_test_unused_for_signature_checks');
   private readonly events: Counter<'type' | 'outcome'>;
 
-  constructor(private readonly d: { pool: pg.Pool; keyEvents: KeyEventPublisher; logger: Logger; secrets: readonly string[]; registry: Registry }) {
+  constructor(
+    private readonly d: { pool: pg.Pool; keyEvents: KeyEventPublisher; logger: Logger; secrets: readonly string[]; registry: Registry; plans: PlanCatalog },
+  ) {
     this.events = new Counter({
       name: 'tollgate_stripe_webhook_events_total',
       help: 'Stripe webhook deliveries by event type and outcome (applied, duplicate, stale, ignored); meter errors are type v1.billing.meter.*',
@@ -76,6 +82,7 @@ export class StripeWebhooks {
     const customer = customerOf(object);
     const created = createdAt(event);
     const changed: { id: string }[] = [];
+    const replanned: { id: string }[] = [];
     const outcome = await inTransaction(this.d.pool, async (db): Promise<WebhookOutcome> => {
       const fresh = await db.query(`insert into stripe_webhook_events (event_id, type) values ($1, $2) on conflict do nothing`, [event.id, event.type]);
       if (fresh.rowCount === 0) return 'duplicate';
@@ -92,6 +99,8 @@ export class StripeWebhooks {
       }
       const action = this.actionFor(event);
       if (action === 'ignore') return 'ignored';
+      const plan = this.planOf(event);
+      if (plan && customer) replanned.push(...(await this.putOnPlan(db, event, customer, plan)));
       if ((action === 'suspend' || action === 'resume') && customer) {
         const sql =
           action === 'suspend'
@@ -133,8 +142,46 @@ export class StripeWebhooks {
       return 'applied';
     });
     this.events.inc({ type: event.type, outcome });
-    for (const k of changed) await afterCommit(this.d.logger, { keyId: k.id }, () => this.d.keyEvents.keyChanged(k.id));
+    for (const id of new Set([...changed, ...replanned].map((k) => k.id)))
+      await afterCommit(this.d.logger, { keyId: id }, () => this.d.keyEvents.keyChanged(id));
     return outcome;
+  }
+
+  /** The plan of a subscription in force: the first of its items whose price PLANS maps (by id, else lookup key). */
+  private planOf(event: StripeishEvent): Plan | undefined {
+    if (event.type !== 'customer.subscription.created' && event.type !== 'customer.subscription.updated') return undefined;
+    const object = event.data?.object;
+    if (typeof object?.status !== 'string' || !PLAN_IN_FORCE.has(object.status)) return undefined;
+    const items = (object.items as { data?: unknown } | undefined)?.data;
+    if (!Array.isArray(items)) return undefined;
+    for (const item of items as { price?: { id?: unknown; lookup_key?: unknown } }[]) {
+      const plan = this.d.plans.forPrice(item?.price);
+      if (plan) return plan;
+    }
+    return undefined;
+  }
+
+  /** Puts every key of the customer not yet on `plan` on it, each audited as key.plan_changed. */
+  private async putOnPlan(db: pg.PoolClient, event: StripeishEvent, customer: string, plan: Plan): Promise<{ id: string }[]> {
+    const rows = await db.query<{ id: string; user_id: string; previous: string | null }>(
+      `with old as (select id, plan from api_keys where stripe_customer_id = $1 and plan is distinct from $2 for update)
+       update api_keys k set plan = $2, updated_at = now() from old where k.id = old.id
+       returning k.id, k.user_id, old.plan as previous`,
+      [customer, plan.name],
+    );
+    for (const r of rows.rows) {
+      await audit.record(
+        {
+          actor: 'stripe',
+          action: 'key.plan_changed',
+          keyId: r.id,
+          userId: r.user_id,
+          details: { event_id: event.id, event_type: event.type, stripe_customer_id: customer, from: r.previous, to: plan.name },
+        },
+        db,
+      );
+    }
+    return rows.rows;
   }
 
   private actionFor(event: StripeishEvent): 'suspend' | 'resume' | 'record' | 'ignore' {

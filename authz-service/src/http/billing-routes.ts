@@ -21,6 +21,7 @@ function receiverFor(deps: ServiceDeps): StripeWebhooks {
       logger: deps.logger,
       secrets: deps.config.STRIPE_WEBHOOK_SECRET ?? [],
       registry: deps.registry,
+      plans: deps.plans,
     });
     receivers.set(deps, r);
   }

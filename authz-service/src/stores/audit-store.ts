@@ -17,6 +17,7 @@ export type AuditAction =
   | 'vault.rewrapped'
   | 'key.billing_suspended'
   | 'key.billing_resumed'
+  | 'key.plan_changed'
   | 'billing.event';
 
 /**
