@@ -142,6 +142,7 @@ const EXPECTATIONS: Record<string, Row> = {
   rotateKey: { request: () => ({ body: {} }), admin: 200, owner_own: 200, owner_other: HIDDEN, audits: 'key.rotated', writes: ['api_keys'] },
   deleteKey: { admin: 200, owner_own: 200, owner_other: HIDDEN, audits: 'key.deleted', writes: ['api_keys'] },
   listPermissionSets: { admin: 200, owner_own: 200, owner_other: 200 },
+  listPlans: { admin: 200, owner_own: 200, owner_other: 200 },
   getUserUsage: { admin: 200, owner_own: 200, owner_other: OTHER_USER },
   getKeyUsage: { admin: 200, owner_own: 200, owner_other: HIDDEN },
   getBillingStatus: { admin: 200, owner_own: ADMIN_ONLY, owner_other: ADMIN_ONLY },

@@ -18,6 +18,7 @@ import { usageRoutes } from './usage-routes.js';
 import { vaultRoutes } from './vault-routes.js';
 import { operatorCredentialRoutes } from './operator-credential-routes.js';
 import { billingRoutes } from './billing-routes.js';
+import { planRoutes } from './plan-routes.js';
 
 export const API_VERSION = '1.0.0';
 /** Management bodies are small; anything bigger is a mistake or an attack. */
@@ -42,6 +43,7 @@ export function managementRoutes(deps: ServiceDeps): RouteSpec[] {
     ...consoleUsageRoutes(deps),
     ...operatorCredentialRoutes(deps),
     ...billingRoutes(deps),
+    ...planRoutes(deps),
   ];
 }
 

@@ -581,6 +581,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/plans": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Plans: the limits, scopes and Stripe price of each plan in PLANS
+         * @description An admin token or any keys:manage key may read them (they say what a subscription buys, nothing secret).
+         */
+        get: operations["listPlans"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1147,6 +1167,23 @@ export interface components {
             provider: string;
             /** @constant */
             deleted: true;
+        };
+        PlanList: {
+            /** @constant */
+            object: "list";
+            data: {
+                name: string;
+                /** @description null: the plan sets none (DEFAULT_RATE_LIMIT_PER_MINUTE applies) */
+                rate_limit_per_minute: number | null;
+                /** @description null: the plan sets none (DEFAULT_RATE_LIMIT_PER_DAY applies) */
+                rate_limit_per_day: number | null;
+                /** @description Cost units per calendar month (UTC); null: no quota */
+                monthly_quota: number | null;
+                /** @description The most a key on the plan is granted; null: the plan does not limit scopes */
+                scopes: string[] | null;
+                stripe_price: string | null;
+                stripe_lookup_key: string | null;
+            }[];
         };
     };
     responses: never;
@@ -3397,6 +3434,44 @@ export interface operations {
             };
             /** @description The signature does not verify; nothing changed */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listPlans: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every configured plan, in PLANS order */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PlanList"];
+                };
+            };
+            /** @description Missing or invalid credential (admin token or keys:manage key) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A key without keys:manage */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
