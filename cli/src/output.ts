@@ -12,6 +12,9 @@ export interface KeyRecord {
   effective_scopes: string[];
   rate_limit_per_minute: number | null;
   rate_limit_per_day: number | null;
+  monthly_quota: number | null;
+  plan: string | null;
+  effective_limits: { rate_limit_per_minute: number | null; rate_limit_per_day: number | null; monthly_quota: number | null };
   expires_at: string | null;
   status: string;
   revoked_at: string | null;
@@ -61,7 +64,12 @@ export function keyDetails(k: KeyRecord): string {
     ['permission set', dash(k.permission_set)],
     ['scopes', k.scopes.join(' ') || '-'],
     ['effective scopes', k.effective_scopes.join(' ') || '-'],
-    ['limits', limits(k)],
+    ['limits', limits(k) + (k.monthly_quota !== null ? `, ${k.monthly_quota}/month` : '')],
+    ['plan', dash(k.plan)],
+    [
+      'effective limits',
+      `${dash(k.effective_limits.rate_limit_per_minute)}/min, ${dash(k.effective_limits.rate_limit_per_day)}/day, ${dash(k.effective_limits.monthly_quota)}/month`,
+    ],
     ['expires', dash(k.expires_at)],
     ['last used', dash(k.last_used_at)],
     ['uses', String(k.usage_count)],

@@ -8,6 +8,7 @@ import { keyDetails, keysTable, secretNotice, type KeyRecord, type Output } from
 import { collect, defined, integer } from './args.js';
 import { registerOperatorCommands } from './operator-commands.js';
 import { registerAuditCommand } from './audit-command.js';
+import { registerPlansCommand } from './plans-command.js';
 
 export const DEFAULT_API_URL = 'http://127.0.0.1:8080';
 
@@ -113,6 +114,7 @@ export async function run(argv: string[], { env, output }: RunEnvironment): Prom
     .option('--expires-at <iso>', 'expire at this RFC 3339 time')
     .option('--metadata <json>', 'JSON object kept with the key', jsonObject)
     .option('--stripe-customer <cus_id>', 'Stripe customer billed for this key')
+    .option('--plan <name>', 'a configured plan (tollgate plans list); its limits apply where the key has none')
     .option('--idempotency-key <key>', 'makes a retry safe: the same key never creates twice')
     .action(async (o) => {
       const body = defined({
@@ -127,6 +129,7 @@ export async function run(argv: string[], { env, output }: RunEnvironment): Prom
         expires_at: o.expiresAt,
         metadata: o.metadata,
         stripe_customer_id: o.stripeCustomer,
+        plan: o.plan,
       });
       const api = client();
       const headers = o.idempotencyKey ? { 'Idempotency-Key': o.idempotencyKey } : {};
@@ -182,7 +185,7 @@ export async function run(argv: string[], { env, output }: RunEnvironment): Prom
 
   keys
     .command('update')
-    .description('change a key’s name, description, limits, scopes, metadata, Stripe customer or active flag')
+    .description('change a key’s name, description, limits, plan, scopes, metadata, Stripe customer or active flag')
     .argument('<id>', 'key id')
     .option('--name <name>')
     .option('--description <text>')
@@ -192,6 +195,7 @@ export async function run(argv: string[], { env, output }: RunEnvironment): Prom
     .option('--permission-set <name>')
     .option('--metadata <json>', 'replaces the metadata', jsonObject)
     .option('--stripe-customer <cus_id>')
+    .option('--plan <name|none>', 'put the key on a configured plan, or none')
     .option('--active <true|false>', 'false suspends the key; true resumes it', booleanWord)
     .action(async (id: string, o) => {
       const body = defined({
@@ -203,6 +207,7 @@ export async function run(argv: string[], { env, output }: RunEnvironment): Prom
         permission_set: o.permissionSet,
         metadata: o.metadata,
         stripe_customer_id: o.stripeCustomer,
+        plan: o.plan === 'none' ? null : o.plan,
         is_active: o.active,
       });
       if (Object.keys(body).length === 0) throw new CliError(EXIT.usage, 'nothing to update: give at least one option (see --help)');
@@ -264,6 +269,7 @@ export async function run(argv: string[], { env, output }: RunEnvironment): Prom
 
   registerOperatorCommands(program, { client, print, env });
   registerAuditCommand(program, { client, print, env });
+  registerPlansCommand(program, { client, print, env });
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -19,6 +19,10 @@ beforeAll(async () => {
   api = await startTestApi(infra, 'cli', {
     GATEWAY_JWT_SECRET: 'cli:' + 'c'.repeat(40),
     VAULT_MASTER_KEYS: `mk:${Buffer.alloc(32, 3).toString('base64')}`,
+    PLANS: JSON.stringify([
+      { name: 'starter', rate_limit_per_minute: 60, stripe_price: 'price_cli_starter' },
+      { name: 'pro', rate_limit_per_minute: 600, monthly_quota: 100000, scopes: ['read', 'write'], stripe_lookup_key: 'pro_monthly' },
+    ]),
   });
   // The usage tables belong to billing-sidecar; create them as its start would.
   await migrateBilling(api.deps.pool);
@@ -249,5 +253,26 @@ describe('tollgate audit and key search (through @tollgate/sdk)', () => {
     const bad = await tollgateInProcess(['audit', '--since', 'yesterday']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/HTTP 400 invalid_request/);
+  });
+});
+
+describe('tollgate plans list (through @tollgate/sdk)', () => {
+  it('lists the configured plans, and keys are put on one by --plan', async () => {
+    const json = await tollgateInProcess(['--json', 'plans', 'list']);
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout).data.map((p: { name: string }) => p.name)).toEqual(['starter', 'pro']);
+    const table = await tollgateInProcess(['plans', 'list']);
+    expect(table.stdout).toMatch(/starter\s*│\s*60\s*│\s*-\s*│\s*-\s*│\s*\(any\)\s*│\s*price_cli_starter/);
+    expect(table.stdout).toMatch(/pro\s*│\s*600\s*│\s*-\s*│\s*100000\s*│\s*read write\s*│\s*-\s*│\s*pro_monthly/);
+
+    const made = JSON.parse((await tollgateInProcess(['--json', 'keys', 'create', '--user', 'cli-plans', '--name', 'on a plan', '--plan', 'pro'])).stdout);
+    expect(made).toMatchObject({ plan: 'pro', effective_limits: { rate_limit_per_minute: 600, monthly_quota: 100000 } });
+    const details = await tollgateInProcess(['keys', 'update', made.id, '--plan', 'starter']);
+    expect(details.stdout).toMatch(/plan\s*│\s*starter/);
+    expect(details.stdout).toMatch(/effective limits\s*│\s*60\/min/);
+    const bad = await tollgateInProcess(['keys', 'update', made.id, '--plan', 'gold']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('"gold" is not a configured plan');
+    expect(JSON.parse((await tollgateInProcess(['--json', 'keys', 'update', made.id, '--plan', 'none'])).stdout).plan).toBeNull();
   });
 });
