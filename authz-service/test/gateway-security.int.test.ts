@@ -15,6 +15,11 @@ const infra = inject('infra');
 
 const SERVICE_TOKEN_ROUTES = [{ prefix: '/captionacc/prefect/api/', project: 'captionacc', services: ['api'] }];
 const ROUTE_SCOPES = [{ prefix: '/echo/admin', scope: 'admin' }];
+// Plans whose scopes bound their keys' (docs/billing.md, "Plans").
+const PLANS = [
+  { name: 'reader', scopes: ['read'], stripe_price: 'price_gs_reader' },
+  { name: 'everything', scopes: ['*'], stripe_price: 'price_gs_everything' },
+];
 
 const ROUTES = {
   hello: ['GET', '/hello'],
@@ -110,6 +115,17 @@ const EXPECTED: Record<string, Record<Route, Cell>> = {
     internal: '403 service_token_required',
     internalCase: '403 service_token_required',
   }),
+  // full_access, on a plan of `read`: no more than a read-only key.
+  readPlanKey: row('403 insufficient_scope', {
+    hello: 'up',
+    reports: 'up',
+    reportsAdmin: 'up',
+    reportsCase: 'up',
+    internal: '403 service_token_required',
+    internalCase: '403 service_token_required',
+  }),
+  // A plan's `*` grants no service_route, as a key's does not: the operator's grant is bounded too.
+  serviceRouteKeyOnStarPlan: row('403 service_token_required', fullAccess),
   revokedKey: row('401 key_revoked'),
   expiredKey: row('401 key_expired'),
   internalToken: row('403 route_not_allowed', { internal: 'up' }),
@@ -132,6 +148,7 @@ beforeAll(async () => {
       GATEWAY_JWT_SECRET: 'gs:' + 'g'.repeat(40),
       SERVICE_TOKEN_ROUTES: JSON.stringify(SERVICE_TOKEN_ROUTES),
       ROUTE_SCOPES: JSON.stringify(ROUTE_SCOPES),
+      PLANS: JSON.stringify(PLANS),
     },
     envoy: {
       onUpstreamRequest: ({ method, url, headers }) => {
@@ -144,7 +161,7 @@ beforeAll(async () => {
   const bearer = (secret: string, identity?: Identity): Credential => ({ headers: { authorization: `Bearer ${secret}` }, secret, identity });
   const key = async (fields: Parameters<typeof createKey>[1]) => {
     const { key: k, plaintext } = await createKey(authz, fields);
-    const scopes = effectiveScopes(k, permissionSets(undefined)).join(' ');
+    const scopes = authz.deps.plans.scopesOf(effectiveScopes(k, permissionSets(undefined)), k.plan).join(' ');
     return { k, cred: bearer(plaintext, { 'x-user-id': k.userId, 'x-api-key-id': k.id, 'x-api-key-scopes': scopes }) };
   };
   const token = async (project: string, service: string, routes?: string[]) => {
@@ -160,6 +177,8 @@ beforeAll(async () => {
   credentials.serviceRouteKey = (await key({ userId: 'ops-user', scopes: ['service_route:/captionacc/prefect/api/'] })).cred;
   credentials.readOnlyKey = (await key({ userId: 'reader', permissionSet: 'read_only' })).cred;
   credentials.scopedKey = (await key({ userId: 'report-reader', permissionSet: null, scopes: ['read:/echo/reports'] })).cred;
+  credentials.readPlanKey = (await key({ userId: 'plan-reader', plan: 'reader' })).cred;
+  credentials.serviceRouteKeyOnStarPlan = (await key({ userId: 'ops-planned', scopes: ['service_route:/captionacc/prefect/api/'], plan: 'everything' })).cred;
   const revoked = await key({ userId: 'gone-user' });
   await authz.deps.keyStore.revoke(revoked.k.id, 'admin', 'leaked');
   credentials.revokedKey = revoked.cred;
