@@ -44,7 +44,7 @@ async function manage(method: string, path: string, body?: unknown) {
 }
 
 let seq = 0;
-function subscription(type: string, customer: string, price: { id: string; lookup_key?: string | null }) {
+function subscription(type: string, customer: string, price: { id: string; lookup_key?: string | null }, created = Math.floor(Date.now() / 1000) + seq + 1) {
   seq += 1;
   const object = {
     id: `sub_${customer}`,
@@ -54,7 +54,7 @@ function subscription(type: string, customer: string, price: { id: string; looku
     items: { object: 'list', data: [{ id: `si_${customer}_${seq}`, object: 'subscription_item', price: { object: 'price', lookup_key: null, ...price } }] },
   };
   // `created` in seconds: each event must be newer than the last one applied to this subscription.
-  return { id: `evt_plans_${Date.now()}_${seq}`, object: 'event', type, created: Math.floor(Date.now() / 1000) + seq, data: { object } };
+  return { id: `evt_plans_${Date.now()}_${seq}`, object: 'event', type, created, data: { object } };
 }
 
 async function deliver(evt: unknown): Promise<string> {
@@ -144,6 +144,10 @@ describe('plans through Envoy', () => {
     expect(await until(k.key, (r) => policy(r).startsWith('"minute";q=100;w=60, "day";q=1000;'), 'the key’s own 100 a minute')).toBeLessThan(1000);
     // An update with a price no plan maps leaves the plan as it is.
     expect(await deliver(subscription('customer.subscription.updated', 'cus_override', { id: 'price_unmapped' }))).toBe('applied');
+    expect((await manage('GET', `/api/keys/by-id/${k.id}`)).plan).toBe('pro');
+    // Stripe does not deliver in order: an older event does not move the keys back.
+    const older = subscription('customer.subscription.updated', 'cus_override', { id: 'price_starter' }, Math.floor(Date.now() / 1000) - 3600);
+    expect(await deliver(older)).toBe('stale');
     expect((await manage('GET', `/api/keys/by-id/${k.id}`)).plan).toBe('pro');
   });
 
