@@ -22,6 +22,8 @@ let billing: BillingSidecar;
 let front: EnvoyFront;
 let api: string;
 
+/** `Bearer <secret>` values the upstream answers 401. */
+const refusedByProvider = new Set<string>();
 const MANAGED_METERS = { daily: 'managed_daily', openai: 'managed_openai' };
 const CHAT_COST = 5;
 
@@ -32,7 +34,10 @@ beforeAll(async () => {
     PROVIDER_ROUTES: JSON.stringify([
       { prefix: '/echo/rooms/', default_provider: 'daily' },
       { prefix: '/echo/chat/', default_provider: 'openai' },
+      { prefix: '/echo/search/', default_provider: 'exa' },
     ]),
+    OPERATOR_CREDENTIAL_REJECT_STATUSES: '401',
+    OPERATOR_CREDENTIAL_HEALTH_INTERVAL_MS: '100',
     ROUTE_COSTS: JSON.stringify([{ prefix: '/echo/chat/', cost: CHAT_COST }]),
   });
   api = `http://127.0.0.1:${authz.httpPort}`;
@@ -54,7 +59,12 @@ beforeAll(async () => {
   );
   const accessLog = join(mkdtempSync(join(tmpdir(), 'tollgate-cost-log-')), 'access.log');
   writeFileSync(accessLog, '');
-  front = await startEnvoyFront(stack, authz.grpcPort, { alsPort: billing.grpcPort, accessLogPath: accessLog });
+  front = await startEnvoyFront(stack, authz.grpcPort, {
+    alsPort: billing.grpcPort,
+    accessLogPath: accessLog,
+    // The provider: 401 for a credential it does not accept.
+    upstreamRefusal: (headers) => (refusedByProvider.has(String(headers['x-provider-auth'])) ? 401 : undefined),
+  });
 });
 
 afterAll(() => stack.stop());
@@ -64,6 +74,13 @@ async function call(method: string, path: string, body?: unknown) {
   if (body !== undefined) headers['content-type'] = 'application/json';
   const res = await fetch(`${api}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   return { status: res.status, body: (await res.json()) as any };
+}
+
+/** One request through Envoy: its status and the provider credential the upstream got. */
+async function once(path: string, key: string): Promise<{ status: number; credential: string }> {
+  const res = await fetch(`${front.url}${path}`, { headers: { authorization: `Bearer ${key}` } });
+  const body = (await res.json()) as { headers?: Record<string, string>; error?: string };
+  return { status: res.status, credential: body.headers?.['x-provider-auth'] ?? body.error ?? '' };
 }
 
 /** Requests through Envoy, each answered 200 by the upstream (which echoes the credential it got). */
@@ -213,5 +230,53 @@ describe('cost allocation through Envoy', () => {
       'api_requests cus_allocB': 2 * CHAT_COST,
     });
     expect((await billing.pool.query('select count(*)::int as n from stripe_pending')).rows[0].n).toBe(0);
+  });
+});
+
+describe('an operator credential its provider rejects', () => {
+  const metrics = () => authz.deps.registry.metrics();
+  const outOfRotation = async () =>
+    Number(/tollgate_authz_operator_credentials_out_of_rotation\{[^}]*provider="exa"[^}]*\} (\d+)/.exec(await metrics())?.[1] ?? -1);
+
+  it('is taken out of rotation once a rejection is recorded, announced by id only, and is back once rotated', async () => {
+    const good = secret('op_exa_good');
+    const bad = secret('op_exa_bad');
+    refusedByProvider.add(`Bearer ${bad}`);
+    const g = await call('POST', '/api/operator-credentials', { provider: 'exa', label: 'good', secret: good });
+    const b = await call('POST', '/api/operator-credentials', { provider: 'exa', label: 'bad', secret: bad });
+    expect([g.status, b.status]).toEqual([201, 201]);
+    const k = await createKey(authz, { userId: 'exa-user', metadata: { managed_providers: ['exa'] } });
+
+    // In turn: one of the first two requests goes out with the rejected credential.
+    const first = [await once('/echo/search/x', k.plaintext), await once('/echo/search/x', k.plaintext)];
+    expect(first.map((r) => r.status).sort()).toEqual([200, 401]);
+    await waitUntil('the credential out of rotation', async () => (await outOfRotation()) === 1, 10_000);
+    for (let i = 0; i < 6; i++) expect(await once('/echo/search/x', k.plaintext)).toEqual({ status: 200, credential: `Bearer ${good}` });
+    const text = await metrics();
+    expect(text).toMatch(new RegExp(`tollgate_authz_operator_credential_rejections_total\\{[^}]*credential_id="${b.body.id}"[^}]*status="401"[^}]*\\} 1`));
+    for (const s of [good, bad]) expect(text).not.toContain(s);
+    // The rejected request is on record against the credential that served it.
+    const rejected = await billing.pool.query('select * from operator_credential_statuses where operator_credential_id = $1', [b.body.id]);
+    expect(rejected.rows).toEqual([expect.objectContaining({ status: 401, requests: '1' })]);
+
+    // Rotated to a secret the provider accepts: back in rotation, both used in turn again.
+    const fixed = secret('op_exa_fixed');
+    expect((await call('PUT', `/api/operator-credentials/${b.body.id}`, { secret: fixed })).status).toBe(200);
+    await waitUntil('back in rotation', async () => (await outOfRotation()) === 0, 10_000);
+    await sleep(200);
+    const seen = new Set<string>();
+    for (let i = 0; i < 4; i++) {
+      const r = await once('/echo/search/x', k.plaintext);
+      expect(r.status).toBe(200);
+      seen.add(r.credential);
+    }
+    expect([...seen].sort()).toEqual([`Bearer ${fixed}`, `Bearer ${good}`].sort());
+
+    // Every one rejected: managed requests are refused by the gateway (503), not sent to be rejected.
+    refusedByProvider.add(`Bearer ${good}`);
+    refusedByProvider.add(`Bearer ${fixed}`);
+    for (let i = 0; i < 2; i++) expect((await once('/echo/search/x', k.plaintext)).status).toBe(401);
+    await waitUntil('both out of rotation', async () => (await outOfRotation()) === 2, 10_000);
+    expect(await once('/echo/search/x', k.plaintext)).toEqual({ status: 503, credential: 'provider_credential_unreadable' });
   });
 });

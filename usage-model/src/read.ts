@@ -347,3 +347,26 @@ export async function readBillingStatus(pool: pg.Pool, opts: { stripeCustomerId?
     })),
   };
 }
+
+/** The latest answer with a status in a set, for one operator credential. */
+export interface OperatorCredentialRejection {
+  operator_credential_id: string;
+  status: number;
+  /** When the latest such request started. */
+  last_seen_at: Date;
+}
+
+/**
+ * Operator credentials whose requests the upstream answered with one of `statuses` (401, say),
+ * each with its latest such answer: billing-sidecar keeps the statuses as it records the rows
+ * (usage-model 006), so this reads a few rows per credential, never usage_records.
+ */
+export async function readOperatorCredentialRejections(pool: pg.Pool, statuses: readonly number[]): Promise<OperatorCredentialRejection[]> {
+  const r = await pool.query<OperatorCredentialRejection>(
+    `select distinct on (operator_credential_id) operator_credential_id, status, last_seen_at
+     from operator_credential_statuses where status = any($1::int[])
+     order by operator_credential_id, last_seen_at desc`,
+    [statuses],
+  );
+  return r.rows;
+}

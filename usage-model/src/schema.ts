@@ -224,7 +224,8 @@ const BILLING_MIGRATIONS: Migration[] = [
     // column cannot be null, and NULLS NOT DISTINCT needs Postgres 15): rows from before are
     // the '' / '' group. stripe_pending is kept per meter event name too, so managed usage
     // can go to a meter of its own per provider; '' is the configured default meter (what
-    // rows from before were meant for).
+    // rows from before were meant for). operator_credential_statuses (issue 21 item 2) keeps
+    // the upstream's error statuses per operator credential.
     id: '006_usage_credential_source',
     sql: `
       alter table usage_records
@@ -244,6 +245,16 @@ const BILLING_MIGRATIONS: Migration[] = [
       alter table stripe_pending add column event_name text not null default '';
       alter table stripe_pending drop constraint stripe_pending_pkey;
       alter table stripe_pending add primary key (stripe_customer_id, event_name);
+      -- What the upstream answered requests served with each operator credential, error
+      -- statuses only (a few rows per credential): authz-service reads it to take a credential
+      -- its provider rejects out of rotation, without reading usage_records.
+      create table operator_credential_statuses (
+        operator_credential_id text not null,
+        status integer not null,
+        requests bigint not null,
+        last_seen_at timestamptz not null,
+        primary key (operator_credential_id, status)
+      );
     `,
   },
 ];

@@ -70,7 +70,7 @@ const INSERT_BATCH = `
     from input
     on conflict (request_id, usage_day) do nothing
     returning request_id, key_id, user_id, credential, stripe_customer_id, request_bytes, response_bytes, duration_ms, started_at, billable,
-              decision, project, service, status, cost, provider, credential_source
+              decision, project, service, status, cost, provider, credential_source, operator_credential_id
   ),
   ${rollup('usage_hourly', 'hour')},
   ${rollup('usage_daily', 'day')},
@@ -80,6 +80,16 @@ const INSERT_BATCH = `
     where ins.billable and ins.stripe_customer_id is not null and input.meter_event is not null
     group by 1, 2 order by 1, 2
     on conflict (stripe_customer_id, event_name) do update set quantity = p.quantity + excluded.quantity
+  ),
+  -- The upstream's error answers per operator credential (docs/vault.md, "Rejected operator credentials").
+  credential_statuses as (
+    insert into operator_credential_statuses as c (operator_credential_id, status, requests, last_seen_at)
+    select operator_credential_id, status, count(*), max(started_at) from ins
+    where credential_source = 'operator' and operator_credential_id is not null and decision = 'allow' and status >= 400
+    group by 1, 2 order by 1, 2
+    on conflict (operator_credential_id, status) do update set
+      requests = c.requests + excluded.requests,
+      last_seen_at = greatest(c.last_seen_at, excluded.last_seen_at)
   )
   select count(*)::int as inserted from ins`;
 
