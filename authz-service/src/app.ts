@@ -1,7 +1,7 @@
 import { addGrpcHealth, setGrpcServing, type Logger, bindGrpcServer, createGrpcServer, shutdownGrpcServer } from '@tollgate/common';
 import { AUTHORIZATION_SERVICE } from '@tollgate/proto';
 import type { FastifyInstance } from 'fastify';
-import { Counter } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import type { AuthzConfig } from './config.js';
 import { closeServiceDeps, createServiceDeps, type ServiceDeps } from './deps.js';
 import { createResolverMetrics, KeyResolver, registerKeyCacheGauge } from './check/key-resolver.js';
@@ -16,6 +16,7 @@ import { TokenChecker } from './check/token-checker.js';
 import { RefusalLimiter } from './check/refusal-limiter.js';
 import { createVaultCache, ProviderInjector } from './check/provider-injector.js';
 import { createOperatorCredentialCache, OperatorCredentials } from './check/operator-credentials.js';
+import { OperatorCredentialHealth } from './check/operator-credential-health.js';
 import { CacheInvalidation, createKeyEventFeed } from './check/cache-invalidation.js';
 import { Envelope } from './vault/envelope.js';
 import { addAuthorizationService, authorizationHandlers, createCheckMetrics } from './grpc/check-server.js';
@@ -104,6 +105,26 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
       'PROVIDER_CREDENTIALS_FROM_ENV: operator credentials come from PROVIDER_KEY_* variables (development mode)',
     );
   }
+  const operatorHealth = new OperatorCredentialHealth(
+    deps.pool,
+    deps.operatorStore,
+    { rejectStatuses: config.OPERATOR_CREDENTIAL_REJECT_STATUSES, intervalMs: config.OPERATOR_CREDENTIAL_HEALTH_INTERVAL_MS },
+    logger,
+    {
+      outOfRotation: new Gauge({
+        name: 'tollgate_authz_operator_credentials_out_of_rotation',
+        help: 'Operator credentials their provider rejected since they were last rotated, by provider',
+        labelNames: ['provider'],
+        registers: [registry],
+      }),
+      rejected: new Counter({
+        name: 'tollgate_authz_operator_credential_rejections_total',
+        help: 'Operator credentials taken out of rotation, by provider, credential id (never the secret) and the rejecting status',
+        labelNames: ['provider', 'credential_id', 'status'],
+        registers: [registry],
+      }),
+    },
+  );
   const operatorCredentials = new OperatorCredentials(
     envelope,
     operatorCache,
@@ -115,6 +136,7 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
       labelNames: ['provider', 'credential_id'],
       registers: [registry],
     }),
+    operatorHealth,
   );
   const providers = new ProviderInjector(
     { routes: config.PROVIDER_ROUTES ?? [], defaultProvider: config.DEFAULT_PROVIDER, byok: config.PROVIDER_BYOK },
@@ -158,6 +180,7 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
   const http = buildManagementApi(deps);
   const idempotencySweeper = new IdempotencySweeper(deps.pool, logger, config.IDEMPOTENCY_SWEEP_INTERVAL_MS);
   idempotencySweeper.start();
+  operatorHealth.start();
   await http.listen({ host: config.AUTHZ_HOST, port: config.AUTHZ_HTTP_PORT });
   const address = http.server.address();
   const httpPort = typeof address === 'object' && address ? address.port : config.AUTHZ_HTTP_PORT;
@@ -169,6 +192,7 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
       setGrpcServing(health, [AUTHORIZATION_SERVICE], 'NOT_SERVING');
       await http.close();
       await idempotencySweeper.stop();
+      await operatorHealth.stop();
       grpcBinding.close();
       await shutdownGrpcServer(grpcServer, 5000);
       await usage.stop();

@@ -261,6 +261,26 @@ const schema = z.object({
    * Refused when NODE_ENV=production: secrets in the environment are for one developer's laptop.
    */
   PROVIDER_CREDENTIALS_FROM_ENV: env.bool(false),
+  /**
+   * Upstream statuses that mean the provider rejected an operator credential (docs/vault.md,
+   * "Rejected operator credentials"): a request served with it and answered so takes it out of
+   * rotation until it is rotated. Comma-separated codes from 400 to 599.
+   */
+  OPERATOR_CREDENTIAL_REJECT_STATUSES: env
+    .list()
+    .pipe(
+      z
+        .array(
+          z
+            .string()
+            .regex(/^[45]\d\d$/, 'status codes from 400 to 599, comma-separated')
+            .transform(Number),
+        )
+        .min(1, 'name at least one status code (turn the check off with OPERATOR_CREDENTIAL_HEALTH_INTERVAL_MS=0)'),
+    )
+    .default([401, 403]),
+  /** How often the upstream's answers per operator credential are read (from billing's usage tables); 0 turns it off. */
+  OPERATOR_CREDENTIAL_HEALTH_INTERVAL_MS: env.durationMs(5_000),
 
   /** How often expired Idempotency-Key records (older than 24 h) are purged; 0 turns the sweep off. */
   IDEMPOTENCY_SWEEP_INTERVAL_MS: env.durationMs(600_000),

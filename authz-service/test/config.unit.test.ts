@@ -35,6 +35,7 @@ const ranges = [
   intRange('DEFAULT_RATE_LIMIT_PER_DAY', 1),
   intRange('GATEWAY_JWT_CLOCK_TOLERANCE_S', 0, 300),
   intRange('IDEMPOTENCY_SWEEP_INTERVAL_MS', 0),
+  intRange('OPERATOR_CREDENTIAL_HEALTH_INTERVAL_MS', 0),
   intRange('ROTATION_GRACE_SECONDS', 0, 30 * 86_400),
   intRange('SESSION_IDLE_TIMEOUT_MS', 1000),
   intRange('SESSION_MAX_AGE_MS', 1000),
@@ -54,6 +55,7 @@ describeConfigRefusals({
   },
   accepted: [
     ...ranges.flatMap((r) => r.accepted),
+    { variable: 'OPERATOR_CREDENTIAL_REJECT_STATUSES', value: '401, 403,429', parsed: [401, 403, 429] },
     { variable: 'KEY_CACHE_MAX_STALE_MS', value: '0', parsed: 0 },
     { variable: 'KEY_CACHE_MAX_STALE_MS', value: '3600000', parsed: 3_600_000 },
     {
@@ -174,5 +176,9 @@ describeConfigRefusals({
     refused('DEFAULT_PROVIDER', 'd'.repeat(33), /must match pattern/),
     oneOf('PROVIDER_BYOK', 'sometimes'),
     refused('PROVIDER_CREDENTIALS_FROM_ENV', 'maybe', /must be true or false/),
+    refused('OPERATOR_CREDENTIAL_REJECT_STATUSES', '401,teapot', /status codes from 400 to 599, comma-separated/),
+    refused('OPERATOR_CREDENTIAL_REJECT_STATUSES', '200', /status codes from 400 to 599, comma-separated/),
+    refused('OPERATOR_CREDENTIAL_REJECT_STATUSES', '600', /status codes from 400 to 599, comma-separated/),
+    refused('OPERATOR_CREDENTIAL_REJECT_STATUSES', ',', /name at least one status code/),
   ],
 });

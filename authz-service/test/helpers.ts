@@ -198,6 +198,8 @@ export interface EnvoyFrontOptions {
   tls?: { certDir: string; redirect?: boolean };
   /** Sees every request that reaches backend-hello (what got past the gateway, and with which headers). */
   onUpstreamRequest?: (req: { method: string; url: string; headers: Record<string, string | string[] | undefined> }) => void;
+  /** A status for backend-hello to answer instead (a provider rejecting a credential, say); undefined: answer normally. */
+  upstreamRefusal?: (headers: Record<string, string | string[] | undefined>) => number | undefined;
 }
 
 /**
@@ -212,6 +214,12 @@ export async function startEnvoyFront(stack: TestStack, authzGrpcPort: number | 
       const backend = buildBackend(createLogger({ service: 'backend-hello', level: 'silent' }));
       const seen = opts.onUpstreamRequest;
       if (seen) backend.addHook('onRequest', async (req) => seen({ method: req.method, url: req.url, headers: req.headers }));
+      const refusal = opts.upstreamRefusal;
+      if (refusal)
+        backend.addHook('onRequest', async (req, reply) => {
+          const status = refusal(req.headers);
+          if (status !== undefined) return reply.code(status).send({ error: 'rejected_by_upstream' });
+        });
       await backend.listen({ host: '127.0.0.1', port: backendPort });
       return backend;
     },

@@ -13,6 +13,7 @@ import {
 } from '@tollgate/common';
 import { ACCESS_LOG_SERVICE, loadEnvoyProtos } from '@tollgate/proto';
 import type { BillingConfig } from './config.js';
+import type { MeterRouting } from './domain/meter-routing.js';
 import { AccessLogTailer } from './ingest/access-log-tailer.js';
 import { createAlsHandlers } from './ingest/als-service.js';
 import { createBillingMetrics, type BillingMetrics } from './metrics.js';
@@ -54,14 +55,16 @@ export async function startBillingSidecar(config: BillingConfig, logger: Logger,
 
   const registry = createMetricsRegistry('billing-sidecar');
   const metrics = createBillingMetrics(registry);
-  const stripeEnabled = Boolean(config.STRIPE_API_KEY);
+  const meterRouting: MeterRouting | undefined = config.STRIPE_API_KEY
+    ? { defaultEvent: config.STRIPE_METER_EVENT_NAME, managedEvents: config.STRIPE_MANAGED_METER_EVENTS, billed: config.STRIPE_BILLED_USAGE }
+    : undefined;
   const writer = new UsageWriter(
     pool,
     {
       batchSize: config.BILLING_BATCH_SIZE,
       flushIntervalMs: config.BILLING_FLUSH_INTERVAL_MS,
       maxBuffered: config.BILLING_MAX_BUFFERED,
-      stripeEnabled,
+      ...(meterRouting && { meterRouting }),
       retentionDays: config.USAGE_RETENTION_DAYS,
     },
     metrics,
@@ -118,7 +121,13 @@ export async function startBillingSidecar(config: BillingConfig, logger: Logger,
       logger,
     );
     logger.info(
-      { eventName: config.STRIPE_METER_EVENT_NAME, intervalSeconds: config.STRIPE_AGGREGATION_INTERVAL_SECONDS, apiBase: config.STRIPE_API_BASE ?? 'stripe' },
+      {
+        eventName: config.STRIPE_METER_EVENT_NAME,
+        managedEvents: Object.fromEntries(config.STRIPE_MANAGED_METER_EVENTS),
+        billedUsage: config.STRIPE_BILLED_USAGE,
+        intervalSeconds: config.STRIPE_AGGREGATION_INTERVAL_SECONDS,
+        apiBase: config.STRIPE_API_BASE ?? 'stripe',
+      },
       'Stripe metering on',
     );
   } else {

@@ -3,6 +3,42 @@ import { z } from 'zod';
 import { env, loadConfig, serviceBasics } from '@tollgate/common';
 import { parseBillableRule } from './domain/billable.js';
 
+const meterEventName = z.string().regex(/^[A-Za-z0-9_.:-]{1,100}$/, 'letters, digits and _ . : - (at most 100)');
+// As authz-service spells provider names (its vault and PROVIDER_ROUTES), lower-cased as it does.
+const providerName = /^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/;
+
+/** STRIPE_MANAGED_METER_EVENTS: a JSON object, provider → meter event name. */
+const managedMeterEvents = z
+  .string()
+  .default('{}')
+  .transform((raw, ctx) => {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be JSON: an object of provider name to meter event name, {"openai":"managed_openai"}' });
+      return z.NEVER;
+    }
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
+      ctx.addIssue({ code: 'custom', message: 'must be a JSON object of provider name to meter event name' });
+      return z.NEVER;
+    }
+    const events = new Map<string, string>();
+    for (const [provider, event] of Object.entries(parsed)) {
+      const name = meterEventName.safeParse(event);
+      if (!providerName.test(provider)) {
+        ctx.addIssue({ code: 'custom', message: `"${provider}": provider names are letters, digits, _ or -, at most 32` });
+      } else if (events.has(provider.toLowerCase())) {
+        ctx.addIssue({ code: 'custom', message: `"${provider}": provider names are case-insensitive, and this one is named twice` });
+      } else if (!name.success) {
+        ctx.addIssue({ code: 'custom', message: `"${provider}": meter event names are letters, digits and _ . : - (at most 100)` });
+      } else {
+        events.set(provider.toLowerCase(), name.data);
+      }
+    }
+    return events as ReadonlyMap<string, string>;
+  });
+
 const schema = z.object({
   ...serviceBasics('BILLING', { grpc: 9292, http: 9293 }),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(2).max(200).default(6),
@@ -66,10 +102,16 @@ const schema = z.object({
   /** Where the Stripe SDK sends requests (stripe-mock, a proxy); unset means Stripe's API. */
   STRIPE_API_BASE: env.url(['http', 'https']).optional(),
   /** The billing meter's `event_name`. */
-  STRIPE_METER_EVENT_NAME: z
-    .string()
-    .regex(/^[A-Za-z0-9_.:-]{1,100}$/, 'letters, digits and _ . : - (at most 100)')
-    .default('api_requests'),
+  STRIPE_METER_EVENT_NAME: meterEventName.default('api_requests'),
+  /**
+   * Managed usage (requests served with an operator's provider credential) per provider on a
+   * meter of its own, JSON {"openai":"managed_openai"}: such requests go to that meter instead of
+   * STRIPE_METER_EVENT_NAME. A provider not named here bills its managed usage on
+   * STRIPE_METER_EVENT_NAME (docs/billing.md, "Cost allocation and managed usage").
+   */
+  STRIPE_MANAGED_METER_EVENTS: managedMeterEvents,
+  /** `all`: every billable request goes to Stripe; `managed`: only requests served with operator credentials. */
+  STRIPE_BILLED_USAGE: z.enum(['all', 'managed']).default('all'),
   /** Usage is summed per Stripe customer over this many seconds, one meter event each. */
   STRIPE_AGGREGATION_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
   /** Calls per second to the meter event endpoint (Stripe allows 1000/s live, less in test mode). */

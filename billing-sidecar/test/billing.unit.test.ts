@@ -4,6 +4,7 @@ import { CHECK_METADATA, ConfigError, EXT_AUTHZ_METADATA_NAMESPACE } from '@toll
 import { ENVOY_CONFIG_PATH } from '@tollgate/devstack';
 import { loadBillingConfig } from '../src/config.js';
 import { DEFAULT_BILLABLE_RULE, isBillable, parseBillableRule } from '../src/domain/billable.js';
+import { meterEventFor } from '../src/domain/meter-routing.js';
 import { fromJsonLogLine, stripQuery } from '../src/domain/usage-record.js';
 import { classifyStripeError, parseRetryAfter } from '../src/stripe/meter-client.js';
 import { backoffMs } from '../src/stripe/rate-limiter.js';
@@ -76,6 +77,10 @@ describe('JSON access-log lines', () => {
         stripeCustomerId: null,
         project: null,
         service: null,
+        cost: 1,
+        provider: null,
+        credentialSource: null,
+        operatorCredentialId: null,
         method: 'PUT',
         path: '/a/b',
         status: 204,
@@ -131,6 +136,24 @@ describe('JSON access-log lines', () => {
     expect(fromJsonLogLine(line({ user_id: '-' }), rule)).toEqual({ skip: 'no_identity' });
   });
 
+  it('records cost units and which provider credential served the request, never a secret', () => {
+    const managed = fromJsonLogLine(
+      line({ status: 200, decision: 'allow', cost: '5', provider: 'openai', credential_source: 'operator', operator_credential_id: 'opc_1' }),
+      rule,
+    );
+    expect(managed).toMatchObject({ record: { cost: 5, provider: 'openai', credentialSource: 'operator', operatorCredentialId: 'opc_1', billable: true } });
+    // Envoy may write a number-valued field as a JSON number.
+    expect(fromJsonLogLine(line({ status: 200, cost: 7 }), rule)).toMatchObject({ record: { cost: 7 } });
+    // An operator credential id only belongs to the operator source.
+    expect(fromJsonLogLine(line({ status: 200, provider: 'daily', credential_source: 'user', operator_credential_id: 'opc_1' }), rule)).toMatchObject({
+      record: { provider: 'daily', credentialSource: 'user', operatorCredentialId: null },
+    });
+    // What ROUTE_COSTS cannot have published is billed as one unit, never as nothing or a fortune.
+    for (const cost of ['0', '-3', '2.5', 'lots', '99999999', 0, 1.5, '-'])
+      expect(fromJsonLogLine(line({ status: 200, cost }), rule)).toMatchObject({ record: { cost: 1 } });
+    expect(fromJsonLogLine(line({ status: 200, credential_source: 'borrowed' }), rule)).toMatchObject({ record: { credentialSource: null } });
+  });
+
   it('skips lines without an identity or request id, and garbage', () => {
     expect(fromJsonLogLine('{"request_id":"r","user_id":"u"}', rule)).toEqual({ skip: 'no_identity' });
     expect(fromJsonLogLine('{"key_id":"k","user_id":"u"}', rule)).toEqual({ skip: 'no_request_id' });
@@ -150,6 +173,36 @@ describe('JSON access-log lines', () => {
   it('strips query strings and fragments', () => {
     expect(stripQuery('/x?y#z')).toBe('/x');
     expect(stripQuery('?only')).toBe('/');
+  });
+});
+
+describe('meter routing (docs/billing.md, "Cost allocation and managed usage")', () => {
+  const managedEvents = new Map([['openai', 'managed_openai']]);
+  const all = { defaultEvent: 'api_requests', managedEvents, billed: 'all' as const };
+  const managedOnly = { ...all, billed: 'managed' as const };
+  const rows = [
+    { provider: 'openai', credentialSource: 'operator' as const },
+    { provider: 'daily', credentialSource: 'operator' as const },
+    { provider: 'openai', credentialSource: 'user' as const },
+    { provider: 'openai', credentialSource: 'byok' as const },
+    { provider: null, credentialSource: null },
+  ];
+  it('bills managed usage on its provider’s meter only, the rest on the default meter', () => {
+    expect(rows.map((r) => meterEventFor(all, r))).toEqual(['managed_openai', 'api_requests', 'api_requests', 'api_requests', 'api_requests']);
+  });
+  it('with STRIPE_BILLED_USAGE=managed sends only managed usage to Stripe', () => {
+    expect(rows.map((r) => meterEventFor(managedOnly, r))).toEqual(['managed_openai', 'api_requests', null, null, null]);
+  });
+  it('reads STRIPE_MANAGED_METER_EVENTS case-insensitively, as authz-service names providers', () => {
+    const c = loadBillingConfig({
+      DATABASE_URL: 'postgres://x@127.0.0.1/db',
+      STRIPE_MANAGED_METER_EVENTS: '{"OpenAI":"managed_openai","daily":"managed_daily"}',
+    });
+    expect([...c.STRIPE_MANAGED_METER_EVENTS]).toEqual([
+      ['openai', 'managed_openai'],
+      ['daily', 'managed_daily'],
+    ]);
+    expect(loadBillingConfig({ DATABASE_URL: 'postgres://x@127.0.0.1/db' }).STRIPE_MANAGED_METER_EVENTS.size).toBe(0);
   });
 });
 

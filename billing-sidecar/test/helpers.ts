@@ -77,6 +77,10 @@ export interface Identity {
   stripe_customer_id?: string;
   project?: string;
   service?: string;
+  cost?: string;
+  provider?: string;
+  credential_source?: string;
+  operator_credential_id?: string;
 }
 
 function struct(fields: Record<string, string | undefined>): Struct__Input {
@@ -192,8 +196,38 @@ export async function startCheckDouble(keys: Record<string, Identity & { deny?: 
   return { port, stop: () => server.forceShutdown() };
 }
 
-const attribution = (r: Pick<UsageRecord, 'keyId' | 'userId' | 'credential' | 'project' | 'service' | 'status' | 'decision' | 'errorCode' | 'billable'>) =>
-  JSON.stringify([r.keyId, r.userId, r.credential, r.project, r.service, r.status, r.decision, r.errorCode, r.billable]);
+type Attributed = Pick<
+  UsageRecord,
+  | 'keyId'
+  | 'userId'
+  | 'credential'
+  | 'project'
+  | 'service'
+  | 'status'
+  | 'decision'
+  | 'errorCode'
+  | 'billable'
+  | 'cost'
+  | 'provider'
+  | 'credentialSource'
+  | 'operatorCredentialId'
+>;
+const attribution = (r: Attributed) =>
+  JSON.stringify([
+    r.keyId,
+    r.userId,
+    r.credential,
+    r.project,
+    r.service,
+    r.status,
+    r.decision,
+    r.errorCode,
+    r.billable,
+    r.cost,
+    r.provider,
+    r.credentialSource,
+    r.operatorCredentialId,
+  ]);
 
 /**
  * Whether Envoy's two access logs say the same about every request: the stored usage rows
@@ -220,6 +254,10 @@ export async function compareLogPaths(pool: pg.Pool, accessLogPath: string): Pro
       decision: row.decision,
       errorCode: row.error_code,
       billable: row.billable,
+      cost: row.cost,
+      provider: row.provider,
+      credentialSource: row.credential_source,
+      operatorCredentialId: row.operator_credential_id,
     });
     if (file.get(row.request_id) !== stored) disagreements.push(`${row.request_id} (${row.source}): ${stored} vs file ${file.get(row.request_id) ?? 'absent'}`);
     file.delete(row.request_id);

@@ -57,7 +57,7 @@ describe('meter events against stripe-mock (Stripe API definition)', () => {
  * it accepted, per identifier, so a double bill would show.
  */
 class StripeDouble {
-  accepted = new Map<string, { customer: string; value: number; count: number }>();
+  accepted = new Map<string, { customer: string; eventName: string; value: number; count: number }>();
   calls: { identifier: string; answer: number | 'hang'; at: number }[] = [];
   /** Scripted answers for the next calls (then normal service). */
   script: (number | 'hang')[] = [];
@@ -99,7 +99,7 @@ class StripeDouble {
     if (customer === 'cus_missing') return json(400, { error: { type: 'invalid_request_error', message: `No such customer: '${customer}'` } });
     const seen = this.accepted.get(identifier);
     if (seen) return json(400, { error: { type: 'invalid_request_error', message: `An event already exists with identifier ${identifier}.` } });
-    this.accepted.set(identifier, { customer, value, count: 1 });
+    this.accepted.set(identifier, { customer, eventName: form.get('event_name') ?? '', value, count: 1 });
     // 'hang': the event is recorded, but the answer arrives after the client gave up.
     if (answer === 'hang') await new Promise((r) => setTimeout(r, 1_500));
     json(200, {
@@ -113,6 +113,13 @@ class StripeDouble {
     });
   }
 
+  /** What was accepted per meter event name, for one customer. */
+  byEventFor(customer: string): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const a of this.accepted.values()) if (a.customer === customer) out[a.eventName] = (out[a.eventName] ?? 0) + a.value;
+    return out;
+  }
+
   totalFor(customer: string): number {
     let n = 0;
     for (const a of this.accepted.values()) if (a.customer === customer) n += a.value;
@@ -120,19 +127,19 @@ class StripeDouble {
   }
 }
 
-describe('Stripe outages, rate limits, timeouts and refusals', () => {
-  let sidecar: BillingSidecar;
-  let client: AccessLogServiceClient;
+/** billing-sidecar over a database of its own, metering into a StripeDouble with fast retries. */
+function sidecarWithStripeDouble(label: string, extra: Record<string, string> = {}) {
   const stripe = new StripeDouble();
   const stack = new TestStack();
-
+  const held = {} as { sidecar: BillingSidecar; client: AccessLogServiceClient; stripe: StripeDouble };
+  held.stripe = stripe;
   beforeAll(async () => {
     await stack.start(
       'Stripe double',
       () => stripe.start(),
       () => stripe.stop(),
     );
-    ({ sidecar, client } = await startSidecarStack(stack, infra, 'billing_stripe_double', {
+    ({ sidecar: held.sidecar, client: held.client } = await startSidecarStack(stack, infra, label, {
       STRIPE_API_KEY: 'sk_test_tollgate',
       STRIPE_API_BASE: stripe.url,
       STRIPE_AGGREGATION_INTERVAL_SECONDS: '1',
@@ -141,12 +148,18 @@ describe('Stripe outages, rate limits, timeouts and refusals', () => {
       STRIPE_RETRY_MAX_MS: '400',
       STRIPE_TIMEOUT_MS: '500',
       STRIPE_MAX_CALLS_PER_SECOND: '200',
+      ...extra,
     }));
   });
-
   afterAll(() => stack.stop());
+  return held;
+}
+
+describe('Stripe outages, rate limits, timeouts and refusals', () => {
+  const held = sidecarWithStripeDouble('billing_stripe_double');
 
   it('bills exactly the billable usage after an outage, a 429, a timeout and replays', async () => {
+    const { sidecar, client, stripe } = held;
     stripe.outage = true;
     const identity = { user_id: 'u_bill', key_id: 'k_bill', stripe_customer_id: 'cus_bill' };
     const entries = [
@@ -195,6 +208,7 @@ describe('Stripe outages, rate limits, timeouts and refusals', () => {
   });
 
   it('parks a meter event Stripe refuses with a 4xx, keeping its message, and can requeue it', async () => {
+    const { sidecar, client, stripe } = held;
     await sendStream(client, [[alsEntry({ identity: { user_id: 'u_gone', key_id: 'k_gone', stripe_customer_id: 'cus_missing' } })]]);
     const status = await waitUntil('parked event', async () => {
       const s = await readBillingStatus(sidecar.pool, { stripeCustomerId: 'cus_missing' });
@@ -206,5 +220,60 @@ describe('Stripe outages, rate limits, timeouts and refusals', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(stripe.calls.filter((c) => c.identifier === status.parked_events[0]!.identifier).length).toBe(callsBefore);
     expect(await requeueParkedMeterEvents(sidecar.pool, [status.parked_events[0]!.identifier])).toBe(1);
+  });
+});
+
+describe('managed usage on meters of its own (STRIPE_MANAGED_METER_EVENTS, STRIPE_BILLED_USAGE=managed)', () => {
+  const held = sidecarWithStripeDouble('billing_stripe_managed', {
+    STRIPE_MANAGED_METER_EVENTS: '{"openai":"managed_openai"}',
+    STRIPE_BILLED_USAGE: 'managed',
+  });
+
+  it('bills only operator-sourced cost units, per provider, exactly once through an outage and replays', async () => {
+    const { sidecar, client, stripe } = held;
+    stripe.outage = true;
+    const base = { user_id: 'u_mgd', key_id: 'k_mgd', stripe_customer_id: 'cus_mgd' };
+    const operator = (provider: string, cost?: string) => ({
+      ...base,
+      provider,
+      credential_source: 'operator',
+      operator_credential_id: `opc_${provider}`,
+      ...(cost && { cost }),
+    });
+    const entries = [
+      ...Array.from({ length: 6 }, () => alsEntry({ identity: operator('openai', '3') })),
+      // A provider without a meter of its own: its managed usage goes to STRIPE_METER_EVENT_NAME.
+      ...Array.from({ length: 2 }, () => alsEntry({ identity: operator('daily') })),
+      // Not billable, whoever's credential it was.
+      alsEntry({ identity: operator('openai', '3'), status: 502 }),
+      // The user's own credential and no provider at all: not sent to Stripe in this mode.
+      ...Array.from({ length: 5 }, () => alsEntry({ identity: { ...base, provider: 'openai', credential_source: 'user', cost: '3' } })),
+      ...Array.from({ length: 4 }, () => alsEntry({ identity: base })),
+    ];
+    for (let i = 0; i < 2; i++) {
+      await sendStream(client, [entries.slice(i * 9, (i + 1) * 9), entries.slice(0, 4)]);
+      await new Promise((r) => setTimeout(r, 1_100));
+    }
+    await waitUntil('failed calls during the outage', async () => stripe.calls.length >= 2);
+    stripe.script = ['hang'];
+    stripe.outage = false;
+    await waitUntil('outbox drained', async () => ((await readBillingStatus(sidecar.pool)).pending_events === 0 ? true : undefined), 30_000);
+    expect(stripe.byEventFor('cus_mgd')).toEqual({ managed_openai: 18, api_requests: 2 });
+    for (const a of stripe.accepted.values()) expect(a.count).toBe(1);
+
+    // Every request is still recorded, with its cost, whatever reaches Stripe.
+    const rows = await sidecar.pool.query<{ source: string | null; n: number; cost: number }>(
+      `select credential_source as source, count(*)::int as n, sum(cost)::int as cost from usage_records where key_id = 'k_mgd' group by 1 order by 1`,
+    );
+    expect(rows.rows).toEqual([
+      { source: 'operator', n: 9, cost: 7 * 3 + 2 },
+      { source: 'user', n: 5, cost: 15 },
+      { source: null, n: 4, cost: 4 },
+    ]);
+
+    await sendStream(client, [entries]);
+    await sidecar.writer.flush();
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(stripe.byEventFor('cus_mgd')).toEqual({ managed_openai: 18, api_requests: 2 });
   });
 });

@@ -3,6 +3,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { TestStack } from '@tollgate/devstack';
 import { dropExpiredUsagePartitions, ensureUsagePartitions, listUsagePartitions, migrateBilling } from '@tollgate/usage-model';
+import { sealWindow } from '../src/stores/stripe-outbox.js';
 import { alsEntry, sendStream, startSidecarStack, waitUntil } from './helpers.js';
 
 // usage_records partitioned by day (migration 009) and USAGE_RETENTION_DAYS, against real
@@ -54,7 +55,7 @@ const dayName = (daysAgo: number) => `usage_records_p${new Date(Date.now() - day
 describe('usage_records partitioned by day', () => {
   it('the migration moves a populated table into day partitions without losing or doubling a row', async () => {
     const db = await pool('usage_partition_migration');
-    await migrateBilling(db, undefined, PARTITIONING);
+    await migrateBilling(db, undefined, (id) => id < PARTITIONING);
     await insertRows(db, 'key_old', 400, 20);
     await insertRows(db, 'key_week', 5, 300);
     await insertRows(db, 'key_today', 0, 150);
@@ -87,7 +88,7 @@ describe('usage_records partitioned by day', () => {
 
   it('retention drops whole expired days and keeps the roll-ups', async () => {
     const db = await pool('usage_partition_retention');
-    await migrateBilling(db, undefined, PARTITIONING);
+    await migrateBilling(db, undefined, (id) => id < PARTITIONING);
     await insertRows(db, 'key_ancient', 90, 10);
     await insertRows(db, 'key_edge', 35, 10);
     await insertRows(db, 'key_recent', 34, 10);
@@ -120,6 +121,71 @@ describe('usage_records partitioned by day', () => {
     expect(await partitionOf(db, 'key_future')).toEqual([dayName(-20)]);
     expect((await totals(db)).rows).toBe(5);
     expect(await ensureUsagePartitions(db, new Date(Date.now() + 15 * DAY), 7)).toEqual([]);
+  });
+});
+
+describe('cost units and credential sources (usage-model 005, 006)', () => {
+  const ADDED = ['005_usage_cost_units', '006_usage_credential_source'];
+  /** Columns (name, type, nullability, default) and primary keys of the usage tables, order aside. */
+  const schemaOf = async (db: pg.Pool) => ({
+    columns: (
+      await db.query(
+        `select table_name, column_name, data_type, is_nullable, column_default from information_schema.columns
+         where table_name in ('usage_records', 'usage_hourly', 'usage_daily', 'stripe_pending', 'stripe_outbox') order by 1, 2`,
+      )
+    ).rows,
+    keys: (
+      await db.query(
+        `select c.conrelid::regclass::text as t, array_agg(a.attname::text order by a.attname) as cols from pg_constraint c
+         join pg_attribute a on a.attrelid = c.conrelid and a.attnum = any(c.conkey)
+         where c.contype = 'p' and c.conrelid::regclass::text in ('usage_records', 'usage_hourly', 'usage_daily', 'stripe_pending') group by 1 order by 1`,
+      )
+    ).rows,
+  });
+
+  it('reach every partition of a database that had 009 first, keep its usage, and leave the schema a fresh install has', async () => {
+    // Deployed databases took 009 before 005 and 006 existed; a fresh one sorts them before 009.
+    const db = await pool('usage_cost_upgrade');
+    await migrateBilling(db, undefined, (id) => !ADDED.includes(id));
+    await insertRows(db, 'key_before', 1, 5);
+    await insertRows(db, 'key_later', -20, 2);
+    expect(await partitionOf(db, 'key_later')).toEqual(['usage_records_default']);
+    await db.query(
+      `insert into usage_hourly (bucket, key_id, user_id, credential, total_requests, billable_requests, request_bytes, response_bytes,
+                                 duration_ms_total, last_request_at)
+       values (date_trunc('hour', now()), 'key_before', 'user_r', 'api_key', 5, 4, 0, 0, 0, now())`,
+    );
+    await db.query(`insert into stripe_pending (stripe_customer_id, quantity) values ('cus_before', 4)`);
+
+    expect(await migrateBilling(db)).toEqual(ADDED);
+    // Requests from before cost one unit each and were for no provider.
+    const before = await db.query("select distinct cost, provider, credential_source, operator_credential_id from usage_records where key_id = 'key_before'");
+    expect(before.rows).toEqual([{ cost: 1, provider: null, credential_source: null, operator_credential_id: null }]);
+    const rollup = await db.query(
+      "select cost_units::int, billable_cost_units::int, provider, credential_source from usage_hourly where key_id = 'key_before'",
+    );
+    expect(rollup.rows).toEqual([{ cost_units: 5, billable_cost_units: 4, provider: '', credential_source: '' }]);
+    // Every partition, the default one included, has the new columns.
+    const parts = await db.query<{ part: string; n: number }>(
+      `select c.relname as part, count(a.attname) filter (where a.attname in ('cost', 'provider', 'credential_source', 'operator_credential_id'))::int as n
+       from pg_inherits i join pg_class c on c.oid = i.inhrelid join pg_class p on p.oid = i.inhparent
+       join pg_attribute a on a.attrelid = c.oid and not a.attisdropped
+       where p.relname = 'usage_records' group by 1`,
+    );
+    expect(parts.rows.length).toBeGreaterThan(8);
+    expect(parts.rows.filter((r) => r.n !== 4)).toEqual([]);
+    // A partition made afterwards still takes its day's rows over from the default one.
+    await ensureUsagePartitions(db, new Date(Date.now() + 15 * DAY), 7);
+    expect(await partitionOf(db, 'key_later')).toEqual([dayName(-20)]);
+    // Usage pending from before the migration goes to the default meter at the next seal.
+    await sealWindow(db, 'api_requests', new Date(Math.floor(Date.now() / 60_000) * 60_000 - 60_000));
+    expect((await db.query('select event_name, stripe_customer_id, value::int from stripe_outbox')).rows).toEqual([
+      { event_name: 'api_requests', stripe_customer_id: 'cus_before', value: 4 },
+    ]);
+
+    const fresh = await pool('usage_cost_fresh');
+    await migrateBilling(fresh);
+    expect(await schemaOf(db)).toEqual(await schemaOf(fresh));
   });
 });
 

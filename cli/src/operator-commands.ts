@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import Table from 'cli-table3';
-import type { UsageTotals } from '@tollgate/usage-model';
+import type { UsageBySource, UsageTotals } from '@tollgate/usage-model';
 import type { ApiClient } from './client.js';
 import { CliError, EXIT } from './exit-codes.js';
 import { collect, defined, integer } from './args.js';
@@ -45,14 +45,41 @@ const table = (head: string[], rows: (string | number)[][]) => {
   return t.toString();
 };
 
-type UsageSeries = Totals & { from: string; to: string; buckets: (Totals & { start: string })[] };
+type WithSources = { by_source: UsageBySource[] };
+type UsageSeries = Totals & WithSources & { from: string; to: string; buckets: (Totals & { start: string })[] };
 
-const totalsRow = (t: Totals) => [t.total_requests, t.billable_requests, t.refused_requests, t.request_bytes, t.response_bytes, t.avg_duration_ms];
-const TOTALS_HEAD = ['REQUESTS', 'BILLABLE', 'REFUSED', 'BYTES IN', 'BYTES OUT', 'AVG MS'];
+const totalsRow = (t: Totals) => [
+  t.total_requests,
+  t.billable_requests,
+  t.refused_requests,
+  t.cost_units,
+  t.billable_cost_units,
+  t.request_bytes,
+  t.response_bytes,
+  t.avg_duration_ms,
+];
+const TOTALS_HEAD = ['REQUESTS', 'BILLABLE', 'REFUSED', 'COST', 'BILLABLE COST', 'BYTES IN', 'BYTES OUT', 'AVG MS'];
 
-/** One key's or one token's usage: a row per bucket and the total. */
+/** The totals by provider and credential source (`operator` is managed usage); nothing without requests. */
+function sourcesTable(u: WithSources): string {
+  if (u.by_source.length === 0) return '';
+  return `\nBy provider and credential source:\n${table(
+    ['PROVIDER', 'SOURCE', 'REQUESTS', 'BILLABLE', 'REFUSED', 'COST', 'BILLABLE COST'],
+    u.by_source.map((s) => [
+      s.provider ?? '-',
+      s.credential_source ?? '-',
+      s.total_requests,
+      s.billable_requests,
+      s.refused_requests,
+      s.cost_units,
+      s.billable_cost_units,
+    ]),
+  )}`;
+}
+
+/** One key's or one token's usage: a row per bucket and the total, then the breakdown by source. */
 function seriesTable(title: string, u: UsageSeries): string {
-  return `${title}, ${when(u.from)} to ${when(u.to)}\n${table(['BUCKET', ...TOTALS_HEAD], [...u.buckets.map((b) => [when(b.start), ...totalsRow(b)]), ['TOTAL', ...totalsRow(u)]])}`;
+  return `${title}, ${when(u.from)} to ${when(u.to)}\n${table(['BUCKET', ...TOTALS_HEAD], [...u.buckets.map((b) => [when(b.start), ...totalsRow(b)]), ['TOTAL', ...totalsRow(u)]])}${sourcesTable(u)}`;
 }
 
 /** --granularity, --from and --to: what the per-key and per-token usage commands share. */
@@ -239,14 +266,13 @@ export function registerOperatorCommands(program: Command, ctx: CommandContext):
         return;
       }
       if (!userId) throw new CliError(EXIT.usage, 'give a user id, --key <id>, or --billing');
-      const u = await api.request<Totals & { user_id: string; from: string; to: string; keys: (Totals & { key_id: string; credential: string })[] }>(
-        'GET',
-        `/api/usage/${encodeURIComponent(userId)}?${range}`,
-      );
+      const u = await api.request<
+        Totals & WithSources & { user_id: string; from: string; to: string; keys: (Totals & { key_id: string; credential: string })[] }
+      >('GET', `/api/usage/${encodeURIComponent(userId)}?${range}`);
       ctx.print(
         u,
         () =>
-          `${u.user_id}, ${when(u.from)} to ${when(u.to)}\n${table(['KEY', ...TOTALS_HEAD], [...u.keys.map((k) => [k.key_id, ...totalsRow(k)]), ['TOTAL', ...totalsRow(u)]])}`,
+          `${u.user_id}, ${when(u.from)} to ${when(u.to)}\n${table(['KEY', ...TOTALS_HEAD], [...u.keys.map((k) => [k.key_id, ...totalsRow(k)]), ['TOTAL', ...totalsRow(u)]])}${sourcesTable(u)}`,
       );
     });
 }

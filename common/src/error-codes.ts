@@ -238,8 +238,9 @@ export const ERROR_CODES = {
   provider_credential_unreadable: {
     status: [503],
     surfaces: ['gateway'],
-    meaning: 'The stored provider credential cannot be decrypted.',
-    action: 'Ask an operator to check the vault’s master keys; quote the request id.',
+    meaning:
+      'The stored provider credential cannot be decrypted, or the provider rejected every one of the operator’s credentials for it (docs/vault.md, "Rejected operator credentials").',
+    action: 'Ask an operator to check the vault’s master keys, or to rotate the rejected credentials; quote the request id.',
   },
   invalid_stripe_signature: {
     status: [400],

@@ -1,9 +1,10 @@
-import type { CredentialKind } from '@tollgate/common';
+import type { CredentialKind, CredentialSource } from '@tollgate/common';
 import type pg from 'pg';
 
 /**
  * Usage as the management API and `tollgate usage` show it, read from the hourly roll-ups
- * (one row per key per hour), so a read costs the same whatever the traffic. `from` is rounded
+ * (one row per key, provider and credential source per hour), so a read costs the same
+ * whatever the traffic. `from` is rounded
  * down and `to` up to whole hours (UTC); the answer says which range it covers.
  */
 export interface UsageRange {
@@ -22,6 +23,30 @@ export interface UsageTotals {
   response_bytes: number;
   /** Mean request duration over the range, in milliseconds (0 without requests). */
   avg_duration_ms: number;
+  /** Cost units of every request (ROUTE_COSTS' weights; 1 per request on unweighted routes). */
+  cost_units: number;
+  /** Cost units of the billable requests: what Stripe is sent. */
+  billable_cost_units: number;
+}
+
+/**
+ * One provider and credential source's share of the totals (issue 21, cost allocation):
+ * `credential_source` `operator` is managed usage, served with the operator's provider account.
+ * Requests that were for no provider have both null.
+ */
+export interface UsageBySource {
+  provider: string | null;
+  credential_source: CredentialSource | null;
+  total_requests: number;
+  billable_requests: number;
+  refused_requests: number;
+  cost_units: number;
+  billable_cost_units: number;
+}
+
+/** Totals with their breakdown by provider and credential source. */
+interface WithSources {
+  by_source: UsageBySource[];
 }
 
 export interface KeyUsageSummary extends UsageTotals {
@@ -31,7 +56,7 @@ export interface KeyUsageSummary extends UsageTotals {
   last_request_at: string | null;
 }
 
-export interface UserUsage extends UsageTotals {
+export interface UserUsage extends UsageTotals, WithSources {
   user_id: string;
   from: string;
   to: string;
@@ -43,7 +68,7 @@ export interface UsageBucket extends UsageTotals {
 }
 
 /** One credential's usage over a range, per bucket: what the per-key and per-token reads share. */
-export interface UsageSeries extends UsageTotals {
+export interface UsageSeries extends UsageTotals, WithSources {
   from: string;
   to: string;
   granularity: 'hour' | 'day';
@@ -104,6 +129,8 @@ const TOTALS = `
   coalesce(sum(request_bytes), 0)::float8 as request_bytes,
   coalesce(sum(response_bytes), 0)::float8 as response_bytes,
   coalesce(sum(duration_ms_total), 0)::float8 as duration_ms_total,
+  coalesce(sum(cost_units), 0)::float8 as cost_units,
+  coalesce(sum(billable_cost_units), 0)::float8 as billable_cost_units,
   max(last_request_at) as last_request_at`;
 
 interface TotalsRow {
@@ -113,11 +140,19 @@ interface TotalsRow {
   request_bytes: number;
   response_bytes: number;
   duration_ms_total: number;
+  cost_units: number;
+  billable_cost_units: number;
   last_request_at: Date | null;
 }
 
+/** A roll-up group: provider and credential source are '' for none (usage-model 006). */
+interface SourceRow extends TotalsRow {
+  provider: string;
+  credential_source: string;
+}
+
 function totals(row: TotalsRow | undefined): UsageTotals {
-  const t = row ?? { total_requests: 0, billable_requests: 0, refused_requests: 0, request_bytes: 0, response_bytes: 0, duration_ms_total: 0 };
+  const t = row ?? sumRows([]);
   return {
     total_requests: t.total_requests,
     billable_requests: t.billable_requests,
@@ -125,6 +160,8 @@ function totals(row: TotalsRow | undefined): UsageTotals {
     request_bytes: t.request_bytes,
     response_bytes: t.response_bytes,
     avg_duration_ms: t.total_requests > 0 ? Math.round((t.duration_ms_total / t.total_requests) * 100) / 100 : 0,
+    cost_units: t.cost_units,
+    billable_cost_units: t.billable_cost_units,
   };
 }
 
@@ -137,6 +174,8 @@ function sumRows(rows: TotalsRow[]): TotalsRow {
     request_bytes: 0,
     response_bytes: 0,
     duration_ms_total: 0,
+    cost_units: 0,
+    billable_cost_units: 0,
     last_request_at: null,
   };
   for (const row of rows) {
@@ -146,30 +185,64 @@ function sumRows(rows: TotalsRow[]): TotalsRow {
     out.request_bytes += row.request_bytes;
     out.response_bytes += row.response_bytes;
     out.duration_ms_total += row.duration_ms_total;
+    out.cost_units += row.cost_units;
+    out.billable_cost_units += row.billable_cost_units;
     if (row.last_request_at && (!out.last_request_at || row.last_request_at > out.last_request_at)) out.last_request_at = row.last_request_at;
   }
   return out;
 }
 
+/** Adds up rows into groups by `keyOf`, in the order the groups first appear. */
+function groupRows<R extends TotalsRow>(rows: R[], keyOf: (row: R) => string): { first: R; sum: TotalsRow }[] {
+  const groups = new Map<string, R[]>();
+  for (const row of rows) {
+    const k = keyOf(row);
+    const g = groups.get(k);
+    if (g) g.push(row);
+    else groups.set(k, [row]);
+  }
+  return [...groups.values()].map((g) => ({ first: g[0]!, sum: sumRows(g) }));
+}
+
+/** The breakdown by provider and credential source, most cost units first. */
+function bySource(rows: SourceRow[]): UsageBySource[] {
+  return groupRows(rows, (r) => `${r.provider}\u0000${r.credential_source}`)
+    .map(({ first, sum }) => ({
+      provider: first.provider || null,
+      credential_source: (first.credential_source || null) as CredentialSource | null,
+      total_requests: sum.total_requests,
+      billable_requests: sum.billable_requests,
+      refused_requests: sum.refused_requests,
+      cost_units: sum.cost_units,
+      billable_cost_units: sum.billable_cost_units,
+    }))
+    .sort(
+      (a, b) =>
+        b.cost_units - a.cost_units ||
+        (a.provider ?? '').localeCompare(b.provider ?? '') ||
+        (a.credential_source ?? '').localeCompare(b.credential_source ?? ''),
+    );
+}
+
 /** A user's usage over a range, in total and per key (keys without requests in the range are absent). */
 export async function readUserUsage(pool: pg.Pool, userId: string, range?: UsageRange): Promise<UserUsage> {
   const { from, to } = resolveUsageRange(range);
-  const r = await pool.query<TotalsRow & { key_id: string; credential: string }>(
-    `select key_id, min(credential) as credential, ${TOTALS}
+  const r = await pool.query<SourceRow & { key_id: string; credential: string }>(
+    `select key_id, provider, credential_source, min(credential) as credential, ${TOTALS}
      from usage_hourly where user_id = $1 and bucket >= $2 and bucket < $3
-     group by key_id order by key_id`,
+     group by key_id, provider, credential_source order by key_id`,
     [userId, from, to],
   );
-  const keys: KeyUsageSummary[] = r.rows.map((row) => ({
-    key_id: row.key_id,
-    credential: row.credential,
-    ...totals(row),
-    last_request_at: row.last_request_at?.toISOString() ?? null,
+  const keys: KeyUsageSummary[] = groupRows(r.rows, (row) => row.key_id).map(({ first, sum }) => ({
+    key_id: first.key_id,
+    credential: first.credential,
+    ...totals(sum),
+    last_request_at: sum.last_request_at?.toISOString() ?? null,
   }));
-  return { user_id: userId, from: from.toISOString(), to: to.toISOString(), ...totals(sumRows(r.rows)), keys };
+  return { user_id: userId, from: from.toISOString(), to: to.toISOString(), ...totals(sumRows(r.rows)), by_source: bySource(r.rows), keys };
 }
 
-interface SeriesRow extends TotalsRow {
+interface SeriesRow extends SourceRow {
   bucket: Date;
   user_id: string | null;
   credential: string;
@@ -193,9 +266,10 @@ async function readSeries(
   // Daily buckets are whole UTC days: widen the range to them so a bucket is never partial.
   const lo = granularity === 'day' ? new Date(Math.floor(from.getTime() / (24 * HOUR)) * 24 * HOUR) : from;
   const r = await pool.query<SeriesRow>(
-    `select bucket, min(user_id) as user_id, min(credential) as credential, min(project) as project, min(service) as service, ${TOTALS}
+    `select bucket, provider, credential_source, min(user_id) as user_id, min(credential) as credential, min(project) as project,
+            min(service) as service, ${TOTALS}
      from ${table} where key_id = $1 and credential = $2 and bucket >= $3 and bucket < $4
-     group by bucket order by bucket`,
+     group by bucket, provider, credential_source order by bucket`,
     [keyId, credential, lo, to],
   );
   const all = sumRows(r.rows);
@@ -205,7 +279,8 @@ async function readSeries(
     granularity,
     ...totals(all),
     last_request_at: all.last_request_at?.toISOString() ?? null,
-    buckets: r.rows.map((row) => ({ start: row.bucket.toISOString(), ...totals(row) })),
+    by_source: bySource(r.rows),
+    buckets: groupRows(r.rows, (row) => row.bucket.toISOString()).map(({ first, sum }) => ({ start: first.bucket.toISOString(), ...totals(sum) })),
     first: r.rows[0],
   };
 }
@@ -271,4 +346,27 @@ export async function readBillingStatus(pool: pg.Pool, opts: { stripeCustomerId?
       error: p.last_error,
     })),
   };
+}
+
+/** The latest answer with a status in a set, for one operator credential. */
+export interface OperatorCredentialRejection {
+  operator_credential_id: string;
+  status: number;
+  /** When the latest such request started. */
+  last_seen_at: Date;
+}
+
+/**
+ * Operator credentials whose requests the upstream answered with one of `statuses` (401, say),
+ * each with its latest such answer: billing-sidecar keeps the statuses as it records the rows
+ * (usage-model 006), so this reads a few rows per credential, never usage_records.
+ */
+export async function readOperatorCredentialRejections(pool: pg.Pool, statuses: readonly number[]): Promise<OperatorCredentialRejection[]> {
+  const r = await pool.query<OperatorCredentialRejection>(
+    `select distinct on (operator_credential_id) operator_credential_id, status, last_seen_at
+     from operator_credential_statuses where status = any($1::int[])
+     order by operator_credential_id, last_seen_at desc`,
+    [statuses],
+  );
+  return r.rows;
 }

@@ -194,10 +194,77 @@ const BILLING_MIGRATIONS: Migration[] = [
       create index usage_daily_bucket on usage_daily (bucket);
     `,
   },
+  {
+    // Issue 18 (ROUTE_COSTS) and 21 (cost allocation): what a request costs, in the cost units
+    // authz-service publishes (1 unless ROUTE_COSTS weighs its route), on the row and in the
+    // roll-ups, and stripe_pending counts cost units from here on (it counted requests, each
+    // of which cost 1, so its rows need no change). The roll-ups' existing rows cost 1 per
+    // request. The sort puts this before 009 on a fresh database and after it on one that has
+    // 009 already: a column added to the parent of a partitioned table reaches every
+    // partition, and 009's LIKE copies it when 009 runs later, so both orders give one schema.
+    // Constant defaults: no rewrite of usage_records.
+    id: '005_usage_cost_units',
+    sql: `
+      alter table usage_records add column cost integer not null default 1;
+      alter table usage_hourly
+        add column cost_units bigint not null default 0,
+        add column billable_cost_units bigint not null default 0;
+      update usage_hourly set cost_units = total_requests, billable_cost_units = billable_requests;
+      alter table usage_daily
+        add column cost_units bigint not null default 0,
+        add column billable_cost_units bigint not null default 0;
+      update usage_daily set cost_units = total_requests, billable_cost_units = billable_requests;
+    `,
+  },
+  {
+    // Issue 21 (cost allocation): which provider a request was for and whose credential served
+    // it (byok, user, or operator with the operator credential's id, never a secret), and the
+    // roll-ups kept per provider and source so reads break totals down without reading rows.
+    // The roll-ups' key takes the two columns; '' stands for "none" there (a primary key
+    // column cannot be null, and NULLS NOT DISTINCT needs Postgres 15): rows from before are
+    // the '' / '' group. stripe_pending is kept per meter event name too, so managed usage
+    // can go to a meter of its own per provider; '' is the configured default meter (what
+    // rows from before were meant for). operator_credential_statuses (issue 21 item 2) keeps
+    // the upstream's error statuses per operator credential.
+    id: '006_usage_credential_source',
+    sql: `
+      alter table usage_records
+        add column provider text,
+        add column credential_source text,
+        add column operator_credential_id text;
+      alter table usage_hourly
+        add column provider text not null default '',
+        add column credential_source text not null default '';
+      alter table usage_hourly drop constraint usage_hourly_pkey;
+      alter table usage_hourly add primary key (key_id, bucket, provider, credential_source);
+      alter table usage_daily
+        add column provider text not null default '',
+        add column credential_source text not null default '';
+      alter table usage_daily drop constraint usage_daily_pkey;
+      alter table usage_daily add primary key (key_id, bucket, provider, credential_source);
+      alter table stripe_pending add column event_name text not null default '';
+      alter table stripe_pending drop constraint stripe_pending_pkey;
+      alter table stripe_pending add primary key (stripe_customer_id, event_name);
+      -- What the upstream answered requests served with each operator credential, error
+      -- statuses only (a few rows per credential): authz-service reads it to take a credential
+      -- its provider rejects out of rotation, without reading usage_records.
+      create table operator_credential_statuses (
+        operator_credential_id text not null,
+        status integer not null,
+        requests bigint not null,
+        last_seen_at timestamptz not null,
+        primary key (operator_credential_id, status)
+      );
+    `,
+  },
 ];
 
-/** Applies the usage migrations; `before` (tests) stops short of that id, to build an older database. */
-export function migrateBilling(pool: pg.Pool, logger?: Logger, before?: string): Promise<string[]> {
-  const migrations = before ? BILLING_MIGRATIONS.filter((m) => m.id < before) : BILLING_MIGRATIONS;
+/**
+ * Applies the usage migrations; `only` (tests) applies just the ids it accepts, to build an older
+ * database: ids below one (what a fresh install had then), or every id but some (a database
+ * that took migrations in the order they were released, which is not the ids' order).
+ */
+export function migrateBilling(pool: pg.Pool, logger?: Logger, only?: (id: string) => boolean): Promise<string[]> {
+  const migrations = only ? BILLING_MIGRATIONS.filter((m) => only(m.id)) : BILLING_MIGRATIONS;
   return migrate(pool, { table: BILLING_MIGRATIONS_TABLE, lockKey: BILLING_MIGRATIONS_LOCK, migrations }, logger);
 }

@@ -27,14 +27,20 @@ export function createOperatorCredentialCache(
 /** The id a PROVIDER_KEY_<NAME> credential is known by in usage rows and logs. */
 const envCredentialId = (provider: string) => `env:${provider}`;
 
-export type OperatorPick = { id: string; secret: string } | { unreadable: true } | null;
+export type OperatorPick = { id: string; secret: string } | { unreadable: true } | { rejected: true } | null;
+
+/** Whether the provider rejected a credential since its last update (operator-credential-health.ts). */
+export interface RotationFilter {
+  isOut(id: string, updatedAt: Date): boolean;
+}
 
 /**
  * Picks the operator credential for one request. Several for one provider are used in turn,
  * round robin per replica: it needs no shared state on the Check path (least-recently-used
  * across replicas would cost a Redis write per request), and N replicas each going round keep
  * the spread even in aggregate. A record that does not decrypt is logged (id, never secret)
- * and skipped; only when none opens is the answer "unreadable".
+ * and skipped; only when none opens is the answer "unreadable". One its provider rejected is
+ * out of rotation (docs/vault.md, "Rejected operator credentials").
  */
 export class OperatorCredentials {
   private readonly turn = new Map<string, number>();
@@ -46,6 +52,7 @@ export class OperatorCredentials {
     fromEnv: readonly EnvOperatorCredential[],
     private readonly logger: Logger,
     private readonly served: Counter<'provider' | 'credential_id'>,
+    private readonly rotation: RotationFilter = { isOut: () => false },
   ) {
     this.fromEnv = new Map(fromEnv.map((c) => [c.provider, c.secret]));
   }
@@ -56,11 +63,14 @@ export class OperatorCredentials {
     if (!this.envelope) return null;
     const set = await this.cache.get(provider);
     if (!set) return null;
-    const n = set.records.length;
-    const start = this.turn.get(provider) ?? 0;
+    // Out of rotation: rejected by the provider since last rotated. With none left, refused.
+    const records = set.records.filter((r) => !this.rotation.isOut(r.id, r.updatedAt));
+    if (records.length === 0) return { rejected: true };
+    const n = records.length;
+    const start = (this.turn.get(provider) ?? 0) % n;
     this.turn.set(provider, (start + 1) % n);
     for (let i = 0; i < n; i++) {
-      const record = set.records[(start + i) % n]!;
+      const record = records[(start + i) % n]!;
       try {
         return this.count(provider, { id: record.id, secret: this.envelope.openOperatorSecret(record.sealed, record.id, provider) });
       } catch (err) {

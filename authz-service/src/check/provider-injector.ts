@@ -120,6 +120,18 @@ export class ProviderInjector {
         outcome: 'vault_decrypt_failed',
       });
     }
+    if (pick && 'rejected' in pick) {
+      // A route that works without a credential still does; one that needs it is refused here.
+      if (!required) return { headers: { 'x-provider': provider } };
+      return deny(
+        503,
+        'provider_credential_unreadable',
+        `The provider rejected every one of the operator's ${provider} credentials; ask an operator to rotate them`,
+        {
+          outcome: 'operator_credentials_rejected',
+        },
+      );
+    }
     if (!pick) {
       if (!required) return { headers: { 'x-provider': provider } };
       return deny(400, 'provider_credential_missing', `No credential for provider "${provider}": the operator has none stored, and this user has none either`);

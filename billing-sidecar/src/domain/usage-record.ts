@@ -1,4 +1,4 @@
-import { CHECK_METADATA, EXT_AUTHZ_METADATA_NAMESPACE, pathOnly, type CheckVerdict, type CredentialKind } from '@tollgate/common';
+import { CHECK_METADATA, EXT_AUTHZ_METADATA_NAMESPACE, pathOnly, type CheckVerdict, type CredentialKind, type CredentialSource } from '@tollgate/common';
 import type { HTTPAccessLogEntry, Struct } from '@tollgate/proto';
 import { isBillable, type BillableRule } from './billable.js';
 
@@ -40,6 +40,13 @@ interface Identity {
   stripeCustomerId: string | null;
   project: string | null;
   service: string | null;
+  /** Cost units (ROUTE_COSTS' weight; 1 when the route has none): what Stripe bills for it. */
+  cost: number;
+  /** Provider routes: the provider, and whose credential served it (docs/vault.md). */
+  provider: string | null;
+  credentialSource: CredentialSource | null;
+  /** The operator credential's id when `credentialSource` is `operator`; never a secret. */
+  operatorCredentialId: string | null;
 }
 
 const MAX_FIELD = 512;
@@ -53,6 +60,25 @@ function clean(v: unknown, max = MAX_FIELD): string | null {
 function toInt(v: unknown): number {
   const n = typeof v === 'number' ? v : typeof v === 'string' && v !== '' ? Number(v) : 0;
   return Number.isFinite(n) && n >= 0 ? Math.floor(n) : 0;
+}
+
+// authz-service refuses ROUTE_COSTS weights above this; a larger number is not its doing.
+const MAX_COST = 1_000_000;
+const CREDENTIAL_SOURCES: readonly string[] = ['byok', 'user', 'operator'] satisfies CredentialSource[];
+
+/**
+ * The published cost, or 1: authz-service leaves the field out for weight 1, and anything that
+ * is not a whole number from 1 to MAX_COST cannot have come from ROUTE_COSTS, so it is billed
+ * as an unweighted request rather than as nothing or as an absurd amount.
+ */
+function costOf(v: unknown): number {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d{1,7}$/.test(v) ? Number(v) : Number.NaN;
+  return Number.isInteger(n) && n >= 1 && n <= MAX_COST ? n : 1;
+}
+
+function credentialSourceOf(v: unknown): CredentialSource | null {
+  const s = clean(v, 16);
+  return s && CREDENTIAL_SOURCES.includes(s) ? (s as CredentialSource) : null;
 }
 
 /** The path a usage row stores: no query or fragment (pathOnly), never empty, bounded. */
@@ -70,6 +96,7 @@ function identityOf(fields: Record<string, unknown>): Identity | null {
   const keyId = clean(fields[CHECK_METADATA.keyId]) ?? clean(fields[CHECK_METADATA.tokenId]);
   const userId = clean(fields[CHECK_METADATA.userId]);
   if (!keyId || (!userId && credential !== ('service_token' satisfies CredentialKind))) return null;
+  const credentialSource = credentialSourceOf(fields[CHECK_METADATA.credentialSource]);
   return {
     keyId,
     userId,
@@ -77,6 +104,10 @@ function identityOf(fields: Record<string, unknown>): Identity | null {
     stripeCustomerId: clean(fields[CHECK_METADATA.stripeCustomerId]),
     project: clean(fields[CHECK_METADATA.project]),
     service: clean(fields[CHECK_METADATA.service]),
+    cost: costOf(fields[CHECK_METADATA.cost]),
+    provider: clean(fields[CHECK_METADATA.provider], 64),
+    credentialSource,
+    operatorCredentialId: credentialSource === 'operator' ? clean(fields[CHECK_METADATA.operatorCredentialId], 128) : null,
   };
 }
 

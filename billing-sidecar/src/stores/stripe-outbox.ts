@@ -11,12 +11,14 @@ const IDENTIFIER_SQL = (eventName: string, customer: string, windowEpoch: string
   `'tg_' || left(encode(sha256(convert_to(${eventName} || '|' || ${customer} || '|' || ${windowEpoch}, 'UTF8')), 'hex'), 40)`;
 
 /**
- * Moves everything pending into one meter event per customer for the window starting at
- * `windowStart`, once: the `stripe_windows` row makes a second seal of the same window (another
- * replica, a restart) a no-op, and taking pending rows with DELETE … RETURNING in the same
- * transaction means a unit of usage lands in exactly one event.
+ * Moves everything pending into one meter event per customer and meter event name for the
+ * window starting at `windowStart`, once: the `stripe_windows` row makes a second seal of the
+ * same window (another replica, a restart) a no-op, and taking pending rows with DELETE …
+ * RETURNING in the same transaction means a unit of usage lands in exactly one event. Pending
+ * rows without an event name (accrued before usage-model 006) are for `defaultEventName`; rows
+ * that name the same event are summed, so (event, customer, window) stays one identifier.
  */
-export async function sealWindow(pool: pg.Pool, eventName: string, windowStart: Date): Promise<number> {
+export async function sealWindow(pool: pg.Pool, defaultEventName: string, windowStart: Date): Promise<number> {
   const client = await pool.connect();
   try {
     await client.query('begin');
@@ -26,13 +28,14 @@ export async function sealWindow(pool: pg.Pool, eventName: string, windowStart: 
       return 0;
     }
     const r = await client.query(
-      `with taken as (delete from stripe_pending returning stripe_customer_id, quantity)
+      `with taken as (delete from stripe_pending returning stripe_customer_id, coalesce(nullif(event_name, ''), $1::text) as event_name, quantity),
+       events as (select stripe_customer_id, event_name, sum(quantity) as quantity from taken group by 1, 2)
        insert into stripe_outbox (identifier, event_name, stripe_customer_id, value, window_start)
-       select ${IDENTIFIER_SQL('$1::text', 'stripe_customer_id', `extract(epoch from $2::timestamptz)::bigint::text`)},
-              $1, stripe_customer_id, quantity, $2
-       from taken where quantity > 0
+       select ${IDENTIFIER_SQL('event_name', 'stripe_customer_id', `extract(epoch from $2::timestamptz)::bigint::text`)},
+              event_name, stripe_customer_id, quantity, $2
+       from events where quantity > 0
        on conflict (identifier) do nothing`,
-      [eventName, windowStart],
+      [defaultEventName, windowStart],
     );
     await client.query('commit');
     return r.rowCount ?? 0;

@@ -1,25 +1,30 @@
 import type pg from 'pg';
 import type { Logger } from '@tollgate/common';
 import { retentionHorizon } from '@tollgate/usage-model';
+import { meterEventFor, type MeterRouting } from '../domain/meter-routing.js';
 import type { UsageRecord } from '../domain/usage-record.js';
 import type { BillingMetrics } from '../metrics.js';
 
-// Roll-up upsert for one granularity: adds the batch's newly inserted rows to the bucket totals.
+// Roll-up upsert for one granularity: adds the batch's newly inserted rows to the bucket totals,
+// one row per key, bucket, provider and credential source ('' for none: usage-model 006).
 const rollup = (table: string, unit: 'hour' | 'day') => `
   ${table} as (
-    insert into ${table} as r (bucket, key_id, user_id, credential, project, service, total_requests, billable_requests,
-                               refused_requests, request_bytes, response_bytes, duration_ms_total, last_request_at,
-                               allowed_requests, unauthenticated_requests, forbidden_requests, rate_limited_requests, server_error_requests)
-    select date_trunc('${unit}', started_at at time zone 'UTC') at time zone 'UTC', key_id, min(user_id), min(credential),
-           min(project), min(service), count(*), count(*) filter (where billable), count(*) filter (where decision = 'deny'),
-           sum(request_bytes), sum(response_bytes), sum(duration_ms), max(started_at),
+    insert into ${table} as r (bucket, key_id, provider, credential_source, user_id, credential, project, service, total_requests,
+                               billable_requests, refused_requests, request_bytes, response_bytes, duration_ms_total, last_request_at,
+                               allowed_requests, unauthenticated_requests, forbidden_requests, rate_limited_requests, server_error_requests,
+                               cost_units, billable_cost_units)
+    select date_trunc('${unit}', started_at at time zone 'UTC') at time zone 'UTC', key_id, coalesce(provider, ''), coalesce(credential_source, ''),
+           min(user_id), min(credential), min(project), min(service), count(*), count(*) filter (where billable),
+           count(*) filter (where decision = 'deny'), sum(request_bytes), sum(response_bytes), sum(duration_ms), max(started_at),
            -- Outcome classes (usage-model 004); 'other' is the rest of count(*).
            count(*) filter (where status between 200 and 399), count(*) filter (where status = 401), count(*) filter (where status = 403),
-           count(*) filter (where status = 429), count(*) filter (where status between 500 and 599)
-    from ins group by 1, 2
+           count(*) filter (where status = 429), count(*) filter (where status between 500 and 599),
+           -- Cost units (usage-model 005).
+           sum(cost), coalesce(sum(cost) filter (where billable), 0)
+    from ins group by 1, 2, 3, 4
     -- A stable order keeps concurrent writers (other replicas) from deadlocking on bucket rows.
-    order by 2, 1
-    on conflict (key_id, bucket) do update set
+    order by 2, 1, 3, 4
+    on conflict (key_id, bucket, provider, credential_source) do update set
       total_requests = r.total_requests + excluded.total_requests,
       billable_requests = r.billable_requests + excluded.billable_requests,
       refused_requests = r.refused_requests + excluded.refused_requests,
@@ -31,40 +36,60 @@ const rollup = (table: string, unit: 'hour' | 'day') => `
       unauthenticated_requests = r.unauthenticated_requests + excluded.unauthenticated_requests,
       forbidden_requests = r.forbidden_requests + excluded.forbidden_requests,
       rate_limited_requests = r.rate_limited_requests + excluded.rate_limited_requests,
-      server_error_requests = r.server_error_requests + excluded.server_error_requests
+      server_error_requests = r.server_error_requests + excluded.server_error_requests,
+      cost_units = r.cost_units + excluded.cost_units,
+      billable_cost_units = r.billable_cost_units + excluded.billable_cost_units
   )`;
 
 /**
  * One statement per batch: the rows, their roll-ups and the Stripe pending totals change
  * together, and only for rows that were not already there, so a replayed entry adds nothing
- * anywhere.
+ * anywhere. Pending totals are cost units per customer and meter event (meter-routing.ts
+ * chose the event; null: not sent to Stripe).
  */
 const INSERT_BATCH = `
   with input as (
     select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
                          $8::int4[], $9::int8[], $10::int8[], $11::int4[], $12::timestamptz[], $13::bool[], $14::text[],
-                         $15::text[], $16::text[], $17::text[], $18::text[])
+                         $15::text[], $16::text[], $17::text[], $18::text[], $19::int4[], $20::text[], $21::text[], $22::text[],
+                         $23::text[])
       as t(request_id, key_id, user_id, credential, stripe_customer_id, method, path,
            status, request_bytes, response_bytes, duration_ms, started_at, billable, source,
-           decision, error_code, project, service)
+           decision, error_code, project, service, cost, provider, credential_source, operator_credential_id,
+           meter_event)
   ),
   ins as (
     insert into usage_records (request_id, key_id, user_id, credential, stripe_customer_id, method, path,
                                status, request_bytes, response_bytes, duration_ms, started_at, billable, source,
-                               decision, error_code, project, service, usage_day)
-    select input.*, (input.started_at at time zone 'UTC')::date from input
+                               decision, error_code, project, service, cost, provider, credential_source, operator_credential_id,
+                               usage_day)
+    select request_id, key_id, user_id, credential, stripe_customer_id, method, path,
+           status, request_bytes, response_bytes, duration_ms, started_at, billable, source,
+           decision, error_code, project, service, cost, provider, credential_source, operator_credential_id,
+           (started_at at time zone 'UTC')::date
+    from input
     on conflict (request_id, usage_day) do nothing
-    returning key_id, user_id, credential, stripe_customer_id, request_bytes, response_bytes, duration_ms, started_at, billable,
-              decision, project, service, status
+    returning request_id, key_id, user_id, credential, stripe_customer_id, request_bytes, response_bytes, duration_ms, started_at, billable,
+              decision, project, service, status, cost, provider, credential_source, operator_credential_id
   ),
   ${rollup('usage_hourly', 'hour')},
   ${rollup('usage_daily', 'day')},
   pending as (
-    insert into stripe_pending as p (stripe_customer_id, quantity)
-    select stripe_customer_id, count(*) from ins
-    where $19::bool and billable and stripe_customer_id is not null
-    group by 1 order by 1
-    on conflict (stripe_customer_id) do update set quantity = p.quantity + excluded.quantity
+    insert into stripe_pending as p (stripe_customer_id, event_name, quantity)
+    select ins.stripe_customer_id, input.meter_event, sum(ins.cost) from ins join input using (request_id)
+    where ins.billable and ins.stripe_customer_id is not null and input.meter_event is not null
+    group by 1, 2 order by 1, 2
+    on conflict (stripe_customer_id, event_name) do update set quantity = p.quantity + excluded.quantity
+  ),
+  -- The upstream's error answers per operator credential (docs/vault.md, "Rejected operator credentials").
+  credential_statuses as (
+    insert into operator_credential_statuses as c (operator_credential_id, status, requests, last_seen_at)
+    select operator_credential_id, status, count(*), max(started_at) from ins
+    where credential_source = 'operator' and operator_credential_id is not null and decision = 'allow' and status >= 400
+    group by 1, 2 order by 1, 2
+    on conflict (operator_credential_id, status) do update set
+      requests = c.requests + excluded.requests,
+      last_seen_at = greatest(c.last_seen_at, excluded.last_seen_at)
   )
   select count(*)::int as inserted from ins`;
 
@@ -73,8 +98,8 @@ export interface UsageWriterOptions {
   flushIntervalMs: number;
   /** Above this many buffered entries `hasRoom()` is false and the gRPC streams pause. */
   maxBuffered: number;
-  /** Whether billable usage of Stripe customers accrues for meter events. */
-  stripeEnabled: boolean;
+  /** Where billable usage of Stripe customers accrues for meter events; unset: Stripe is off. */
+  meterRouting?: MeterRouting;
   /** USAGE_RETENTION_DAYS (0: forever). Rows older than that are not written (see writeBatch). */
   retentionDays: number;
 }
@@ -208,7 +233,8 @@ export class UsageWriter {
       } else if (!unique.has(r.requestId)) unique.set(r.requestId, r);
     }
     const rows = [...unique.values()];
-    const cols: unknown[][] = Array.from({ length: 18 }, () => new Array(rows.length));
+    const cols: unknown[][] = Array.from({ length: 23 }, () => new Array(rows.length));
+    const routing = this.opts.meterRouting;
     rows.forEach((r, i) => {
       cols[0]![i] = r.requestId;
       cols[1]![i] = r.keyId;
@@ -228,9 +254,14 @@ export class UsageWriter {
       cols[15]![i] = r.errorCode;
       cols[16]![i] = r.project;
       cols[17]![i] = r.service;
+      cols[18]![i] = r.cost;
+      cols[19]![i] = r.provider;
+      cols[20]![i] = r.credentialSource;
+      cols[21]![i] = r.operatorCredentialId;
+      cols[22]![i] = routing ? meterEventFor(routing, r) : null;
     });
     const stop = this.metrics.writeSeconds.startTimer();
-    const res = await this.pool.query<{ inserted: number }>(INSERT_BATCH, [...cols, this.opts.stripeEnabled]);
+    const res = await this.pool.query<{ inserted: number }>(INSERT_BATCH, cols);
     stop();
     const inserted = res.rows[0]?.inserted ?? 0;
     this.metrics.recordsWritten.inc(inserted);

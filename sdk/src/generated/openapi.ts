@@ -793,6 +793,22 @@ export interface components {
                 builtin: boolean;
             }[];
         };
+        UsageBySource: {
+            /** @description The provider the requests were for; null: not a provider route */
+            provider: string | null;
+            /** @description Whose credential served them: the client’s own (byok), the user’s stored one, or the operator’s (managed usage) */
+            credential_source: ("byok" | "user" | "operator") | null;
+            /** @description Every logged request with this identity, the gateway’s own refusals included */
+            total_requests: number;
+            /** @description What billing charges: never a request the gateway refused */
+            billable_requests: number;
+            /** @description Requests the gateway itself refused (scope, provider credential, rate limit): recorded, never billable */
+            refused_requests: number;
+            /** @description Cost units of every request: ROUTE_COSTS’ weights, 1 per request on unweighted routes */
+            cost_units: number;
+            /** @description Cost units of the billable requests: what is sent to Stripe */
+            billable_cost_units: number;
+        };
         UserUsage: {
             user_id: string;
             /** Format: date-time */
@@ -808,6 +824,12 @@ export interface components {
             request_bytes: number;
             response_bytes: number;
             avg_duration_ms: number;
+            /** @description Cost units of every request: ROUTE_COSTS’ weights, 1 per request on unweighted routes */
+            cost_units: number;
+            /** @description Cost units of the billable requests: what is sent to Stripe */
+            billable_cost_units: number;
+            /** @description The totals by provider and credential source, most cost units first */
+            by_source: components["schemas"]["UsageBySource"][];
             keys: {
                 key_id: string;
                 credential: string;
@@ -821,6 +843,10 @@ export interface components {
                 request_bytes: number;
                 response_bytes: number;
                 avg_duration_ms: number;
+                /** @description Cost units of every request: ROUTE_COSTS’ weights, 1 per request on unweighted routes */
+                cost_units: number;
+                /** @description Cost units of the billable requests: what is sent to Stripe */
+                billable_cost_units: number;
             }[];
         };
         KeyUsage: {
@@ -851,6 +877,12 @@ export interface components {
             request_bytes: number;
             response_bytes: number;
             avg_duration_ms: number;
+            /** @description Cost units of every request: ROUTE_COSTS’ weights, 1 per request on unweighted routes */
+            cost_units: number;
+            /** @description Cost units of the billable requests: what is sent to Stripe */
+            billable_cost_units: number;
+            /** @description The totals by provider and credential source, most cost units first */
+            by_source: components["schemas"]["UsageBySource"][];
             buckets: {
                 /** Format: date-time */
                 start: string;
@@ -863,6 +895,10 @@ export interface components {
                 request_bytes: number;
                 response_bytes: number;
                 avg_duration_ms: number;
+                /** @description Cost units of every request: ROUTE_COSTS’ weights, 1 per request on unweighted routes */
+                cost_units: number;
+                /** @description Cost units of the billable requests: what is sent to Stripe */
+                billable_cost_units: number;
             }[];
         };
         TokenUsage: {
@@ -888,6 +924,12 @@ export interface components {
             request_bytes: number;
             response_bytes: number;
             avg_duration_ms: number;
+            /** @description Cost units of every request: ROUTE_COSTS’ weights, 1 per request on unweighted routes */
+            cost_units: number;
+            /** @description Cost units of the billable requests: what is sent to Stripe */
+            billable_cost_units: number;
+            /** @description The totals by provider and credential source, most cost units first */
+            by_source: components["schemas"]["UsageBySource"][];
             buckets: {
                 /** Format: date-time */
                 start: string;
@@ -900,6 +942,10 @@ export interface components {
                 request_bytes: number;
                 response_bytes: number;
                 avg_duration_ms: number;
+                /** @description Cost units of every request: ROUTE_COSTS’ weights, 1 per request on unweighted routes */
+                cost_units: number;
+                /** @description Cost units of the billable requests: what is sent to Stripe */
+                billable_cost_units: number;
             }[];
         };
         BillingStatus: {

@@ -16,17 +16,37 @@ const usageTotals = {
   request_bytes: z.number(),
   response_bytes: z.number(),
   avg_duration_ms: z.number(),
+  cost_units: z.number().int().describe('Cost units of every request: ROUTE_COSTS’ weights, 1 per request on unweighted routes'),
+  billable_cost_units: z.number().int().describe('Cost units of the billable requests: what is sent to Stripe'),
 };
+const usageBySource = named(
+  z.object({
+    provider: z.string().nullable().describe('The provider the requests were for; null: not a provider route'),
+    credential_source: z
+      .enum(['byok', 'user', 'operator'])
+      .nullable()
+      .describe('Whose credential served them: the client’s own (byok), the user’s stored one, or the operator’s (managed usage)'),
+    total_requests: usageTotals.total_requests,
+    billable_requests: usageTotals.billable_requests,
+    refused_requests: usageTotals.refused_requests,
+    cost_units: usageTotals.cost_units,
+    billable_cost_units: usageTotals.billable_cost_units,
+  }),
+  'UsageBySource',
+  'One provider and credential source’s share of the totals (docs/billing.md, "Cost allocation and managed usage")',
+);
+const bySource = z.array(usageBySource).describe('The totals by provider and credential source, most cost units first');
 export const UserUsageRecord = named(
   z.object({
     user_id: z.string(),
     from: instant,
     to: instant,
     ...usageTotals,
+    by_source: bySource,
     keys: z.array(z.object({ key_id: z.string(), credential: z.string(), last_request_at: instant.nullable(), ...usageTotals })),
   }),
   'UserUsage',
-  'Requests in the range, in total and per key (what billing will charge: billable_requests).',
+  'Requests in the range, in total, by provider and credential source, and per key (what billing will charge: billable_cost_units).',
 );
 const usageSeries = {
   from: instant,
@@ -34,6 +54,7 @@ const usageSeries = {
   granularity: z.enum(['hour', 'day']),
   last_request_at: instant.nullable(),
   ...usageTotals,
+  by_source: bySource,
   buckets: z.array(z.object({ start: instant, ...usageTotals })),
 };
 export const KeyUsageRecord = named(

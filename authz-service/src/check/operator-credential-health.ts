@@ -1,0 +1,110 @@
+import type { Logger } from '@tollgate/common';
+import { readOperatorCredentialRejections } from '@tollgate/usage-model';
+import type pg from 'pg';
+import type { Counter, Gauge } from 'prom-client';
+import type { OperatorCredentialStore } from '../vault/operator-credential-store.js';
+
+export interface OperatorCredentialHealthOptions {
+  /** OPERATOR_CREDENTIAL_REJECT_STATUSES. */
+  rejectStatuses: readonly number[];
+  /** OPERATOR_CREDENTIAL_HEALTH_INTERVAL_MS; 0: never read (nothing is taken out of rotation). */
+  intervalMs: number;
+}
+
+const UNDEFINED_TABLE = '42P01';
+
+interface OutOfRotation {
+  provider: string;
+  status: number;
+  /** The latest rejected request's start: a credential updated (rotated) after it is back in. */
+  rejectedAt: Date;
+}
+
+/**
+ * Which operator credentials their provider rejected (docs/vault.md, "Rejected operator
+ * credentials"). billing-sidecar keeps the upstream's error statuses per operator credential
+ * as it records usage (usage-model 006); every replica reads them on a timer, off the Check
+ * path, and a credential answered with a rejecting status after its last update is out of
+ * rotation until it is rotated. The Check asks `isOut` of this in-memory state only: no
+ * Postgres, no Redis. Announced in the log and metrics by id and provider, never the secret.
+ */
+export class OperatorCredentialHealth {
+  private out = new Map<string, OutOfRotation>();
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private tablesMissingLogged = false;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly store: OperatorCredentialStore,
+    private readonly opts: OperatorCredentialHealthOptions,
+    private readonly logger: Logger,
+    private readonly metrics: { outOfRotation: Gauge<'provider'>; rejected: Counter<'provider' | 'credential_id' | 'status'> },
+  ) {}
+
+  /** Whether the credential (as last updated at `updatedAt`) is out of rotation. */
+  isOut(id: string, updatedAt: Date): boolean {
+    const o = this.out.get(id);
+    return o !== undefined && o.rejectedAt.getTime() > updatedAt.getTime();
+  }
+
+  start(): void {
+    if (this.opts.intervalMs <= 0) return;
+    const loop = () => {
+      this.timer = setTimeout(() => void this.refresh().finally(loop), this.opts.intervalMs);
+      this.timer.unref();
+    };
+    void this.refresh().finally(loop);
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+
+  /** One read of the rejections against the credentials' last updates. */
+  refresh(): Promise<void> {
+    this.running ??= this.read()
+      .catch((err: unknown) => {
+        // Without billing-sidecar (whose migrations make the table) there is nothing to read.
+        if ((err as { code?: string }).code === UNDEFINED_TABLE) {
+          if (!this.tablesMissingLogged)
+            this.logger.info('no usage tables (billing-sidecar not migrated): operator credentials are not checked for rejections');
+          this.tablesMissingLogged = true;
+        } else {
+          this.logger.warn({ err: (err as Error).message }, 'operator credential rejections could not be read; will retry');
+        }
+      })
+      .finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async read(): Promise<void> {
+    const rejections = await readOperatorCredentialRejections(this.pool, this.opts.rejectStatuses);
+    if (rejections.length === 0 && this.out.size === 0) return;
+    const credentials = new Map((await this.store.list()).map((c) => [c.id, c]));
+    const next = new Map<string, OutOfRotation>();
+    for (const r of rejections) {
+      const c = credentials.get(r.operator_credential_id);
+      if (c && r.last_seen_at.getTime() > c.updatedAt.getTime()) next.set(c.id, { provider: c.provider, status: r.status, rejectedAt: r.last_seen_at });
+    }
+    for (const [id, o] of next) {
+      if (this.out.has(id)) continue;
+      this.metrics.rejected.inc({ provider: o.provider, credential_id: id, status: String(o.status) });
+      this.logger.warn(
+        { operatorCredentialId: id, provider: o.provider, status: o.status, rejectedAt: o.rejectedAt.toISOString() },
+        'operator credential rejected by its provider; taken out of rotation until it is rotated',
+      );
+    }
+    for (const [id, o] of this.out) {
+      if (!next.has(id)) this.logger.info({ operatorCredentialId: id, provider: o.provider }, 'operator credential back in rotation');
+    }
+    this.out = next;
+    const perProvider = new Map<string, number>();
+    for (const c of credentials.values()) perProvider.set(c.provider, 0);
+    for (const o of next.values()) perProvider.set(o.provider, (perProvider.get(o.provider) ?? 0) + 1);
+    this.metrics.outOfRotation.reset();
+    for (const [provider, n] of perProvider) this.metrics.outOfRotation.set({ provider }, n);
+  }
+}
