@@ -200,7 +200,13 @@ const EXPECTATIONS: Record<string, Row> = {
   getOverview: { admin: 200, owner_own: ADMIN_ONLY, owner_other: ADMIN_ONLY },
   // Stripe signs; a credential counts for nothing (billing/stripe-webhook.ts).
   receiveStripeWebhook: { admin: 0, owner_own: 0, owner_other: 0, signatureOnly: [400, 'invalid_stripe_signature'] },
-  rewrapVault: { admin: 200, owner_own: [403, 'forbidden'], owner_other: [403, 'forbidden'], audits: 'vault.rewrapped', writes: ['provider_keys'] },
+  rewrapVault: {
+    admin: 200,
+    owner_own: [403, 'forbidden'],
+    owner_other: [403, 'forbidden'],
+    audits: 'vault.rewrapped',
+    writes: ['provider_keys', 'operator_credentials'],
+  },
   createOperatorCredential: {
     request: () => ({ body: { provider: 'daily', label: 'suite', secret: `daily_op_${randomBytes(8).toString('hex')}` } }),
     admin: 201,
