@@ -500,6 +500,12 @@ const FIELD_CASES: FieldCase[] = [
     ...patch({ metadata: { byok: false, team: 'data', managed_providers: ['daily'] } }),
   },
   { name: 'create a key granted operator credentials', field: 'metadata.managed_providers', ...create({ metadata: { managed_providers: ['daily'] } }) },
+  {
+    name: 'grant its own key operator credentials',
+    field: 'metadata.managed_providers',
+    target: 'self',
+    ...patch({ metadata: { byok: false, managed_providers: ['daily'] } }),
+  },
   { name: 'create a key that never expires', field: 'expires_at', ...create({ expires_at: null }) },
   { name: 'create a key that outlives its own', field: 'expires_in_days', ...create({ expires_in_days: 365 }) },
 ];
@@ -521,7 +527,11 @@ describe('owner field policy: admin-only fields', () => {
     expect(asAdmin.status, asAdmin.text).toBeLessThan(300);
     if (c.target === 'self') {
       // Put the owner key back as it was for the cases after this one.
-      await api.deps.keyStore.update(aliceOwner.id, { rateLimitPerMinute: aliceOwner.rateLimitPerMinute, stripeCustomerId: aliceOwner.stripeCustomerId });
+      await api.deps.keyStore.update(aliceOwner.id, {
+        rateLimitPerMinute: aliceOwner.rateLimitPerMinute,
+        stripeCustomerId: aliceOwner.stripeCustomerId,
+        metadata: aliceOwner.metadata,
+      });
     }
   });
 });
