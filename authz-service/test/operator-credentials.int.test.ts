@@ -143,11 +143,17 @@ describe('operator credentials', () => {
     const testerA = await createKey(authz, { userId: 'tester-a' });
     const testerB = await createKey(authz, { userId: 'tester-b' });
     const managed = await createKey(authz, { userId: 'tester-managed', metadata: { managed_providers: ['daily'] } });
+    // Granted daily, but its user stored one: the user's wins over the operator's.
+    const managedOwn = await createKey(authz, { userId: 'tester-managed-own', metadata: { managed_providers: ['daily'] } });
+    const notGranted = await createKey(authz, { userId: 'tester-none' });
     const sa = secret('tester_a');
     const sb = secret('tester_b');
+    const sm = secret('tester_managed_own');
     await authz.deps.vault.set('tester-a', 'daily', sa);
     await authz.deps.vault.set('tester-b', 'daily', sb);
-    const ownByWho = (i: number) => `daily_byok_${i}_${randomBytes(4).toString('hex')}`;
+    await authz.deps.vault.set('tester-managed-own', 'daily', sm);
+    const operatorAuths = opSecrets.map((s) => `Bearer ${s}`);
+    const byok = (i: number) => `daily_byok_${i}_${randomBytes(4).toString('hex')}`;
     // Envoy answers an empty 503 when the Check misses its 0.5 s timeout (envoy.yaml), which a
     // loaded test machine can cause; such a request never reached the upstream, so it is retried.
     const persist = async (headers: Record<string, string>) => {
@@ -156,21 +162,41 @@ describe('operator credentials', () => {
         if (!(r.status === 503 && r.text === '') || attempt === 5) return r;
       }
     };
-    const one = (i: number) => {
-      const kind = i % 4;
-      if (kind === 0) return persist({ authorization: `Bearer ${testerA.plaintext}` }).then((r) => ({ r, want: [`Bearer ${sa}`] }));
-      if (kind === 1) return persist({ authorization: `Bearer ${testerB.plaintext}` }).then((r) => ({ r, want: [`Bearer ${sb}`] }));
-      if (kind === 2) return persist({ authorization: `Bearer ${managed.plaintext}` }).then((r) => ({ r, want: opSecrets.map((s) => `Bearer ${s}`) }));
-      const own = ownByWho(i);
-      return persist({ authorization: `Bearer ${testerA.plaintext}`, 'x-provider-auth': own }).then((r) => ({ r, want: [own] }));
+    type Want = { user: string; auth: string[] } | { status: 400 };
+    // Each kind: who calls, what it sends, and what its precedence rule must have chosen.
+    const kinds: ((i: number) => { key: { plaintext: string }; own?: string; want: Want })[] = [
+      () => ({ key: testerA, want: { user: 'tester-a', auth: [`Bearer ${sa}`] } }),
+      () => ({ key: testerB, want: { user: 'tester-b', auth: [`Bearer ${sb}`] } }),
+      () => ({ key: managed, want: { user: 'tester-managed', auth: operatorAuths } }),
+      (i) => ({ key: testerA, own: byok(i), want: { user: 'tester-a', auth: [] } }),
+      () => ({ key: managedOwn, want: { user: 'tester-managed-own', auth: [`Bearer ${sm}`] } }),
+      (i) => ({ key: managed, own: byok(i), want: { user: 'tester-managed', auth: [] } }),
+      () => ({ key: notGranted, want: { status: 400 } }),
+    ];
+    const one = async (i: number) => {
+      const { key, own, want } = kinds[i % kinds.length]!(i);
+      const r = await persist({ authorization: `Bearer ${key.plaintext}`, ...(own ? { 'x-provider-auth': own } : {}) });
+      // A client's own credential is the only one it may get back.
+      return { r, want: 'auth' in want && own ? { ...want, auth: [own] } : want };
     };
-    // 200 requests, 20 in flight at a time (the four kinds interleaved in each wave): the 2-core test machine is shared.
+    // 210 requests, 21 in flight at a time (the seven kinds interleaved in each wave): the 2-core test machine is shared.
     const results = [];
-    for (let wave = 0; wave < 10; wave++) results.push(...(await Promise.all(Array.from({ length: 20 }, (_, i) => one(wave * 20 + i)))));
+    for (let wave = 0; wave < 10; wave++) results.push(...(await Promise.all(Array.from({ length: 21 }, (_, i) => one(wave * 21 + i)))));
+    const operatorSeen = new Set<string>();
     for (const { r, want } of results) {
+      if ('status' in want) {
+        expect(r.status, r.text).toBe(400);
+        expect(r.body.error).toBe('provider_credential_missing');
+        for (const s of [...opSecrets, sa, sb, sm]) expect(r.text).not.toContain(s);
+        continue;
+      }
       expect(r.status, r.text).toBe(200);
-      expect(want).toContain(r.body.headers['x-provider-auth']);
+      expect(r.body.headers['x-user-id']).toBe(want.user);
+      expect(want.auth).toContain(r.body.headers['x-provider-auth']);
+      if (want.user === 'tester-managed' && operatorAuths.includes(r.body.headers['x-provider-auth'])) operatorSeen.add(r.body.headers['x-provider-auth']);
     }
+    // The operator's requests went round both of its credentials.
+    expect([...operatorSeen].sort()).toEqual([...operatorAuths].sort());
   });
 
   it('an owner key cannot read operator credentials', async () => {
