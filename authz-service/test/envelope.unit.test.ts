@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { Envelope, fingerprint, normaliseProvider, VaultDecryptError } from '../src/vault/envelope.js';
+import { Envelope, fingerprint, normaliseProvider, type SealedSecret, VaultDecryptError } from '../src/vault/envelope.js';
 
 const k1 = { id: 'k1', key: randomBytes(32) };
 const k2 = { id: 'k2', key: randomBytes(32) };
@@ -50,14 +50,34 @@ describe('envelope encryption', () => {
     expect(() => env1.openSecret(s2, 'a', 'bc')).toThrow(VaultDecryptError);
   });
 
-  it('rewraps to the newest master key without changing the secret ciphertext', () => {
-    const old = env1.sealSecret(secret, 'alice', 'daily');
-    const both = new Envelope([k2, k1]);
-    const moved = both.rewrap(old, 'alice', 'daily');
+  // The same rotation for both sealed-secret tables, each under its own binding.
+  const kinds = {
+    user: {
+      seal: (e: Envelope) => e.sealSecret(secret, 'alice', 'daily'),
+      rewrap: (e: Envelope, s: SealedSecret) => e.rewrap(s, 'alice', 'daily'),
+      open: (e: Envelope, s: SealedSecret) => e.openSecret(s, 'alice', 'daily'),
+    },
+    operator: {
+      seal: (e: Envelope) => e.sealOperatorSecret(secret, 'opc_1', 'daily'),
+      rewrap: (e: Envelope, s: SealedSecret) => e.rewrapOperator(s, 'opc_1', 'daily'),
+      open: (e: Envelope, s: SealedSecret) => e.openOperatorSecret(s, 'opc_1', 'daily'),
+    },
+  };
+  it.each(Object.entries(kinds))('rewraps a %s credential to the newest master key without changing the secret ciphertext', (_kind, k) => {
+    const old = k.seal(env1);
+    const moved = k.rewrap(new Envelope([k2, k1]), old);
     expect(moved.masterKeyId).toBe('k2');
     expect(moved.ciphertext.equals(old.ciphertext)).toBe(true);
-    expect(new Envelope([k2]).openSecret(moved, 'alice', 'daily')).toBe(secret);
-    expect(() => new Envelope([k2]).openSecret(old, 'alice', 'daily')).toThrow(/unknown master key/);
+    expect(k.open(new Envelope([k2]), moved)).toBe(secret);
+    expect(() => k.open(new Envelope([k2]), old)).toThrow(/unknown master key/);
+  });
+
+  it('rewraps an operator credential only under its own binding', () => {
+    const old = env1.sealOperatorSecret(secret, 'opc_1', 'daily');
+    const both = new Envelope([k2, k1]);
+    // A user's rewrap of an operator row (or one moved to another id) does not open its data key.
+    expect(() => both.rewrap(old, 'opc_1', 'daily')).toThrow(VaultDecryptError);
+    expect(() => both.rewrapOperator(old, 'opc_2', 'daily')).toThrow(VaultDecryptError);
   });
 
   it('normalises provider names case-insensitively and fingerprints without revealing', () => {

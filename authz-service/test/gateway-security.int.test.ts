@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { generateKey } from '../src/domain/key-format.js';
 import { effectiveScopes, permissionSets } from '../src/domain/scopes.js';
@@ -10,7 +11,8 @@ import { createKey, startAuthzStack, type EnvoyFront, type TestAuthz } from './h
 // what the client gets (the upstream's answer, or the gateway's status and error code) and
 // checks what reached the upstream: nothing at all for a refusal; for an answer, the real
 // identity only (never a spoofed one, never the credential, never a method override).
-// docs/authz.md ("Path matching", "Service-token-only routes") states the rules tested here.
+// docs/authz.md ("Path matching", "Service-token-only routes") states the rules tested here;
+// docs/vault.md the provider route's precedence (own → user's → operator's where granted → 400).
 const infra = inject('infra');
 
 const SERVICE_TOKEN_ROUTES = [{ prefix: '/captionacc/prefect/api/', project: 'captionacc', services: ['api'] }];
@@ -20,6 +22,10 @@ const PLANS = [
   { name: 'reader', scopes: ['read'], stripe_price: 'price_gs_reader' },
   { name: 'everything', scopes: ['*'], stripe_price: 'price_gs_everything' },
 ];
+const PROVIDER_ROUTES = [{ prefix: '/echo/rooms/', default_provider: 'daily' }];
+/** The operator's one daily credential: only keys granted daily may have it injected. */
+const OPERATOR_SECRET = `daily_operator_${randomBytes(8).toString('hex')}`;
+const USER_SECRET = `daily_user_${randomBytes(8).toString('hex')}`;
 
 const ROUTES = {
   hello: ['GET', '/hello'],
@@ -44,6 +50,8 @@ const ROUTES = {
   internalCase: ['GET', '/CAPTIONACC/prefect/api/health'],
   ping: ['GET', '/ping'],
   health: ['GET', '/health'],
+  // A provider route (PROVIDER_ROUTES): the upstream gets the credential precedence chose.
+  provider: ['GET', '/echo/rooms/create'],
 } as const;
 type Route = keyof typeof ROUTES;
 
@@ -73,6 +81,8 @@ interface Credential {
   /** The credential's value, which must never reach the upstream. */
   secret?: string;
   identity?: Identity;
+  /** The X-Provider-Auth the upstream must get on the provider route (and nowhere else). */
+  providerAuth?: string;
 }
 
 /** Every route refused the same way, except what a credential's row says otherwise. */
@@ -93,6 +103,8 @@ const fullAccess: Partial<Record<Route, Cell>> = {
   adminDotted: 'up',
   internal: '403 service_token_required',
   internalCase: '403 service_token_required',
+  // Neither the user nor a grant provides a daily credential: the operator's is not a fallback.
+  provider: '400 provider_credential_missing',
 };
 
 const EXPECTED: Record<string, Record<Route, Cell>> = {
@@ -109,6 +121,7 @@ const EXPECTED: Record<string, Record<Route, Cell>> = {
     reportsCase: 'up',
     internal: '403 service_token_required',
     internalCase: '403 service_token_required',
+    provider: '400 provider_credential_missing',
   }),
   scopedKey: row('403 insufficient_scope', {
     reports: 'up',
@@ -126,6 +139,14 @@ const EXPECTED: Record<string, Record<Route, Cell>> = {
   }),
   // A plan's `*` grants no service_route, as a key's does not: the operator's grant is bounded too.
   serviceRouteKeyOnStarPlan: row('403 service_token_required', fullAccess),
+  // metadata.managed_providers: ["daily"], set by the admin: the operator's credential is injected.
+  managedKey: row('403 service_token_required', { ...fullAccess, provider: 'up' }),
+  // Granted daily, but its user stored one: the user's wins over the operator's.
+  managedVaultKey: row('403 service_token_required', { ...fullAccess, provider: 'up' }),
+  // Granted another provider only.
+  otherProviderKey: row('403 service_token_required', fullAccess),
+  // A keys:manage owner key that tried to grant itself daily (refused in beforeAll): still nothing.
+  selfGrantOwnerKey: row('403 service_token_required', fullAccess),
   revokedKey: row('401 key_revoked'),
   expiredKey: row('401 key_expired'),
   internalToken: row('403 route_not_allowed', { internal: 'up' }),
@@ -149,6 +170,8 @@ beforeAll(async () => {
       SERVICE_TOKEN_ROUTES: JSON.stringify(SERVICE_TOKEN_ROUTES),
       ROUTE_SCOPES: JSON.stringify(ROUTE_SCOPES),
       PLANS: JSON.stringify(PLANS),
+      PROVIDER_ROUTES: JSON.stringify(PROVIDER_ROUTES),
+      VAULT_MASTER_KEYS: `gs:${randomBytes(32).toString('base64')}`,
     },
     envoy: {
       onUpstreamRequest: ({ method, url, headers }) => {
@@ -189,6 +212,40 @@ beforeAll(async () => {
   const revokedToken = await token('captionacc', 'api');
   await revokeServiceToken(authz.deps, revokedToken.record.jti, 'admin', 'leaked');
   credentials.revokedToken = revokedToken.cred;
+
+  await authz.deps.operatorCredentials.create('daily', 'gateway suite', OPERATOR_SECRET, 'admin');
+  const operatorAuth = `Bearer ${OPERATOR_SECRET}`;
+  credentials.managedKey = { ...(await key({ userId: 'managed-user', metadata: { managed_providers: ['daily'] } })).cred, providerAuth: operatorAuth };
+  await authz.deps.vault.set('managed-vault-user', 'daily', USER_SECRET);
+  credentials.managedVaultKey = {
+    ...(await key({ userId: 'managed-vault-user', metadata: { managed_providers: ['daily'] } })).cred,
+    providerAuth: `Bearer ${USER_SECRET}`,
+  };
+  credentials.otherProviderKey = (await key({ userId: 'openai-user', metadata: { managed_providers: ['openai'] } })).cred;
+  const owner = await key({ userId: 'owner-user', scopes: ['keys:manage'] });
+  credentials.selfGrantOwnerKey = owner.cred;
+  // What the owner key tries on the management API first: each refused, nothing changed.
+  const manage = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`http://127.0.0.1:${authz.httpPort}${path}`, {
+      method,
+      headers: { ...owner.cred.headers, 'idempotency-key': randomBytes(8).toString('hex'), ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    return { status: res.status, text: await res.text() };
+  };
+  const grant = { managed_providers: ['daily'] };
+  for (const [method, path, body, error] of [
+    ['PATCH', `/api/keys/${owner.k.id}`, { metadata: grant }, 'field_not_allowed'],
+    ['POST', '/api/keys', { user_id: 'owner-user', name: 'granted', metadata: grant }, 'field_not_allowed'],
+    ['GET', '/api/operator-credentials', undefined, 'forbidden'],
+  ] as const) {
+    const r = await manage(method, path, body);
+    expect(r.status, `${method} ${path}: ${r.text}`).toBe(403);
+    expect(JSON.parse(r.text).error).toBe(error);
+    expect(r.text).not.toContain(OPERATOR_SECRET);
+  }
+  expect((await authz.deps.keyStore.getById(owner.k.id))?.metadata).toEqual({});
+  expect((await authz.deps.keyStore.listByUser('owner-user')).map((k) => k.id)).toEqual([owner.k.id]);
 });
 
 afterAll(() => stack.stop());
@@ -206,6 +263,10 @@ function upstreamProblems(cellId: string, cell: Cell, route: Route, cred: Creden
   for (const h of OVERRIDES) if (headers[h] !== undefined) problems.push(`${cellId}: ${h} reached the upstream`);
   for (const h of ['authorization', 'x-api-key']) if (headers[h] !== undefined) problems.push(`${cellId}: ${h} reached the upstream`);
   if (cred.secret && JSON.stringify(headers).includes(cred.secret)) problems.push(`${cellId}: the credential reached the upstream`);
+  const providerAuth = route === 'provider' ? cred.providerAuth : undefined;
+  if (headers['x-provider-auth'] !== providerAuth) {
+    problems.push(`${cellId}: upstream got x-provider-auth=${JSON.stringify(headers['x-provider-auth'])}, expected ${JSON.stringify(providerAuth)}`);
+  }
   // On /health no Check runs, so no identity at all; elsewhere exactly the credential's own.
   const identity = route === 'health' ? {} : (cred.identity ?? {});
   for (const h of IDENTITY_HEADERS) {
@@ -234,6 +295,8 @@ describe('gateway security: every credential against every kind of route, throug
       });
       const text = await res.text();
       const reachedUpstream = upstream.has(cellId);
+      // backend-hello echoes the headers it got: only a granted key's provider answer may show the operator's secret.
+      if (text.includes(OPERATOR_SECRET) && !(name === 'managedKey' && route === 'provider')) problems.push(`${cellId}: the operator's credential came back`);
       if (res.status === 200) {
         actual[route] = reachedUpstream ? 'up' : 'envoy';
       } else {

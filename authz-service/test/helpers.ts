@@ -185,6 +185,26 @@ export async function metricValue(service: AuthzService, name: string, labels: R
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Concurrent requests for isolation tests on the shared 2-core test machine: `total` of them,
+ * `width` in flight at a time (so the kinds a caller interleaves by index meet in every wave).
+ * Envoy answers an empty 503 when the Check misses its 0.5 s timeout (envoy.yaml), which such a
+ * loaded machine can cause; that request never reached the upstream, so it is sent again.
+ */
+export async function inWaves<T extends { status: number; text: string }>(total: number, width: number, send: (i: number) => Promise<T>): Promise<T[]> {
+  const persist = async (i: number) => {
+    for (let attempt = 0; ; attempt++) {
+      const r = await send(i);
+      if (!(r.status === 503 && r.text === '') || attempt === 5) return r;
+    }
+  };
+  const results: T[] = [];
+  for (let start = 0; start < total; start += width) {
+    results.push(...(await Promise.all(Array.from({ length: Math.min(width, total - start) }, (_, j) => persist(start + j)))));
+  }
+  return results;
+}
+
 export interface EnvoyFront {
   envoy: RunningEnvoy;
   /** Envoy's public URL. */

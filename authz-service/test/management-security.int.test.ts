@@ -201,7 +201,13 @@ const EXPECTATIONS: Record<string, Row> = {
   getOverview: { admin: 200, owner_own: ADMIN_ONLY, owner_other: ADMIN_ONLY },
   // Stripe signs; a credential counts for nothing (billing/stripe-webhook.ts).
   receiveStripeWebhook: { admin: 0, owner_own: 0, owner_other: 0, signatureOnly: [400, 'invalid_stripe_signature'] },
-  rewrapVault: { admin: 200, owner_own: [403, 'forbidden'], owner_other: [403, 'forbidden'], audits: 'vault.rewrapped', writes: ['provider_keys'] },
+  rewrapVault: {
+    admin: 200,
+    owner_own: [403, 'forbidden'],
+    owner_other: [403, 'forbidden'],
+    audits: 'vault.rewrapped',
+    writes: ['provider_keys', 'operator_credentials'],
+  },
   createOperatorCredential: {
     request: () => ({ body: { provider: 'daily', label: 'suite', secret: `daily_op_${randomBytes(8).toString('hex')}` } }),
     admin: 201,
@@ -498,6 +504,12 @@ const FIELD_CASES: FieldCase[] = [
   { name: 'create a key granted operator credentials', field: 'metadata.managed_providers', ...create({ metadata: { managed_providers: ['daily'] } }) },
   { name: 'put a key on a plan', field: 'plan', ...patch({ plan: 'pro' }) },
   { name: 'create a key on a plan', field: 'plan', ...create({ plan: 'pro' }) },
+  {
+    name: 'grant its own key operator credentials',
+    field: 'metadata.managed_providers',
+    target: 'self',
+    ...patch({ metadata: { byok: false, managed_providers: ['daily'] } }),
+  },
   { name: 'create a key that never expires', field: 'expires_at', ...create({ expires_at: null }) },
   { name: 'create a key that outlives its own', field: 'expires_in_days', ...create({ expires_in_days: 365 }) },
 ];
@@ -519,7 +531,11 @@ describe('owner field policy: admin-only fields', () => {
     expect(asAdmin.status, asAdmin.text).toBeLessThan(300);
     if (c.target === 'self') {
       // Put the owner key back as it was for the cases after this one.
-      await api.deps.keyStore.update(aliceOwner.id, { rateLimitPerMinute: aliceOwner.rateLimitPerMinute, stripeCustomerId: aliceOwner.stripeCustomerId });
+      await api.deps.keyStore.update(aliceOwner.id, {
+        rateLimitPerMinute: aliceOwner.rateLimitPerMinute,
+        stripeCustomerId: aliceOwner.stripeCustomerId,
+        metadata: aliceOwner.metadata,
+      });
     }
   });
 });

@@ -1,7 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { TestStack, type RunningEnvoy } from '@tollgate/devstack';
-import { checkClient, createKey, metadataOf, sleep, startAuthzStack, TEST_ADMIN_TOKEN, type TestAuthz } from './helpers.js';
+import {
+  checkClient,
+  createKey,
+  inWaves,
+  metadataOf,
+  sleep,
+  stackAuthz,
+  stackEnv,
+  startAuthzStack,
+  startEnvoyFront,
+  TEST_ADMIN_TOKEN,
+  type TestAuthz,
+} from './helpers.js';
 
 // The managed phase (seed 000 phase 3): operator-owned credentials for keys granted a provider,
 // after the client's own and the user's; several used in turn; isolation with all three sources.
@@ -31,12 +43,13 @@ const call = async (headers: Record<string, string>, path = '/echo/rooms/x') => 
   const text = await res.text();
   return { status: res.status, text, body: text ? JSON.parse(text) : null };
 };
-const admin = (method: string, path: string, body?: unknown) =>
-  fetch(`http://127.0.0.1:${authz.httpPort}${path}`, {
+const adminOf = (service: TestAuthz) => (method: string, path: string, body?: unknown) =>
+  fetch(`http://127.0.0.1:${service.httpPort}${path}`, {
     method,
     headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, ...(body ? { 'content-type': 'application/json' } : {}) },
     body: body ? JSON.stringify(body) : undefined,
   }).then(async (r) => ({ status: r.status, body: await r.json() }));
+const admin = (method: string, path: string, body?: unknown) => adminOf(authz)(method, path, body);
 const secret = (what: string) => `daily_${what}_${randomBytes(8).toString('hex')}`;
 
 describe('operator credentials', () => {
@@ -131,34 +144,54 @@ describe('operator credentials', () => {
     const testerA = await createKey(authz, { userId: 'tester-a' });
     const testerB = await createKey(authz, { userId: 'tester-b' });
     const managed = await createKey(authz, { userId: 'tester-managed', metadata: { managed_providers: ['daily'] } });
+    // Granted daily, but its user stored one: the user's wins over the operator's.
+    const managedOwn = await createKey(authz, { userId: 'tester-managed-own', metadata: { managed_providers: ['daily'] } });
+    const notGranted = await createKey(authz, { userId: 'tester-none' });
     const sa = secret('tester_a');
     const sb = secret('tester_b');
+    const sm = secret('tester_managed_own');
     await authz.deps.vault.set('tester-a', 'daily', sa);
     await authz.deps.vault.set('tester-b', 'daily', sb);
-    const ownByWho = (i: number) => `daily_byok_${i}_${randomBytes(4).toString('hex')}`;
-    // Envoy answers an empty 503 when the Check misses its 0.5 s timeout (envoy.yaml), which a
-    // loaded test machine can cause; such a request never reached the upstream, so it is retried.
-    const persist = async (headers: Record<string, string>) => {
-      for (let attempt = 0; ; attempt++) {
-        const r = await call(headers);
-        if (!(r.status === 503 && r.text === '') || attempt === 5) return r;
+    await authz.deps.vault.set('tester-managed-own', 'daily', sm);
+    const operatorAuths = opSecrets.map((s) => `Bearer ${s}`);
+    // A client's own credential is the only one it may get back.
+    const byok = (i: number, key: { plaintext: string }, user: string) => {
+      const own = `daily_byok_${i}_${randomBytes(4).toString('hex')}`;
+      return { key, own, want: { user, auth: [own] } };
+    };
+    type Want = { user: string; auth: string[] } | { status: 400 };
+    // Each kind: who calls, what it sends, and what its precedence rule must have chosen.
+    const kinds: ((i: number) => { key: { plaintext: string }; own?: string; want: Want })[] = [
+      () => ({ key: testerA, want: { user: 'tester-a', auth: [`Bearer ${sa}`] } }),
+      () => ({ key: testerB, want: { user: 'tester-b', auth: [`Bearer ${sb}`] } }),
+      () => ({ key: managed, want: { user: 'tester-managed', auth: operatorAuths } }),
+      (i) => byok(i, testerA, 'tester-a'),
+      () => ({ key: managedOwn, want: { user: 'tester-managed-own', auth: [`Bearer ${sm}`] } }),
+      (i) => byok(i, managed, 'tester-managed'),
+      () => ({ key: notGranted, want: { status: 400 } }),
+    ];
+    const cases = Array.from({ length: 210 }, (_, i) => kinds[i % kinds.length]!(i));
+    // 210 requests, 21 in flight at a time: the seven kinds interleaved in each wave.
+    const answers = await inWaves(cases.length, kinds.length * 3, (i) => {
+      const { key, own } = cases[i]!;
+      return call({ authorization: `Bearer ${key.plaintext}`, ...(own ? { 'x-provider-auth': own } : {}) });
+    });
+    const operatorSeen = new Set<string>();
+    for (const [i, r] of answers.entries()) {
+      const { want } = cases[i]!;
+      if ('status' in want) {
+        expect(r.status, r.text).toBe(400);
+        expect(r.body.error).toBe('provider_credential_missing');
+        for (const s of [...opSecrets, sa, sb, sm]) expect(r.text).not.toContain(s);
+        continue;
       }
-    };
-    const one = (i: number) => {
-      const kind = i % 4;
-      if (kind === 0) return persist({ authorization: `Bearer ${testerA.plaintext}` }).then((r) => ({ r, want: [`Bearer ${sa}`] }));
-      if (kind === 1) return persist({ authorization: `Bearer ${testerB.plaintext}` }).then((r) => ({ r, want: [`Bearer ${sb}`] }));
-      if (kind === 2) return persist({ authorization: `Bearer ${managed.plaintext}` }).then((r) => ({ r, want: opSecrets.map((s) => `Bearer ${s}`) }));
-      const own = ownByWho(i);
-      return persist({ authorization: `Bearer ${testerA.plaintext}`, 'x-provider-auth': own }).then((r) => ({ r, want: [own] }));
-    };
-    // 200 requests, 20 in flight at a time (the four kinds interleaved in each wave): the 2-core test machine is shared.
-    const results = [];
-    for (let wave = 0; wave < 10; wave++) results.push(...(await Promise.all(Array.from({ length: 20 }, (_, i) => one(wave * 20 + i)))));
-    for (const { r, want } of results) {
       expect(r.status, r.text).toBe(200);
-      expect(want).toContain(r.body.headers['x-provider-auth']);
+      expect(r.body.headers['x-user-id']).toBe(want.user);
+      expect(want.auth).toContain(r.body.headers['x-provider-auth']);
+      if (want.user === 'tester-managed' && operatorAuths.includes(r.body.headers['x-provider-auth'])) operatorSeen.add(r.body.headers['x-provider-auth']);
     }
+    // The operator's requests went round both of its credentials.
+    expect([...operatorSeen].sort()).toEqual([...operatorAuths].sort());
   });
 
   it('an owner key cannot read operator credentials', async () => {
@@ -197,5 +230,87 @@ describe('development mode (PROVIDER_CREDENTIALS_FROM_ENV)', () => {
     const denied = await fetch(`${front.envoy.url}/echo/rooms/x`, { headers: { authorization: `Bearer ${plain.plaintext}` } });
     expect(denied.status).toBe(400);
     expect(dev.lines.join('')).not.toContain(devSecret);
+  });
+});
+
+describe('master-key rotation (VAULT_MASTER_KEYS) with operator credentials', () => {
+  const rotStack = new TestStack();
+  afterAll(() => rotStack.stop());
+  const mk = (id: string) => `${id}:${randomBytes(32).toString('base64')}`;
+
+  it('rewrap moves them to the new key: a replica holding only the new key serves them through Envoy', async () => {
+    const [mk1, mk2] = [mk('mk1'), mk('mk2')];
+    const env = await stackEnv(rotStack, infra, 'operator-creds-rewrap');
+    const config = { PROVIDER_ROUTES: ROUTES };
+    const before = await stackAuthz(rotStack, env, { ...config, VAULT_MASTER_KEYS: mk1 });
+    const opSecret = secret('op_rewrap');
+    const created = await adminOf(before)('POST', '/api/operator-credentials', { provider: 'daily', label: 'rewrap', secret: opSecret });
+    expect(created.body).toMatchObject({ master_key_id: 'mk1' });
+    const userSecret = secret('user_rewrap');
+    await before.deps.vault.set('rw-user', 'daily', userSecret);
+    const granted = await createKey(before, { userId: 'rw-managed', metadata: { managed_providers: ['daily'] } });
+    const own = await createKey(before, { userId: 'rw-user' });
+
+    // A replica started with the new key only (the old one dropped too early) cannot open them yet…
+    const newOnly = await stackAuthz(rotStack, env, { ...config, VAULT_MASTER_KEYS: mk2 });
+    const front = await startEnvoyFront(rotStack, newOnly.grpcPort);
+    const through = async (plaintext: string) => {
+      const r = await fetch(`${front.url}/echo/rooms/x`, { headers: { authorization: `Bearer ${plaintext}` } });
+      const text = await r.text();
+      return { status: r.status, text, body: text ? JSON.parse(text) : null };
+    };
+    const refused = await through(granted.plaintext);
+    expect(refused.status).toBe(503);
+    expect(refused.body.error).toBe('provider_credential_unreadable');
+    expect(refused.text).not.toContain(opSecret);
+
+    // …until a replica holding both keys rewraps: users' and operator's rows in one call.
+    const both = await stackAuthz(rotStack, env, { ...config, VAULT_MASTER_KEYS: `${mk2},${mk1}` });
+    const rewrap = await adminOf(both)('POST', '/api/vault/rewrap');
+    expect(rewrap.status).toBe(200);
+    expect(rewrap.body).toEqual({
+      rewrapped: 2,
+      failed: 0,
+      master_key_id: 'mk2',
+      by_table: { provider_keys: { rewrapped: 1, failed: 0 }, operator_credentials: { rewrapped: 1, failed: 0 } },
+    });
+    const rows = await both.deps.pool.query('select id, master_key_id from operator_credentials');
+    expect(rows.rows).toEqual([{ id: created.body.id, master_key_id: 'mk2' }]);
+    const list = await adminOf(both)('GET', '/api/operator-credentials');
+    expect(list.body.data[0]).toMatchObject({ id: created.body.id, master_key_id: 'mk2', fingerprint: created.body.fingerprint });
+
+    // The rewrap announced the operator's set, so the new-key-only replica uses it within a second.
+    let served = refused;
+    for (const start = Date.now(); Date.now() - start < 1000 && served.status !== 200; await sleep(50)) served = await through(granted.plaintext);
+    expect(served.status, served.text).toBe(200);
+    expect(served.body.headers['x-provider-auth']).toBe(`Bearer ${opSecret}`);
+    // The user's row moved in the same call (first read by this replica now, so not cached before).
+    const user = await through(own.plaintext);
+    expect(user.status, user.text).toBe(200);
+    expect(user.body.headers['x-provider-auth']).toBe(`Bearer ${userSecret}`);
+
+    // Nothing under the old key is left, so it can go; a second rewrap has nothing to do.
+    expect((await adminOf(both)('POST', '/api/vault/rewrap')).body).toMatchObject({ rewrapped: 0, failed: 0 });
+    for (const service of [before, newOnly, both]) expect(service.lines.join('')).not.toContain(opSecret);
+  });
+
+  it('a row that cannot be rewrapped is counted and logged by id, the others still move', async () => {
+    const [mk1, mk2] = [mk('mk1'), mk('mk2')];
+    const env = await stackEnv(rotStack, infra, 'operator-creds-rewrap-bad');
+    const before = await stackAuthz(rotStack, env, { VAULT_MASTER_KEYS: mk1 });
+    const good = await adminOf(before)('POST', '/api/operator-credentials', { provider: 'daily', label: 'good', secret: secret('op_good') });
+    const moved = await adminOf(before)('POST', '/api/operator-credentials', { provider: 'daily', label: 'moved', secret: secret('op_moved') });
+    // A row moved to another provider: its binding no longer matches, so its data key does not open.
+    await before.deps.pool.query("update operator_credentials set provider = 'openai' where id = $1", [moved.body.id]);
+    const both = await stackAuthz(rotStack, env, { VAULT_MASTER_KEYS: `${mk2},${mk1}` });
+    const rewrap = await adminOf(both)('POST', '/api/vault/rewrap');
+    expect(rewrap.body.by_table.operator_credentials).toEqual({ rewrapped: 1, failed: 1 });
+    const rows = await both.deps.pool.query('select id, master_key_id from operator_credentials order by label');
+    expect(rows.rows).toEqual([
+      { id: good.body.id, master_key_id: 'mk2' },
+      { id: moved.body.id, master_key_id: 'mk1' },
+    ]);
+    expect(both.lines.join('')).toContain(moved.body.id);
+    expect(both.lines.join('')).toMatch(/could not rewrap operator credential/);
   });
 });

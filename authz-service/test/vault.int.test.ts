@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { TestStack, type RunningEnvoy } from '@tollgate/devstack';
-import { createKey, sleep, startAuthzStack, startTestAuthz, type TestAuthz, type TestEnv } from './helpers.js';
+import { createKey, inWaves, sleep, startAuthzStack, startTestAuthz, type TestAuthz, type TestEnv } from './helpers.js';
 
 // Seeds 000 and 002 at the gateway: vault injection, bring-your-own-key, isolation.
 const infra = inject('infra');
@@ -48,14 +48,15 @@ describe('provider-key vault', () => {
     const sb = `daily_bob_${randomBytes(8).toString('hex')}`;
     await authz.deps.vault.set('alice', 'daily', sa);
     await authz.deps.vault.set('bob', 'daily', sb);
-    const results = await Promise.all(
-      Array.from({ length: 200 }, (_, i) => {
-        const who = i % 2 ? alice : bob;
-        return call('/echo/rooms/create', { authorization: `Bearer ${who.plaintext}` }).then((r) => ({ who: who === alice ? 'alice' : 'bob', r }));
-      }),
-    );
-    for (const { who, r } of results) {
-      expect(r.status).toBe(200);
+    const whoOf = (i: number) => (i % 2 ? 'alice' : 'bob');
+    const answers = await inWaves(200, 20, async (i) => {
+      const res = await fetch(`${envoy.url}/echo/rooms/create`, { headers: { authorization: `Bearer ${(whoOf(i) === 'alice' ? alice : bob).plaintext}` } });
+      const text = await res.text();
+      return { status: res.status, text, body: text ? JSON.parse(text) : null };
+    });
+    for (const [i, r] of answers.entries()) {
+      const who = whoOf(i);
+      expect(r.status, r.text).toBe(200);
       expect(r.body.headers['x-provider']).toBe('daily');
       expect(r.body.headers['x-provider-auth']).toBe(`Bearer ${who === 'alice' ? sa : sb}`);
       expect(r.body.headers['x-user-id']).toBe(who);

@@ -1,9 +1,10 @@
 import { Option, type Command } from 'commander';
-import Table from 'cli-table3';
 import type { UsageBySource, UsageTotals } from '@tollgate/usage-model';
 import type { ApiClient } from './client.js';
 import { CliError, EXIT } from './exit-codes.js';
 import { collect, defined, integer } from './args.js';
+import { minute, table } from './output.js';
+import { registerVaultCommands } from './vault-commands.js';
 
 /** What the key commands share with these: an API client and the table/JSON printer. */
 export interface CommandContext {
@@ -26,24 +27,11 @@ interface TokenRecord {
   token?: string;
 }
 
-interface ProviderKey {
-  user_id: string;
-  provider: string;
-  fingerprint: string;
-  master_key_id: string;
-  updated_at: string;
-}
-
 // The answer shapes of the usage routes are the read model's own (a type-only import: nothing of
 // it runs in the CLI).
 type Totals = UsageTotals;
 
-const when = (iso: string | null) => (iso ? iso.slice(0, 16).replace('T', ' ') + 'Z' : 'never');
-const table = (head: string[], rows: (string | number)[][]) => {
-  const t = new Table({ head, style: { head: [], border: [] } });
-  for (const r of rows) t.push(r);
-  return t.toString();
-};
+const when = (iso: string | null) => minute(iso, 'never');
 
 type WithSources = { by_source: UsageBySource[] };
 type UsageSeries = Totals & WithSources & { from: string; to: string; buckets: (Totals & { start: string })[] };
@@ -177,56 +165,7 @@ export function registerOperatorCommands(program: Command, ctx: CommandContext):
       ctx.print(t, () => `Revoked ${t.jti} (${t.project}/${t.service}).`);
     });
 
-  const vault = program.command('vault').description('per-user provider credentials (write-only secrets)');
-  vault
-    .command('set')
-    .description('store or replace a user’s credential for a provider')
-    .argument('<user_id>')
-    .argument('<provider>', 'e.g. daily, gemini (case-insensitive)')
-    .addOption(new Option('--secret-env <VAR>', 'read the secret from this environment variable (keeps it out of shell history)').conflicts('secret'))
-    .option('--secret <value>', 'the secret itself (prefer --secret-env)')
-    .action(async (userId: string, provider: string, o) => {
-      const secret = o.secretEnv ? ctx.env[o.secretEnv] : o.secret;
-      if (!secret) throw new CliError(EXIT.usage, o.secretEnv ? `$${o.secretEnv} is empty or unset` : 'give --secret-env <VAR> or --secret <value>');
-      const k = await ctx
-        .client()
-        .request<ProviderKey>('PUT', `/api/users/${encodeURIComponent(userId)}/provider-keys/${encodeURIComponent(provider)}`, { secret });
-      ctx.print(k, () => `Stored ${k.provider} credential for ${k.user_id} (fingerprint ${k.fingerprint}).`);
-    });
-  vault
-    .command('list')
-    .description('list a user’s stored credentials (metadata only)')
-    .argument('<user_id>')
-    .action(async (userId: string) => {
-      const r = await ctx.client().request<{ data: ProviderKey[] }>('GET', `/api/users/${encodeURIComponent(userId)}/provider-keys`);
-      ctx.print(r, () =>
-        r.data.length
-          ? table(
-              ['PROVIDER', 'FINGERPRINT', 'MASTER KEY', 'UPDATED'],
-              r.data.map((k) => [k.provider, k.fingerprint, k.master_key_id, when(k.updated_at)]),
-            )
-          : 'No provider credentials.',
-      );
-    });
-  vault
-    .command('delete')
-    .description('delete a user’s credential for a provider')
-    .argument('<user_id>')
-    .argument('<provider>')
-    .action(async (userId: string, provider: string) => {
-      const r = await ctx
-        .client()
-        .request<{ provider: string }>('DELETE', `/api/users/${encodeURIComponent(userId)}/provider-keys/${encodeURIComponent(provider)}`);
-      ctx.print(r, () => `Deleted ${r.provider} credential of ${userId}.`);
-    });
-  vault
-    .command('rewrap')
-    .description('move every stored credential to the newest master key (admin token)')
-    .action(async () => {
-      const r = await ctx.client().request<{ rewrapped: number; failed: number; master_key_id: string }>('POST', '/api/vault/rewrap');
-      ctx.print(r, () => `Rewrapped ${r.rewrapped} credential(s) to ${r.master_key_id}; ${r.failed} could not be (see the service log).`);
-      if (r.failed > 0) throw new CliError(EXIT.apiError, `${r.failed} credential(s) could not be rewrapped`);
-    });
+  registerVaultCommands(program, ctx);
 
   usageRangeOptions(
     program

@@ -36,8 +36,16 @@ export interface Output {
 
 const dash = (v: unknown) => (v === null || v === undefined || v === '' ? '-' : String(v));
 const limits = (k: KeyRecord) => `${dash(k.rate_limit_per_minute)}/min, ${dash(k.rate_limit_per_day)}/day`;
-/** Dates to the minute for tables; --json has them exact. */
-const when = (iso: string | null) => (iso ? iso.slice(0, 16).replace('T', ' ') + 'Z' : '-');
+/** Dates to the minute for tables (`none` for no date); --json has them exact. */
+export const minute = (iso: string | null, none = '-') => (iso ? iso.slice(0, 16).replace('T', ' ') + 'Z' : none);
+const when = (iso: string | null) => minute(iso);
+
+/** A borderless table with a plain header row. */
+export function table(head: string[], rows: (string | number)[][]): string {
+  const t = new Table({ head, style: { head: [], border: [] } });
+  for (const r of rows) t.push(r);
+  return t.toString();
+}
 const scopesOf = (k: KeyRecord) => (k.permission_set ? [`set:${k.permission_set}`, ...k.scopes] : k.scopes).join(' ') || '-';
 
 export function keysTable(keys: KeyRecord[]): string {

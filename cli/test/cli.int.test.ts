@@ -220,6 +220,50 @@ describe('tollgate tokens, vault, usage', () => {
     expect((await tollgateInProcess(['vault', 'set', 'cli-vault', 'daily', '--secret-env', 'NOPE'])).code).toBe(2);
   });
 
+  it('vault operator add / list / rotate / delete (admin token only); secrets never printed', async () => {
+    const first = 'openai_cli_operator_secret_1';
+    const second = 'openai_cli_operator_secret_2';
+    // The real process, so everything it writes is seen: the secret comes from the environment.
+    const added = await tollgate(['vault', 'operator', 'add', 'OpenAI', '--label', 'org 1', '--secret-env', 'OP_KEY'], { OP_KEY: first });
+    expect(added.code, added.stderr).toBe(0);
+    const id = /operator credential (opc_[0-9a-f]{24}) for openai \("org 1"/.exec(added.stdout)?.[1];
+    expect(id).toBeDefined();
+    const other = JSON.parse((await tollgateInProcess(['--json', 'vault', 'operator', 'add', 'daily', '--label', 'd', '--secret', 'daily_cli_op'])).stdout);
+    expect(other).toMatchObject({ object: 'operator_credential', provider: 'daily', label: 'd' });
+
+    const list = await tollgateInProcess(['vault', 'operator', 'list']);
+    expect(list.stdout).toMatch(/ID\s.*PROVIDER\s.*LABEL\s.*FINGERPRINT/);
+    expect(list.stdout).toContain(id!);
+    const onlyOpenai = JSON.parse((await tollgateInProcess(['--json', 'vault', 'operator', 'list', '--provider', 'OPENAI'])).stdout);
+    expect(onlyOpenai.data.map((c: { id: string }) => c.id)).toEqual([id]);
+
+    const rotated = await tollgate(['--json', 'vault', 'operator', 'rotate', id!, '--secret-env', 'OP_KEY', '--label', 'org 1b'], { OP_KEY: second });
+    expect(rotated.code, rotated.stderr).toBe(0);
+    expect(JSON.parse(rotated.stdout)).toMatchObject({ id, label: 'org 1b' });
+    expect(JSON.parse(rotated.stdout).fingerprint).not.toBe(onlyOpenai.data[0].fingerprint);
+    for (const out of [added, rotated, list]) expect(out.stdout + out.stderr).not.toMatch(/openai_cli_operator_secret/);
+
+    // An owner key reaches none of it: exit 1 with the API's 403, and nothing listed.
+    const owner = JSON.parse((await tollgateInProcess(['--json', 'keys', 'create', '--user', 'cli-owner', '--name', 'o', '--scope', 'keys:manage'])).stdout);
+    const refused = await tollgateInProcess(['--token', owner.key, 'vault', 'operator', 'list']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/HTTP 403 forbidden/);
+    expect(refused.stdout).toBe('');
+    expect((await tollgateInProcess(['--token', owner.key, 'vault', 'operator', 'add', 'daily', '--label', 'x', '--secret', 'nope'])).code).toBe(1);
+
+    expect((await tollgateInProcess(['vault', 'operator', 'add', 'daily', '--label', 'x', '--secret-env', 'NOPE'])).code).toBe(2);
+    expect((await tollgateInProcess(['vault', 'operator', 'add', 'daily', '--secret', 'no-label'])).code).toBe(2);
+    expect((await tollgateInProcess(['vault', 'operator', 'rotate', id!])).code).toBe(2);
+
+    const rewrap = JSON.parse((await tollgateInProcess(['--json', 'vault', 'rewrap'])).stdout);
+    expect(rewrap).toMatchObject({ failed: 0, by_table: { operator_credentials: { failed: 0 } } });
+
+    expect((await tollgateInProcess(['vault', 'operator', 'delete', id!])).stdout).toContain(`Deleted operator credential ${id} (openai)`);
+    expect((await tollgateInProcess(['vault', 'operator', 'delete', id!])).code).toBe(1);
+    expect((await tollgateInProcess(['vault', 'operator', 'delete', other.id])).code).toBe(0);
+    expect(JSON.parse((await tollgateInProcess(['--json', 'vault', 'operator', 'list'])).stdout).data).toEqual([]);
+  }, 120_000);
+
   it('usage per user and billing status', async () => {
     const usage = await tollgateInProcess(['--json', 'usage', 'cli-user']);
     expect(usage.code).toBe(0);

@@ -96,13 +96,24 @@ export function vaultRoutes(deps: ServiceDeps): RouteSpec[] {
       url: '/api/vault/rewrap',
       operationId: 'rewrapVault',
       tag: TAG,
-      summary: 'Move every stored credential to the newest master key (admin only)',
+      summary: 'Move every stored credential, users’ and operator’s, to the newest master key (admin only)',
       responses: { 200: { description: 'How many were moved, and how many could not be', schema: RewrapResult }, ...common },
       handler: async ({ actor }) => {
         if (actor.kind !== 'admin') throw new HttpError(403, 'forbidden', 'Rewrapping the vault needs an admin token');
-        const result = await vaultCall(() => deps.vault.rewrap());
+        // One rotation covers both tables: they are sealed by the same VAULT_MASTER_KEYS, so the
+        // old key can be dropped only once neither has a row under it.
+        const byTable = await vaultCall(async () => ({
+          provider_keys: await deps.vault.rewrap(),
+          operator_credentials: await deps.operatorCredentials.rewrap(),
+        }));
+        const result = {
+          rewrapped: byTable.provider_keys.rewrapped + byTable.operator_credentials.rewrapped,
+          failed: byTable.provider_keys.failed + byTable.operator_credentials.failed,
+          master_key_id: deps.vault.envelope!.currentKeyId,
+          by_table: byTable,
+        };
         await audit.record({ actor: actorLabel(actor), action: 'vault.rewrapped', keyId: null, userId: null, details: result }, deps.pool);
-        return { status: 200, body: { ...result, master_key_id: deps.vault.envelope!.currentKeyId } };
+        return { status: 200, body: result };
       },
     }),
   ];

@@ -115,12 +115,20 @@ export class Envelope {
     }
   }
 
-  /** Moves a sealed secret to the newest master key without touching the secret's ciphertext. */
+  /** Moves a user's sealed secret to the newest master key without touching the secret's ciphertext. */
   rewrap(sealed: SealedSecret, userId: string, provider: string): SealedSecret {
+    return this.rewrapBound(sealed, bindingOf(userId, provider));
+  }
+
+  /** The same for an operator credential, under its own binding. */
+  rewrapOperator(sealed: SealedSecret, credentialId: string, provider: string): SealedSecret {
+    return this.rewrapBound(sealed, operatorBindingOf(credentialId, provider));
+  }
+
+  private rewrapBound(sealed: SealedSecret, aad: Buffer): SealedSecret {
     if (sealed.masterKeyId === this.currentKeyId) return sealed;
     const master = this.byId.get(sealed.masterKeyId);
     if (!master) throw new VaultDecryptError(`provider credential sealed with unknown master key "${sealed.masterKeyId}"`);
-    const aad = bindingOf(userId, provider);
     const dek = open(master, sealed.wrappedDek, aad);
     try {
       return { masterKeyId: this.currentKeyId, wrappedDek: seal(this.masterKeys[0]!.key, dek, aad), ciphertext: sealed.ciphertext };

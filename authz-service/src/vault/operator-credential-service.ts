@@ -5,6 +5,7 @@ import type { KeyEventPublisher } from '../stores/key-events.js';
 import { afterCommit, inTransaction } from '../stores/transaction.js';
 import { fingerprint, type Envelope } from './envelope.js';
 import type { OperatorCredentialMeta, OperatorCredentialStore } from './operator-credential-store.js';
+import { rewrapTable, type RewrapCounts } from './rewrap.js';
 import { withoutSealed } from './vault-store.js';
 import { VaultDisabledError } from './vault-service.js';
 
@@ -73,6 +74,33 @@ export class OperatorCredentialService {
     });
     if (record) await this.announce(record.provider);
     return record ? withoutSealed(record) : null;
+  }
+
+  /**
+   * Moves every operator credential to the newest master key (part of POST /api/vault/rewrap).
+   * Each provider whose set moved is announced, so a replica that already holds only the new
+   * key drops its cached copies sealed under the old one instead of waiting for them to expire.
+   */
+  async rewrap(batchSize = 200): Promise<RewrapCounts> {
+    const moved = new Set<string>();
+    const counts = await rewrapTable(
+      this.need(),
+      {
+        what: 'operator credential',
+        notUnder: (masterKeyId, limit) => this.store.notUnder(masterKeyId, limit),
+        rewrap: (envelope, r) => envelope.rewrapOperator(r.sealed, r.id, r.provider),
+        replaceSeal: async (r, next) => {
+          const replaced = await this.store.replaceSeal(r.id, r.sealed, next);
+          if (replaced) moved.add(r.provider);
+          return replaced;
+        },
+        identify: (r) => ({ operatorCredentialId: r.id, provider: r.provider }),
+      },
+      this.logger,
+      batchSize,
+    );
+    for (const provider of moved) await this.announce(provider);
+    return counts;
   }
 
   private announce(provider: string): Promise<void> {

@@ -64,6 +64,23 @@ export class OperatorCredentialStore {
     return r.rows.map(toRecord);
   }
 
+  /** Credentials not yet under the given master key, oldest first, in pages (rewrap). */
+  async notUnder(masterKeyId: string, limit: number, db: Queryable = this.pool): Promise<OperatorCredentialRecord[]> {
+    const r = await db.query<Row>('select * from operator_credentials where master_key_id <> $1 order by updated_at, id limit $2', [masterKeyId, limit]);
+    return r.rows.map(toRecord);
+  }
+
+  /** A new wrapped data key, only if nobody replaced the secret meanwhile (compare-and-swap on the old one). */
+  async replaceSeal(id: string, from: SealedSecret, to: SealedSecret, db: Queryable = this.pool): Promise<boolean> {
+    const r = await db.query('update operator_credentials set master_key_id = $2, wrapped_dek = $3 where id = $1 and wrapped_dek = $4', [
+      id,
+      to.masterKeyId,
+      to.wrappedDek,
+      from.wrappedDek,
+    ]);
+    return (r.rowCount ?? 0) > 0;
+  }
+
   async delete(id: string, db: Queryable = this.pool): Promise<OperatorCredentialRecord | null> {
     const r = await db.query<Row>('delete from operator_credentials where id = $1 returning *', [id]);
     return r.rows[0] ? toRecord(r.rows[0]) : null;

@@ -3,6 +3,7 @@ import { AuditStore } from '../stores/audit-store.js';
 import type { KeyEventPublisher } from '../stores/key-events.js';
 import { afterCommit, inTransaction } from '../stores/transaction.js';
 import { Envelope, fingerprint, type MasterKey } from './envelope.js';
+import { rewrapTable, type RewrapCounts } from './rewrap.js';
 import { type ProviderKeyMeta, type VaultStore, withoutSealed } from './vault-store.js';
 
 export class VaultDisabledError extends Error {
@@ -65,26 +66,19 @@ export class VaultService {
     return afterCommit(this.logger, { userId, provider }, () => this.events.providerKeyChanged(userId, provider));
   }
 
-  /** Moves every record to the newest master key; returns how many were rewrapped. */
-  async rewrap(batchSize = 200): Promise<{ rewrapped: number; failed: number }> {
-    const envelope = this.need();
-    let rewrapped = 0;
-    let failed = 0;
-    const skip = new Set<string>();
-    for (;;) {
-      const rows = (await this.store.notUnder(envelope.currentKeyId, batchSize + skip.size)).filter((r) => !skip.has(`${r.userId}\n${r.provider}`));
-      if (rows.length === 0) break;
-      for (const r of rows) {
-        try {
-          const next = envelope.rewrap(r.sealed, r.userId, r.provider);
-          if (await this.store.replaceSeal(r.userId, r.provider, r.sealed, next)) rewrapped++;
-        } catch (err) {
-          failed++;
-          skip.add(`${r.userId}\n${r.provider}`);
-          this.logger.error({ userId: r.userId, provider: r.provider, err: (err as Error).message }, 'could not rewrap provider credential');
-        }
-      }
-    }
-    return { rewrapped, failed };
+  /** Moves every user credential to the newest master key (operator credentials: OperatorCredentialService.rewrap). */
+  async rewrap(batchSize = 200): Promise<RewrapCounts> {
+    return rewrapTable(
+      this.need(),
+      {
+        what: 'provider credential',
+        notUnder: (masterKeyId, limit) => this.store.notUnder(masterKeyId, limit),
+        rewrap: (envelope, r) => envelope.rewrap(r.sealed, r.userId, r.provider),
+        replaceSeal: (r, next) => this.store.replaceSeal(r.userId, r.provider, r.sealed, next),
+        identify: (r) => ({ userId: r.userId, provider: r.provider }),
+      },
+      this.logger,
+      batchSize,
+    );
   }
 }

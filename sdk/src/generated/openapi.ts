@@ -401,7 +401,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Move every stored credential to the newest master key (admin only) */
+        /** Move every stored credential, users’ and operator’s, to the newest master key (admin only) */
         post: operations["rewrapVault"];
         delete?: never;
         options?: never;
@@ -1173,6 +1173,17 @@ export interface components {
             rewrapped: number;
             failed: number;
             master_key_id: string;
+            /** @description The totals split into users’ credentials and the operator’s */
+            by_table: {
+                provider_keys: {
+                    rewrapped: number;
+                    failed: number;
+                };
+                operator_credentials: {
+                    rewrapped: number;
+                    failed: number;
+                };
+            };
         };
         CreateOperatorCredentialRequest: {
             provider: unknown;

@@ -33,4 +33,15 @@ export const DeletedProviderKey = named(
   z.object({ object: z.literal('provider_key'), user_id: z.string(), provider: z.string(), deleted: z.literal(true) }),
   'DeletedProviderKey',
 );
-export const RewrapResult = named(z.object({ rewrapped: z.number().int(), failed: z.number().int(), master_key_id: z.string() }), 'RewrapResult');
+const rewrapCounts = { rewrapped: z.number().int(), failed: z.number().int() };
+export const RewrapResult = named(
+  z.object({
+    ...rewrapCounts,
+    master_key_id: z.string(),
+    by_table: z
+      .object({ provider_keys: z.object(rewrapCounts), operator_credentials: z.object(rewrapCounts) })
+      .describe('The totals split into users’ credentials and the operator’s'),
+  }),
+  'RewrapResult',
+  'Counts of both sealed-secret tables: rewrapped (moved to master_key_id) and failed (logged; they stay under their old key)',
+);
