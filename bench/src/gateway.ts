@@ -1,8 +1,10 @@
 // The gateway benchmark: the same load, from oha, through
-//   (a) Envoy alone → backend-hello                            (the ceiling)
+//   (a) Envoy alone → backend-hello                            (no authorizer at all)
+//   (d) Envoy + no-op ext_authz: (b)'s Envoy configuration and access logs to billing-sidecar,
+//       with bench/noop-authz (Go) allowing every Check at once: the limit (b) is measured against
 //   (b) Envoy + Tollgate: authz-service Check, Redis limits, access logs to billing-sidecar
 //   (c) Envoy + OPA's Envoy plugin + Envoy's rate-limit filter to envoyproxy/ratelimit on Redis
-// all on loopback, interleaved round by round (a b c a b c …) so drift in the machine's load
+// all on loopback, interleaved round by round (a d b c a d b c …) so drift in the machine's load
 // hits every setup alike. Run through `pnpm bench:gateway`, which installs the tools first.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -27,8 +29,10 @@ import {
   type Watched,
 } from '@tollgate/devstack';
 import { startAltStack } from './alt-stack.js';
+import { startNoopAuthz } from './noop-authz.js';
 
 import { createBenchKeys, type BenchKey } from './keys.js';
+import { limitReport, loadLabel, parseLoads } from './targets.js';
 import { runOha, type LoadResult } from './oha.js';
 import { profilesIn, summariseProfile } from './profile.js';
 import { requireBenchTool } from './tools.js';
@@ -36,18 +40,21 @@ import { requireBenchTool } from './tools.js';
 const HELP = `pnpm bench:gateway [options]
 
   --seconds N       length of each measured run (default 8)
-  --rounds N        measured runs per setup, interleaved a b c a b c … (default 3)
+  --rounds N        measured runs per setup, interleaved a d b c a d b c … (default 3)
   --warmup N        seconds of unmeasured load per setup before the first round (default 3)
   --concurrency N   connections oha keeps busy (default 32)
-  --rate N          send N requests/s in all (oha -q, latencies corrected for coordinated
-                    omission) instead of as many as the connections carry: the latency a
-                    request gains at a set load rather than at saturation (default: no cap)
+  --rate LIST       the loads to measure, one after the other, each \`max\` (as many requests
+                    as the connections carry) or N: N requests/s in all (oha -q, latencies
+                    corrected for coordinated omission), the latency a request gains at a set
+                    load rather than at saturation (default max,1000)
   --threads N       oha worker threads (default 1: on a 2-core machine the load generator
                     competes with the gateway for CPU, so it gets as little as drives the load)
   --keys N          keys in the store and in OPA's data (default 1000)
-  --authz-replicas N  authz-service processes Envoy balances Checks over in setup (b)
+  --authz-replicas N  authz-service processes Envoy balances Checks over in Envoy + Tollgate
                     (default 1; the CPU table adds them up)
-  --setups LIST     any of alone,tollgate,opa (default all three, in that order)
+  --setups LIST     any of alone,noop,tollgate,opa (default all four, in that order): noop is
+                    Tollgate's Envoy configuration with an ext_authz server that allows every
+                    Check at once (bench/noop-authz), the limit Tollgate is measured against
   --path PATH       request path (default /hello)
   --json FILE       also write every round's figures to FILE
   --profile DIR     run authz-service (and billing-sidecar) under node --cpu-prof, write the
@@ -60,11 +67,11 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '3' },
     warmup: { type: 'string', default: '3' },
     concurrency: { type: 'string', default: '32' },
-    rate: { type: 'string' },
+    rate: { type: 'string', default: 'max,1000' },
     threads: { type: 'string', default: '1' },
     keys: { type: 'string', default: '1000' },
     'authz-replicas': { type: 'string', default: '1' },
-    setups: { type: 'string', default: 'alone,tollgate,opa' },
+    setups: { type: 'string', default: 'alone,noop,tollgate,opa' },
     path: { type: 'string', default: '/hello' },
     json: { type: 'string' },
     profile: { type: 'string' },
@@ -88,11 +95,16 @@ const seconds = positive('seconds', args.seconds, 600);
 const rounds = positive('rounds', args.rounds, 50);
 const warmup = Number(args.warmup) === 0 ? 0 : positive('warmup', args.warmup, 120);
 const concurrency = positive('concurrency', args.concurrency, 1024);
-const rate = args.rate === undefined ? undefined : positive('rate', args.rate, 1_000_000);
+const parsedLoads = parseLoads(args.rate);
+if (typeof parsedLoads === 'string') {
+  process.stderr.write(`${parsedLoads}\n\n${HELP}`);
+  process.exit(2);
+}
+const loads = parsedLoads;
 const threads = positive('threads', args.threads, 64);
 const keyCount = positive('keys', args.keys, 1_000_000);
 const authzReplicas = positive('authz-replicas', args['authz-replicas'], 8);
-const SETUP_NAMES = ['alone', 'tollgate', 'opa'] as const;
+const SETUP_NAMES = ['alone', 'noop', 'tollgate', 'opa'] as const;
 type SetupName = (typeof SETUP_NAMES)[number];
 const chosen = args.setups.split(',').map((s) => s.trim());
 for (const s of chosen) {
@@ -115,6 +127,8 @@ interface Setup {
   statusWithoutKey: number;
   watched: Watched[];
   note?: string;
+  /** Its access logs go to billing-sidecar, which must record the requests it serves. */
+  metered?: boolean;
 }
 
 const say = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
@@ -149,6 +163,28 @@ function nodeService(name: string, entry: string, env: Record<string, string>, p
 }
 
 const one = (label: string, p: { pid: number }): Watched => ({ label, pids: () => [p.pid] });
+
+/** billing-sidecar on the bench's database; without it a setup is measured without the ALS leg. */
+async function startBillingSidecar(databaseUrl: string): Promise<{ als: Endpoint | null; note?: string; watched: Watched[] }> {
+  if (!existsSync(join(REPO_ROOT, 'billing-sidecar', 'src', 'main.ts'))) {
+    return { als: null, note: 'billing-sidecar/src/main.ts does not exist yet: measured WITHOUT the access-log leg', watched: [] };
+  }
+  const grpcPort = await freePort();
+  const httpPort = await freePort();
+  const sidecar = nodeService(
+    'billing-sidecar',
+    'billing-sidecar/src/main.ts',
+    { DATABASE_URL: databaseUrl, BILLING_HOST: '127.0.0.1', BILLING_GRPC_PORT: String(grpcPort), BILLING_HTTP_PORT: String(httpPort) },
+    true,
+  );
+  try {
+    await waitFor('billing-sidecar', () => httpOk(`http://127.0.0.1:${httpPort}/health/live`), { child: sidecar, timeoutMs: 60_000 });
+    return { als: { host: '127.0.0.1', port: grpcPort }, watched: [one('billing-sidecar', sidecar)] };
+  } catch (e) {
+    await sidecar.stop();
+    return { als: null, note: `billing-sidecar did not start (${(e as Error).message.split('\n')[0]}): measured WITHOUT the access-log leg`, watched: [] };
+  }
+}
 
 function machine() {
   const model = /model name\s*:\s*(.+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? cpus()[0]?.model ?? 'unknown';
@@ -230,6 +266,16 @@ async function main(): Promise<void> {
   // worst case for a per-key counter, for both limiters alike.
   const key = keys[0]?.plaintext ?? `sk_${'0'.repeat(30)}`;
 
+  // One billing-sidecar takes the access logs of every setup that has them (the setups run one
+  // at a time), started when the first of them needs it.
+  let sidecarStarted: Promise<{ als: Endpoint | null; note?: string; watched: Watched[] }> | undefined;
+  const billingSidecar = () => (sidecarStarted ??= startBillingSidecar(stores.databaseUrl));
+  // Envoy + Tollgate and Envoy + no-op ext_authz run the same rendering of envoy/envoy.yaml
+  // (ext_authz, the gRPC access log to billing-sidecar and the JSON file log), differing only
+  // in which server the authz cluster points at.
+  const tollgateEnvoy = (setupDir: string, ports: { listen: Endpoint; adminPort: number }, authzAt: Endpoint[], als: Endpoint | null) =>
+    startEnvoy({ dir: join(dir, setupDir), render: { ...ports, backend, authz: authzAt, als } });
+
   const setups: Setup[] = [];
   for (const name of setupNames) {
     const listen = { host: '127.0.0.1', port: await freePort() };
@@ -244,51 +290,38 @@ async function main(): Promise<void> {
         statusWithoutKey: 200,
         watched: [one('envoy', envoy.process), one('backend-hello', hello)],
       });
-    } else if (name === 'tollgate') {
-      let als: Endpoint | null = null;
-      let note: string | undefined;
-      const watched: Watched[] = [];
-      if (existsSync(join(REPO_ROOT, 'billing-sidecar', 'src', 'main.ts'))) {
-        const grpcPort = await freePort();
-        const httpPort = await freePort();
-        const sidecar = nodeService(
-          'billing-sidecar',
-          'billing-sidecar/src/main.ts',
-          {
-            DATABASE_URL: stores.databaseUrl,
-            BILLING_HOST: '127.0.0.1',
-            BILLING_GRPC_PORT: String(grpcPort),
-            BILLING_HTTP_PORT: String(httpPort),
-          },
-          true,
-        );
-        try {
-          await waitFor('billing-sidecar', () => httpOk(`http://127.0.0.1:${httpPort}/health/live`), { child: sidecar, timeoutMs: 60_000 });
-          als = { host: '127.0.0.1', port: grpcPort };
-          watched.push(one('billing-sidecar', sidecar));
-        } catch (e) {
-          note = `billing-sidecar did not start (${(e as Error).message.split('\n')[0]}): measured WITHOUT the access-log leg`;
-          await sidecar.stop();
-        }
-      } else {
-        note = 'billing-sidecar/src/main.ts does not exist yet: measured WITHOUT the access-log leg';
-      }
-      const envoy = await startEnvoy({
-        dir: join(dir, 'tollgate'),
-        render: { listen, adminPort, backend, authz: authzEndpoints, als },
-      });
+    } else if (name === 'noop') {
+      const sidecar = await billingSidecar();
+      const noop = await startNoopAuthz({ userId: keys[0]!.userId, keyId: keys[0]!.id, limits: LIMITS });
+      stops.push(() => noop.process.stop());
+      const envoy = await tollgateEnvoy('noop', { listen, adminPort }, [noop.endpoint], sidecar.als);
       stops.push(() => envoy.process.stop());
       setups.push({
         name,
-        title: `${als ? 'Envoy + Tollgate' : 'Envoy + Tollgate (no ALS)'}${authzReplicas > 1 ? ` (${authzReplicas} authz)` : ''}`,
+        title: `Envoy + no-op ext_authz${sidecar.als ? '' : ' (no ALS)'}`,
+        url: envoy.url,
+        // It allows everything: what it saves is all the work of deciding.
+        statusWithoutKey: 200,
+        note: sidecar.note,
+        metered: sidecar.als !== null,
+        watched: [one('envoy', envoy.process), one('backend-hello', hello), one('noop-authz', noop.process), ...sidecar.watched, postgresWatch],
+      });
+    } else if (name === 'tollgate') {
+      const sidecar = await billingSidecar();
+      const envoy = await tollgateEnvoy('tollgate', { listen, adminPort }, authzEndpoints, sidecar.als);
+      stops.push(() => envoy.process.stop());
+      setups.push({
+        name,
+        title: `${sidecar.als ? 'Envoy + Tollgate' : 'Envoy + Tollgate (no ALS)'}${authzReplicas > 1 ? ` (${authzReplicas} authz)` : ''}`,
         url: envoy.url,
         statusWithoutKey: 401,
-        note,
+        note: sidecar.note,
+        metered: sidecar.als !== null,
         watched: [
           one('envoy', envoy.process),
           one('backend-hello', hello),
           { label: 'authz-service', pids: () => authz.map((p) => p.pid) },
-          ...watched,
+          ...sidecar.watched,
           redisWatch,
           postgresWatch,
         ],
@@ -306,20 +339,33 @@ async function main(): Promise<void> {
     }
   }
 
-  // Each setup must actually do its job before its speed means anything.
-  for (const s of setups) {
-    const url = `${s.url}${args.path}`;
-    const withKey = await fetch(url, { headers: { authorization: `Bearer ${key}` } });
-    const without = await fetch(url);
-    if (withKey.status !== 200 || without.status !== s.statusWithoutKey) {
-      throw new Error(
-        `${s.title}: expected 200 with the key and ${s.statusWithoutKey} without, got ${withKey.status} and ${without.status}: ${await withKey.text()}`,
-      );
+  // Each setup must actually do its job before its speed means anything, and a metered one's
+  // requests must reach the usage table (the no-op setup's too: its metadata is the real thing).
+  const db = new pg.Client({ connectionString: stores.databaseUrl });
+  await db.connect();
+  const usageRows = async () =>
+    Number((await db.query<{ n: string }>('select count(*) as n from usage_records where key_id = $1', [keys[0]?.id ?? ''])).rows[0]!.n);
+  try {
+    for (const s of setups) {
+      const url = `${s.url}${args.path}`;
+      const rowsBefore = s.metered ? await usageRows() : 0;
+      const withKey = await fetch(url, { headers: { authorization: `Bearer ${key}` } });
+      const without = await fetch(url);
+      if (withKey.status !== 200 || without.status !== s.statusWithoutKey) {
+        throw new Error(
+          `${s.title}: expected 200 with the key and ${s.statusWithoutKey} without, got ${withKey.status} and ${without.status}: ${await withKey.text()}`,
+        );
+      }
+      if (s.metered) {
+        await waitFor(`${s.title}: a usage record of its request`, async () => (await usageRows()) > rowsBefore, { timeoutMs: 15_000, intervalMs: 200 });
+      }
+      if (s.note) say(`${s.title}: ${s.note}`);
     }
-    if (s.note) say(`${s.title}: ${s.note}`);
+  } finally {
+    await db.end();
   }
 
-  const runOnce = async (s: Setup, secs: number) => {
+  const runOnce = async (s: Setup, secs: number, rate: number | undefined) => {
     let ohaPid = 0;
     const watched = [...s.watched, { label: 'oha', pids: () => (ohaPid ? [ohaPid] : []) }];
     // CPU is sampled while oha runs, leaving out its first and last second (connection set-up,
@@ -359,30 +405,43 @@ async function main(): Promise<void> {
   if (warmup > 0) {
     for (const s of setups) {
       say(`warm-up: ${s.title}, ${warmup} s`);
-      await runOnce(s, warmup);
+      await runOnce(s, warmup, loads[0]);
     }
   }
-  const runs = new Map<SetupName, Awaited<ReturnType<typeof runOnce>>[]>(setups.map((s) => [s.name, []]));
   const loadBefore = loadNow();
-  for (let r = 1; r <= rounds; r++) {
-    for (const s of setups) {
-      say(`round ${r}/${rounds}: ${s.title}, ${seconds} s at concurrency ${concurrency}${rate ? `, ${rate} req/s` : ''}`);
-      const run = await runOnce(s, seconds);
-      runs.get(s.name)!.push(run);
-      say(`  ${Math.round(run.result.perSecond)} req/s, p50 ${run.result.latencyMs.p50} ms, p99 ${run.result.latencyMs.p99} ms, errors ${run.result.errors}`);
+  const measured: { rate: number | undefined; runs: Map<SetupName, Awaited<ReturnType<typeof runOnce>>[]> }[] = [];
+  for (const rate of loads) {
+    const runs = new Map<SetupName, Awaited<ReturnType<typeof runOnce>>[]>(setups.map((s) => [s.name, []]));
+    for (let r = 1; r <= rounds; r++) {
+      for (const s of setups) {
+        say(`round ${r}/${rounds}: ${s.title}, ${seconds} s ${loadLabel(rate, concurrency)}`);
+        const run = await runOnce(s, seconds, rate);
+        runs.get(s.name)!.push(run);
+        say(`  ${Math.round(run.result.perSecond)} req/s, p50 ${run.result.latencyMs.p50} ms, p99 ${run.result.latencyMs.p99} ms, errors ${run.result.errors}`);
+      }
     }
+    measured.push({ rate, runs });
   }
   const loadAfter = loadNow();
 
-  const summary = setups.map((s) => summarise(s, runs.get(s.name)!));
-  const alone = summary.find((x) => x.name === 'alone');
-  printTables(summary, alone, { m, loadBefore, loadAfter });
+  const reports = measured.map(({ rate, runs }) => ({ rate, summary: setups.map((s) => summarise(s, runs.get(s.name)!)) }));
+  for (const r of reports) printTables(r.summary, r.rate, { m, loadBefore, loadAfter });
+  process.stdout.write(`${limitReport(reports, concurrency).join('\n')}\n`);
   if (args.json) {
     const { writeFileSync } = await import('node:fs');
     writeFileSync(
       args.json,
       JSON.stringify(
-        { machine: m, loadBefore, loadAfter, seconds, rounds, concurrency, rate: rate ?? null, threads, summary, runs: Object.fromEntries(runs) },
+        {
+          machine: m,
+          loadBefore,
+          loadAfter,
+          seconds,
+          rounds,
+          concurrency,
+          threads,
+          loads: measured.map(({ rate, runs }, i) => ({ rate: rate ?? null, summary: reports[i]!.summary, runs: Object.fromEntries(runs) })),
+        },
         null,
         2,
       ),
@@ -451,8 +510,10 @@ function table(head: string[], rows: string[][]): string {
   return [line(head), `|${widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`, ...rows.map(line)].join('\n');
 }
 
-function printTables(summary: Summary[], alone: Summary | undefined, ctx: { m: ReturnType<typeof machine>; loadBefore: string; loadAfter: string }) {
+function printTables(summary: Summary[], rate: number | undefined, ctx: { m: ReturnType<typeof machine>; loadBefore: string; loadAfter: string }) {
   const f = (n: number, d = 2) => n.toFixed(d);
+  const alone = summary.find((x) => x.name === 'alone');
+  const noop = summary.find((x) => x.name === 'noop');
   const out: string[] = [];
   out.push(
     `\nGateway side by side: ${rounds} × ${seconds} s per setup, interleaved; oha ${concurrency} connections, ${threads} thread(s)${rate ? `, fixed ${rate} req/s (latency corrected for coordinated omission)` : ''}; GET ${args.path}`,
@@ -460,7 +521,7 @@ function printTables(summary: Summary[], alone: Summary | undefined, ctx: { m: R
   out.push(`${ctx.m.cpus} × ${ctx.m.model}; Node ${ctx.m.node}; load average (1/5/15 min) ${ctx.loadBefore} before, ${ctx.loadAfter} after\n`);
   out.push(
     table(
-      ['setup', 'req/s', 'range (runs)', 'p50 ms', 'p99 ms', 'p99.9 ms', 'errors', '× alone', '+p50 ms', 'Redis cmds/req'],
+      ['setup', 'req/s', 'range (runs)', 'p50 ms', 'p99 ms', 'p99.9 ms', 'errors', '× alone', '× no-op', '+p50 ms', 'Redis cmds/req'],
       summary.map((s) => [
         s.title,
         f(s.perSecond, 0),
@@ -470,6 +531,7 @@ function printTables(summary: Summary[], alone: Summary | undefined, ctx: { m: R
         f(s.p999, 3),
         String(s.errors),
         alone ? f(s.perSecond / alone.perSecond) : '–',
+        noop ? f(s.perSecond / noop.perSecond) : '–',
         alone ? f(s.p50 - alone.p50, 3) : '–',
         s.name === 'alone'
           ? '–'

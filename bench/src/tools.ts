@@ -7,6 +7,7 @@ const TOOLS = {
   oha: 'OHA_BIN',
   'opa-envoy-plugin': 'OPA_ENVOY_BIN',
   ratelimit: 'RATELIMIT_BIN',
+  'noop-authz': 'NOOP_AUTHZ_BIN',
 } as const;
 
 export type BenchTool = keyof typeof TOOLS;
@@ -22,7 +23,7 @@ export function findBenchTool(name: BenchTool): string | null {
 export function requireBenchTool(name: BenchTool): string {
   const path = findBenchTool(name);
   if (!path) {
-    throw new Error(`${name} not found: run \`pnpm bench:gateway\` (scripts/bench-gateway installs it into .tools/bin), or set ${TOOLS[name]}.`);
+    throw new Error(`${name} not found: run \`pnpm bench:gateway\` (scripts/bench-gateway installs or builds it into .tools/bin), or set ${TOOLS[name]}.`);
   }
   return path;
 }

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { altOpaData, altRatelimitConfig, renderAltEnvoyConfig } from '../src/alt-stack.js';
 import { ohaArgs, parseOha } from '../src/oha.js';
+import { limitReport, parseLoads } from '../src/targets.js';
 
 describe('reading oha', () => {
   it('counts 2xx as served and everything else, transport errors included, as errors', () => {
@@ -70,5 +71,43 @@ describe('the alternative stack', () => {
       { key: 'api_key_minute', rate_limit: { unit: 'minute', requests_per_unit: 10 } },
       { key: 'api_key_day', rate_limit: { unit: 'day', requests_per_unit: 100 } },
     ]);
+  });
+});
+
+describe('the loads one run measures', () => {
+  it('reads saturating and fixed-rate loads, in the order given', () => {
+    expect(parseLoads('max,1000')).toEqual([undefined, 1000]);
+    expect(parseLoads('2000')).toEqual([2000]);
+  });
+
+  it('refuses anything else, naming the entry', () => {
+    expect(parseLoads('max,fast')).toContain('"fast"');
+    expect(parseLoads('0')).toContain('"0"');
+    expect(parseLoads('1000,1000')).toContain('twice');
+  });
+});
+
+describe('Tollgate against the limit', () => {
+  const setup = (name: string, perSecond: number, p999: number) => ({ name, title: name, perSecond, p50: 1, p99: 2, p999 });
+
+  it('gives the throughput ratio to the no-op setup at saturation and the p99.9 against OPA + ratelimit', () => {
+    const lines = limitReport([{ rate: undefined, summary: [setup('noop', 8000, 10), setup('tollgate', 4000, 30), setup('opa', 3000, 20)] }], 32);
+    const text = lines.join('\n');
+    expect(text).toContain("at 32 connections: throughput 4000 / 8000 req/s = 0.50 × the no-op setup's (target ≥ 0.75: not met)");
+    expect(text).toContain('p99.9 30.000 ms / 10.000 ms = 3.00 ×');
+    expect(text).toContain("against Envoy + OPA + ratelimit's 20.000 ms = 1.50 × (target: at or below: not met)");
+  });
+
+  it('at a fixed rate, compares the tail and says a throughput ratio below 1 means falling behind', () => {
+    const text = limitReport([{ rate: 1000, summary: [setup('noop', 1000, 4), setup('tollgate', 1000, 5), setup('opa', 1000, 6)] }], 32).join('\n');
+    expect(text).toContain('at a fixed 1000 req/s over 32 connections: throughput 1000 / 1000 req/s = 1.00 ×');
+    expect(text).toContain('fell behind');
+    expect(text).toContain('(target: at or below: met)');
+  });
+
+  it('says which comparison a run without the no-op or OPA setup cannot make', () => {
+    const text = limitReport([{ rate: undefined, summary: [setup('tollgate', 4000, 30)] }], 32).join('\n');
+    expect(text).toContain('the no-op setup was not measured');
+    expect(text).toContain('no p99.9 comparison');
   });
 });

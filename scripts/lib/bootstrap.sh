@@ -242,3 +242,24 @@ ensure_ratelimit() {
   RATELIMIT_BIN="$TOOLS/bin/ratelimit"
   export RATELIMIT_BIN
 }
+
+# The gateway benchmark's no-op ext_authz server (bench/noop-authz, the repo's own Go code).
+# Rebuilt whenever its sources change: the stamp is a hash of go.mod, go.sum and the .go files.
+ensure_noop_authz() {
+  if [ -n "${NOOP_AUTHZ_BIN:-}" ]; then
+    [ -x "$NOOP_AUTHZ_BIN" ] || die "NOOP_AUTHZ_BIN=$NOOP_AUTHZ_BIN is not an executable"
+    return 0
+  fi
+  local dir="$ROOT/bench/noop-authz" bin="$TOOLS/bin/noop-authz" stamp="$TOOLS/bin/.noop-authz.sources" hash
+  hash="$(cd "$dir" && cat go.mod go.sum ./*.go | sha256sum | cut -d' ' -f1)"
+  if [ ! -x "$bin" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$hash" ]; then
+    command -v go >/dev/null || die "Go 1.25 or newer is required to build the no-op ext_authz server (bench/noop-authz)"
+    say "building noop-authz from bench/noop-authz into .tools/bin (go build; under a minute with a warm module cache)"
+    mkdir -p "$TOOLS/bin"
+    (cd "$dir" && GOFLAGS=-mod=readonly go build -trimpath -o "$bin" .) >&2 ||
+      die "could not build bench/noop-authz (above: what go build is missing; its modules come from the Go module proxy)"
+    printf '%s\n' "$hash" >"$stamp"
+  fi
+  NOOP_AUTHZ_BIN="$bin"
+  export NOOP_AUTHZ_BIN
+}
