@@ -1,4 +1,5 @@
 import Stripe from 'stripe';
+import { migrateBilling } from '@tollgate/usage-model';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startTestGateway, type TestGateway } from './api-helpers.js';
 import { sleep, TEST_ADMIN_TOKEN } from './helpers.js';
@@ -137,5 +138,29 @@ describe('Stripe webhooks through Envoy', () => {
     expect((await gateway(k.key)).status).toBe(200);
     const rows = await stack.authz.deps.pool.query(`select type from billing_events where stripe_customer_id = 'cus_failed'`);
     expect(rows.rows).toEqual([{ type: 'invoice.payment_failed' }]);
+  });
+});
+
+describe('Stripe meter alerts', () => {
+  it('show in the billing status, newest first, naming the meter', async () => {
+    const alert = {
+      id: `evt_meter_${Date.now()}`,
+      object: 'v2.core.event',
+      type: 'v1.billing.meter.error_report_triggered',
+      created: new Date().toISOString(),
+      related_object: { id: 'mtr_test_api_requests', type: 'billing.meter', url: '/v1/billing/meters/mtr_test_api_requests' },
+      data: { developer_message_summary: 'There is 1 invalid event: customer not found' },
+    };
+    const r = await deliver(alert);
+    expect(r.body.outcome, JSON.stringify(r.body)).toBe('applied');
+    // The status reads billing-sidecar's outbox too: create its tables as its start would.
+    await migrateBilling(stack.authz.deps.pool);
+    const status = await manage('GET', '/api/billing/status');
+    expect(status.meter_errors[0]).toMatchObject({
+      event_id: alert.id,
+      type: 'v1.billing.meter.error_report_triggered',
+      meter_id: 'mtr_test_api_requests',
+      summary: 'There is 1 invalid event: customer not found',
+    });
   });
 });

@@ -184,6 +184,7 @@ export function registerOperatorCommands(program: Command, ctx: CommandContext):
           pending_events: number;
           oldest_pending_at: string | null;
           parked_events: { identifier: string; stripe_customer_id: string; value: number; status: number | null; error: string | null }[];
+          meter_errors: { type: string; at: string; meter_id: string | null; summary: string | null }[];
         }>('GET', '/api/billing/status');
         ctx.print(
           b,
@@ -194,7 +195,13 @@ export function registerOperatorCommands(program: Command, ctx: CommandContext):
                   ['IDENTIFIER', 'CUSTOMER', 'VALUE', 'STATUS', 'ERROR'],
                   b.parked_events.map((p) => [p.identifier, p.stripe_customer_id, p.value, p.status ?? '-', p.error ?? '-']),
                 )}`
-              : 'Parked: none'),
+              : 'Parked: none') +
+            (b.meter_errors.length
+              ? `\nStripe meter alerts (newest first):\n${table(
+                  ['AT', 'TYPE', 'METER', 'SUMMARY'],
+                  b.meter_errors.map((m) => [when(m.at), m.type, m.meter_id ?? '-', m.summary ?? '-']),
+                )}`
+              : '\nStripe meter alerts: none'),
         );
         return;
       }

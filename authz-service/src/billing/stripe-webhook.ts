@@ -36,6 +36,19 @@ function customerOf(object: Record<string, unknown> | undefined): string | null 
   return null;
 }
 
+function isThinNotification(raw: string): boolean {
+  try {
+    return (JSON.parse(raw) as { object?: unknown })?.object === 'v2.core.event';
+  } catch {
+    return false;
+  }
+}
+
+function meterSummary(e: StripeishEvent): string | null {
+  const data = e.data as { developer_message_summary?: unknown } | undefined;
+  return typeof data?.developer_message_summary === 'string' ? data.developer_message_summary.slice(0, 500) : null;
+}
+
 function createdAt(e: StripeishEvent): Date {
   return typeof e.created === 'number' ? new Date(e.created * 1000) : new Date(e.created);
 }
@@ -66,9 +79,13 @@ export class StripeWebhooks {
   verify(raw: string | undefined, signature: string | undefined): StripeishEvent {
     if (!this.d.secrets.length) throw new HttpError(400, 'invalid_stripe_signature', 'No STRIPE_WEBHOOK_SECRET is configured: no delivery can be verified');
     if (raw === undefined || !signature) throw new HttpError(400, 'invalid_stripe_signature', 'The request has no Stripe-Signature header or no body');
+    // Meter alerts come as thin event notifications (object v2.core.event), which the SDK verifies
+    // with its own method (constructEvent refuses them); both check the same signature.
+    const thin = isThinNotification(raw);
     for (const secret of this.d.secrets) {
       try {
-        return this.stripe.webhooks.constructEvent(raw, signature, secret) as unknown as StripeishEvent;
+        const verified = thin ? this.stripe.parseEventNotification(raw, signature, secret) : this.stripe.webhooks.constructEvent(raw, signature, secret);
+        return verified as unknown as StripeishEvent;
       } catch {
         // Next secret: during a rotation a delivery is signed with only one of them.
       }
@@ -127,7 +144,13 @@ export class StripeWebhooks {
         event.id,
         announced,
         customer,
-        { stripe_type: event.type, status: object?.status ?? null, keys: changed.map((k) => k.id) },
+        {
+          stripe_type: event.type,
+          status: object?.status ?? null,
+          keys: changed.map((k) => k.id),
+          // Meter alerts name the meter (thin events: related_object) and may carry Stripe's summary.
+          ...(METER_ERRORS.has(event.type) ? { meter_id: event.related_object?.id ?? null, summary: meterSummary(event) } : {}),
+        },
       ]);
       await audit.record(
         {

@@ -33,6 +33,15 @@ export async function usageCall<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 /** What billing will charge, per user and per key (docs/billing.md). */
+/** Stripe's meter alerts, as the webhook receiver recorded them (billing/stripe-webhook.ts). */
+async function latestMeterErrors(pool: ServiceDeps['pool']) {
+  const r = await pool.query<{ event_id: string; type: string; at: Date; meter_id: string | null; summary: string | null }>(
+    `select event_id, type, at, details->>'meter_id' as meter_id, details->>'summary' as summary from billing_events
+      where type like 'v1.billing.meter.%' order by at desc, id desc limit 20`,
+  );
+  return r.rows.map((e) => ({ ...e, at: e.at.toISOString() }));
+}
+
 export function usageRoutes(deps: ServiceDeps): RouteSpec[] {
   return [
     defineRoute({
@@ -100,7 +109,8 @@ export function usageRoutes(deps: ServiceDeps): RouteSpec[] {
       responses: { 200: { description: 'Billing status', schema: BillingStatusRecord }, ...common },
       handler: async ({ query, actor }) => {
         if (actor.kind !== 'admin') throw new HttpError(403, 'forbidden', 'Billing status needs an admin token');
-        return { status: 200, body: await usageCall(() => readBillingStatus(deps.pool, { stripeCustomerId: query.stripe_customer_id })) };
+        const status = await usageCall(() => readBillingStatus(deps.pool, { stripeCustomerId: query.stripe_customer_id }));
+        return { status: 200, body: { ...status, meter_errors: await latestMeterErrors(deps.pool) } };
       },
     }),
   ];

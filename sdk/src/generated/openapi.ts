@@ -960,6 +960,17 @@ export interface components {
                 status: number | null;
                 error: string | null;
             }[];
+            /** @description The latest meter alerts Stripe sent to POST /webhooks/stripe (at most 20, newest first) */
+            meter_errors: {
+                event_id: string;
+                /** @description v1.billing.meter.error_report_triggered or v1.billing.meter.no_meter_found */
+                type: string;
+                /** Format: date-time */
+                at: string;
+                meter_id: string | null;
+                /** @description Stripe’s developer message summary, when the event carried one */
+                summary: string | null;
+            }[];
         };
         AuditEvent: {
             id: string;

@@ -101,6 +101,17 @@ export const BillingStatusRecord = named(
         error: z.string().nullable(),
       }),
     ),
+    meter_errors: z
+      .array(
+        z.object({
+          event_id: z.string(),
+          type: z.string().describe('v1.billing.meter.error_report_triggered or v1.billing.meter.no_meter_found'),
+          at: instant,
+          meter_id: z.string().nullable(),
+          summary: z.string().nullable().describe('Stripe’s developer message summary, when the event carried one'),
+        }),
+      )
+      .describe('The latest meter alerts Stripe sent to POST /webhooks/stripe (at most 20, newest first)'),
   }),
   'BillingStatus',
   'Meter events Stripe has not accepted yet, and those it refused (parked, with Stripe’s error).',
