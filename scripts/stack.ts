@@ -316,6 +316,8 @@ async function supervise(): Promise<void> {
       GATEWAY_JWT_SECRET: jwtSecret.generated ? `local:${jwtSecret.value}` : jwtSecret.value,
       VAULT_MASTER_KEYS: vaultKey.generated ? `local:${vaultKey.value}` : vaultKey.value,
       STRIPE_WEBHOOK_SECRET: stripeWebhook.generated ? `whsec_${stripeWebhook.value}` : stripeWebhook.value,
+      // A webhook receiver on this machine is the usual local target (docs/webhooks.md).
+      WEBHOOK_ALLOW_PRIVATE_TARGETS: process.env.WEBHOOK_ALLOW_PRIVATE_TARGETS ?? 'true',
       BACKEND_PORT: String(ports.backend),
       AUTHZ_HTTP_PORT: String(ports.authzHttp),
       AUTHZ_GRPC_PORT: String(ports.authzGrpc),

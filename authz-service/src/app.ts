@@ -23,6 +23,9 @@ import { addAuthorizationService, authorizationHandlers, createCheckMetrics } fr
 import type { KeyEventFeed } from './stores/key-events.js';
 import { permissionSets } from './domain/scopes.js';
 import { buildManagementApi } from './http/api.js';
+import { WebhookDispatcher } from './webhooks/dispatcher.js';
+import { WebhookEndpointStore } from './webhooks/endpoint-store.js';
+import { WebhookAnnouncer } from './webhooks/announcer.js';
 
 export interface AuthzService {
   deps: ServiceDeps;
@@ -30,6 +33,9 @@ export interface AuthzService {
   feed: KeyEventFeed;
   checker: Checker;
   usage: UsageBatcher;
+  /** Outbound webhooks: tests drive a poll or scan with tick()/scan() instead of waiting. */
+  webhooks: WebhookDispatcher;
+  announcer: WebhookAnnouncer;
   grpcPort: number;
   httpPort: number;
   http: FastifyInstance;
@@ -181,6 +187,30 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
   const idempotencySweeper = new IdempotencySweeper(deps.pool, logger, config.IDEMPOTENCY_SWEEP_INTERVAL_MS);
   idempotencySweeper.start();
   operatorHealth.start();
+  const webhooks = new WebhookDispatcher({
+    pool: deps.pool,
+    endpoints: new WebhookEndpointStore(deps.pool),
+    envelope: () => deps.vault.envelope,
+    logger,
+    registry,
+    settings: {
+      maxAttempts: config.WEBHOOK_MAX_ATTEMPTS,
+      retryBaseMs: config.WEBHOOK_RETRY_BASE_MS,
+      retryMaxMs: config.WEBHOOK_RETRY_MAX_MS,
+      timeoutMs: config.WEBHOOK_TIMEOUT_MS,
+      pollIntervalMs: config.WEBHOOK_POLL_INTERVAL_MS,
+      allowPrivate: config.WEBHOOK_ALLOW_PRIVATE_TARGETS,
+    },
+  });
+  webhooks.start();
+  const announcer = new WebhookAnnouncer({
+    pool: deps.pool,
+    quotaUsed: (id, now) => limiter.quotaUsed(id, now),
+    plans: deps.plans,
+    logger,
+    intervalMs: config.WEBHOOK_SCAN_INTERVAL_MS,
+  });
+  announcer.start();
   await http.listen({ host: config.AUTHZ_HOST, port: config.AUTHZ_HTTP_PORT });
   const address = http.server.address();
   const httpPort = typeof address === 'object' && address ? address.port : config.AUTHZ_HTTP_PORT;
@@ -193,6 +223,8 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
       await http.close();
       await idempotencySweeper.stop();
       await operatorHealth.stop();
+      await webhooks.stop();
+      await announcer.stop();
       grpcBinding.close();
       await shutdownGrpcServer(grpcServer, 5000);
       await usage.stop();
@@ -201,5 +233,5 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
       await closeServiceDeps(deps);
     })());
 
-  return { deps, resolver, feed: events.feed, checker, usage, grpcPort, httpPort, http, stop };
+  return { deps, resolver, feed: events.feed, checker, usage, webhooks, announcer, grpcPort, httpPort, http, stop };
 }

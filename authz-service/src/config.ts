@@ -299,6 +299,29 @@ const schema = z.object({
    */
   CONSOLE_DIST_DIR: z.string().refine(isAbsolute, 'an absolute path').default(DEFAULT_CONSOLE_DIST_DIR),
 
+  /**
+   * Outbound webhooks (docs/webhooks.md). Deliveries to loopback, private, link-local and other
+   * non-public addresses are refused unless this is on: a webhook URL is operator input that the
+   * service fetches, so by default it cannot be pointed at the service's own network.
+   */
+  WEBHOOK_ALLOW_PRIVATE_TARGETS: env.bool(false),
+  /** Attempts per delivery before it is parked as failed (POST /api/webhook-deliveries/:id/retry replays it). */
+  WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(12),
+  /** The first retry's delay; each further retry doubles it (full jitter), up to WEBHOOK_RETRY_MAX_MS. */
+  WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(10).max(3_600_000).default(10_000),
+  WEBHOOK_RETRY_MAX_MS: z.coerce
+    .number()
+    .int()
+    .min(10)
+    .max(86_400_000)
+    .default(6 * 3_600_000),
+  /** How long one delivery attempt may take (connect to last byte) before it counts as failed. */
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
+  /** How often each replica looks for deliveries that are due; 0 turns delivery off on this replica. */
+  WEBHOOK_POLL_INTERVAL_MS: env.durationMs(1_000),
+  /** How often expiring keys and tokens and quota thresholds are looked for; 0 turns the scan off on this replica. */
+  WEBHOOK_SCAN_INTERVAL_MS: env.durationMs(60_000),
+
   /** A console session ends after this long unused (docs/management-api.md, "Console sessions"). */
   SESSION_IDLE_TIMEOUT_MS: z.coerce
     .number()
@@ -317,6 +340,9 @@ const schema = z.object({
 
 // The default set must be one the service knows: otherwise every key created without scopes fails.
 const checked = schema.superRefine((config, ctx) => {
+  if (config.WEBHOOK_RETRY_MAX_MS < config.WEBHOOK_RETRY_BASE_MS) {
+    ctx.addIssue({ code: 'custom', path: ['WEBHOOK_RETRY_MAX_MS'], message: 'must be at least WEBHOOK_RETRY_BASE_MS' });
+  }
   const sets = permissionSets(config.PERMISSION_SETS);
   if (!sets[config.DEFAULT_PERMISSION_SET]) {
     ctx.addIssue({

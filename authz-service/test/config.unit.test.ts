@@ -40,6 +40,13 @@ const ranges = [
   intRange('SESSION_IDLE_TIMEOUT_MS', 1000),
   intRange('SESSION_MAX_AGE_MS', 1000),
   intRange('SESSION_SIGNIN_FAILURES_PER_MINUTE', 1, 1_000_000),
+  intRange('WEBHOOK_MAX_ATTEMPTS', 1, 50),
+  intRange('WEBHOOK_RETRY_BASE_MS', 10, 3_600_000),
+  // Its lower bound (10) is only reachable with a base as low: the cross-check row below covers it.
+  { ...intRange('WEBHOOK_RETRY_MAX_MS', 10, 86_400_000), accepted: [{ variable: 'WEBHOOK_RETRY_MAX_MS', value: '86400000', parsed: 86_400_000 }] },
+  intRange('WEBHOOK_TIMEOUT_MS', 100, 60_000),
+  intRange('WEBHOOK_POLL_INTERVAL_MS', 0),
+  intRange('WEBHOOK_SCAN_INTERVAL_MS', 0),
 ];
 const notJson = (variable: string, what: string) => refused(variable, '{not json', new RegExp(`must be JSON \\(${what}\\)`));
 
@@ -92,6 +99,7 @@ describeConfigRefusals({
     refused('REDIS_CLUSTER_NODES', 'redis-a:port', /"redis-a:port" is not host:port/),
     refused('REDIS_CLUSTER_NODES', ',', /at least one host:port/),
     refused('DEFAULT_PERMISSION_SET', 'nope', /"nope" is not a permission set \(known: .*full_access/),
+    refused('WEBHOOK_RETRY_MAX_MS', '1000', /must be at least WEBHOOK_RETRY_BASE_MS/),
     refused('DATABASE_URL', ' ', /is only white space/),
     refused('REDIS_KEY_PREFIX', 'has space', /letters, digits and _ : \. - only/),
     refused('REDIS_KEY_PREFIX', 'p'.repeat(65), /letters, digits and _ : \. - only/),
@@ -180,5 +188,6 @@ describeConfigRefusals({
     refused('OPERATOR_CREDENTIAL_REJECT_STATUSES', '200', /status codes from 400 to 599, comma-separated/),
     refused('OPERATOR_CREDENTIAL_REJECT_STATUSES', '600', /status codes from 400 to 599, comma-separated/),
     refused('OPERATOR_CREDENTIAL_REJECT_STATUSES', ',', /name at least one status code/),
+    refused('WEBHOOK_ALLOW_PRIVATE_TARGETS', 'sometimes', /must be true or false/),
   ],
 });

@@ -7,6 +7,8 @@ import { generateKey } from '../src/domain/key-format.js';
 import { managementRoutes } from '../src/http/api.js';
 import type { RouteSpec } from '../src/http/routes.js';
 import { issueServiceToken } from '../src/tokens/token-service.js';
+import { WebhookEndpointService } from '../src/webhooks/endpoint-service.js';
+import { enqueueWebhook } from '../src/webhooks/outbox.js';
 import { startTestApi, type ApiAnswer, type TestApi } from './api-helpers.js';
 import { createKey, TEST_ADMIN_TOKEN } from './helpers.js';
 
@@ -33,6 +35,9 @@ interface World {
   provider: string;
   /** An operator credential (the managed phase): admin only, whatever the owner. */
   operatorCredentialId: string;
+  /** An outbound webhook endpoint and one queued delivery to it: operator-only. */
+  webhookEndpointId: string;
+  webhookDeliveryId: string;
 }
 
 type Credential =
@@ -117,7 +122,7 @@ const EXPECTATIONS: Record<string, Row> = {
     owner_own: 201,
     owner_other: OTHER_USER,
     audits: 'key.created',
-    writes: ['api_keys'],
+    writes: ['api_keys', 'webhook_deliveries'],
   },
   listKeys: { request: (w) => ({ query: `?user_id=${w.userId}` }), admin: 200, owner_own: 200, owner_other: OTHER_USER },
   listUserKeys: { admin: 200, owner_own: 200, owner_other: OTHER_USER },
@@ -130,7 +135,14 @@ const EXPECTATIONS: Record<string, Row> = {
     audits: 'key.updated',
     writes: ['api_keys'],
   },
-  revokeKey: { request: () => ({ body: { reason: 'suite' } }), admin: 200, owner_own: 200, owner_other: HIDDEN, audits: 'key.revoked', writes: ['api_keys'] },
+  revokeKey: {
+    request: () => ({ body: { reason: 'suite' } }),
+    admin: 200,
+    owner_own: 200,
+    owner_other: HIDDEN,
+    audits: 'key.revoked',
+    writes: ['api_keys', 'webhook_deliveries'],
+  },
   extendKey: {
     request: () => ({ body: { expires_at: new Date(Date.now() + 2 * DAY).toISOString() } }),
     admin: 200,
@@ -139,7 +151,14 @@ const EXPECTATIONS: Record<string, Row> = {
     audits: 'key.extended',
     writes: ['api_keys'],
   },
-  rotateKey: { request: () => ({ body: {} }), admin: 200, owner_own: 200, owner_other: HIDDEN, audits: 'key.rotated', writes: ['api_keys'] },
+  rotateKey: {
+    request: () => ({ body: {} }),
+    admin: 200,
+    owner_own: 200,
+    owner_other: HIDDEN,
+    audits: 'key.rotated',
+    writes: ['api_keys', 'webhook_deliveries'],
+  },
   deleteKey: { admin: 200, owner_own: 200, owner_other: HIDDEN, audits: 'key.deleted', writes: ['api_keys'] },
   listPermissionSets: { admin: 200, owner_own: 200, owner_other: 200 },
   listPlans: { admin: 200, owner_own: 200, owner_other: 200 },
@@ -232,9 +251,51 @@ const EXPECTATIONS: Record<string, Row> = {
     audits: 'operator_credential.deleted',
     writes: ['operator_credentials'],
   },
+  createWebhookEndpoint: {
+    request: () => ({ body: { url: 'https://hooks.example.com/suite', events: ['key.created', 'key.revoked'] } }),
+    admin: 201,
+    owner_own: ADMIN_ONLY,
+    owner_other: ADMIN_ONLY,
+    audits: 'webhook_endpoint.created',
+    writes: ['webhook_endpoints'],
+  },
+  listWebhookEndpoints: { admin: 200, owner_own: ADMIN_ONLY, owner_other: ADMIN_ONLY },
+  getWebhookEndpoint: { admin: 200, owner_own: ADMIN_ONLY, owner_other: ADMIN_ONLY },
+  updateWebhookEndpoint: {
+    request: () => ({ body: { description: 'changed by the suite', events: ['key.revoked'] } }),
+    admin: 200,
+    owner_own: ADMIN_ONLY,
+    owner_other: ADMIN_ONLY,
+    audits: 'webhook_endpoint.updated',
+    writes: ['webhook_endpoints'],
+  },
+  deleteWebhookEndpoint: {
+    admin: 200,
+    owner_own: ADMIN_ONLY,
+    owner_other: ADMIN_ONLY,
+    audits: 'webhook_endpoint.deleted',
+    writes: ['webhook_endpoints', 'webhook_deliveries'],
+  },
+  rotateWebhookEndpointSecret: {
+    request: () => ({ body: { grace_seconds: 60 } }),
+    admin: 200,
+    owner_own: ADMIN_ONLY,
+    owner_other: ADMIN_ONLY,
+    audits: 'webhook_endpoint.secret_rotated',
+    writes: ['webhook_endpoints'],
+  },
+  listWebhookDeliveries: { admin: 200, owner_own: ADMIN_ONLY, owner_other: ADMIN_ONLY },
+  getWebhookDelivery: { admin: 200, owner_own: ADMIN_ONLY, owner_other: ADMIN_ONLY },
+  retryWebhookDelivery: {
+    admin: 202,
+    owner_own: ADMIN_ONLY,
+    owner_other: ADMIN_ONLY,
+    audits: 'webhook_delivery.retried',
+    writes: ['webhook_deliveries'],
+  },
 };
 
-const TABLES = ['api_keys', 'gateway_tokens', 'provider_keys', 'operator_credentials', 'idempotency_keys'] as const;
+const TABLES = ['api_keys', 'gateway_tokens', 'provider_keys', 'operator_credentials', 'idempotency_keys', 'webhook_endpoints', 'webhook_deliveries'] as const;
 type Table = (typeof TABLES)[number];
 interface Snapshot {
   rows: Record<Table, unknown[]>;
@@ -249,6 +310,9 @@ const SNAPSHOT_SQL: Record<Table, string> = {
   operator_credentials: `select id, provider, label, master_key_id, encode(wrapped_dek, 'hex') as dek, encode(ciphertext, 'hex') as ct,
                                 fingerprint, created_at, updated_at from operator_credentials order by id`,
   idempotency_keys: 'select * from idempotency_keys order by scope, key',
+  webhook_endpoints: `select id, url, description, events, enabled, master_key_id, encode(wrapped_dek, 'hex') as dek, encode(ciphertext, 'hex') as ct,
+                             encode(previous_ciphertext, 'hex') as previous_ct, previous_secret_expires_at, updated_at from webhook_endpoints order by id`,
+  webhook_deliveries: 'select * from webhook_deliveries order by id',
 };
 
 async function snapshot(): Promise<Snapshot> {
@@ -298,12 +362,32 @@ async function world(): Promise<World> {
   await api.deps.vault.set(ALICE, 'daily', `daily_${randomBytes(8).toString('hex')}`, 'admin');
   const { record } = await issueServiceToken(api.deps, { project: 'suite', service: 'worker', expiresInDays: 30, createdBy: 'admin' });
   const operator = await api.deps.operatorCredentials.create('daily', 'suite', `daily_op_${randomBytes(8).toString('hex')}`, 'admin');
-  return { keyId: target.key.id, jti: record.jti, userId: ALICE, provider: 'daily', operatorCredentialId: operator.id };
+  const hooks = new WebhookEndpointService(api.deps.pool, api.deps.vault.envelope, false);
+  const { endpoint } = await hooks.create({ url: 'https://hooks.example.com/world', events: ['key.created'], description: null, enabled: true }, 'admin');
+  await enqueueWebhook(api.deps.pool, 'key.created', { key_id: target.key.id, user_id: ALICE });
+  const delivery = await api.deps.pool.query<{ id: string }>('select id from webhook_deliveries where endpoint_id = $1', [endpoint.id]);
+  return {
+    keyId: target.key.id,
+    jti: record.jti,
+    userId: ALICE,
+    provider: 'daily',
+    operatorCredentialId: operator.id,
+    webhookEndpointId: endpoint.id,
+    webhookDeliveryId: delivery.rows[0]!.id,
+  };
 }
 
 /** `/api/keys/:id/usage` with the world's values; a parameter this file does not know fails loudly. */
 function fill(url: string, w: World): string {
-  const values: Record<string, string> = { id: w.keyId, user_id: w.userId, jti: w.jti, provider: w.provider, credential_id: w.operatorCredentialId };
+  const values: Record<string, string> = {
+    id: w.keyId,
+    user_id: w.userId,
+    jti: w.jti,
+    provider: w.provider,
+    credential_id: w.operatorCredentialId,
+    endpoint_id: w.webhookEndpointId,
+    delivery_id: w.webhookDeliveryId,
+  };
   return url.replace(/:([A-Za-z_]+)/g, (_m, name: string) => {
     if (!(name in values)) throw new Error(`route ${url}: no test value for path parameter :${name}; add it to fill() in management-security.int.test.ts`);
     return values[name]!;

@@ -9,6 +9,7 @@ import { collect, defined, integer } from './args.js';
 import { registerOperatorCommands } from './operator-commands.js';
 import { registerAuditCommand } from './audit-command.js';
 import { registerPlansCommand } from './plans-command.js';
+import { registerWebhookCommands } from './webhook-commands.js';
 
 export const DEFAULT_API_URL = 'http://127.0.0.1:8080';
 
@@ -270,6 +271,7 @@ export async function run(argv: string[], { env, output }: RunEnvironment): Prom
   registerOperatorCommands(program, { client, print, env });
   registerAuditCommand(program, { client, print, env });
   registerPlansCommand(program, { client, print, env });
+  registerWebhookCommands(program, { client, print, env });
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -320,3 +320,37 @@ describe('tollgate plans list (through @tollgate/sdk)', () => {
     expect(JSON.parse((await tollgateInProcess(['--json', 'keys', 'update', made.id, '--plan', 'none'])).stdout).plan).toBeNull();
   });
 });
+
+describe('tollgate webhooks', () => {
+  it('creates an endpoint (secret printed once), lists it and its deliveries, retries, rotates and deletes', async () => {
+    const made = await tollgateInProcess(['webhooks', 'create', '--url', 'https://hooks.example.com/cli', '--event', 'key.created', '--event', 'key.revoked']);
+    expect(made.code).toBe(0);
+    const secret = /\n(whsec_\S+)\n/.exec(made.stdout)?.[1];
+    expect(secret).toBeDefined();
+    const id = /(whe_[0-9a-f]{24})/.exec(made.stdout)![1]!;
+    const listed = await tollgateInProcess(['webhooks', 'list']);
+    expect(listed.stdout).toContain(id);
+    expect(listed.stdout).toContain('key.created key.revoked');
+    expect(listed.stdout).not.toContain(secret!);
+
+    // This API sends nothing (no dispatcher runs in it), so the delivery stays pending.
+    await tollgateInProcess(['keys', 'create', '--user', 'cli-hooks', '--name', 'announced']);
+    const page = JSON.parse((await tollgateInProcess(['--json', 'webhooks', 'deliveries', '--endpoint', id, '--status', 'pending'])).stdout);
+    expect(page.data.map((d: { event_type: string }) => d.event_type)).toEqual(['key.created']);
+    const retried = await tollgateInProcess(['webhooks', 'retry', page.data[0].id]);
+    expect(retried.stdout).toMatch(/Queued msg_[0-9a-f]{32} \(key\.created\)/);
+
+    const rotated = await tollgateInProcess(['webhooks', 'rotate-secret', id, '--grace', '0']);
+    const newSecret = /\n(whsec_\S+)\n/.exec(rotated.stdout)?.[1];
+    expect(newSecret).toBeDefined();
+    expect(newSecret).not.toBe(secret);
+
+    const refused = await tollgateInProcess(['webhooks', 'create', '--url', 'http://127.0.0.1:9/x', '--event', 'key.created']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/HTTP 400 webhook_target_refused/);
+    expect((await tollgateInProcess(['webhooks', 'create', '--url', 'https://x.example.com', '--event', 'key.nope'])).code).toBe(2);
+
+    expect((await tollgateInProcess(['webhooks', 'delete', id])).stdout).toContain(`Deleted webhook endpoint ${id}.`);
+    expect((await tollgateInProcess(['webhooks', 'list'])).stdout).not.toContain(id);
+  });
+});

@@ -242,6 +242,13 @@ export const ERROR_CODES = {
       'The stored provider credential cannot be decrypted, or the provider rejected every one of the operator’s credentials for it (docs/vault.md, "Rejected operator credentials").',
     action: 'Ask an operator to check the vault’s master keys, or to rotate the rejected credentials; quote the request id.',
   },
+  webhook_target_refused: {
+    status: [400],
+    surfaces: ['management'],
+    meaning:
+      'A webhook endpoint URL that deliveries may not go to: not http(s), carrying a user name or password, or pointing at a loopback, private, link-local or other non-public address; nothing was changed.',
+    action: 'Register a public http(s) URL; for a local receiver an operator sets `WEBHOOK_ALLOW_PRIVATE_TARGETS=true`.',
+  },
   invalid_stripe_signature: {
     status: [400],
     surfaces: ['management'],

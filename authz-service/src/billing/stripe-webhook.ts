@@ -6,6 +6,8 @@ import type { Plan, PlanCatalog } from '../domain/plans.js';
 import { AuditStore } from '../stores/audit-store.js';
 import type { KeyEventPublisher } from '../stores/key-events.js';
 import { afterCommit, inTransaction } from '../stores/transaction.js';
+import type { WebhookEventType } from '../webhooks/events.js';
+import { enqueueWebhook } from '../webhooks/outbox.js';
 
 /** Subscription statuses that suspend the customer's keys; active/trialing lift it; the rest change nothing. */
 const SUSPENDING = new Set(['unpaid', 'paused', 'canceled']);
@@ -139,7 +141,21 @@ export class StripeWebhooks {
         }
       }
       const announced = action === 'suspend' ? 'billing.suspended' : action === 'resume' ? 'billing.resumed' : event.type;
-      // Outbound webhooks (issue 18 item 4) enqueue `announced` here, in this transaction.
+      // Operators hear of a suspension or resumption that changed keys, and of every failed payment.
+      const told: WebhookEventType | null =
+        announced === 'invoice.payment_failed' || ((announced === 'billing.suspended' || announced === 'billing.resumed') && changed.length > 0)
+          ? announced
+          : null;
+      if (told) {
+        await enqueueWebhook(db, told, {
+          stripe_customer_id: customer,
+          stripe_event_id: event.id,
+          stripe_event_type: event.type,
+          stripe_object_id: objectId,
+          status: typeof object?.status === 'string' ? object.status : null,
+          key_ids: changed.map((k) => k.id),
+        });
+      }
       await db.query(`insert into billing_events (event_id, type, stripe_customer_id, details) values ($1, $2, $3, $4)`, [
         event.id,
         announced,

@@ -19,6 +19,7 @@ import { vaultRoutes } from './vault-routes.js';
 import { operatorCredentialRoutes } from './operator-credential-routes.js';
 import { billingRoutes } from './billing-routes.js';
 import { planRoutes } from './plan-routes.js';
+import { webhookRoutes } from './webhook-routes.js';
 
 export const API_VERSION = '1.0.0';
 /** Management bodies are small; anything bigger is a mistake or an attack. */
@@ -44,6 +45,7 @@ export function managementRoutes(deps: ServiceDeps): RouteSpec[] {
     ...operatorCredentialRoutes(deps),
     ...billingRoutes(deps),
     ...planRoutes(deps),
+    ...webhookRoutes(deps),
   ];
 }
 

@@ -7,12 +7,21 @@ import { effectiveScopes, permissionSets } from '../domain/scopes.js';
 import { AuditStore, type AuditAction } from '../stores/audit-store.js';
 import { IdempotencyStore } from '../stores/idempotency-store.js';
 import { inTransaction } from '../stores/transaction.js';
+import type { WebhookEventType } from '../webhooks/events.js';
+import { enqueueWebhook } from '../webhooks/outbox.js';
 import { actorLabel, ownsKey, scopeCovered, type Actor } from './auth.js';
 import { notFound } from './errors.js';
 import { canonicalJson, type IdempotencyRequest, withoutSecret } from './idempotency.js';
 import { toKeyRecord } from './key-records.js';
 import { OwnerFieldPolicy } from './owner-field-policy.js';
 import type { KeyRecord } from './schemas/keys.js';
+
+/** Audit actions that are also outbound webhook events (details hold no secret: see audit-store.ts). */
+const ANNOUNCED_KEY_ACTIONS: Partial<Record<AuditAction, WebhookEventType>> = {
+  'key.created': 'key.created',
+  'key.revoked': 'key.revoked',
+  'key.rotated': 'key.rotated',
+};
 
 export interface Outcome {
   status: number;
@@ -147,5 +156,10 @@ export abstract class KeyChanges {
 
   protected async audited(actor: Actor, action: AuditAction, key: ApiKey, details: Record<string, unknown>, db: pg.PoolClient): Promise<void> {
     await this.audit.record({ actor: actorLabel(actor), action, keyId: key.id, userId: key.userId, details }, db);
+    // The changes operators are told about by webhook, queued in the change's own transaction.
+    const announced = ANNOUNCED_KEY_ACTIONS[action];
+    if (announced) {
+      await enqueueWebhook(db, announced, { key_id: key.id, user_id: key.userId, name: key.name, actor: actorLabel(actor), ...details });
+    }
   }
 }

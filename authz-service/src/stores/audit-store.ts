@@ -18,7 +18,12 @@ export type AuditAction =
   | 'key.billing_suspended'
   | 'key.billing_resumed'
   | 'key.plan_changed'
-  | 'billing.event';
+  | 'billing.event'
+  | 'webhook_endpoint.created'
+  | 'webhook_endpoint.updated'
+  | 'webhook_endpoint.secret_rotated'
+  | 'webhook_endpoint.deleted'
+  | 'webhook_delivery.retried';
 
 /**
  * One row of the audit log: who did what to which key. `details` holds the changed field names

@@ -3,6 +3,7 @@ import { TOKEN_MIGRATIONS } from './token-schema.js';
 import { VAULT_MIGRATIONS } from '../vault/vault-schema.js';
 import { SESSION_MIGRATIONS } from './session-schema.js';
 import { BILLING_MIGRATIONS } from '../billing/billing-schema.js';
+import { WEBHOOK_MIGRATIONS } from '../webhooks/webhook-schema.js';
 
 /** authz-service's schema, applied at start by `migrate()` (advisory-locked, idempotent). */
 export const AUTHZ_MIGRATIONS: Migration[] = [
@@ -82,6 +83,7 @@ export const AUTHZ_MIGRATIONS: Migration[] = [
     id: '060_key_quotas',
     sql: `alter table api_keys add column monthly_quota bigint check (monthly_quota is null or monthly_quota > 0);`,
   },
+  ...WEBHOOK_MIGRATIONS,
 ];
 
 export const AUTHZ_MIGRATIONS_TABLE = 'tollgate_authz_migrations';

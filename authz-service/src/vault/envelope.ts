@@ -63,6 +63,11 @@ function operatorBindingOf(credentialId: string, provider: string): Buffer {
   return Buffer.from(`tollgate/operator-credential/v1\n${credentialId.length}:${credentialId}\n${provider.length}:${provider}`, 'utf8');
 }
 
+/** Outbound webhook signing secrets bind their endpoint's id under a label of their own. */
+function webhookBindingOf(endpointId: string): Buffer {
+  return Buffer.from(`tollgate/webhook-secret/v1\n${endpointId.length}:${endpointId}`, 'utf8');
+}
+
 export class Envelope {
   private readonly byId: Map<string, Buffer>;
 
@@ -85,6 +90,14 @@ export class Envelope {
 
   openOperatorSecret(sealed: SealedSecret, credentialId: string, provider: string): string {
     return this.openBound(sealed, operatorBindingOf(credentialId, provider));
+  }
+
+  sealWebhookSecret(secret: string, endpointId: string): SealedSecret {
+    return this.sealBound(secret, webhookBindingOf(endpointId));
+  }
+
+  openWebhookSecret(sealed: SealedSecret, endpointId: string): string {
+    return this.openBound(sealed, webhookBindingOf(endpointId));
   }
 
   private sealBound(secret: string, aad: Buffer): SealedSecret {

@@ -7,8 +7,8 @@ import { rewrapTable, type RewrapCounts } from './rewrap.js';
 import { type ProviderKeyMeta, type VaultStore, withoutSealed } from './vault-store.js';
 
 export class VaultDisabledError extends Error {
-  constructor() {
-    super('the provider-key vault is off: set VAULT_MASTER_KEYS');
+  constructor(message = 'the provider-key vault is off: set VAULT_MASTER_KEYS') {
+    super(message);
     this.name = 'VaultDisabledError';
   }
 }
