@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { HttpError, type ErrorBody, type Logger } from '@tollgate/common';
 import type { z } from 'zod';
 
@@ -15,19 +15,51 @@ export function invalidRequest(where: 'body' | 'query' | 'path', error: z.ZodErr
 
 export const notFound = (what = 'key') => new HttpError(404, 'not_found', `No such ${what}`);
 
-/** The methods registered for a route pattern (`/api/keys/:id`) that matches `path`. */
-function allowedMethods(routes: readonly { method: string; url: string }[], path: string): string[] {
+/** A method and URL pattern the API serves, with the schema its path parameters must pass. */
+export interface ServedRoute {
+  method: string;
+  url: string;
+  params?: z.ZodType;
+}
+
+/**
+ * The methods of the routes that would take `path`. Patterns of the same shape can share a
+ * path (`/api/keys/:user_id` and `/api/keys/:id`): a route counts only when its path parameters
+ * pass its own schema, so each path's Allow names the methods that take it.
+ */
+function allowedMethods(routes: readonly ServedRoute[], path: string): string[] {
+  const shaped = new Set<string>();
   const methods = new Set<string>();
   for (const r of routes) {
+    const names: string[] = [];
     const pattern = new RegExp(
       `^${r.url
         .replace(/[.+?^${}()|[\]\\]/g, '\\$&')
-        .replace(/:[A-Za-z_]\w*/g, '[^/]+')
+        .replace(/:([A-Za-z_]\w*)/g, (_m, name: string) => {
+          names.push(name);
+          return '([^/]+)';
+        })
         .replace(/\*/g, '.*')}$`,
     );
-    if (pattern.test(path)) methods.add(r.method);
+    const match = pattern.exec(path);
+    if (!match) continue;
+    shaped.add(r.method);
+    if (r.params) {
+      const values = Object.fromEntries(names.map((n, i) => [n, safeDecode(match[i + 1]!)]));
+      if (!r.params.safeParse(values).success) continue;
+    }
+    methods.add(r.method);
   }
-  return [...methods].sort();
+  // Parameters no route accepts (a malformed id): every method of the shape answers 400, not 405.
+  return [...(methods.size ? methods : shaped)].sort();
+}
+
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
 }
 
 /** Fastify's own errors (body parsing, limits) that a client caused, in our shape. */
@@ -61,23 +93,9 @@ function fromFastifyError(err: FastifyError): HttpError | null {
  * may carry a key, and answered with a generic 500. Each error body carries the request id
  * (`request_id`, also the `x-request-id` header on every answer; see request-id.ts).
  */
-export function installErrorHandling(app: FastifyInstance, logger: Logger, routes: () => readonly { method: string; url: string }[]): void {
-  app.setErrorHandler((err: FastifyError, req, reply) => {
-    const known = err instanceof HttpError ? err : fromFastifyError(err);
-    if (known) {
-      void reply
-        .code(known.status)
-        .headers(known.headers)
-        .send({ ...known.toBody(), request_id: req.id } satisfies ErrorBody);
-      return;
-    }
-    logger.error({ err: err.message, code: err.code, method: req.method, route: req.routeOptions.url, requestId: req.id }, 'management API error');
-    void reply
-      .code(500)
-      .send({ error: 'internal_error', message: 'Something went wrong on our side; see the authz-service logs', request_id: req.id } satisfies ErrorBody);
-  });
+export function installErrorHandling(app: FastifyInstance, logger: Logger, routes: () => readonly ServedRoute[]): void {
   // A path the API serves, asked with a method it does not: 405 with the methods it does (RFC 9110).
-  app.setNotFoundHandler((req, reply) => {
+  const answerUnrouted = (req: FastifyRequest, reply: FastifyReply): void => {
     const path = req.url.split('?')[0]!;
     const allowed = allowedMethods(routes(), path);
     if (allowed.length) {
@@ -92,5 +110,25 @@ export function installErrorHandling(app: FastifyInstance, logger: Logger, route
       return;
     }
     void reply.code(404).send({ error: 'not_found', message: `No route ${req.method} ${path}`, request_id: req.id } satisfies ErrorBody);
+  };
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    // Fastify refuses a QUERY without Content-Type before routing; no route takes QUERY at all.
+    if (req.is404) {
+      answerUnrouted(req, reply);
+      return;
+    }
+    const known = err instanceof HttpError ? err : fromFastifyError(err);
+    if (known) {
+      void reply
+        .code(known.status)
+        .headers(known.headers)
+        .send({ ...known.toBody(), request_id: req.id } satisfies ErrorBody);
+      return;
+    }
+    logger.error({ err: err.message, code: err.code, method: req.method, route: req.routeOptions.url, requestId: req.id }, 'management API error');
+    void reply
+      .code(500)
+      .send({ error: 'internal_error', message: 'Something went wrong on our side; see the authz-service logs', request_id: req.id } satisfies ErrorBody);
   });
+  app.setNotFoundHandler(answerUnrouted);
 }

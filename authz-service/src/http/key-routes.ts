@@ -4,7 +4,7 @@ import { BUILTIN_PERMISSION_SETS } from '../domain/scopes.js';
 import { IDEMPOTENCY_KEY_PATTERN, type IdempotencyRequest } from './idempotency.js';
 import type { KeyManagement } from './key-management.js';
 import { defineRoute, type RouteResponse, type RouteSpec } from './routes.js';
-import { ErrorResponse, KeyIdParams, UserIdParams } from './schemas/common.js';
+import { ErrorResponse, KeyIdParams, KEYS_OWNER_RULE, KeysOwnerParams } from './schemas/common.js';
 import {
   AllKeysQuery,
   CreateKeyBody,
@@ -89,7 +89,8 @@ export function keyRoutes(keys: KeyManagement): RouteSpec[] {
       operationId: 'listUserKeys',
       tag: TAG,
       summary: 'List one user’s keys (seed 003)',
-      params: UserIdParams,
+      description: KEYS_OWNER_RULE,
+      params: KeysOwnerParams,
       query: UserKeysQuery,
       responses: { 200: { description: 'A page of keys, newest first', schema: KeyList }, ...common },
       handler: async ({ params, query, actor }) => ({
