@@ -157,6 +157,27 @@ describe('text Postgres cannot store, and methods a path does not have', () => {
     expect(trace.headers.get('allow')).toContain('DELETE');
     expect((await api.call('GET', '/api/no-such-thing')).status).toBe(404);
   });
+
+  it('/api/keys/<x> allows what <x> is: a key id PATCH and DELETE, a user id GET', async () => {
+    const onKey = await api.call('OPTIONS', `/api/keys/${knownKeyId}`);
+    expect(onKey.status).toBe(405);
+    expect(onKey.headers.get('allow')).toBe('DELETE, PATCH');
+    const onUser = await api.call('OPTIONS', '/api/keys/fuzz-user');
+    expect(onUser.headers.get('allow')).toBe('GET, HEAD');
+    const listKeyShaped = await api.call('GET', `/api/keys/${knownKeyId}`);
+    expect(listKeyShaped.status).toBe(400);
+    expect(listKeyShaped.body.details[0].field).toBe('path.user_id');
+  });
+
+  it('QUERY, which Fastify parses as a method with a body, is 405 too (with or without Content-Type)', async () => {
+    const bare = await api.call('QUERY', '/api/keys');
+    expect(bare.status).toBe(405);
+    expect(bare.headers.get('allow')).toBe('GET, HEAD, POST');
+    expect(bare.body).toMatchObject({ error: 'method_not_allowed' });
+    const typed = await api.call('QUERY', '/health', { body: {} });
+    expect(typed.status).toBe(405);
+    expect((await api.call('QUERY', '/api/no-such-thing')).status).toBe(404);
+  });
 });
 
 describe('instants Postgres reads differently from ISO 8601', () => {
@@ -167,5 +188,26 @@ describe('instants Postgres reads differently from ISO 8601', () => {
     );
     expect(res.status, res.text).toBe(200);
     expect(Array.isArray(res.body.data)).toBe(true);
+  });
+});
+
+describe('usage ranges the schema cannot express', () => {
+  it.each([
+    ['from after to', '?from=2030-01-02T00:00:00Z&to=2030-01-01T00:00:00Z', 'query.from', 'before'],
+    ['more than 400 days', '?from=0&to=2030-01-01T00:00:00Z', 'query.from', '400 days'],
+    ['ending past 9999', '?from=9999-12-30T00:00:00Z&to=9999-12-31T23:30:00Z', 'query.to', '9999'],
+  ])('%s: 400 invalid_request naming the field, on every usage read', async (_name, range, field, words) => {
+    for (const path of ['/api/usage/fuzz-user', `/api/keys/${knownKeyId}/usage`, '/api/usage/fuzz-user/series', '/api/overview']) {
+      const res = await api.call('GET', `${path}${range}`);
+      expect(res.status, `${path}: ${res.text}`).toBe(400);
+      expect(res.body).toMatchObject({ error: 'invalid_request', details: [expect.objectContaining({ field })] });
+      expect(res.body.message).toContain(words);
+    }
+  });
+
+  it('Unix seconds beyond 11 digits are refused by the schema (every answer stays a four-digit year)', async () => {
+    const res = await api.call('GET', '/api/usage/fuzz-user/series?to=740665322238');
+    expect(res.status).toBe(400);
+    expect(res.body.details[0].field).toBe('query.to');
   });
 });
