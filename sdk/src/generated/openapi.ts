@@ -97,7 +97,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List one user’s keys (seed 003) */
+        /**
+         * List one user’s keys (seed 003)
+         * @description A `user_id` shaped like a key id (`key_` and 20 letters or digits) is refused with 400: `/api/keys/<key id>` is that key (PATCH, DELETE; read it at /api/keys/by-id/<id>).
+         */
         get: operations["listUserKeys"];
         put?: never;
         post?: never;
@@ -234,7 +237,7 @@ export interface paths {
         };
         /**
          * A user’s usage over a range, with a per-key breakdown
-         * @description Default range: the last 30 days. total_requests counts every logged request with this identity; billable_requests what billing charges.
+         * @description Default range: the last 30 days. total_requests counts every logged request with this identity; billable_requests what billing charges. Range rules the schema cannot express (a 400 invalid_request naming the field): `from` must be before `to`; the range may span at most 400 days; it must end by 9999-12-31. Default: the 30 days before `to` (or now).
          */
         get: operations["getUserUsage"];
         put?: never;
@@ -252,7 +255,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One key’s usage over a range, per hour or per day */
+        /**
+         * One key’s usage over a range, per hour or per day
+         * @description Range rules the schema cannot express (a 400 invalid_request naming the field): `from` must be before `to`; the range may span at most 400 days; it must end by 9999-12-31. Default: the 30 days before `to` (or now).
+         */
         get: operations["getKeyUsage"];
         put?: never;
         post?: never;
@@ -271,7 +277,7 @@ export interface paths {
         };
         /**
          * One service token’s usage over a range, per hour or per day (admin only)
-         * @description The same buckets as a key’s usage, attributed to the token’s jti, project and service. Tokens have no Stripe customer, so nothing here reaches Stripe.
+         * @description The same buckets as a key’s usage, attributed to the token’s jti, project and service. Tokens have no Stripe customer, so nothing here reaches Stripe. Range rules the schema cannot express (a 400 invalid_request naming the field): `from` must be before `to`; the range may span at most 400 days; it must end by 9999-12-31. Default: the 30 days before `to` (or now).
          */
         get: operations["getServiceTokenUsage"];
         put?: never;
@@ -458,7 +464,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A user’s requests by outcome class, per hour or day */
+        /**
+         * A user’s requests by outcome class, per hour or day
+         * @description Range rules the schema cannot express (a 400 invalid_request naming the field): `from` must be before `to`; the range may span at most 400 days; it must end by 9999-12-31. Default: the 30 days before `to` (or now).
+         */
         get: operations["getUserUsageSeries"];
         put?: never;
         post?: never;
@@ -475,7 +484,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One key’s requests by outcome class, per hour or day */
+        /**
+         * One key’s requests by outcome class, per hour or day
+         * @description Range rules the schema cannot express (a 400 invalid_request naming the field): `from` must be before `to`; the range may span at most 400 days; it must end by 9999-12-31. Default: the 30 days before `to` (or now).
+         */
         get: operations["getKeyUsageSeries"];
         put?: never;
         post?: never;
@@ -494,7 +506,7 @@ export interface paths {
         };
         /**
          * Usage totals, by outcome and per day, for a page of keys in one call
-         * @description Read from the daily roll-ups: the range is widened to whole UTC days. Every id must be a key the caller may see.
+         * @description Read from the daily roll-ups: the range is widened to whole UTC days. Every id must be a key the caller may see. Range rules the schema cannot express (a 400 invalid_request naming the field): `from` must be before `to`; the range may span at most 400 days; it must end by 9999-12-31. Default: the 30 days before `to` (or now).
          */
         get: operations["getKeysUsage"];
         put?: never;
@@ -512,7 +524,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Operator overview: all traffic by outcome, top keys and users, denials, billing delivery (admin only) */
+        /**
+         * Operator overview: all traffic by outcome, top keys and users, denials, billing delivery (admin only)
+         * @description Range rules the schema cannot express (a 400 invalid_request naming the field): `from` must be before `to`; the range may span at most 400 days; it must end by 9999-12-31. Default: the 30 days before `to` (or now).
+         */
         get: operations["getOverview"];
         put?: never;
         post?: never;

@@ -103,12 +103,15 @@ export const RotateKeyBody = named(
   'RotateKeyRequest',
 );
 
+/** A key-list cursor: the last key's created_at in µs since the epoch (16 digits: until 2286) and its id. */
+export const KEY_CURSOR_RE = /^(\d{1,16})\.(key_[0-9A-Za-z]{20})$/;
+
 const booleanQuery = z.enum(['true', 'false']).transform((v) => v === 'true');
 const listQueryFields = {
   active: booleanQuery.optional().describe('true: only active keys; false: only revoked, suspended or expired ones'),
   expiring_within_days: z.coerce.number().int().min(1).max(MAX_EXPIRY_DAYS).optional().describe('Only keys that expire within this many days'),
   limit: z.coerce.number().int().min(1).max(100).default(50),
-  cursor: z.string().max(200).optional().describe('next_cursor of the previous page'),
+  cursor: z.string().regex(KEY_CURSOR_RE, 'not a cursor this API returned').optional().describe('next_cursor of the previous page'),
 };
 export const UserKeysQuery = z.strictObject(listQueryFields);
 export const AllKeysQuery = z.strictObject({
