@@ -468,7 +468,7 @@ describe('validation: clear 4xx JSON and nothing written', () => {
     ['bad JSON', 'POST', '/api/keys', { rawBody: '{"user_id": "user123",' }],
     ['JSON array body', 'POST', '/api/keys', { rawBody: '[]' }],
     ['empty JSON body on create', 'POST', '/api/keys', { rawBody: '', headers: { 'content-type': 'application/json' } }],
-    ['bad key id', 'PATCH', '/api/keys/not-a-key-id', { body: { name: 'x' } }],
+    ['bad key id', 'POST', '/api/keys/not-a-key-id/extend', { body: { days: 1 } }],
     ['bad key id (get)', 'GET', '/api/keys/by-id/key_short', {}],
     ['empty patch', 'PATCH', '/api/keys/key_00000000000000000000', { body: {} }],
     ['extend with both forms', 'POST', '/api/keys/key_00000000000000000000/extend', { body: { days: 1, expires_at: '2999-01-01T00:00:00Z' } }],

@@ -158,15 +158,25 @@ describe('text Postgres cannot store, and methods a path does not have', () => {
     expect((await api.call('GET', '/api/no-such-thing')).status).toBe(404);
   });
 
-  it('/api/keys/<x> allows what <x> is: a key id PATCH and DELETE, a user id GET', async () => {
+  it('/api/keys/<x> allows what <x> is: a key id PATCH and DELETE, a user id GET; the other kind is 405', async () => {
     const onKey = await api.call('OPTIONS', `/api/keys/${knownKeyId}`);
     expect(onKey.status).toBe(405);
     expect(onKey.headers.get('allow')).toBe('DELETE, PATCH');
     const onUser = await api.call('OPTIONS', '/api/keys/fuzz-user');
     expect(onUser.headers.get('allow')).toBe('GET, HEAD');
+    // Each method on the other kind of path: 405 with that path's Allow, saying why.
     const listKeyShaped = await api.call('GET', `/api/keys/${knownKeyId}`);
-    expect(listKeyShaped.status).toBe(400);
-    expect(listKeyShaped.body.details[0].field).toBe('path.user_id');
+    expect(listKeyShaped.status).toBe(405);
+    expect(listKeyShaped.headers.get('allow')).toBe('DELETE, PATCH');
+    expect(listKeyShaped.body.message).toContain('/api/keys/by-id/');
+    const patchUser = await api.call('PATCH', '/api/keys/fuzz-user', { body: { name: 'x' } });
+    expect(patchUser.status).toBe(405);
+    expect(patchUser.headers.get('allow')).toBe('GET, HEAD');
+    expect(patchUser.body.message).toContain('key ids look like');
+    // A path no route takes as it is (a malformed id under /api/keys/:id/…): still the 400 naming it.
+    const malformed = await api.call('POST', '/api/keys/not-a-key-id/revoke', { body: {} });
+    expect(malformed.status).toBe(400);
+    expect(malformed.body.details[0].field).toBe('path.id');
   });
 
   it('QUERY, which Fastify parses as a method with a body, is 405 too (with or without Content-Type)', async () => {

@@ -80,10 +80,11 @@ export function buildManagementApi(deps: ServiceDeps): FastifyInstance {
   const routes = managementRoutes(deps);
   // Fastify adds HEAD beside each GET; it takes the same path parameters.
   const paramsOf = new Map(routes.map((r) => [`${r.method} ${r.url}`, r.params]));
-  installErrorHandling(app, deps.logger, () => seen.map((r) => ({ ...r, params: paramsOf.get(`${r.method === 'HEAD' ? 'GET' : r.method} ${r.url}`) })));
+  const served = () => seen.map((r) => ({ ...r, params: paramsOf.get(`${r.method === 'HEAD' ? 'GET' : r.method} ${r.url}`) }));
+  installErrorHandling(app, deps.logger, served);
   registerOpsRoutes(app, { service: 'authz-service', registry: deps.registry, checks: deps.healthChecks });
 
-  registerRoutes(app, deps, routes);
+  registerRoutes(app, deps, routes, served);
   const document = buildOpenApiDocument(routes, { version: API_VERSION });
   app.get('/openapi.json', async () => document);
   registerConsoleStatic(app, deps.config.CONSOLE_DIST_DIR);

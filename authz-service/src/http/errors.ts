@@ -62,6 +62,20 @@ function safeDecode(segment: string): string {
   }
 }
 
+/**
+ * A call whose path parameters its route refuses, on a path that other methods take: 405 with
+ * their Allow (PATCH /api/keys/alice is a user's path, which only GET takes), not a 400 about a
+ * key id nobody asked for. Null when no route takes the path either, or this method would.
+ */
+export function methodNotAllowed(routes: readonly ServedRoute[], method: string, path: string, why?: string): HttpError | null {
+  const allowed = allowedMethods(routes, path);
+  if (!allowed.length || allowed.includes(method)) return null;
+  const message = `${method} is not allowed on ${path}; use ${allowed.join(', ')}${why ? ` (${method} here: ${why})` : ''}`;
+  return new HttpError(405, 'method_not_allowed', message, undefined, {
+    allow: allowed.join(', '),
+  });
+}
+
 /** Fastify's own errors (body parsing, limits) that a client caused, in our shape. */
 function fromFastifyError(err: FastifyError): HttpError | null {
   switch (err.code) {
@@ -97,16 +111,12 @@ export function installErrorHandling(app: FastifyInstance, logger: Logger, route
   // A path the API serves, asked with a method it does not: 405 with the methods it does (RFC 9110).
   const answerUnrouted = (req: FastifyRequest, reply: FastifyReply): void => {
     const path = req.url.split('?')[0]!;
-    const allowed = allowedMethods(routes(), path);
-    if (allowed.length) {
+    const refused = methodNotAllowed(routes(), req.method, path);
+    if (refused) {
       void reply
         .code(405)
-        .header('allow', allowed.join(', '))
-        .send({
-          error: 'method_not_allowed',
-          message: `${req.method} is not allowed on ${path}; use ${allowed.join(', ')}`,
-          request_id: req.id,
-        } satisfies ErrorBody);
+        .headers(refused.headers)
+        .send({ ...refused.toBody(), request_id: req.id } satisfies ErrorBody);
       return;
     }
     void reply.code(404).send({ error: 'not_found', message: `No route ${req.method} ${path}`, request_id: req.id } satisfies ErrorBody);

@@ -21,6 +21,9 @@ import {
 } from './schemas/keys.js';
 
 const IDEMPOTENCY_KEY_RE = new RegExp(IDEMPOTENCY_KEY_PATTERN);
+// /api/keys/<x> is a user's keys (GET) or, when <x> is a key id, that key (PATCH, DELETE).
+const onKeyPath = { description: '<x> is a key id: this is that key’s path (Allow: DELETE, PATCH)', schema: ErrorResponse } satisfies RouteResponse;
+const onUserPath = { description: '<x> is not a key id: this is a user’s path (Allow: GET, HEAD)', schema: ErrorResponse } satisfies RouteResponse;
 
 /** The optional Idempotency-Key of a POST, bound to the method, route, target and body. */
 function idempotencyOf(request: FastifyRequest): IdempotencyRequest | undefined {
@@ -92,7 +95,7 @@ export function keyRoutes(keys: KeyManagement): RouteSpec[] {
       description: KEYS_OWNER_RULE,
       params: KeysOwnerParams,
       query: UserKeysQuery,
-      responses: { 200: { description: 'A page of keys, newest first', schema: KeyList }, ...common },
+      responses: { 200: { description: 'A page of keys, newest first', schema: KeyList }, ...common, 405: onKeyPath },
       handler: async ({ params, query, actor }) => ({
         status: 200,
         body: await keys.list(actor, { userId: params.user_id, active: query.active, expiringWithinDays: query.expiring_within_days }, query),
@@ -122,6 +125,7 @@ export function keyRoutes(keys: KeyManagement): RouteSpec[] {
       responses: {
         200: { description: 'The updated key', schema: KeyRecord },
         ...onKey,
+        405: onUserPath,
         409: error('The key is revoked'),
         422: error('Unknown permission set'),
       },
@@ -186,7 +190,7 @@ export function keyRoutes(keys: KeyManagement): RouteSpec[] {
       tag: TAG,
       summary: 'Delete a key (seed 003); its audit history stays',
       params: KeyIdParams,
-      responses: { 200: { description: 'Deleted', schema: DeletedKey }, ...onKey },
+      responses: { 200: { description: 'Deleted', schema: DeletedKey }, ...onKey, 405: onUserPath },
       handler: async ({ params, actor }) => keys.remove(actor, params.id),
     }),
     defineRoute({
