@@ -10,9 +10,11 @@ import {
   CreateKeyBody,
   DeletedKey,
   ExtendKeyBody,
+  FUTURE_EXPIRY_RULE,
   KeyList,
   KeyRecord,
   KeyWithSecret,
+  PERMISSION_SET_RULE,
   PermissionSetList,
   RevokeKeyBody,
   RotateKeyBody,
@@ -58,14 +60,15 @@ export function keyRoutes(keys: KeyManagement): RouteSpec[] {
       description:
         'Answers 201 with the key record and `key`, the plaintext, shown this once. With neither scopes nor permission_set the key gets DEFAULT_PERMISSION_SET. ' +
         'With an Idempotency-Key, a retry answers the first record again (without `key`) and creates nothing. ' +
-        'A keys:manage owner key is bound by the owner field policy (docs/management-api.md): its new key’s limits, expiry, stripe_customer_id and metadata.byok are at most (and by default) those of the owner key; otherwise 403 field_not_allowed.',
+        'A keys:manage owner key is bound by the owner field policy (docs/management-api.md): its new key’s limits, expiry, stripe_customer_id and metadata.byok are at most (and by default) those of the owner key; otherwise 403 field_not_allowed. ' +
+        `${FUTURE_EXPIRY_RULE} ${PERMISSION_SET_RULE}`,
       body: CreateKeyBody,
       idempotent: true,
       responses: {
         201: { description: 'Created (or replayed: header Idempotent-Replayed: true, no `key`)', schema: KeyWithSecret },
         ...common,
         409: error('A request with this Idempotency-Key is still in progress'),
-        422: error('Unknown permission set, expiry not in the future, both expiry forms, or an Idempotency-Key reused with another request'),
+        422: error('Unknown permission set, or an Idempotency-Key reused with another request'),
       },
       handler: async ({ body, actor, request }) => keys.create(actor, body, idempotencyOf(request)),
     }),
@@ -119,7 +122,8 @@ export function keyRoutes(keys: KeyManagement): RouteSpec[] {
       tag: TAG,
       summary: 'Update a key’s name, description, limits, scopes, permission set, metadata, Stripe customer or active flag',
       description:
-        'A keys:manage owner key is bound by the owner field policy (docs/management-api.md): limits only lower, scopes only narrower, stripe_customer_id and metadata.byok unchanged, is_active true only after its own suspension; otherwise 403 field_not_allowed naming `field`.',
+        'A keys:manage owner key is bound by the owner field policy (docs/management-api.md): limits only lower, scopes only narrower, stripe_customer_id and metadata.byok unchanged, is_active true only after its own suspension; otherwise 403 field_not_allowed naming `field`. ' +
+        PERMISSION_SET_RULE,
       params: KeyIdParams,
       body: UpdateKeyBody,
       responses: {
@@ -151,7 +155,8 @@ export function keyRoutes(keys: KeyManagement): RouteSpec[] {
       tag: TAG,
       summary: 'Set or extend a key’s expiry',
       description:
-        'A keys:manage owner key is bound by the owner field policy (docs/management-api.md): only an earlier expiry; removing or extending one is 403 field_not_allowed.',
+        'A keys:manage owner key is bound by the owner field policy (docs/management-api.md): only an earlier expiry; removing or extending one is 403 field_not_allowed. ' +
+        FUTURE_EXPIRY_RULE,
       params: KeyIdParams,
       body: ExtendKeyBody,
       idempotent: true,
@@ -159,7 +164,7 @@ export function keyRoutes(keys: KeyManagement): RouteSpec[] {
         200: { description: 'The key with its new expiry', schema: KeyRecord },
         ...onKey,
         409: error('The key is revoked'),
-        422: error('expires_at not in the future, or Idempotency-Key reused'),
+        422: error('Idempotency-Key reused'),
       },
       handler: async ({ params, body, actor, request }) => keys.extend(actor, params.id, body, idempotencyOf(request)),
     }),
