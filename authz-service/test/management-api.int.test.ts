@@ -467,6 +467,7 @@ describe('validation: clear 4xx JSON and nothing written', () => {
     ['service_route scope without a path', 'POST', '/api/keys', { body: seedBody('user123', { scopes: ['service_route:captionacc'] }) }],
     ['bad JSON', 'POST', '/api/keys', { rawBody: '{"user_id": "user123",' }],
     ['JSON array body', 'POST', '/api/keys', { rawBody: '[]' }],
+    ['JSON null body', 'POST', '/api/keys/key_00000000000000000000/revoke', { rawBody: 'null' }],
     ['empty JSON body on create', 'POST', '/api/keys', { rawBody: '', headers: { 'content-type': 'application/json' } }],
     ['bad key id', 'POST', '/api/keys/not-a-key-id/extend', { body: { days: 1 } }],
     ['bad key id (get)', 'GET', '/api/keys/by-id/key_short', {}],

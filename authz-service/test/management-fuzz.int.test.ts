@@ -221,3 +221,18 @@ describe('usage ranges the schema cannot express', () => {
     expect(res.body.details[0].field).toBe('query.to');
   });
 });
+
+describe('request bodies as a client sends them', () => {
+  it('a service token without expires_in_days: optional in /openapi.json, and the token lasts 90 days', async () => {
+    expect(doc.components.schemas.CreateTokenRequest).toMatchObject({ required: ['project', 'service'] });
+    const res = await api.call('POST', '/api/tokens', { body: { project: 'fuzz', service: 'api' } });
+    expect(res.status, res.text).toBe(201);
+    const days = (Date.parse(res.body.expires_at) - Date.parse(res.body.created_at)) / 86_400_000;
+    expect(Math.round(days)).toBe(90);
+  });
+
+  it('the Stripe webhook documents the Stripe-Signature header it requires', () => {
+    const op = (doc.paths['/webhooks/stripe'] as any).post;
+    expect(op.parameters).toContainEqual(expect.objectContaining({ name: 'Stripe-Signature', in: 'header', required: true }));
+  });
+});

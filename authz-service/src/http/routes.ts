@@ -55,6 +55,8 @@ export interface RouteSpec<
   body?: B;
   /** Accepts an Idempotency-Key header (documented as a header parameter). */
   idempotent?: boolean;
+  /** Request headers the handler requires and checks itself (documented as required header parameters). */
+  requiredHeaders?: { name: string; description: string }[];
   /**
    * Who may call: by default a bearer credential or the console session cookie (session-auth.ts);
    * 'none' for sign-in itself; 'session' for routes about the cookie's own session.
@@ -112,8 +114,9 @@ export function registerRoutes(app: FastifyInstance, deps: ServiceDeps, routes: 
           methodNotAllowed(served(), request.method, request.url.split('?')[0]!, error.issues[0]?.message),
         );
         const query = parseWith(spec.query, request.query, 'query');
-        // A POST with no body at all (e.g. revoke without a reason) means "no fields".
-        const body = parseWith(spec.body, request.body ?? {}, 'body');
+        // A POST with no body at all (e.g. revoke without a reason) means "no fields"; a JSON
+        // null is a body, and not an object.
+        const body = parseWith(spec.body, request.body === undefined ? {} : request.body, 'body');
         const result = await spec.handler({ params, query, body, actor: request.managementActor!, request, reply } as HandlerContext<
           undefined,
           undefined,

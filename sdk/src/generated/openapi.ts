@@ -81,7 +81,7 @@ export interface paths {
         put?: never;
         /**
          * Create a key
-         * @description Answers 201 with the key record and `key`, the plaintext, shown this once. With neither scopes nor permission_set the key gets DEFAULT_PERMISSION_SET. With an Idempotency-Key, a retry answers the first record again (without `key`) and creates nothing. A keys:manage owner key is bound by the owner field policy (docs/management-api.md): its new key’s limits, expiry, stripe_customer_id and metadata.byok are at most (and by default) those of the owner key; otherwise 403 field_not_allowed.
+         * @description Answers 201 with the key record and `key`, the plaintext, shown this once. With neither scopes nor permission_set the key gets DEFAULT_PERMISSION_SET. With an Idempotency-Key, a retry answers the first record again (without `key`) and creates nothing. A keys:manage owner key is bound by the owner field policy (docs/management-api.md): its new key’s limits, expiry, stripe_customer_id and metadata.byok are at most (and by default) those of the owner key; otherwise 403 field_not_allowed. `expires_at` must be in the future: otherwise 400 invalid_request naming it. `permission_set` names one of GET /api/permission-sets (PERMISSION_SETS varies by deployment): otherwise 422 unknown_permission_set.
          */
         post: operations["createKey"];
         delete?: never;
@@ -99,7 +99,7 @@ export interface paths {
         };
         /**
          * List one user’s keys (seed 003)
-         * @description A `user_id` shaped like a key id (`key_` and 20 letters or digits) is refused with 400: `/api/keys/<key id>` is that key (PATCH, DELETE; read it at /api/keys/by-id/<id>).
+         * @description A `user_id` shaped like a key id (`key_` and 20 letters or digits) is that key’s path: 405 with Allow: DELETE, PATCH (read one key at /api/keys/by-id/<id>).
          */
         get: operations["listUserKeys"];
         put?: never;
@@ -146,7 +146,7 @@ export interface paths {
         head?: never;
         /**
          * Update a key’s name, description, limits, scopes, permission set, metadata, Stripe customer or active flag
-         * @description A keys:manage owner key is bound by the owner field policy (docs/management-api.md): limits only lower, scopes only narrower, stripe_customer_id and metadata.byok unchanged, is_active true only after its own suspension; otherwise 403 field_not_allowed naming `field`.
+         * @description A keys:manage owner key is bound by the owner field policy (docs/management-api.md): limits only lower, scopes only narrower, stripe_customer_id and metadata.byok unchanged, is_active true only after its own suspension; otherwise 403 field_not_allowed naming `field`. `permission_set` names one of GET /api/permission-sets (PERMISSION_SETS varies by deployment): otherwise 422 unknown_permission_set.
          */
         patch: operations["updateKey"];
         trace?: never;
@@ -182,7 +182,7 @@ export interface paths {
         put?: never;
         /**
          * Set or extend a key’s expiry
-         * @description A keys:manage owner key is bound by the owner field policy (docs/management-api.md): only an earlier expiry; removing or extending one is 403 field_not_allowed.
+         * @description A keys:manage owner key is bound by the owner field policy (docs/management-api.md): only an earlier expiry; removing or extending one is 403 field_not_allowed. `expires_at` must be in the future: otherwise 400 invalid_request naming it.
          */
         post: operations["extendKey"];
         delete?: never;
@@ -605,7 +605,7 @@ export interface components {
              * @description A code from docs/errors.md
              * @enum {string}
              */
-            error: "missing_credential" | "invalid_credential" | "invalid_api_key" | "key_revoked" | "key_expired" | "key_inactive" | "insufficient_scope" | "invalid_credentials" | "invalid_session" | "csrf_failed" | "forbidden" | "scope_escalation" | "field_not_allowed" | "invalid_request" | "invalid_json" | "unsupported_media_type" | "payload_too_large" | "not_found" | "method_not_allowed" | "unknown_permission_set" | "invalid_expiry" | "idempotency_key_reused" | "idempotency_key_in_use" | "vault_disabled" | "tokens_disabled" | "invalid_stripe_signature" | "too_many_failed_attempts" | "usage_unavailable" | "internal_error";
+            error: "missing_credential" | "invalid_credential" | "invalid_api_key" | "key_revoked" | "key_expired" | "key_inactive" | "insufficient_scope" | "invalid_credentials" | "invalid_session" | "csrf_failed" | "forbidden" | "scope_escalation" | "field_not_allowed" | "invalid_request" | "invalid_json" | "unsupported_media_type" | "payload_too_large" | "not_found" | "method_not_allowed" | "unknown_permission_set" | "idempotency_key_reused" | "idempotency_key_in_use" | "vault_disabled" | "tokens_disabled" | "invalid_stripe_signature" | "too_many_failed_attempts" | "usage_unavailable" | "internal_error";
             message: string;
             details?: unknown;
             /** @description With field_not_allowed: the field a keys:manage key may not set as asked */
@@ -624,11 +624,11 @@ export interface components {
             rate_limit_per_day?: number | null;
             /** @description Cost units per calendar month (UTC); null: no quota. An owner key may lower it, never raise it */
             monthly_quota?: number | null;
-            scopes?: string[];
+            scopes?: (string | unknown | unknown)[];
             permission_set?: string | null;
             expires_at?: string | null;
             expires_in_days?: number;
-            /** @description Free-form JSON object kept with the key; metadata.byok is read by the gateway and only an admin token sets it */
+            /** @description Free-form JSON object kept with the key, at most 8192 bytes as JSON; metadata.byok is read by the gateway and only an admin token sets it */
             metadata?: {
                 [key: string]: unknown;
             };
@@ -641,9 +641,9 @@ export interface components {
             rate_limit_per_day?: number | null;
             /** @description Cost units per calendar month (UTC); null: no quota. An owner key may lower it, never raise it */
             monthly_quota?: number | null;
-            scopes?: string[];
+            scopes?: (string | unknown | unknown)[];
             permission_set?: string | null;
-            /** @description Free-form JSON object kept with the key; metadata.byok is read by the gateway and only an admin token sets it */
+            /** @description Free-form JSON object kept with the key, at most 8192 bytes as JSON; metadata.byok is read by the gateway and only an admin token sets it */
             metadata?: {
                 [key: string]: unknown;
             };
@@ -982,7 +982,7 @@ export interface components {
             service: string;
             description?: string | null;
             /** @default 90 */
-            expires_in_days: number;
+            expires_in_days?: number;
             /** @description Path prefixes the token may call; default /<project>/ */
             routes?: string[];
         };
@@ -1098,7 +1098,7 @@ export interface components {
             master_key_id: string;
         };
         CreateOperatorCredentialRequest: {
-            provider: unknown;
+            provider: string;
             /** @description What people call this account (e.g. "openai org 2") */
             label: string;
             /** @description The provider credential; write-only, never returned */
@@ -1351,7 +1351,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Unknown permission set, expiry not in the future, both expiry forms, or an Idempotency-Key reused with another request */
+            /** @description Unknown permission set, or an Idempotency-Key reused with another request */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1411,6 +1411,15 @@ export interface operations {
             };
             /** @description The credential may not do this (no keys:manage scope, another user, scopes beyond its own, or field_not_allowed: a field only an admin token sets) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description <x> is a key id: this is that key’s path (Allow: DELETE, PATCH) */
+            405: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1534,6 +1543,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description <x> is not a key id: this is a user’s path (Allow: GET, HEAD) */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     updateKey: {
@@ -1589,6 +1607,15 @@ export interface operations {
             };
             /** @description No such key (or it belongs to another user) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description <x> is not a key id: this is a user’s path (Allow: GET, HEAD) */
+            405: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1762,7 +1789,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description expires_at not in the future, or Idempotency-Key reused */
+            /** @description Idempotency-Key reused */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3364,7 +3391,10 @@ export interface operations {
     receiveStripeWebhook: {
         parameters: {
             query?: never;
-            header?: never;
+            header: {
+                /** @description Stripe’s signature over the raw body; one that does not verify is 400 */
+                "Stripe-Signature": string;
+            };
             path?: never;
             cookie?: never;
         };
