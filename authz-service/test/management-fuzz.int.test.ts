@@ -231,6 +231,12 @@ describe('request bodies as a client sends them', () => {
     expect(Math.round(days)).toBe(90);
   });
 
+  it('an empty ?unused_days= is no number: 400, not a filter for 0 days', async () => {
+    const res = await api.call('GET', '/api/tokens?unused_days=');
+    expect(res.status).toBe(400);
+    expect(res.body.details[0].field).toBe('query.unused_days');
+  });
+
   it('the Stripe webhook documents the Stripe-Signature header it requires', () => {
     const op = (doc.paths['/webhooks/stripe'] as any).post;
     expect(op.parameters).toContainEqual(expect.objectContaining({ name: 'Stripe-Signature', in: 'header', required: true }));
