@@ -467,8 +467,9 @@ describe('validation: clear 4xx JSON and nothing written', () => {
     ['service_route scope without a path', 'POST', '/api/keys', { body: seedBody('user123', { scopes: ['service_route:captionacc'] }) }],
     ['bad JSON', 'POST', '/api/keys', { rawBody: '{"user_id": "user123",' }],
     ['JSON array body', 'POST', '/api/keys', { rawBody: '[]' }],
+    ['JSON null body', 'POST', '/api/keys/key_00000000000000000000/revoke', { rawBody: 'null' }],
     ['empty JSON body on create', 'POST', '/api/keys', { rawBody: '', headers: { 'content-type': 'application/json' } }],
-    ['bad key id', 'PATCH', '/api/keys/not-a-key-id', { body: { name: 'x' } }],
+    ['bad key id', 'POST', '/api/keys/not-a-key-id/extend', { body: { days: 1 } }],
     ['bad key id (get)', 'GET', '/api/keys/by-id/key_short', {}],
     ['empty patch', 'PATCH', '/api/keys/key_00000000000000000000', { body: {} }],
     ['extend with both forms', 'POST', '/api/keys/key_00000000000000000000/extend', { body: { days: 1, expires_at: '2999-01-01T00:00:00Z' } }],
@@ -498,14 +499,23 @@ describe('validation: clear 4xx JSON and nothing written', () => {
     expect(JSON.stringify(r.body.details)).toContain('colour');
   });
 
-  it('semantic errors are 422 and write nothing: expiry in the past, both expiry forms', async () => {
+  it('expiry in the past and both expiry forms are 400 invalid_request naming expires_at, and write nothing', async () => {
     const before = await tableCounts(api.deps);
-    const past = await create('user123', { expires_at: '2001-01-01T00:00:00Z' });
-    expect(past.status).toBe(422);
-    expect(past.body.error).toBe('invalid_expiry');
-    const both = await create('user123', { expires_at: '2999-01-01T00:00:00Z', expires_in_days: 3 });
-    expect(both.status).toBe(422);
-    expect(await tableCounts(api.deps)).toEqual(before);
+    for (const body of [
+      { expires_at: '2001-01-01T00:00:00Z' },
+      { expires_at: '2999-01-01T00:00:00Z', expires_in_days: 3 },
+      { expires_at: null, expires_in_days: 3 },
+    ]) {
+      const res = await create('user123', body);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect(res.body).toMatchObject({ error: 'invalid_request', details: [expect.objectContaining({ field: 'body.expires_at' })] });
+    }
+    const { id } = (await create('user123', {})).body;
+    const mid = await tableCounts(api.deps);
+    const extend = await api.call('POST', `/api/keys/${id}/extend`, { body: { expires_at: '2001-01-01T00:00:00Z' } });
+    expect(extend.status).toBe(400);
+    expect(extend.body.details[0].field).toBe('body.expires_at');
+    expect(await tableCounts(api.deps)).toEqual(mid);
   });
 
   it('an empty body with Content-Type: application/json means no body (curl -X DELETE -H …)', async () => {

@@ -157,6 +157,37 @@ describe('text Postgres cannot store, and methods a path does not have', () => {
     expect(trace.headers.get('allow')).toContain('DELETE');
     expect((await api.call('GET', '/api/no-such-thing')).status).toBe(404);
   });
+
+  it('/api/keys/<x> allows what <x> is: a key id PATCH and DELETE, a user id GET; the other kind is 405', async () => {
+    const onKey = await api.call('OPTIONS', `/api/keys/${knownKeyId}`);
+    expect(onKey.status).toBe(405);
+    expect(onKey.headers.get('allow')).toBe('DELETE, PATCH');
+    const onUser = await api.call('OPTIONS', '/api/keys/fuzz-user');
+    expect(onUser.headers.get('allow')).toBe('GET, HEAD');
+    // Each method on the other kind of path: 405 with that path's Allow, saying why.
+    const listKeyShaped = await api.call('GET', `/api/keys/${knownKeyId}`);
+    expect(listKeyShaped.status).toBe(405);
+    expect(listKeyShaped.headers.get('allow')).toBe('DELETE, PATCH');
+    expect(listKeyShaped.body.message).toContain('/api/keys/by-id/');
+    const patchUser = await api.call('PATCH', '/api/keys/fuzz-user', { body: { name: 'x' } });
+    expect(patchUser.status).toBe(405);
+    expect(patchUser.headers.get('allow')).toBe('GET, HEAD');
+    expect(patchUser.body.message).toContain('key ids look like');
+    // A path no route takes as it is (a malformed id under /api/keys/:id/…): still the 400 naming it.
+    const malformed = await api.call('POST', '/api/keys/not-a-key-id/revoke', { body: {} });
+    expect(malformed.status).toBe(400);
+    expect(malformed.body.details[0].field).toBe('path.id');
+  });
+
+  it('QUERY, which Fastify parses as a method with a body, is 405 too (with or without Content-Type)', async () => {
+    const bare = await api.call('QUERY', '/api/keys');
+    expect(bare.status).toBe(405);
+    expect(bare.headers.get('allow')).toBe('GET, HEAD, POST');
+    expect(bare.body).toMatchObject({ error: 'method_not_allowed' });
+    const typed = await api.call('QUERY', '/health', { body: {} });
+    expect(typed.status).toBe(405);
+    expect((await api.call('QUERY', '/api/no-such-thing')).status).toBe(404);
+  });
 });
 
 describe('instants Postgres reads differently from ISO 8601', () => {
@@ -167,5 +198,47 @@ describe('instants Postgres reads differently from ISO 8601', () => {
     );
     expect(res.status, res.text).toBe(200);
     expect(Array.isArray(res.body.data)).toBe(true);
+  });
+});
+
+describe('usage ranges the schema cannot express', () => {
+  it.each([
+    ['from after to', '?from=2030-01-02T00:00:00Z&to=2030-01-01T00:00:00Z', 'query.from', 'before'],
+    ['more than 400 days', '?from=0&to=2030-01-01T00:00:00Z', 'query.from', '400 days'],
+    ['ending past 9999', '?from=9999-12-30T00:00:00Z&to=9999-12-31T23:30:00Z', 'query.to', '9999'],
+  ])('%s: 400 invalid_request naming the field, on every usage read', async (_name, range, field, words) => {
+    for (const path of ['/api/usage/fuzz-user', `/api/keys/${knownKeyId}/usage`, '/api/usage/fuzz-user/series', '/api/overview']) {
+      const res = await api.call('GET', `${path}${range}`);
+      expect(res.status, `${path}: ${res.text}`).toBe(400);
+      expect(res.body).toMatchObject({ error: 'invalid_request', details: [expect.objectContaining({ field })] });
+      expect(res.body.message).toContain(words);
+    }
+  });
+
+  it('Unix seconds beyond 11 digits are refused by the schema (every answer stays a four-digit year)', async () => {
+    const res = await api.call('GET', '/api/usage/fuzz-user/series?to=740665322238');
+    expect(res.status).toBe(400);
+    expect(res.body.details[0].field).toBe('query.to');
+  });
+});
+
+describe('request bodies as a client sends them', () => {
+  it('a service token without expires_in_days: optional in /openapi.json, and the token lasts 90 days', async () => {
+    expect(doc.components.schemas.CreateTokenRequest).toMatchObject({ required: ['project', 'service'] });
+    const res = await api.call('POST', '/api/tokens', { body: { project: 'fuzz', service: 'api' } });
+    expect(res.status, res.text).toBe(201);
+    const days = (Date.parse(res.body.expires_at) - Date.parse(res.body.created_at)) / 86_400_000;
+    expect(Math.round(days)).toBe(90);
+  });
+
+  it('an empty ?unused_days= is no number: 400, not a filter for 0 days', async () => {
+    const res = await api.call('GET', '/api/tokens?unused_days=');
+    expect(res.status).toBe(400);
+    expect(res.body.details[0].field).toBe('query.unused_days');
+  });
+
+  it('the Stripe webhook documents the Stripe-Signature header it requires', () => {
+    const op = (doc.paths['/webhooks/stripe'] as any).post;
+    expect(op.parameters).toContainEqual(expect.objectContaining({ name: 'Stripe-Signature', in: 'header', required: true }));
   });
 });

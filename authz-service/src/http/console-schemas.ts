@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { apiSchemas } from './schemas/common.js';
-import { UsageQuery } from './schemas/usage.js';
+import { UsageRangeFields, withUsageRange } from './schemas/usage.js';
 
 const instant = z.iso.datetime({ offset: true });
 const count = z.number().int().min(0);
@@ -52,7 +52,7 @@ const outcomeCounts = {
 };
 const OutcomeCounts = named(z.object(outcomeCounts), 'OutcomeCounts');
 
-export const SeriesQuery = UsageQuery.extend({ bucket: z.enum(['hour', 'day']).default('day') });
+export const SeriesQuery = withUsageRange(UsageRangeFields.extend({ bucket: z.enum(['hour', 'day']).default('day') }));
 
 export const OutcomeSeries = named(
   z.object({
@@ -65,12 +65,14 @@ export const OutcomeSeries = named(
   'Requests by outcome class per bucket (UTC), every bucket of the range, oldest first.',
 );
 
-export const KeysUsageQuery = UsageQuery.extend({
-  ids: z
-    .string()
-    .regex(/^key_[A-Za-z0-9]{20}(,key_[A-Za-z0-9]{20}){0,99}$/, 'up to 100 key ids, comma-separated')
-    .describe('Key ids, comma-separated (at most 100: a page of the key list)'),
-});
+export const KeysUsageQuery = withUsageRange(
+  UsageRangeFields.extend({
+    ids: z
+      .string()
+      .regex(/^key_[A-Za-z0-9]{20}(,key_[A-Za-z0-9]{20}){0,99}$/, 'up to 100 key ids, comma-separated')
+      .describe('Key ids, comma-separated (at most 100: a page of the key list)'),
+  }),
+);
 
 export const KeysUsage = named(
   z.object({

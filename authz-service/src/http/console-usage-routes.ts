@@ -7,6 +7,7 @@ import { ErrorResponse, KeyIdParams, UserIdParams } from './schemas/common.js';
 import { KeysUsage, KeysUsageQuery, OutcomeSeries, OverviewRecord, SeriesQuery } from './console-schemas.js';
 import { requireAdmin } from './token-routes.js';
 import { usageCall } from './usage-routes.js';
+import { USAGE_RANGE_RULE } from './schemas/usage.js';
 
 const error = (description: string): RouteResponse => ({ description, schema: ErrorResponse });
 const common = {
@@ -26,6 +27,7 @@ export function consoleUsageRoutes(deps: ServiceDeps): RouteSpec[] {
       operationId: 'getUserUsageSeries',
       tag: TAG,
       summary: 'A user’s requests by outcome class, per hour or day',
+      description: USAGE_RANGE_RULE,
       params: UserIdParams,
       query: SeriesQuery,
       responses: { 200: { description: 'Series', schema: OutcomeSeries }, ...common, 403: error('The key lacks keys:manage, or reads another user’s usage') },
@@ -40,6 +42,7 @@ export function consoleUsageRoutes(deps: ServiceDeps): RouteSpec[] {
       operationId: 'getKeyUsageSeries',
       tag: TAG,
       summary: 'One key’s requests by outcome class, per hour or day',
+      description: USAGE_RANGE_RULE,
       params: KeyIdParams,
       query: SeriesQuery,
       responses: { 200: { description: 'Series', schema: OutcomeSeries }, ...common, 404: error('No such key (or another user’s)') },
@@ -55,7 +58,9 @@ export function consoleUsageRoutes(deps: ServiceDeps): RouteSpec[] {
       operationId: 'getKeysUsage',
       tag: TAG,
       summary: 'Usage totals, by outcome and per day, for a page of keys in one call',
-      description: 'Read from the daily roll-ups: the range is widened to whole UTC days. Every id must be a key the caller may see.',
+      description: ['Read from the daily roll-ups: the range is widened to whole UTC days. Every id must be a key the caller may see.', USAGE_RANGE_RULE].join(
+        ' ',
+      ),
       query: KeysUsageQuery,
       responses: { 200: { description: 'Per key', schema: KeysUsage }, ...common, 404: error('One of the ids is no key (or another user’s)') },
       handler: async ({ query, actor }) => {
@@ -73,6 +78,7 @@ export function consoleUsageRoutes(deps: ServiceDeps): RouteSpec[] {
       operationId: 'getOverview',
       tag: TAG,
       summary: 'Operator overview: all traffic by outcome, top keys and users, denials, billing delivery (admin only)',
+      description: USAGE_RANGE_RULE,
       query: SeriesQuery,
       responses: { 200: { description: 'Overview', schema: OverviewRecord }, ...common, 403: error('Admin only') },
       handler: async ({ query, actor }) => {

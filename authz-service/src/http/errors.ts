@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { HttpError, type ErrorBody, type Logger } from '@tollgate/common';
 import type { z } from 'zod';
 
@@ -15,19 +15,65 @@ export function invalidRequest(where: 'body' | 'query' | 'path', error: z.ZodErr
 
 export const notFound = (what = 'key') => new HttpError(404, 'not_found', `No such ${what}`);
 
-/** The methods registered for a route pattern (`/api/keys/:id`) that matches `path`. */
-function allowedMethods(routes: readonly { method: string; url: string }[], path: string): string[] {
+/** A method and URL pattern the API serves, with the schema its path parameters must pass. */
+export interface ServedRoute {
+  method: string;
+  url: string;
+  params?: z.ZodType;
+}
+
+/**
+ * The methods of the routes that would take `path`. Patterns of the same shape can share a
+ * path (`/api/keys/:user_id` and `/api/keys/:id`): a route counts only when its path parameters
+ * pass its own schema, so each path's Allow names the methods that take it.
+ */
+function allowedMethods(routes: readonly ServedRoute[], path: string): string[] {
+  const shaped = new Set<string>();
   const methods = new Set<string>();
   for (const r of routes) {
+    const names: string[] = [];
     const pattern = new RegExp(
       `^${r.url
         .replace(/[.+?^${}()|[\]\\]/g, '\\$&')
-        .replace(/:[A-Za-z_]\w*/g, '[^/]+')
+        .replace(/:([A-Za-z_]\w*)/g, (_m, name: string) => {
+          names.push(name);
+          return '([^/]+)';
+        })
         .replace(/\*/g, '.*')}$`,
     );
-    if (pattern.test(path)) methods.add(r.method);
+    const match = pattern.exec(path);
+    if (!match) continue;
+    shaped.add(r.method);
+    if (r.params) {
+      const values = Object.fromEntries(names.map((n, i) => [n, safeDecode(match[i + 1]!)]));
+      if (!r.params.safeParse(values).success) continue;
+    }
+    methods.add(r.method);
   }
-  return [...methods].sort();
+  // Parameters no route accepts (a malformed id): every method of the shape answers 400, not 405.
+  return [...(methods.size ? methods : shaped)].sort();
+}
+
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
+/**
+ * A call whose path parameters its route refuses, on a path that other methods take: 405 with
+ * their Allow (PATCH /api/keys/alice is a user's path, which only GET takes), not a 400 about a
+ * key id nobody asked for. Null when no route takes the path either, or this method would.
+ */
+export function methodNotAllowed(routes: readonly ServedRoute[], method: string, path: string, why?: string): HttpError | null {
+  const allowed = allowedMethods(routes, path);
+  if (!allowed.length || allowed.includes(method)) return null;
+  const message = `${method} is not allowed on ${path}; use ${allowed.join(', ')}${why ? ` (${method} here: ${why})` : ''}`;
+  return new HttpError(405, 'method_not_allowed', message, undefined, {
+    allow: allowed.join(', '),
+  });
 }
 
 /** Fastify's own errors (body parsing, limits) that a client caused, in our shape. */
@@ -61,8 +107,26 @@ function fromFastifyError(err: FastifyError): HttpError | null {
  * may carry a key, and answered with a generic 500. Each error body carries the request id
  * (`request_id`, also the `x-request-id` header on every answer; see request-id.ts).
  */
-export function installErrorHandling(app: FastifyInstance, logger: Logger, routes: () => readonly { method: string; url: string }[]): void {
+export function installErrorHandling(app: FastifyInstance, logger: Logger, routes: () => readonly ServedRoute[]): void {
+  // A path the API serves, asked with a method it does not: 405 with the methods it does (RFC 9110).
+  const answerUnrouted = (req: FastifyRequest, reply: FastifyReply): void => {
+    const path = req.url.split('?')[0]!;
+    const refused = methodNotAllowed(routes(), req.method, path);
+    if (refused) {
+      void reply
+        .code(405)
+        .headers(refused.headers)
+        .send({ ...refused.toBody(), request_id: req.id } satisfies ErrorBody);
+      return;
+    }
+    void reply.code(404).send({ error: 'not_found', message: `No route ${req.method} ${path}`, request_id: req.id } satisfies ErrorBody);
+  };
   app.setErrorHandler((err: FastifyError, req, reply) => {
+    // Fastify refuses a QUERY without Content-Type before routing; no route takes QUERY at all.
+    if (req.is404) {
+      answerUnrouted(req, reply);
+      return;
+    }
     const known = err instanceof HttpError ? err : fromFastifyError(err);
     if (known) {
       void reply
@@ -76,21 +140,5 @@ export function installErrorHandling(app: FastifyInstance, logger: Logger, route
       .code(500)
       .send({ error: 'internal_error', message: 'Something went wrong on our side; see the authz-service logs', request_id: req.id } satisfies ErrorBody);
   });
-  // A path the API serves, asked with a method it does not: 405 with the methods it does (RFC 9110).
-  app.setNotFoundHandler((req, reply) => {
-    const path = req.url.split('?')[0]!;
-    const allowed = allowedMethods(routes(), path);
-    if (allowed.length) {
-      void reply
-        .code(405)
-        .header('allow', allowed.join(', '))
-        .send({
-          error: 'method_not_allowed',
-          message: `${req.method} is not allowed on ${path}; use ${allowed.join(', ')}`,
-          request_id: req.id,
-        } satisfies ErrorBody);
-      return;
-    }
-    void reply.code(404).send({ error: 'not_found', message: `No route ${req.method} ${path}`, request_id: req.id } satisfies ErrorBody);
-  });
+  app.setNotFoundHandler(answerUnrouted);
 }

@@ -131,7 +131,11 @@ export abstract class KeyChanges {
 
   protected futureDate(iso: string, field: string): Date {
     const d = new Date(iso);
-    if (d.getTime() <= Date.now()) throw new HttpError(422, 'invalid_expiry', `${field} must be in the future`);
+    if (d.getTime() <= Date.now()) {
+      throw new HttpError(400, 'invalid_request', `body.${field}: must be in the future`, [
+        { field: `body.${field}`, code: 'custom', message: 'must be in the future' },
+      ]);
+    }
     return d;
   }
 

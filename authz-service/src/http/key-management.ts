@@ -19,9 +19,6 @@ const DAY_MS = 86_400_000;
 export class KeyManagement extends KeyChanges {
   async create(actor: Actor, body: CreateKeyBody, idem?: IdempotencyRequest): Promise<Outcome> {
     assertMayActFor(actor, body.user_id);
-    if (body.expires_at != null && body.expires_in_days !== undefined) {
-      throw new HttpError(422, 'invalid_expiry', 'Give expires_at or expires_in_days, not both');
-    }
     this.checkPermissionSet(body.permission_set);
     this.checkPlan(body.plan);
     const permissionSet = body.permission_set !== undefined ? body.permission_set : body.scopes === undefined ? this.deps.config.DEFAULT_PERMISSION_SET : null;

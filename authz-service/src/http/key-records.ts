@@ -3,7 +3,7 @@ import { keyState, type ApiKey } from '../domain/api-key.js';
 import type { PlanCatalog } from '../domain/plans.js';
 import { effectiveScopes } from '../domain/scopes.js';
 import type { KeyListCursor } from '../stores/key-store.js';
-import type { KeyRecord } from './schemas/keys.js';
+import { KEY_CURSOR_RE, type KeyRecord } from './schemas/keys.js';
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
@@ -46,13 +46,16 @@ export function toKeyRecord(key: ApiKey, sets: Record<string, readonly string[]>
   };
 }
 
-/** Opaque page cursors: base64url of "<created_at µs>.<key id>". */
+/**
+ * Page cursors: "<created_at µs>.<key id>", the position of the page's last key. Plain rather
+ * than encoded, so the list's query schema (KEY_CURSOR_RE) states exactly which cursors exist.
+ */
 export function encodeCursor(c: KeyListCursor): string {
-  return Buffer.from(`${c.createdAtMicros}.${c.id}`, 'utf8').toString('base64url');
+  return `${c.createdAtMicros}.${c.id}`;
 }
 
 export function decodeCursor(raw: string): KeyListCursor {
-  const m = /^(\d{1,20})\.(key_[0-9A-Za-z]{20})$/.exec(Buffer.from(raw, 'base64url').toString('utf8'));
+  const m = KEY_CURSOR_RE.exec(raw);
   if (!m)
     throw new HttpError(400, 'invalid_request', 'query.cursor: not a cursor this API returned', [
       { field: 'query.cursor', code: 'invalid_cursor', message: 'not a cursor this API returned' },

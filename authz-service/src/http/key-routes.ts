@@ -4,15 +4,17 @@ import { BUILTIN_PERMISSION_SETS } from '../domain/scopes.js';
 import { IDEMPOTENCY_KEY_PATTERN, type IdempotencyRequest } from './idempotency.js';
 import type { KeyManagement } from './key-management.js';
 import { defineRoute, type RouteResponse, type RouteSpec } from './routes.js';
-import { ErrorResponse, KeyIdParams, UserIdParams } from './schemas/common.js';
+import { ErrorResponse, KeyIdParams, KEYS_OWNER_RULE, KeysOwnerParams } from './schemas/common.js';
 import {
   AllKeysQuery,
   CreateKeyBody,
   DeletedKey,
   ExtendKeyBody,
+  FUTURE_EXPIRY_RULE,
   KeyList,
   KeyRecord,
   KeyWithSecret,
+  PERMISSION_SET_RULE,
   PermissionSetList,
   RevokeKeyBody,
   RotateKeyBody,
@@ -21,6 +23,9 @@ import {
 } from './schemas/keys.js';
 
 const IDEMPOTENCY_KEY_RE = new RegExp(IDEMPOTENCY_KEY_PATTERN);
+// /api/keys/<x> is a user's keys (GET) or, when <x> is a key id, that key (PATCH, DELETE).
+const onKeyPath = { description: '<x> is a key id: this is that key’s path (Allow: DELETE, PATCH)', schema: ErrorResponse } satisfies RouteResponse;
+const onUserPath = { description: '<x> is not a key id: this is a user’s path (Allow: GET, HEAD)', schema: ErrorResponse } satisfies RouteResponse;
 
 /** The optional Idempotency-Key of a POST, bound to the method, route, target and body. */
 function idempotencyOf(request: FastifyRequest): IdempotencyRequest | undefined {
@@ -55,14 +60,15 @@ export function keyRoutes(keys: KeyManagement): RouteSpec[] {
       description:
         'Answers 201 with the key record and `key`, the plaintext, shown this once. With neither scopes nor permission_set the key gets DEFAULT_PERMISSION_SET. ' +
         'With an Idempotency-Key, a retry answers the first record again (without `key`) and creates nothing. ' +
-        'A keys:manage owner key is bound by the owner field policy (docs/management-api.md): its new key’s limits, expiry, stripe_customer_id and metadata.byok are at most (and by default) those of the owner key; otherwise 403 field_not_allowed.',
+        'A keys:manage owner key is bound by the owner field policy (docs/management-api.md): its new key’s limits, expiry, stripe_customer_id and metadata.byok are at most (and by default) those of the owner key; otherwise 403 field_not_allowed. ' +
+        `${FUTURE_EXPIRY_RULE} ${PERMISSION_SET_RULE}`,
       body: CreateKeyBody,
       idempotent: true,
       responses: {
         201: { description: 'Created (or replayed: header Idempotent-Replayed: true, no `key`)', schema: KeyWithSecret },
         ...common,
         409: error('A request with this Idempotency-Key is still in progress'),
-        422: error('Unknown permission set, expiry not in the future, both expiry forms, or an Idempotency-Key reused with another request'),
+        422: error('Unknown permission set, or an Idempotency-Key reused with another request'),
       },
       handler: async ({ body, actor, request }) => keys.create(actor, body, idempotencyOf(request)),
     }),
@@ -89,9 +95,10 @@ export function keyRoutes(keys: KeyManagement): RouteSpec[] {
       operationId: 'listUserKeys',
       tag: TAG,
       summary: 'List one user’s keys (seed 003)',
-      params: UserIdParams,
+      description: KEYS_OWNER_RULE,
+      params: KeysOwnerParams,
       query: UserKeysQuery,
-      responses: { 200: { description: 'A page of keys, newest first', schema: KeyList }, ...common },
+      responses: { 200: { description: 'A page of keys, newest first', schema: KeyList }, ...common, 405: onKeyPath },
       handler: async ({ params, query, actor }) => ({
         status: 200,
         body: await keys.list(actor, { userId: params.user_id, active: query.active, expiringWithinDays: query.expiring_within_days }, query),
@@ -115,12 +122,14 @@ export function keyRoutes(keys: KeyManagement): RouteSpec[] {
       tag: TAG,
       summary: 'Update a key’s name, description, limits, scopes, permission set, metadata, Stripe customer or active flag',
       description:
-        'A keys:manage owner key is bound by the owner field policy (docs/management-api.md): limits only lower, scopes only narrower, stripe_customer_id and metadata.byok unchanged, is_active true only after its own suspension; otherwise 403 field_not_allowed naming `field`.',
+        'A keys:manage owner key is bound by the owner field policy (docs/management-api.md): limits only lower, scopes only narrower, stripe_customer_id and metadata.byok unchanged, is_active true only after its own suspension; otherwise 403 field_not_allowed naming `field`. ' +
+        PERMISSION_SET_RULE,
       params: KeyIdParams,
       body: UpdateKeyBody,
       responses: {
         200: { description: 'The updated key', schema: KeyRecord },
         ...onKey,
+        405: onUserPath,
         409: error('The key is revoked'),
         422: error('Unknown permission set'),
       },
@@ -146,7 +155,8 @@ export function keyRoutes(keys: KeyManagement): RouteSpec[] {
       tag: TAG,
       summary: 'Set or extend a key’s expiry',
       description:
-        'A keys:manage owner key is bound by the owner field policy (docs/management-api.md): only an earlier expiry; removing or extending one is 403 field_not_allowed.',
+        'A keys:manage owner key is bound by the owner field policy (docs/management-api.md): only an earlier expiry; removing or extending one is 403 field_not_allowed. ' +
+        FUTURE_EXPIRY_RULE,
       params: KeyIdParams,
       body: ExtendKeyBody,
       idempotent: true,
@@ -154,7 +164,7 @@ export function keyRoutes(keys: KeyManagement): RouteSpec[] {
         200: { description: 'The key with its new expiry', schema: KeyRecord },
         ...onKey,
         409: error('The key is revoked'),
-        422: error('expires_at not in the future, or Idempotency-Key reused'),
+        422: error('Idempotency-Key reused'),
       },
       handler: async ({ params, body, actor, request }) => keys.extend(actor, params.id, body, idempotencyOf(request)),
     }),
@@ -185,7 +195,7 @@ export function keyRoutes(keys: KeyManagement): RouteSpec[] {
       tag: TAG,
       summary: 'Delete a key (seed 003); its audit history stays',
       params: KeyIdParams,
-      responses: { 200: { description: 'Deleted', schema: DeletedKey }, ...onKey },
+      responses: { 200: { description: 'Deleted', schema: DeletedKey }, ...onKey, 405: onUserPath },
       handler: async ({ params, actor }) => keys.remove(actor, params.id),
     }),
     defineRoute({

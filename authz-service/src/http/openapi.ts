@@ -75,14 +75,14 @@ export function openApiPath(url: string): string {
  * with: components from the schema registry, operations from the routes.
  */
 export function buildOpenApiDocument(routes: readonly RouteSpec[], info: { version: string }): JsonSchema {
-  const { schemas } = z.toJSONSchema(apiSchemas, {
-    target: 'draft-2020-12',
-    io: 'output',
-    unrepresentable: 'any',
-    uri: (id) => `${COMPONENT}${id}`,
-  });
+  const render = (io: 'input' | 'output') =>
+    z.toJSONSchema(apiSchemas, { target: 'draft-2020-12', io, unrepresentable: 'any', uri: (id) => `${COMPONENT}${id}` }).schemas;
+  // A request body is what a client sends: a field with a server-side default is optional there,
+  // though always present in what the handler receives.
+  const bodies = new Set(routes.flatMap((r) => (r.body ? [apiSchemas.get(r.body)?.id] : [])));
+  const [inputs, outputs] = [render('input'), render('output')];
   const components: Record<string, JsonSchema> = {};
-  for (const [id, schema] of Object.entries(schemas)) components[id] = strip(schema as JsonSchema);
+  for (const [id, schema] of Object.entries(outputs)) components[id] = strip((bodies.has(id) ? inputs[id]! : schema) as JsonSchema);
 
   const paths: Record<string, Record<string, unknown>> = structuredClone(OPS_PATHS);
   for (const route of routes) {
@@ -95,6 +95,9 @@ export function buildOpenApiDocument(routes: readonly RouteSpec[], info: { versi
         description: 'Makes a retry safe: the same key with the same request answers the first result again (for 24 hours)',
         schema: { type: 'string', minLength: 1, maxLength: 255, pattern: IDEMPOTENCY_KEY_PATTERN },
       });
+    }
+    for (const h of route.requiredHeaders ?? []) {
+      parameters.push({ name: h.name, in: 'header', required: true, description: h.description, schema: { type: 'string', minLength: 1 } });
     }
     const responses: Record<string, unknown> = {};
     for (const [status, r] of Object.entries(route.responses)) {

@@ -2,7 +2,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import type { ServiceDeps } from '../deps.js';
 import type { Actor } from './auth.js';
-import { invalidRequest } from './errors.js';
+import type { HttpError } from '@tollgate/common';
+import { invalidRequest, methodNotAllowed, type ServedRoute } from './errors.js';
 import { authenticateRequest, requireSessionCookie } from './session-auth.js';
 
 type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -54,6 +55,8 @@ export interface RouteSpec<
   body?: B;
   /** Accepts an Idempotency-Key header (documented as a header parameter). */
   idempotent?: boolean;
+  /** Request headers the handler requires and checks itself (documented as required header parameters). */
+  requiredHeaders?: { name: string; description: string }[];
   /**
    * Who may call: by default a bearer credential or the console session cookie (session-auth.ts);
    * 'none' for sign-in itself; 'session' for routes about the cookie's own session.
@@ -72,10 +75,15 @@ export function defineRoute<
   return spec as unknown as RouteSpec;
 }
 
-function parseWith(schema: z.ZodType | undefined, value: unknown, where: 'body' | 'query' | 'path'): unknown {
+function parseWith(
+  schema: z.ZodType | undefined,
+  value: unknown,
+  where: 'body' | 'query' | 'path',
+  instead?: (error: z.ZodError) => HttpError | null,
+): unknown {
   if (!schema) return undefined;
   const r = schema.safeParse(value);
-  if (!r.success) throw invalidRequest(where, r.error);
+  if (!r.success) throw instead?.(r.error) ?? invalidRequest(where, r.error);
   return r.data;
 }
 
@@ -91,7 +99,7 @@ declare module 'fastify' {
  * Registers routes. Authentication runs in onRequest, before the body is even parsed, so a
  * caller without a credential learns nothing from validation errors.
  */
-export function registerRoutes(app: FastifyInstance, deps: ServiceDeps, routes: readonly RouteSpec[]): void {
+export function registerRoutes(app: FastifyInstance, deps: ServiceDeps, routes: readonly RouteSpec[], served: () => readonly ServedRoute[]): void {
   for (const spec of routes) {
     app.route({
       method: spec.method,
@@ -102,10 +110,13 @@ export function registerRoutes(app: FastifyInstance, deps: ServiceDeps, routes: 
         else request.managementActor = await authenticateRequest(deps, request);
       },
       handler: async (request, reply) => {
-        const params = parseWith(spec.params, request.params, 'path');
+        const params = parseWith(spec.params, request.params, 'path', (error) =>
+          methodNotAllowed(served(), request.method, request.url.split('?')[0]!, error.issues[0]?.message),
+        );
         const query = parseWith(spec.query, request.query, 'query');
-        // A POST with no body at all (e.g. revoke without a reason) means "no fields".
-        const body = parseWith(spec.body, request.body ?? {}, 'body');
+        // A POST with no body at all (e.g. revoke without a reason) means "no fields"; a JSON
+        // null is a body, and not an object.
+        const body = parseWith(spec.body, request.body === undefined ? {} : request.body, 'body');
         const result = await spec.handler({ params, query, body, actor: request.managementActor!, request, reply } as HandlerContext<
           undefined,
           undefined,

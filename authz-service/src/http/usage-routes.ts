@@ -8,7 +8,16 @@ import { defineRoute, type RouteResponse, type RouteSpec } from './routes.js';
 import { requireAdmin } from './token-routes.js';
 import { ErrorResponse, KeyIdParams, UserIdParams } from './schemas/common.js';
 import { TokenJtiParams } from './schemas/tokens.js';
-import { BillingStatusQuery, BillingStatusRecord, KeyUsageQuery, KeyUsageRecord, TokenUsageRecord, UsageQuery, UserUsageRecord } from './schemas/usage.js';
+import {
+  BillingStatusQuery,
+  BillingStatusRecord,
+  KeyUsageQuery,
+  KeyUsageRecord,
+  TokenUsageRecord,
+  USAGE_RANGE_RULE,
+  UsageQuery,
+  UserUsageRecord,
+} from './schemas/usage.js';
 
 const error = (description: string): RouteResponse => ({ description, schema: ErrorResponse });
 const common = {
@@ -50,7 +59,10 @@ export function usageRoutes(deps: ServiceDeps): RouteSpec[] {
       operationId: 'getUserUsage',
       tag: TAG,
       summary: 'A user’s usage over a range, with a per-key breakdown',
-      description: 'Default range: the last 30 days. total_requests counts every logged request with this identity; billable_requests what billing charges.',
+      description: [
+        'Default range: the last 30 days. total_requests counts every logged request with this identity; billable_requests what billing charges.',
+        USAGE_RANGE_RULE,
+      ].join(' '),
       params: UserIdParams,
       query: UsageQuery,
       responses: { 200: { description: 'Usage', schema: UserUsageRecord }, ...common },
@@ -65,6 +77,7 @@ export function usageRoutes(deps: ServiceDeps): RouteSpec[] {
       operationId: 'getKeyUsage',
       tag: TAG,
       summary: 'One key’s usage over a range, per hour or per day',
+      description: USAGE_RANGE_RULE,
       params: KeyIdParams,
       query: KeyUsageQuery,
       responses: { 200: { description: 'Usage', schema: KeyUsageRecord }, ...common, 404: error('No such key (or another user’s)') },
@@ -82,8 +95,10 @@ export function usageRoutes(deps: ServiceDeps): RouteSpec[] {
       operationId: 'getServiceTokenUsage',
       tag: TAG,
       summary: 'One service token’s usage over a range, per hour or per day (admin only)',
-      description:
+      description: [
         'The same buckets as a key’s usage, attributed to the token’s jti, project and service. Tokens have no Stripe customer, so nothing here reaches Stripe.',
+        USAGE_RANGE_RULE,
+      ].join(' '),
       params: TokenJtiParams,
       query: KeyUsageQuery,
       responses: {

@@ -81,7 +81,7 @@ export interface paths {
         put?: never;
         /**
          * Create a key
-         * @description Answers 201 with the key record and `key`, the plaintext, shown this once. With neither scopes nor permission_set the key gets DEFAULT_PERMISSION_SET. With an Idempotency-Key, a retry answers the first record again (without `key`) and creates nothing. A keys:manage owner key is bound by the owner field policy (docs/management-api.md): its new key’s limits, expiry, stripe_customer_id and metadata.byok are at most (and by default) those of the owner key; otherwise 403 field_not_allowed.
+         * @description Answers 201 with the key record and `key`, the plaintext, shown this once. With neither scopes nor permission_set the key gets DEFAULT_PERMISSION_SET. With an Idempotency-Key, a retry answers the first record again (without `key`) and creates nothing. A keys:manage owner key is bound by the owner field policy (docs/management-api.md): its new key’s limits, expiry, stripe_customer_id and metadata.byok are at most (and by default) those of the owner key; otherwise 403 field_not_allowed. `expires_at` must be in the future: otherwise 400 invalid_request naming it. `permission_set` names one of GET /api/permission-sets (PERMISSION_SETS varies by deployment): otherwise 422 unknown_permission_set.
          */
         post: operations["createKey"];
         delete?: never;
@@ -97,7 +97,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List one user’s keys (seed 003) */
+        /**
+         * List one user’s keys (seed 003)
+         * @description A `user_id` shaped like a key id (`key_` and 20 letters or digits) is that key’s path: 405 with Allow: DELETE, PATCH (read one key at /api/keys/by-id/<id>).
+         */
         get: operations["listUserKeys"];
         put?: never;
         post?: never;
@@ -143,7 +146,7 @@ export interface paths {
         head?: never;
         /**
          * Update a key’s name, description, limits, scopes, permission set, metadata, Stripe customer or active flag
-         * @description A keys:manage owner key is bound by the owner field policy (docs/management-api.md): limits only lower, scopes only narrower, stripe_customer_id and metadata.byok unchanged, is_active true only after its own suspension; otherwise 403 field_not_allowed naming `field`.
+         * @description A keys:manage owner key is bound by the owner field policy (docs/management-api.md): limits only lower, scopes only narrower, stripe_customer_id and metadata.byok unchanged, is_active true only after its own suspension; otherwise 403 field_not_allowed naming `field`. `permission_set` names one of GET /api/permission-sets (PERMISSION_SETS varies by deployment): otherwise 422 unknown_permission_set.
          */
         patch: operations["updateKey"];
         trace?: never;
@@ -179,7 +182,7 @@ export interface paths {
         put?: never;
         /**
          * Set or extend a key’s expiry
-         * @description A keys:manage owner key is bound by the owner field policy (docs/management-api.md): only an earlier expiry; removing or extending one is 403 field_not_allowed.
+         * @description A keys:manage owner key is bound by the owner field policy (docs/management-api.md): only an earlier expiry; removing or extending one is 403 field_not_allowed. `expires_at` must be in the future: otherwise 400 invalid_request naming it.
          */
         post: operations["extendKey"];
         delete?: never;
@@ -234,7 +237,7 @@ export interface paths {
         };
         /**
          * A user’s usage over a range, with a per-key breakdown
-         * @description Default range: the last 30 days. total_requests counts every logged request with this identity; billable_requests what billing charges.
+         * @description Default range: the last 30 days. total_requests counts every logged request with this identity; billable_requests what billing charges. Range rules the schema cannot express (a 400 invalid_request naming the field): `from` must be before `to`; the range may span at most 400 days; it must end by 9999-12-31. Default: the 30 days before `to` (or now).
          */
         get: operations["getUserUsage"];
         put?: never;
@@ -252,7 +255,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One key’s usage over a range, per hour or per day */
+        /**
+         * One key’s usage over a range, per hour or per day
+         * @description Range rules the schema cannot express (a 400 invalid_request naming the field): `from` must be before `to`; the range may span at most 400 days; it must end by 9999-12-31. Default: the 30 days before `to` (or now).
+         */
         get: operations["getKeyUsage"];
         put?: never;
         post?: never;
@@ -271,7 +277,7 @@ export interface paths {
         };
         /**
          * One service token’s usage over a range, per hour or per day (admin only)
-         * @description The same buckets as a key’s usage, attributed to the token’s jti, project and service. Tokens have no Stripe customer, so nothing here reaches Stripe.
+         * @description The same buckets as a key’s usage, attributed to the token’s jti, project and service. Tokens have no Stripe customer, so nothing here reaches Stripe. Range rules the schema cannot express (a 400 invalid_request naming the field): `from` must be before `to`; the range may span at most 400 days; it must end by 9999-12-31. Default: the 30 days before `to` (or now).
          */
         get: operations["getServiceTokenUsage"];
         put?: never;
@@ -458,7 +464,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A user’s requests by outcome class, per hour or day */
+        /**
+         * A user’s requests by outcome class, per hour or day
+         * @description Range rules the schema cannot express (a 400 invalid_request naming the field): `from` must be before `to`; the range may span at most 400 days; it must end by 9999-12-31. Default: the 30 days before `to` (or now).
+         */
         get: operations["getUserUsageSeries"];
         put?: never;
         post?: never;
@@ -475,7 +484,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One key’s requests by outcome class, per hour or day */
+        /**
+         * One key’s requests by outcome class, per hour or day
+         * @description Range rules the schema cannot express (a 400 invalid_request naming the field): `from` must be before `to`; the range may span at most 400 days; it must end by 9999-12-31. Default: the 30 days before `to` (or now).
+         */
         get: operations["getKeyUsageSeries"];
         put?: never;
         post?: never;
@@ -494,7 +506,7 @@ export interface paths {
         };
         /**
          * Usage totals, by outcome and per day, for a page of keys in one call
-         * @description Read from the daily roll-ups: the range is widened to whole UTC days. Every id must be a key the caller may see.
+         * @description Read from the daily roll-ups: the range is widened to whole UTC days. Every id must be a key the caller may see. Range rules the schema cannot express (a 400 invalid_request naming the field): `from` must be before `to`; the range may span at most 400 days; it must end by 9999-12-31. Default: the 30 days before `to` (or now).
          */
         get: operations["getKeysUsage"];
         put?: never;
@@ -512,7 +524,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Operator overview: all traffic by outcome, top keys and users, denials, billing delivery (admin only) */
+        /**
+         * Operator overview: all traffic by outcome, top keys and users, denials, billing delivery (admin only)
+         * @description Range rules the schema cannot express (a 400 invalid_request naming the field): `from` must be before `to`; the range may span at most 400 days; it must end by 9999-12-31. Default: the 30 days before `to` (or now).
+         */
         get: operations["getOverview"];
         put?: never;
         post?: never;
@@ -727,7 +742,7 @@ export interface components {
              * @description A code from docs/errors.md
              * @enum {string}
              */
-            error: "missing_credential" | "invalid_credential" | "invalid_api_key" | "key_revoked" | "key_expired" | "key_inactive" | "insufficient_scope" | "invalid_credentials" | "invalid_session" | "csrf_failed" | "forbidden" | "scope_escalation" | "field_not_allowed" | "invalid_request" | "invalid_json" | "unsupported_media_type" | "payload_too_large" | "not_found" | "method_not_allowed" | "unknown_permission_set" | "invalid_expiry" | "idempotency_key_reused" | "idempotency_key_in_use" | "vault_disabled" | "tokens_disabled" | "webhook_target_refused" | "invalid_stripe_signature" | "too_many_failed_attempts" | "usage_unavailable" | "internal_error";
+            error: "missing_credential" | "invalid_credential" | "invalid_api_key" | "key_revoked" | "key_expired" | "key_inactive" | "insufficient_scope" | "invalid_credentials" | "invalid_session" | "csrf_failed" | "forbidden" | "scope_escalation" | "field_not_allowed" | "invalid_request" | "invalid_json" | "unsupported_media_type" | "payload_too_large" | "not_found" | "method_not_allowed" | "unknown_permission_set" | "idempotency_key_reused" | "idempotency_key_in_use" | "vault_disabled" | "tokens_disabled" | "webhook_target_refused" | "invalid_stripe_signature" | "too_many_failed_attempts" | "usage_unavailable" | "internal_error";
             message: string;
             details?: unknown;
             /** @description With field_not_allowed: the field a keys:manage key may not set as asked */
@@ -748,11 +763,11 @@ export interface components {
             monthly_quota?: number | null;
             /** @description A plan in PLANS (GET /api/plans), whose limits and scopes apply where the key has none of its own; null: no plan. Only an admin token sets it */
             plan?: string | null;
-            scopes?: string[];
+            scopes?: (string | unknown | unknown)[];
             permission_set?: string | null;
             expires_at?: string | null;
             expires_in_days?: number;
-            /** @description Free-form JSON object kept with the key; metadata.byok is read by the gateway and only an admin token sets it */
+            /** @description Free-form JSON object kept with the key, at most 8192 bytes as JSON; metadata.byok is read by the gateway and only an admin token sets it */
             metadata?: {
                 [key: string]: unknown;
             };
@@ -767,9 +782,9 @@ export interface components {
             monthly_quota?: number | null;
             /** @description A plan in PLANS (GET /api/plans), whose limits and scopes apply where the key has none of its own; null: no plan. Only an admin token sets it */
             plan?: string | null;
-            scopes?: string[];
+            scopes?: (string | unknown | unknown)[];
             permission_set?: string | null;
-            /** @description Free-form JSON object kept with the key; metadata.byok is read by the gateway and only an admin token sets it */
+            /** @description Free-form JSON object kept with the key, at most 8192 bytes as JSON; metadata.byok is read by the gateway and only an admin token sets it */
             metadata?: {
                 [key: string]: unknown;
             };
@@ -1187,7 +1202,7 @@ export interface components {
             service: string;
             description?: string | null;
             /** @default 90 */
-            expires_in_days: number;
+            expires_in_days?: number;
             /** @description Path prefixes the token may call; default /<project>/ */
             routes?: string[];
         };
@@ -1314,7 +1329,7 @@ export interface components {
             };
         };
         CreateOperatorCredentialRequest: {
-            provider: unknown;
+            provider: string;
             /** @description What people call this account (e.g. "openai org 2") */
             label: string;
             /** @description The provider credential; write-only, never returned */
@@ -1688,7 +1703,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Unknown permission set, expiry not in the future, both expiry forms, or an Idempotency-Key reused with another request */
+            /** @description Unknown permission set, or an Idempotency-Key reused with another request */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1748,6 +1763,15 @@ export interface operations {
             };
             /** @description The credential may not do this (no keys:manage scope, another user, scopes beyond its own, or field_not_allowed: a field only an admin token sets) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description <x> is a key id: this is that key’s path (Allow: DELETE, PATCH) */
+            405: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1871,6 +1895,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description <x> is not a key id: this is a user’s path (Allow: GET, HEAD) */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     updateKey: {
@@ -1926,6 +1959,15 @@ export interface operations {
             };
             /** @description No such key (or it belongs to another user) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description <x> is not a key id: this is a user’s path (Allow: GET, HEAD) */
+            405: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2099,7 +2141,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description expires_at not in the future, or Idempotency-Key reused */
+            /** @description Idempotency-Key reused */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3701,7 +3743,10 @@ export interface operations {
     receiveStripeWebhook: {
         parameters: {
             query?: never;
-            header?: never;
+            header: {
+                /** @description Stripe’s signature over the raw body; one that does not verify is 400 */
+                "Stripe-Signature": string;
+            };
             path?: never;
             cookie?: never;
         };

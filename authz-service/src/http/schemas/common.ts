@@ -28,6 +28,15 @@ export const description = z.string().max(2000).nullable();
 
 export const KeyIdParams = z.strictObject({ id: keyId });
 export const UserIdParams = z.strictObject({ user_id: userId });
+/**
+ * `/api/keys/<x>` lists user <x>'s keys (GET) and is key <x> for PATCH and DELETE. An <x> shaped
+ * like a key id is the key: GET refuses it (405, pointing at /by-id/) rather than list a user named so.
+ */
+export const KeysOwnerParams = z.strictObject({
+  user_id: userId.refine((v) => !KEY_ID_RE.test(v), 'that is a key id: GET /api/keys/by-id/<id> reads one key'),
+});
+export const KEYS_OWNER_RULE =
+  'A `user_id` shaped like a key id (`key_` and 20 letters or digits) is that key’s path: 405 with Allow: DELETE, PATCH (read one key at /api/keys/by-id/<id>).';
 
 export const instant = z.iso.datetime({ offset: true });
 

@@ -13,19 +13,28 @@ const scope = z
   // A service_route scope without a path would grant nothing: say so rather than store it.
   .refine((s) => !(s === SERVICE_ROUTE_SCOPE || s.startsWith(`${SERVICE_ROUTE_SCOPE}:`)) || s.startsWith(`${SERVICE_ROUTE_SCOPE}:/`), {
     message: `${SERVICE_ROUTE_SCOPE} scopes name a path prefix: ${SERVICE_ROUTE_SCOPE}:/prefix/`,
-  });
+  })
+  .meta({ anyOf: [{ not: { pattern: `^${SERVICE_ROUTE_SCOPE}(:|$)` } }, { pattern: `^${SERVICE_ROUTE_SCOPE}:/` }] });
 const scopes = z
   .array(scope)
   .max(64)
-  .refine((list) => new Set(list).size === list.length, 'scopes must not repeat');
+  .refine((list) => new Set(list).size === list.length, 'scopes must not repeat')
+  .meta({ uniqueItems: true });
 const permissionSetName = z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'permission set names are lower-case letters, digits and _');
 const ratePerMinute = z.number().int().min(1).max(MAX_RATE_PER_MINUTE).nullable();
 const ratePerDay = z.number().int().min(1).max(MAX_RATE_PER_DAY).nullable();
 const futureInstant = z.iso.datetime({ offset: true }).describe('RFC 3339 date-time; must be in the future');
+/** What the schema cannot state (it depends on the clock); the create and extend descriptions say it. */
+export const FUTURE_EXPIRY_RULE = '`expires_at` must be in the future: otherwise 400 invalid_request naming it.';
+/** Permission sets are this deployment's (PERMISSION_SETS), so the shared document cannot list them. */
+export const PERMISSION_SET_RULE =
+  '`permission_set` names one of GET /api/permission-sets (PERMISSION_SETS varies by deployment): otherwise 422 unknown_permission_set.';
 const metadata = z
   .record(z.string().max(64), z.unknown())
   .refine((m) => Buffer.byteLength(JSON.stringify(m)) <= MAX_METADATA_BYTES, `metadata must be at most ${MAX_METADATA_BYTES} bytes of JSON`)
-  .describe('Free-form JSON object kept with the key; metadata.byok is read by the gateway and only an admin token sets it');
+  .describe(
+    `Free-form JSON object kept with the key, at most ${MAX_METADATA_BYTES} bytes as JSON; metadata.byok is read by the gateway and only an admin token sets it`,
+  );
 const stripeCustomerId = z
   .string()
   .regex(/^cus_[A-Za-z0-9]{1,64}$/, 'Stripe customer ids look like cus_…')
@@ -46,21 +55,27 @@ const monthlyQuota = z
   .describe('Cost units per calendar month (UTC); null: no quota. An owner key may lower it, never raise it');
 
 export const CreateKeyBody = named(
-  z.strictObject({
-    user_id: userId,
-    name,
-    description: description.optional(),
-    rate_limit_per_minute: ratePerMinute.optional().describe('Requests per minute; null or absent: DEFAULT_RATE_LIMIT_PER_MINUTE, else unlimited'),
-    rate_limit_per_day: ratePerDay.optional().describe('Requests per day; null or absent: DEFAULT_RATE_LIMIT_PER_DAY, else unlimited'),
-    monthly_quota: monthlyQuota.optional(),
-    plan: plan.optional(),
-    scopes: scopes.optional(),
-    permission_set: permissionSetName.nullable().optional(),
-    expires_at: futureInstant.nullable().optional(),
-    expires_in_days: z.number().int().min(1).max(MAX_EXPIRY_DAYS).optional(),
-    metadata: metadata.optional(),
-    stripe_customer_id: stripeCustomerId.optional(),
-  }),
+  z
+    .strictObject({
+      user_id: userId,
+      name,
+      description: description.optional(),
+      rate_limit_per_minute: ratePerMinute.optional().describe('Requests per minute; null or absent: DEFAULT_RATE_LIMIT_PER_MINUTE, else unlimited'),
+      rate_limit_per_day: ratePerDay.optional().describe('Requests per day; null or absent: DEFAULT_RATE_LIMIT_PER_DAY, else unlimited'),
+      monthly_quota: monthlyQuota.optional(),
+      plan: plan.optional(),
+      scopes: scopes.optional(),
+      permission_set: permissionSetName.nullable().optional(),
+      expires_at: futureInstant.nullable().optional(),
+      expires_in_days: z.number().int().min(1).max(MAX_EXPIRY_DAYS).optional(),
+      metadata: metadata.optional(),
+      stripe_customer_id: stripeCustomerId.optional(),
+    })
+    .refine((b) => b.expires_at === undefined || b.expires_in_days === undefined, {
+      path: ['expires_at'],
+      message: 'give expires_at or expires_in_days, not both',
+    })
+    .meta({ not: { required: ['expires_at', 'expires_in_days'] } }),
   'CreateKeyRequest',
 );
 export type CreateKeyBody = z.output<typeof CreateKeyBody>;
@@ -80,7 +95,8 @@ export const UpdateKeyBody = named(
       stripe_customer_id: stripeCustomerId.optional(),
       is_active: z.boolean().optional().describe('false suspends the key (reversible); revoke is permanent'),
     })
-    .refine((b) => Object.values(b).some((v) => v !== undefined), 'give at least one field to change'),
+    .refine((b) => Object.values(b).some((v) => v !== undefined), 'give at least one field to change')
+    .meta({ minProperties: 1 }),
   'UpdateKeyRequest',
 );
 export type UpdateKeyBody = z.output<typeof UpdateKeyBody>;
@@ -93,7 +109,9 @@ export const ExtendKeyBody = named(
       expires_at: futureInstant.nullable().optional().describe('New expiry; null: never expires'),
       days: z.number().int().min(1).max(MAX_EXPIRY_DAYS).optional().describe('Days added to the current expiry (or to now, if later)'),
     })
-    .refine((b) => (b.expires_at !== undefined) !== (b.days !== undefined), 'give exactly one of expires_at or days'),
+    .refine((b) => (b.expires_at !== undefined) !== (b.days !== undefined), 'give exactly one of expires_at or days')
+    // The only two fields: exactly one of them, in JSON Schema's words.
+    .meta({ minProperties: 1, maxProperties: 1 }),
   'ExtendKeyRequest',
 );
 
@@ -110,12 +128,15 @@ export const RotateKeyBody = named(
   'RotateKeyRequest',
 );
 
+/** A key-list cursor: the last key's created_at in µs since the epoch (16 digits: until 2286) and its id. */
+export const KEY_CURSOR_RE = /^(\d{1,16})\.(key_[0-9A-Za-z]{20})$/;
+
 const booleanQuery = z.enum(['true', 'false']).transform((v) => v === 'true');
 const listQueryFields = {
   active: booleanQuery.optional().describe('true: only active keys; false: only revoked, suspended or expired ones'),
   expiring_within_days: z.coerce.number().int().min(1).max(MAX_EXPIRY_DAYS).optional().describe('Only keys that expire within this many days'),
   limit: z.coerce.number().int().min(1).max(100).default(50),
-  cursor: z.string().max(200).optional().describe('next_cursor of the previous page'),
+  cursor: z.string().regex(KEY_CURSOR_RE, 'not a cursor this API returned').optional().describe('next_cursor of the previous page'),
 };
 export const UserKeysQuery = z.strictObject(listQueryFields);
 export const AllKeysQuery = z.strictObject({

@@ -22,7 +22,11 @@ export const TokenListQuery = z.strictObject({
     .enum(['true', 'false'])
     .transform((v) => v === 'true')
     .optional(),
-  unused_days: z.coerce.number().int().min(0).max(3650).optional().describe('Only tokens not used for this many days (never used counts)'),
+  // Number('') is 0, a valid value here: an empty ?unused_days= is refused, not read as 0.
+  unused_days: z
+    .preprocess((v) => (v === '' ? Number.NaN : v), z.coerce.number().int().min(0).max(3650))
+    .optional()
+    .describe('Only tokens not used for this many days (never used counts)'),
   project: projectOrService.optional(),
 });
 export const RevokeTokenBody = named(z.strictObject({ reason: z.string().max(500).optional() }), 'RevokeTokenRequest');

@@ -1,14 +1,43 @@
 import { z } from 'zod';
+import { resolveUsageRange, UsageRangeError } from '@tollgate/usage-model';
 import { instant, named } from './common.js';
 
 // --- Usage (issue: billing) ---------------------------------------------------------------
 
+// At most 11 digits of Unix seconds (year 5138) and four-digit ISO years: every answer's
+// instants stay RFC 3339 date-times.
 const usageTime = z
   .string()
-  .regex(/^(\d{1,12}|\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?)$/, 'an ISO 8601 time or Unix seconds')
+  .regex(
+    /^(\d{1,11}|\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,9})?)?(Z|[+-]([01]\d|2[0-3]):?[0-5]\d)?)?)$/,
+    'an ISO 8601 time or Unix seconds',
+  )
   .describe('ISO 8601 time or Unix seconds; rounded to whole UTC hours');
-export const UsageQuery = z.strictObject({ from: usageTime.optional(), to: usageTime.optional() });
-export const KeyUsageQuery = UsageQuery.extend({ granularity: z.enum(['hour', 'day']).default('day') });
+/** from/to alone, for query schemas to extend; routes take them refined by withUsageRange. */
+export const UsageRangeFields = z.strictObject({ from: usageTime.optional(), to: usageTime.optional() });
+
+/** What the query schema cannot say in OpenAPI; each usage read's description repeats it. */
+export const USAGE_RANGE_RULE =
+  'Range rules the schema cannot express (a 400 invalid_request naming the field): `from` must be before `to`; the range may span at most 400 days; it must end by 9999-12-31. Default: the 30 days before `to` (or now).';
+const LAST_USAGE_INSTANT = Date.UTC(9999, 11, 31);
+
+/** Checks the range as the reads will (usage-model's resolveUsageRange), so a bad one names its field. */
+export function withUsageRange<T extends z.ZodObject>(schema: T): T {
+  return schema.superRefine((query, ctx) => {
+    const range = query as { from?: string; to?: string };
+    try {
+      if (resolveUsageRange(range).to.getTime() > LAST_USAGE_INSTANT) {
+        ctx.addIssue({ code: 'custom', path: ['to'], message: 'the range must end by 9999-12-31' });
+      }
+    } catch (err) {
+      if (!(err instanceof UsageRangeError)) throw err;
+      ctx.addIssue({ code: 'custom', path: [err.message.startsWith('to ') ? 'to' : 'from'], message: err.message });
+    }
+  });
+}
+export const UsageQuery = withUsageRange(UsageRangeFields);
+export const KeyUsageQuery = withUsageRange(UsageRangeFields.extend({ granularity: z.enum(['hour', 'day']).default('day') }));
+
 const usageTotals = {
   total_requests: z.number().int().describe('Every logged request with this identity, the gateway’s own refusals included'),
   billable_requests: z.number().int().describe('What billing charges: never a request the gateway refused'),
