@@ -510,6 +510,7 @@ describe('validation: clear 4xx JSON and nothing written', () => {
       expect(res.status, JSON.stringify(body)).toBe(400);
       expect(res.body).toMatchObject({ error: 'invalid_request', details: [expect.objectContaining({ field: 'body.expires_at' })] });
     }
+    expect(await tableCounts(api.deps)).toEqual(before);
     const { id } = (await create('user123', {})).body;
     const mid = await tableCounts(api.deps);
     const extend = await api.call('POST', `/api/keys/${id}/extend`, { body: { expires_at: '2001-01-01T00:00:00Z' } });

@@ -1,4 +1,3 @@
-import { HttpError } from '@tollgate/common';
 import { generateKey } from '../domain/key-format.js';
 import { effectiveScopes } from '../domain/scopes.js';
 import type { KeyListFilter, KeyPatch } from '../stores/key-store.js';
