@@ -136,6 +136,7 @@ const EXPECTED: Record<string, Record<Route, Cell>> = {
     reportsCase: 'up',
     internal: '403 service_token_required',
     internalCase: '403 service_token_required',
+    provider: '400 provider_credential_missing',
   }),
   // A plan's `*` grants no service_route, as a key's does not: the operator's grant is bounded too.
   serviceRouteKeyOnStarPlan: row('403 service_token_required', fullAccess),
