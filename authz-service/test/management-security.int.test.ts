@@ -362,6 +362,9 @@ async function world(): Promise<World> {
   await api.deps.vault.set(ALICE, 'daily', `daily_${randomBytes(8).toString('hex')}`, 'admin');
   const { record } = await issueServiceToken(api.deps, { project: 'suite', service: 'worker', expiresInDays: 30, createdBy: 'admin' });
   const operator = await api.deps.operatorCredentials.create('daily', 'suite', `daily_op_${randomBytes(8).toString('hex')}`, 'admin');
+  // One endpoint per world: endpoints left by earlier cells would each get a delivery for every key
+  // later created, and the tables every cell snapshots would grow with the square of the cells.
+  await api.deps.pool.query('delete from webhook_endpoints');
   const hooks = new WebhookEndpointService(api.deps.pool, api.deps.vault.envelope, false);
   const { endpoint } = await hooks.create({ url: 'https://hooks.example.com/world', events: ['key.created'], description: null, enabled: true }, 'admin');
   await enqueueWebhook(api.deps.pool, 'key.created', { key_id: target.key.id, user_id: ALICE });
