@@ -272,7 +272,7 @@ describe('master-key rotation (VAULT_MASTER_KEYS) with operator credentials', ()
       rewrapped: 2,
       failed: 0,
       master_key_id: 'mk2',
-      by_table: { provider_keys: { rewrapped: 1, failed: 0 }, operator_credentials: { rewrapped: 1, failed: 0 } },
+      by_table: { provider_keys: { rewrapped: 1, failed: 0 }, operator_credentials: { rewrapped: 1, failed: 0 }, webhook_secrets: { rewrapped: 0, failed: 0 } },
     });
     const rows = await both.deps.pool.query('select id, master_key_id from operator_credentials');
     expect(rows.rows).toEqual([{ id: created.body.id, master_key_id: 'mk2' }]);

@@ -352,6 +352,56 @@ describe('secrets and endpoint changes', () => {
   });
 });
 
+describe('master key rotation', () => {
+  it('vault rewrap moves signing secrets, a previous one in its grace too; a new-key-only process then signs with both', async () => {
+    const e = await endpoint(['key.created']);
+    const rotated = (await manage('POST', `/api/webhook-endpoints/${e.id}/rotate-secret`, { grace_seconds: 3600 })).body;
+    const lapsed = await endpoint(['key.revoked']);
+    await manage('POST', `/api/webhook-endpoints/${lapsed.id}/rotate-secret`, { grace_seconds: 3600 });
+    // The second endpoint's grace is over: its previous secret never signs again.
+    await gw.authz.deps.pool.query(`update webhook_endpoints set previous_secret_expires_at = now() - interval '1 second' where id = $1`, [lapsed.id]);
+
+    const mk2 = `mk2:${randomBytes(32).toString('base64')}`;
+    await gw.authz.webhooks.stop();
+    const both = await startTestAuthz(gw.env, { ...CONFIG, VAULT_MASTER_KEYS: `${mk2},${CONFIG.VAULT_MASTER_KEYS}` });
+    try {
+      const call = (path: string) =>
+        fetch(`http://127.0.0.1:${both.httpPort}${path}`, { method: 'POST', headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } });
+      const answer = await (await call('/api/vault/rewrap')).json();
+      // e: current and previous; lapsed: current only (its expired previous secret is dropped).
+      expect(answer.by_table.webhook_secrets).toEqual({ rewrapped: 3, failed: 0 });
+      expect(answer.master_key_id).toBe('mk2');
+      expect((await (await call('/api/vault/rewrap')).json()).by_table.webhook_secrets).toEqual({ rewrapped: 0, failed: 0 });
+      expect(both.lines.join('')).not.toContain(rotated.secret);
+    } finally {
+      await both.stop();
+    }
+    const rows = await gw.authz.deps.pool.query(
+      `select id, master_key_id, previous_master_key_id, previous_wrapped_dek is null as dropped from webhook_endpoints where id = any($1) order by id`,
+      [[e.id, lapsed.id]],
+    );
+    expect(rows.rows).toEqual(
+      [
+        { id: e.id, master_key_id: 'mk2', previous_master_key_id: 'mk2', dropped: false },
+        { id: lapsed.id, master_key_id: 'mk2', previous_master_key_id: null, dropped: true },
+      ].sort((a, b) => a.id.localeCompare(b.id)),
+    );
+
+    // The old master key can go: a process holding only mk2 signs with the new and the previous secret.
+    const newOnly = await startTestAuthz(gw.env, { ...CONFIG, VAULT_MASTER_KEYS: mk2 });
+    try {
+      const k = (await manage('POST', '/api/keys', { user_id: 'hook-rewrap', name: 'after rewrap' })).body;
+      const [d] = await receivedFor(ofType('key.created', (data) => data.key_id === k.id));
+      expect(verified(d!, rotated.secret).data.key_id).toBe(k.id);
+      expect(verified(d!, e.secret).data.key_id).toBe(k.id);
+    } finally {
+      await newOnly.stop();
+    }
+    await deleteEndpoint(e.id);
+    await deleteEndpoint(lapsed.id);
+  });
+});
+
 describe('restarts', () => {
   it('a delivery queued while no process sends survives the restart and is sent by the next one', async () => {
     const e = await endpoint(['key.created']);

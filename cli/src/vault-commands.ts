@@ -80,18 +80,18 @@ export function registerVaultCommands(program: Command, ctx: CommandContext): vo
     });
   vault
     .command('rewrap')
-    .description('move every stored credential, users’ and operator’s, to the newest master key (admin token)')
+    .description('move every sealed secret (users’ and operator’s credentials, webhook signing secrets) to the newest master key (admin token)')
     .action(async () => {
       const api = ctx.client();
       const r = await api.call(api.sdk.POST('/api/vault/rewrap'));
-      const { provider_keys: users, operator_credentials: operator } = r.by_table;
+      const { provider_keys: users, operator_credentials: operator, webhook_secrets: webhooks } = r.by_table;
       ctx.print(
         r,
         () =>
-          `Rewrapped ${r.rewrapped} credential(s) to ${r.master_key_id} (${users.rewrapped} users’, ${operator.rewrapped} operator); ` +
+          `Rewrapped ${r.rewrapped} secret(s) to ${r.master_key_id} (${users.rewrapped} users’, ${operator.rewrapped} operator, ${webhooks.rewrapped} webhook); ` +
           `${r.failed} could not be (see the service log).`,
       );
-      if (r.failed > 0) throw new CliError(EXIT.apiError, `${r.failed} credential(s) could not be rewrapped`);
+      if (r.failed > 0) throw new CliError(EXIT.apiError, `${r.failed} secret(s) could not be rewrapped`);
     });
 
   const operator = vault

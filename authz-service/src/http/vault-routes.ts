@@ -2,6 +2,7 @@ import { HttpError } from '@tollgate/common';
 import type { ServiceDeps } from '../deps.js';
 import { AuditStore } from '../stores/audit-store.js';
 import { VaultDisabledError } from '../vault/vault-service.js';
+import { rewrapWebhookSecrets } from '../webhooks/secret-rewrap.js';
 import type { ProviderKeyMeta } from '../vault/vault-store.js';
 import { actorLabel, assertMayActFor } from './auth.js';
 import { notFound } from './errors.js';
@@ -96,19 +97,21 @@ export function vaultRoutes(deps: ServiceDeps): RouteSpec[] {
       url: '/api/vault/rewrap',
       operationId: 'rewrapVault',
       tag: TAG,
-      summary: 'Move every stored credential, users’ and operator’s, to the newest master key (admin only)',
+      summary: 'Move every sealed secret (users’ and operator’s credentials, webhook signing secrets) to the newest master key (admin only)',
       responses: { 200: { description: 'How many were moved, and how many could not be', schema: RewrapResult }, ...common },
       handler: async ({ actor }) => {
         if (actor.kind !== 'admin') throw new HttpError(403, 'forbidden', 'Rewrapping the vault needs an admin token');
-        // One rotation covers both tables: they are sealed by the same VAULT_MASTER_KEYS, so the
-        // old key can be dropped only once neither has a row under it.
+        // One rotation covers every sealed table: they are sealed by the same VAULT_MASTER_KEYS,
+        // so the old key can be dropped only once none has a row under it.
         const byTable = await vaultCall(async () => ({
           provider_keys: await deps.vault.rewrap(),
           operator_credentials: await deps.operatorCredentials.rewrap(),
+          webhook_secrets: await rewrapWebhookSecrets(deps.pool, deps.vault.envelope!, deps.logger),
         }));
+        const counts = Object.values(byTable);
         const result = {
-          rewrapped: byTable.provider_keys.rewrapped + byTable.operator_credentials.rewrapped,
-          failed: byTable.provider_keys.failed + byTable.operator_credentials.failed,
+          rewrapped: counts.reduce((n, c) => n + c.rewrapped, 0),
+          failed: counts.reduce((n, c) => n + c.failed, 0),
           master_key_id: deps.vault.envelope!.currentKeyId,
           by_table: byTable,
         };

@@ -138,6 +138,11 @@ export class Envelope {
     return this.rewrapBound(sealed, operatorBindingOf(credentialId, provider));
   }
 
+  /** The same for a webhook endpoint's signing secret, under the endpoint's binding. */
+  rewrapWebhook(sealed: SealedSecret, endpointId: string): SealedSecret {
+    return this.rewrapBound(sealed, webhookBindingOf(endpointId));
+  }
+
   private rewrapBound(sealed: SealedSecret, aad: Buffer): SealedSecret {
     if (sealed.masterKeyId === this.currentKeyId) return sealed;
     const master = this.byId.get(sealed.masterKeyId);

@@ -63,6 +63,13 @@ function toSealed(r: Row): SealedWebhookEndpoint {
   };
 }
 
+/** One of an endpoint's two seals, as a rewrap walks them. */
+export interface EndpointSeal {
+  id: string;
+  slot: 'current' | 'previous';
+  sealed: SealedSecret;
+}
+
 export interface EndpointChanges {
   url?: string;
   description?: string | null;
@@ -129,6 +136,45 @@ export class WebhookEndpointStore {
       [id, secret.masterKeyId, secret.wrappedDek, secret.ciphertext, previousUntil],
     );
     return r.rows[0] ? toEndpoint(r.rows[0]) : null;
+  }
+
+  /** Seals not under `masterKeyId`: current secrets, and previous ones still inside their grace. */
+  async sealsNotUnder(masterKeyId: string, limit: number, db: Queryable = this.pool): Promise<EndpointSeal[]> {
+    const r = await db.query<{ id: string; slot: 'current' | 'previous'; master_key_id: string; wrapped_dek: Buffer; ciphertext: Buffer }>(
+      `select id, 'current' as slot, master_key_id, wrapped_dek, ciphertext from webhook_endpoints where master_key_id <> $1
+       union all
+       select id, 'previous', previous_master_key_id, previous_wrapped_dek, previous_ciphertext from webhook_endpoints
+        where previous_master_key_id <> $1 and previous_secret_expires_at > now()
+       order by id, slot limit $2`,
+      [masterKeyId, limit],
+    );
+    return r.rows.map((row) => ({
+      id: row.id,
+      slot: row.slot,
+      sealed: { masterKeyId: row.master_key_id, wrappedDek: row.wrapped_dek, ciphertext: row.ciphertext },
+    }));
+  }
+
+  /** A new wrapped data key for one seal, only if nobody replaced it meanwhile (compare-and-swap). */
+  async replaceSeal(seal: EndpointSeal, to: SealedSecret, db: Queryable = this.pool): Promise<boolean> {
+    const prefix = seal.slot === 'current' ? '' : 'previous_';
+    const r = await db.query(
+      `update webhook_endpoints set ${prefix}master_key_id = $2, ${prefix}wrapped_dek = $3 where id = $1 and ${prefix}wrapped_dek = $4`,
+      [seal.id, to.masterKeyId, to.wrappedDek, seal.sealed.wrappedDek],
+    );
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  /**
+   * Forgets previous secrets whose grace is over: they never sign again, and left in place they
+   * would keep a retired master key in use. The expiry date stays, as the record of the rotation.
+   */
+  async dropExpiredPreviousSecrets(db: Queryable = this.pool): Promise<number> {
+    const r = await db.query(
+      `update webhook_endpoints set previous_master_key_id = null, previous_wrapped_dek = null, previous_ciphertext = null
+        where previous_master_key_id is not null and previous_secret_expires_at <= now()`,
+    );
+    return r.rowCount ?? 0;
   }
 
   async delete(id: string, db: Queryable = this.pool): Promise<WebhookEndpoint | null> {

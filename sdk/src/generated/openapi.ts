@@ -407,7 +407,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Move every stored credential, users’ and operator’s, to the newest master key (admin only) */
+        /** Move every sealed secret (users’ and operator’s credentials, webhook signing secrets) to the newest master key (admin only) */
         post: operations["rewrapVault"];
         delete?: never;
         options?: never;
@@ -1316,13 +1316,17 @@ export interface components {
             rewrapped: number;
             failed: number;
             master_key_id: string;
-            /** @description The totals split into users’ credentials and the operator’s */
+            /** @description The totals split into users’ credentials, the operator’s, and webhook signing secrets (a previous secret in its grace counts on its own) */
             by_table: {
                 provider_keys: {
                     rewrapped: number;
                     failed: number;
                 };
                 operator_credentials: {
+                    rewrapped: number;
+                    failed: number;
+                };
+                webhook_secrets: {
                     rewrapped: number;
                     failed: number;
                 };

@@ -39,9 +39,9 @@ export const RewrapResult = named(
     ...rewrapCounts,
     master_key_id: z.string(),
     by_table: z
-      .object({ provider_keys: z.object(rewrapCounts), operator_credentials: z.object(rewrapCounts) })
-      .describe('The totals split into users’ credentials and the operator’s'),
+      .object({ provider_keys: z.object(rewrapCounts), operator_credentials: z.object(rewrapCounts), webhook_secrets: z.object(rewrapCounts) })
+      .describe('The totals split into users’ credentials, the operator’s, and webhook signing secrets (a previous secret in its grace counts on its own)'),
   }),
   'RewrapResult',
-  'Counts of both sealed-secret tables: rewrapped (moved to master_key_id) and failed (logged; they stay under their old key)',
+  'Counts of every sealed-secret table: rewrapped (moved to master_key_id) and failed (logged; they stay under their old key)',
 );
