@@ -258,11 +258,21 @@ describe('an operator credential its provider rejects', () => {
     // The rejected request is on record against the credential that served it.
     const rejected = await billing.pool.query('select * from operator_credential_statuses where operator_credential_id = $1', [b.body.id]);
     expect(rejected.rows).toEqual([expect.objectContaining({ status: 401, requests: '1' })]);
+    // The operator sees which one is out, and why, in the list.
+    const rotation = async () =>
+      Object.fromEntries(
+        (await call('GET', '/api/operator-credentials')).body.data.map((c: any) => [c.label, { in_rotation: c.in_rotation, rejected: c.rejected }]),
+      );
+    expect(await rotation()).toMatchObject({
+      good: { in_rotation: true, rejected: null },
+      bad: { in_rotation: false, rejected: { status: 401, last_seen_at: expect.any(String) } },
+    });
 
     // Rotated to a secret the provider accepts: back in rotation, both used in turn again.
     const fixed = secret('op_exa_fixed');
     expect((await call('PUT', `/api/operator-credentials/${b.body.id}`, { secret: fixed })).status).toBe(200);
     await waitUntil('back in rotation', async () => (await outOfRotation()) === 0, 10_000);
+    expect((await rotation()).bad).toEqual({ in_rotation: true, rejected: null });
     await sleep(200);
     const seen = new Set<string>();
     for (let i = 0; i < 4; i++) {

@@ -32,8 +32,16 @@ function secretOf(o: { secretEnv?: string; secret?: string }, env: NodeJS.Proces
 function operatorTable(list: OperatorCredential[]): string {
   if (list.length === 0) return 'No operator credentials.';
   return table(
-    ['ID', 'PROVIDER', 'LABEL', 'FINGERPRINT', 'MASTER KEY', 'UPDATED'],
-    list.map((c) => [c.id, c.provider, c.label, c.fingerprint, c.master_key_id, minute(c.updated_at)]),
+    ['ID', 'PROVIDER', 'LABEL', 'FINGERPRINT', 'MASTER KEY', 'UPDATED', 'ROTATION'],
+    list.map((c) => [
+      c.id,
+      c.provider,
+      c.label,
+      c.fingerprint,
+      c.master_key_id,
+      minute(c.updated_at),
+      c.rejected ? `out (${c.rejected.status} at ${minute(c.rejected.last_seen_at)})` : 'in',
+    ]),
   );
 }
 

@@ -232,7 +232,8 @@ describe('tollgate tokens, vault, usage', () => {
     expect(other).toMatchObject({ object: 'operator_credential', provider: 'daily', label: 'd' });
 
     const list = await tollgateInProcess(['vault', 'operator', 'list']);
-    expect(list.stdout).toMatch(/ID\s.*PROVIDER\s.*LABEL\s.*FINGERPRINT/);
+    expect(list.stdout).toMatch(/ID\s.*PROVIDER\s.*LABEL\s.*FINGERPRINT.*ROTATION/);
+    expect(list.stdout).toMatch(new RegExp(`${id}.*│ in +│$`, 'm'));
     expect(list.stdout).toContain(id!);
     const onlyOpenai = JSON.parse((await tollgateInProcess(['--json', 'vault', 'operator', 'list', '--provider', 'OPENAI'])).stdout);
     expect(onlyOpenai.data.map((c: { id: string }) => c.id)).toEqual([id]);

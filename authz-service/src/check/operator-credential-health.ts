@@ -13,12 +13,34 @@ export interface OperatorCredentialHealthOptions {
 
 const UNDEFINED_TABLE = '42P01';
 
-interface OutOfRotation {
+export interface OutOfRotation {
   provider: string;
   status: number;
   /** The latest rejected request's start: a credential updated (rotated) after it is back in. */
   rejectedAt: Date;
 }
+
+/**
+ * The credentials out of rotation: those answered with a rejecting status after their last
+ * update. One rule for the Check's in-memory state and for what the management API shows.
+ */
+export async function readOutOfRotation(
+  pool: pg.Pool,
+  rejectStatuses: readonly number[],
+  credentials: ReadonlyMap<string, { provider: string; updatedAt: Date }>,
+): Promise<Map<string, OutOfRotation>> {
+  const out = new Map<string, OutOfRotation>();
+  if (credentials.size === 0) return out;
+  for (const r of await readOperatorCredentialRejections(pool, rejectStatuses)) {
+    const c = credentials.get(r.operator_credential_id);
+    if (c && r.last_seen_at.getTime() > c.updatedAt.getTime())
+      out.set(r.operator_credential_id, { provider: c.provider, status: r.status, rejectedAt: r.last_seen_at });
+  }
+  return out;
+}
+
+/** Whether an error means the usage tables are not there (billing-sidecar not migrated). */
+export const isMissingTable = (err: unknown): boolean => (err as { code?: string }).code === UNDEFINED_TABLE;
 
 /**
  * Which operator credentials their provider rejected (docs/vault.md, "Rejected operator
@@ -68,7 +90,7 @@ export class OperatorCredentialHealth {
     this.running ??= this.read()
       .catch((err: unknown) => {
         // Without billing-sidecar (whose migrations make the table) there is nothing to read.
-        if ((err as { code?: string }).code === UNDEFINED_TABLE) {
+        if (isMissingTable(err)) {
           if (!this.tablesMissingLogged)
             this.logger.info('no usage tables (billing-sidecar not migrated): operator credentials are not checked for rejections');
           this.tablesMissingLogged = true;
@@ -81,14 +103,8 @@ export class OperatorCredentialHealth {
   }
 
   private async read(): Promise<void> {
-    const rejections = await readOperatorCredentialRejections(this.pool, this.opts.rejectStatuses);
-    if (rejections.length === 0 && this.out.size === 0) return;
     const credentials = new Map((await this.store.list()).map((c) => [c.id, c]));
-    const next = new Map<string, OutOfRotation>();
-    for (const r of rejections) {
-      const c = credentials.get(r.operator_credential_id);
-      if (c && r.last_seen_at.getTime() > c.updatedAt.getTime()) next.set(c.id, { provider: c.provider, status: r.status, rejectedAt: r.last_seen_at });
-    }
+    const next = await readOutOfRotation(this.pool, this.opts.rejectStatuses, credentials);
     for (const [id, o] of next) {
       if (this.out.has(id)) continue;
       this.metrics.rejected.inc({ provider: o.provider, credential_id: id, status: String(o.status) });

@@ -1,4 +1,5 @@
 import { HttpError } from '@tollgate/common';
+import { isMissingTable, type OutOfRotation, readOutOfRotation } from '../check/operator-credential-health.js';
 import type { ServiceDeps } from '../deps.js';
 import type { OperatorCredentialMeta } from '../vault/operator-credential-store.js';
 import { actorLabel, type Actor } from './auth.js';
@@ -24,7 +25,8 @@ const common = {
 };
 const TAG = 'operator credentials';
 
-function metaJson(m: OperatorCredentialMeta) {
+/** A credential just stored or rotated is in rotation until its provider rejects it again. */
+function metaJson(m: OperatorCredentialMeta, out?: OutOfRotation) {
   return {
     object: 'operator_credential' as const,
     id: m.id,
@@ -34,6 +36,8 @@ function metaJson(m: OperatorCredentialMeta) {
     master_key_id: m.masterKeyId,
     created_at: m.createdAt.toISOString(),
     updated_at: m.updatedAt.toISOString(),
+    in_rotation: out === undefined,
+    rejected: out ? { status: out.status, last_seen_at: out.rejectedAt.toISOString() } : null,
   };
 }
 
@@ -66,11 +70,19 @@ export function operatorCredentialRoutes(deps: ServiceDeps): RouteSpec[] {
       url: '/api/operator-credentials',
       operationId: 'listOperatorCredentials',
       tag: TAG,
-      summary: 'List the operator credentials (metadata only; admin only)',
+      summary: 'List the operator credentials (metadata and whether each is in rotation; admin only)',
       responses: { 200: { description: 'Metadata of each operator credential', schema: OperatorCredentialList }, ...common },
       handler: async ({ actor }) => {
         adminOnly(actor);
-        return { status: 200, body: { object: 'list', data: (await svc().list()).map(metaJson) } };
+        const list = await svc().list();
+        const out = await readOutOfRotation(deps.pool, deps.config.OPERATOR_CREDENTIAL_REJECT_STATUSES, new Map(list.map((c) => [c.id, c]))).catch(
+          (err: unknown) => {
+            // Without billing-sidecar's usage tables nothing records rejections: all are in rotation.
+            if (isMissingTable(err)) return new Map<string, OutOfRotation>();
+            throw err;
+          },
+        );
+        return { status: 200, body: { object: 'list', data: list.map((c) => metaJson(c, out.get(c.id))) } };
       },
     }),
     defineRoute({

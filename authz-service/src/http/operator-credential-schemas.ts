@@ -21,6 +21,13 @@ export const OperatorCredential = named(
     master_key_id: z.string(),
     created_at: instant,
     updated_at: instant,
+    in_rotation: z
+      .boolean()
+      .describe('false once its provider answered a status in OPERATOR_CREDENTIAL_REJECT_STATUSES after its last update; rotating it puts it back'),
+    rejected: z
+      .object({ status: z.number().int(), last_seen_at: instant })
+      .nullable()
+      .describe('The rejecting status and when it was last seen, while out of rotation; null otherwise'),
   }),
   'OperatorCredential',
   'An operator-owned provider credential: metadata only, never the secret',

@@ -544,7 +544,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List the operator credentials (metadata only; admin only) */
+        /** List the operator credentials (metadata and whether each is in rotation; admin only) */
         get: operations["listOperatorCredentials"];
         put?: never;
         /**
@@ -1358,6 +1358,14 @@ export interface components {
             created_at: string;
             /** Format: date-time */
             updated_at: string;
+            /** @description false once its provider answered a status in OPERATOR_CREDENTIAL_REJECT_STATUSES after its last update; rotating it puts it back */
+            in_rotation: boolean;
+            /** @description The rejecting status and when it was last seen, while out of rotation; null otherwise */
+            rejected: {
+                status: number;
+                /** Format: date-time */
+                last_seen_at: string;
+            } | null;
         };
         OperatorCredentialList: {
             /** @constant */
