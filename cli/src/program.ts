@@ -19,12 +19,6 @@ interface GlobalOptions {
   json?: boolean;
 }
 
-interface KeyList {
-  data: KeyRecord[];
-  has_more: boolean;
-  next_cursor: string | null;
-}
-
 /**
  * A rate limit, or "none" to clear it (the server's default then applies). Kept as the word
  * until the request is built: commander replaces a parser's null with a default of its own.
@@ -55,6 +49,7 @@ function booleanWord(raw: string): boolean {
 type CreateKeyRequest = Schemas['CreateKeyRequest'];
 type UpdateKeyRequest = Schemas['UpdateKeyRequest'];
 type ExtendKeyRequest = Schemas['ExtendKeyRequest'];
+type KeyList = Schemas['KeyList'];
 
 export interface RunEnvironment {
   env: NodeJS.ProcessEnv;
