@@ -18,22 +18,11 @@ export interface GatewayToken {
   revokedReason: string | null;
 }
 
-interface Row {
-  jti: string;
-  project: string;
-  service: string;
-  description: string | null;
-  routes: string[];
-  kid: string;
-  created_at: Date;
-  created_by: string | null;
-  expires_at: Date;
-  last_used_at: Date | null;
-  is_active: boolean;
-  revoked_at: Date | null;
-  revoked_by: string | null;
-  revoked_reason: string | null;
-}
+/** `createdAt` → `created_at`: the columns are the fields' snake_case names. */
+type SnakeCase<S extends string> = S extends `${infer H}${infer T}` ? `${H extends Lowercase<H> ? H : `_${Lowercase<H>}`}${SnakeCase<T>}` : S;
+
+/** A gateway_tokens row as pg returns it: GatewayToken's fields under their column names. */
+type Row = { [K in keyof GatewayToken as SnakeCase<K>]: GatewayToken[K] };
 
 const rowToToken = (r: Row): GatewayToken => ({
   jti: r.jti,
