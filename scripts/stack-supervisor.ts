@@ -12,12 +12,11 @@ import {
   renderSdsConfig,
   RestartBackoff,
   ensureDatabase,
-  httpOk,
   startEnvoy,
   startPostgres,
-  startProcess,
+  startNodeService,
   startRedis,
-  waitFor,
+  waitForLive,
   type ManagedProcess,
 } from '@tollgate/devstack';
 import { LOGS, READY, RUN, STACK, SUPERVISOR_PID, external, hasService, ports, restartPolicy } from './stack-config.js';
@@ -237,33 +236,27 @@ export async function supervise(): Promise<void> {
       ENVOY_ACCESS_LOG_PATH: join(STACK, 'envoy', 'access.log'),
       ENVOY_ADMIN_URL: `http://127.0.0.1:${ports.envoyAdmin}`,
     };
-    const startService = async (pkg: string, health: string) => {
+    const startService = async (pkg: string, port: number) => {
       console.log(`stack: starting ${pkg}`);
       await add(pkg, async (output, onSpawn) => {
-        const proc = startProcess({
+        const proc = startNodeService({
           name: pkg,
-          command: process.execPath,
+          pkg,
           // The sidecar's heap is capped so its RSS stays inside its budget (docs/benchmarks.md).
-          args: [
-            ...(pkg === 'billing-sidecar' ? ['--max-old-space-size=128'] : []),
-            '--conditions=source',
-            '--import',
-            'tsx',
-            join(REPO_ROOT, pkg, 'src', 'main.ts'),
-          ],
+          nodeFlags: pkg === 'billing-sidecar' ? ['--max-old-space-size=128'] : [],
           cwd: join(REPO_ROOT, pkg),
           env: serviceEnv,
           output,
           onSpawn,
         });
-        await waitFor(pkg, () => httpOk(health), { child: proc, timeoutMs: 60_000 });
+        await waitForLive(proc, `http://127.0.0.1:${port}`);
       });
     };
-    await startService('backend-hello', `http://127.0.0.1:${ports.backend}/health/live`);
+    await startService('backend-hello', ports.backend);
     const authz = hasService('authz-service');
     const billing = hasService('billing-sidecar');
-    if (authz) await startService('authz-service', `http://127.0.0.1:${ports.authzHttp}/health/live`);
-    if (billing) await startService('billing-sidecar', `http://127.0.0.1:${ports.billingHttp}/health/live`);
+    if (authz) await startService('authz-service', ports.authzHttp);
+    if (billing) await startService('billing-sidecar', ports.billingHttp);
     console.log(`stack: starting envoy on 127.0.0.1:${ports.envoy}${authz ? '' : ' (ext_authz off: authz-service not built yet)'}`);
     const tls = createLocalTls(join(STACK, 'tls'));
     const sdsPath = join(STACK, 'envoy', 'public-tls-sds.yaml');
