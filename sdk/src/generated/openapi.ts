@@ -925,6 +925,22 @@ export interface components {
                 builtin: boolean;
             }[];
         };
+        AuditEvent: {
+            id: string;
+            /** Format: date-time */
+            at: string;
+            actor: string;
+            action: string;
+            key_id: string | null;
+            user_id: string | null;
+            details: {
+                [key: string]: unknown;
+            };
+        };
+        AuditEventList: {
+            data: components["schemas"]["AuditEvent"][];
+            next_cursor: string | null;
+        };
         UsageBySource: {
             /** @description The provider the requests were for; null: not a provider route */
             provider: string | null;
@@ -1080,46 +1096,6 @@ export interface components {
                 billable_cost_units: number;
             }[];
         };
-        BillingStatus: {
-            pending_events: number;
-            oldest_pending_at: string | null;
-            parked_events: {
-                identifier: string;
-                stripe_customer_id: string;
-                value: number;
-                /** Format: date-time */
-                window_start: string;
-                status: number | null;
-                error: string | null;
-            }[];
-            /** @description The latest meter alerts Stripe sent to POST /webhooks/stripe (at most 20, newest first) */
-            meter_errors: {
-                event_id: string;
-                /** @description v1.billing.meter.error_report_triggered or v1.billing.meter.no_meter_found */
-                type: string;
-                /** Format: date-time */
-                at: string;
-                meter_id: string | null;
-                /** @description Stripe’s developer message summary, when the event carried one */
-                summary: string | null;
-            }[];
-        };
-        AuditEvent: {
-            id: string;
-            /** Format: date-time */
-            at: string;
-            actor: string;
-            action: string;
-            key_id: string | null;
-            user_id: string | null;
-            details: {
-                [key: string]: unknown;
-            };
-        };
-        AuditEventList: {
-            data: components["schemas"]["AuditEvent"][];
-            next_cursor: string | null;
-        };
         OutcomeCounts: {
             /** @description 2xx and 3xx */
             allowed: number;
@@ -1257,6 +1233,30 @@ export interface components {
             /** @constant */
             object: "list";
             data: components["schemas"]["ServiceToken"][];
+        };
+        BillingStatus: {
+            pending_events: number;
+            oldest_pending_at: string | null;
+            parked_events: {
+                identifier: string;
+                stripe_customer_id: string;
+                value: number;
+                /** Format: date-time */
+                window_start: string;
+                status: number | null;
+                error: string | null;
+            }[];
+            /** @description The latest meter alerts Stripe sent to POST /webhooks/stripe (at most 20, newest first) */
+            meter_errors: {
+                event_id: string;
+                /** @description v1.billing.meter.error_report_triggered or v1.billing.meter.no_meter_found */
+                type: string;
+                /** Format: date-time */
+                at: string;
+                meter_id: string | null;
+                /** @description Stripe’s developer message summary, when the event carried one */
+                summary: string | null;
+            }[];
         };
         CreateSessionRequest: {
             /** @description An admin token, or a Tollgate key with the keys:manage scope */
