@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { Queryable } from './key-store.js';
+import type { RowOf } from './row-of.js';
 
 export interface GatewayToken {
   jti: string;
@@ -18,11 +19,7 @@ export interface GatewayToken {
   revokedReason: string | null;
 }
 
-/** `createdAt` → `created_at`: the columns are the fields' snake_case names. */
-type SnakeCase<S extends string> = S extends `${infer H}${infer T}` ? `${H extends Lowercase<H> ? H : `_${Lowercase<H>}`}${SnakeCase<T>}` : S;
-
-/** A gateway_tokens row as pg returns it: GatewayToken's fields under their column names. */
-type Row = { [K in keyof GatewayToken as SnakeCase<K>]: GatewayToken[K] };
+type Row = RowOf<GatewayToken>;
 
 const rowToToken = (r: Row): GatewayToken => ({
   jti: r.jti,
