@@ -1,5 +1,6 @@
-// What the stack's supervisor knows about each component, kept in .stack/run/<name>.json so that
-// `./scripts/stack status` (another process) can show restarts and the last exit.
+// What the stack's supervisor knows about each component, kept in .stack/run/ so that
+// `./scripts/stack status` and `down` (other processes) can find it: <name>.pid and <name>.json
+// (restarts and the last exit).
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -45,4 +46,28 @@ export function describeExit(exit: ComponentExit | null, now = Date.now()): stri
   const s = Math.max(0, Math.round((now - exit.at) / 1000));
   const ago = s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : `${Math.round(s / 3600)}h`;
   return `${how} ${ago} ago`;
+}
+
+export function readPid(file: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(file, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function alive(pid: number | undefined): pid is number {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  // A killed process whose parent has not reaped it yet still answers kill(0): a zombie is dead.
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return true;
+  }
 }

@@ -1,7 +1,6 @@
 import { addGrpcHealth, setGrpcServing, type Logger, bindGrpcServer, createGrpcServer, shutdownGrpcServer } from '@tollgate/common';
 import { AUTHORIZATION_SERVICE } from '@tollgate/proto';
 import type { FastifyInstance } from 'fastify';
-import { Counter, Gauge } from 'prom-client';
 import type { AuthzConfig } from './config.js';
 import { closeServiceDeps, createServiceDeps, type ServiceDeps } from './deps.js';
 import { createResolverMetrics, KeyResolver, registerKeyCacheGauge } from './check/key-resolver.js';
@@ -15,9 +14,10 @@ import { Checker } from './check/checker.js';
 import { TokenChecker } from './check/token-checker.js';
 import { RefusalLimiter } from './check/refusal-limiter.js';
 import { createVaultCache, ProviderInjector } from './check/provider-injector.js';
-import { createOperatorCredentialCache, OperatorCredentials } from './check/operator-credentials.js';
-import { OperatorCredentialHealth } from './check/operator-credential-health.js';
-import { CacheInvalidation, createKeyEventFeed } from './check/cache-invalidation.js';
+import { createOperatorCredentialCache, createOperatorCredentialUsesCounter, OperatorCredentials } from './check/operator-credentials.js';
+import { createOperatorHealthMetrics, OperatorCredentialHealth } from './check/operator-credential-health.js';
+import { CacheInvalidation } from './check/cache-invalidation.js';
+import { createKeyEventFeed } from './check/key-event-feed.js';
 import { Envelope } from './vault/envelope.js';
 import { addAuthorizationService, authorizationHandlers, createCheckMetrics } from './grpc/check-server.js';
 import type { KeyEventFeed } from './stores/key-events.js';
@@ -116,32 +116,14 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
     deps.operatorStore,
     { rejectStatuses: config.OPERATOR_CREDENTIAL_REJECT_STATUSES, intervalMs: config.OPERATOR_CREDENTIAL_HEALTH_INTERVAL_MS },
     logger,
-    {
-      outOfRotation: new Gauge({
-        name: 'tollgate_authz_operator_credentials_out_of_rotation',
-        help: 'Operator credentials their provider rejected since they were last rotated, by provider',
-        labelNames: ['provider'],
-        registers: [registry],
-      }),
-      rejected: new Counter({
-        name: 'tollgate_authz_operator_credential_rejections_total',
-        help: 'Operator credentials taken out of rotation, by provider, credential id (never the secret) and the rejecting status',
-        labelNames: ['provider', 'credential_id', 'status'],
-        registers: [registry],
-      }),
-    },
+    createOperatorHealthMetrics(registry),
   );
   const operatorCredentials = new OperatorCredentials(
     envelope,
     operatorCache,
     config.ENV_OPERATOR_CREDENTIALS,
     logger,
-    new Counter({
-      name: 'tollgate_authz_operator_credential_uses_total',
-      help: 'Requests given an operator credential, by provider and credential id (never the secret)',
-      labelNames: ['provider', 'credential_id'],
-      registers: [registry],
-    }),
+    createOperatorCredentialUsesCounter(registry),
     operatorHealth,
   );
   const providers = new ProviderInjector(

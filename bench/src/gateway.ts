@@ -20,8 +20,9 @@ import {
   redisServerPid,
   startBenchStores,
   startEnvoy,
-  startProcess,
+  startNodeService,
   waitFor,
+  waitForLive,
   cpuSampler,
   processTree,
   type Endpoint,
@@ -148,16 +149,11 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 const profileDir = args.profile ? resolve(args.profile) : null;
 if (profileDir) mkdirSync(profileDir, { recursive: true });
 
-function nodeService(name: string, entry: string, env: Record<string, string>, profiled = false): ManagedProcess {
+function nodeService(name: string, pkg: string, env: Record<string, string>, profiled = false): ManagedProcess {
   // One directory per service: Node names each thread's profile itself (tsx's module loader
   // runs on a thread of its own and writes a profile too).
   const profiling = profiled && profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(profileDir, name)] : [];
-  const p = startProcess({
-    name,
-    command: process.execPath,
-    args: [...profiling, '--conditions=source', '--import', 'tsx', join(REPO_ROOT, entry)],
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
-  });
+  const p = startNodeService({ name, pkg, nodeFlags: profiling, env: { ...process.env, LOG_LEVEL: 'warn', ...env } });
   stops.push(() => p.stop());
   return p;
 }
@@ -173,12 +169,12 @@ async function startBillingSidecar(databaseUrl: string): Promise<{ als: Endpoint
   const httpPort = await freePort();
   const sidecar = nodeService(
     'billing-sidecar',
-    'billing-sidecar/src/main.ts',
+    'billing-sidecar',
     { DATABASE_URL: databaseUrl, BILLING_HOST: '127.0.0.1', BILLING_GRPC_PORT: String(grpcPort), BILLING_HTTP_PORT: String(httpPort) },
     true,
   );
   try {
-    await waitFor('billing-sidecar', () => httpOk(`http://127.0.0.1:${httpPort}/health/live`), { child: sidecar, timeoutMs: 60_000 });
+    await waitForLive(sidecar, `http://127.0.0.1:${httpPort}`);
     return { als: { host: '127.0.0.1', port: grpcPort }, watched: [one('billing-sidecar', sidecar)] };
   } catch (e) {
     await sidecar.stop();
@@ -226,7 +222,7 @@ async function main(): Promise<void> {
 
   const backendPort = await freePort();
   const backend: Endpoint = { host: '127.0.0.1', port: backendPort };
-  const hello = nodeService('backend-hello', 'backend-hello/src/main.ts', { BACKEND_PORT: String(backendPort), BACKEND_HOST: '127.0.0.1' });
+  const hello = nodeService('backend-hello', 'backend-hello', { BACKEND_PORT: String(backendPort), BACKEND_HOST: '127.0.0.1' });
   await waitFor('backend-hello', () => httpOk(`http://127.0.0.1:${backendPort}/health`), { child: hello, timeoutMs: 60_000 });
 
   // authz-service creates the schema the keys are stored in, so it starts whenever keys are
@@ -241,7 +237,7 @@ async function main(): Promise<void> {
       const name = authzReplicas > 1 ? `authz-service-${i + 1}` : 'authz-service';
       const p = nodeService(
         name,
-        'authz-service/src/main.ts',
+        'authz-service',
         {
           DATABASE_URL: stores.databaseUrl,
           REDIS_URL: stores.redisUrl,
@@ -255,7 +251,7 @@ async function main(): Promise<void> {
       );
       // One at a time: the first creates the schema, and two migrations racing would be a test of
       // the migrator, not of the gateway.
-      await waitFor(name, () => httpOk(`http://127.0.0.1:${httpPort}/health/live`), { child: p, timeoutMs: 60_000 });
+      await waitForLive(p, `http://127.0.0.1:${httpPort}`);
       authz.push(p);
       authzEndpoints.push({ host: '127.0.0.1', port: grpcPort });
     }

@@ -1,4 +1,5 @@
 import { Option, type Command } from 'commander';
+import type { Schemas } from '@tollgate/sdk';
 import type { UsageBySource, UsageTotals } from '@tollgate/usage-model';
 import type { ApiClient } from './client.js';
 import { CliError, EXIT } from './exit-codes.js';
@@ -13,19 +14,8 @@ export interface CommandContext {
   env: NodeJS.ProcessEnv;
 }
 
-interface TokenRecord {
-  jti: string;
-  project: string;
-  service: string;
-  description: string | null;
-  routes: string[];
-  status: string;
-  created_at: string;
-  expires_at: string;
-  last_used_at: string | null;
-  revoked_reason: string | null;
-  token?: string;
-}
+/** A service token as the API returns it; `token` (the secret) only from create. */
+type TokenRecord = Schemas['ServiceToken'] & { token?: string };
 
 // The answer shapes of the usage routes are the read model's own (a type-only import: nothing of
 // it runs in the CLI).

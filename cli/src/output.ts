@@ -1,33 +1,8 @@
+import type { Schemas } from '@tollgate/sdk';
 import Table from 'cli-table3';
 
-/** What the API returns for a key (the fields the CLI shows). */
-export interface KeyRecord {
-  id: string;
-  user_id: string;
-  name: string;
-  description: string | null;
-  key_prefix: string;
-  scopes: string[];
-  permission_set: string | null;
-  effective_scopes: string[];
-  rate_limit_per_minute: number | null;
-  rate_limit_per_day: number | null;
-  monthly_quota: number | null;
-  plan: string | null;
-  effective_limits: { rate_limit_per_minute: number | null; rate_limit_per_day: number | null; monthly_quota: number | null };
-  expires_at: string | null;
-  status: string;
-  revoked_at: string | null;
-  revoked_reason: string | null;
-  last_used_at: string | null;
-  usage_count: number;
-  metadata: Record<string, unknown>;
-  stripe_customer_id: string | null;
-  previous_key_expires_at: string | null;
-  created_at: string;
-  updated_at: string;
-  key?: string;
-}
+/** A key as the API returns it; `key` (the secret) only from create and rotate. */
+export type KeyRecord = Schemas['KeyWithSecret'];
 
 export interface Output {
   out: (text: string) => void;

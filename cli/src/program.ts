@@ -19,12 +19,6 @@ interface GlobalOptions {
   json?: boolean;
 }
 
-interface KeyList {
-  data: KeyRecord[];
-  has_more: boolean;
-  next_cursor: string | null;
-}
-
 /**
  * A rate limit, or "none" to clear it (the server's default then applies). Kept as the word
  * until the request is built: commander replaces a parser's null with a default of its own.
@@ -55,6 +49,7 @@ function booleanWord(raw: string): boolean {
 type CreateKeyRequest = Schemas['CreateKeyRequest'];
 type UpdateKeyRequest = Schemas['UpdateKeyRequest'];
 type ExtendKeyRequest = Schemas['ExtendKeyRequest'];
+type KeyList = Schemas['KeyList'];
 
 export interface RunEnvironment {
   env: NodeJS.ProcessEnv;
@@ -134,7 +129,7 @@ export async function run(argv: string[], { env, output }: RunEnvironment): Prom
       });
       const api = client();
       const headers = o.idempotencyKey ? { 'Idempotency-Key': o.idempotencyKey } : {};
-      printKey((await api.call(api.sdk.POST('/api/keys', { body: body as CreateKeyRequest, params: { header: headers } }))) as KeyRecord);
+      printKey(await api.call(api.sdk.POST('/api/keys', { body: body as CreateKeyRequest, params: { header: headers } })));
     });
 
   keys
@@ -165,9 +160,9 @@ export async function run(argv: string[], { env, output }: RunEnvironment): Prom
       let page: KeyList;
       do {
         const q = { ...query, ...(cursor ? { cursor } : {}) };
-        page = (await api.call(
+        page = await api.call(
           userId ? api.sdk.GET('/api/keys/{user_id}', { params: { path: { user_id: userId }, query: q } }) : api.sdk.GET('/api/keys', { params: { query: q } }),
-        )) as KeyList;
+        );
         data.push(...page.data);
         cursor = page.next_cursor ?? undefined;
       } while (o.all && cursor);
@@ -181,7 +176,7 @@ export async function run(argv: string[], { env, output }: RunEnvironment): Prom
     .argument('<id>', 'key id (key_…)')
     .action(async (id: string) => {
       const api = client();
-      printKey((await api.call(api.sdk.GET('/api/keys/by-id/{id}', { params: { path: { id } } }))) as KeyRecord);
+      printKey(await api.call(api.sdk.GET('/api/keys/by-id/{id}', { params: { path: { id } } })));
     });
 
   keys
@@ -213,7 +208,7 @@ export async function run(argv: string[], { env, output }: RunEnvironment): Prom
       });
       if (Object.keys(body).length === 0) throw new CliError(EXIT.usage, 'nothing to update: give at least one option (see --help)');
       const api = client();
-      printKey((await api.call(api.sdk.PATCH('/api/keys/{id}', { params: { path: { id } }, body: body as UpdateKeyRequest }))) as KeyRecord);
+      printKey(await api.call(api.sdk.PATCH('/api/keys/{id}', { params: { path: { id } }, body: body as UpdateKeyRequest })));
     });
 
   keys
@@ -223,11 +218,7 @@ export async function run(argv: string[], { env, output }: RunEnvironment): Prom
     .option('--reason <text>', 'why, for the audit log')
     .action(async (id: string, o) => {
       const api = client();
-      printKey(
-        (await api.call(
-          api.sdk.POST('/api/keys/{id}/revoke', { params: { path: { id } }, body: defined({ reason: o.reason as string | undefined }) }),
-        )) as KeyRecord,
-      );
+      printKey(await api.call(api.sdk.POST('/api/keys/{id}/revoke', { params: { path: { id } }, body: defined({ reason: o.reason as string | undefined }) })));
     });
 
   keys
@@ -240,7 +231,7 @@ export async function run(argv: string[], { env, output }: RunEnvironment): Prom
       const api = client();
       const headers = o.idempotencyKey ? { 'Idempotency-Key': o.idempotencyKey } : {};
       const body = defined({ grace_seconds: o.graceSeconds as number | undefined });
-      printKey((await api.call(api.sdk.POST('/api/keys/{id}/rotate', { params: { path: { id }, header: headers }, body }))) as KeyRecord);
+      printKey(await api.call(api.sdk.POST('/api/keys/{id}/rotate', { params: { path: { id }, header: headers }, body })));
     });
 
   keys
@@ -255,7 +246,7 @@ export async function run(argv: string[], { env, output }: RunEnvironment): Prom
       if (given !== 1) throw new CliError(EXIT.usage, 'give exactly one of --days, --expires-at or --never');
       const body = o.never ? { expires_at: null } : defined({ days: o.days, expires_at: o.expiresAt });
       const api = client();
-      printKey((await api.call(api.sdk.POST('/api/keys/{id}/extend', { params: { path: { id } }, body: body as ExtendKeyRequest }))) as KeyRecord);
+      printKey(await api.call(api.sdk.POST('/api/keys/{id}/extend', { params: { path: { id } }, body: body as ExtendKeyRequest })));
     });
 
   keys

@@ -5,13 +5,7 @@ import { defined } from './args.js';
 import type { CommandContext } from './operator-commands.js';
 import { minute, table } from './output.js';
 
-interface ProviderKey {
-  user_id: string;
-  provider: string;
-  fingerprint: string;
-  master_key_id: string;
-  updated_at: string;
-}
+type ProviderKey = Schemas['ProviderKey'];
 
 type OperatorCredential = Schemas['OperatorCredential'];
 

@@ -1,27 +1,15 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import Table from 'cli-table3';
-import type { Schemas } from '@tollgate/sdk';
+import { WEBHOOK_EVENT_TYPES, type Schemas } from '@tollgate/sdk';
 import { integer } from './args.js';
 import type { CommandContext } from './operator-commands.js';
 
 type Endpoint = Schemas['WebhookEndpoint'];
 type Delivery = Schemas['WebhookDelivery'];
 
-const EVENT_TYPES = [
-  'key.created',
-  'key.revoked',
-  'key.rotated',
-  'key.expiring',
-  'token.expiring',
-  'quota.threshold',
-  'billing.suspended',
-  'billing.resumed',
-  'invoice.payment_failed',
-] as const satisfies readonly Endpoint['events'][number][];
-
 /** A repeatable option limited to the event types (commander's choices() does not combine with collecting). */
 function eventTypes(value: string, previous: string[] | undefined): string[] {
-  if (!(EVENT_TYPES as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected one of ${EVENT_TYPES.join(', ')}`);
+  if (!(WEBHOOK_EVENT_TYPES as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected one of ${WEBHOOK_EVENT_TYPES.join(', ')}`);
   return [...(previous ?? []), value];
 }
 
@@ -111,7 +99,7 @@ export function registerWebhookCommands(program: Command, { client, print }: Com
     .description('the delivery log, newest first')
     .option('--endpoint <endpoint_id>', 'deliveries to this endpoint')
     .addOption(new Option('--status <status>', 'only these').choices(['pending', 'delivered', 'failed']))
-    .addOption(new Option('--event <type>', 'only this event type').choices(EVENT_TYPES))
+    .addOption(new Option('--event <type>', 'only this event type').choices(WEBHOOK_EVENT_TYPES))
     .option('--limit <n>', 'deliveries per page (1-200)', integer(1, 200), 50)
     .option('--cursor <cursor>', 'continue from a previous page')
     .action(async (o) => {

@@ -1,16 +1,15 @@
-import { createTollgateClient, type Schemas, type TollgateClient } from '@tollgate/sdk';
+import { createTollgateClient, type operations, type Schemas, type TollgateClient } from '@tollgate/sdk';
 
+// The API's shapes are the generated SDK's: the console restates none of them.
 export type Key = Schemas['Key'];
-
 /** What POST/GET /api/session answers. The csrf_token lives only in this module's memory. */
-export interface Session {
-  kind: 'admin' | 'owner';
-  user_id: string | null;
-  scopes: string[];
-  expires_at: string;
-  idle_expires_at: string;
-  csrf_token: string;
-}
+export type Session = Schemas['Session'];
+export type OutcomePoint = Schemas['OutcomeSeries']['points'][number];
+export type KeyUsageSummary = Schemas['KeysUsage']['data'][string];
+export type AuditEvent = Schemas['AuditEvent'];
+type QueryOf<Op extends keyof operations> = NonNullable<operations[Op]['parameters']['query']>;
+export type AuditQuery = QueryOf<'listAuditEvents'>;
+type KeyQuery = QueryOf<'listKeys'>;
 
 let csrf: string | null = null;
 // Only while the server has no /api/session (404): the token, in this module's memory, as a bearer.
@@ -24,13 +23,6 @@ client.use({
     return request;
   },
 });
-
-/**
- * Routes of the console contract that the generated document may not list yet (audit events,
- * series, batch usage, overview, session): called through the same client, typed here.
- */
-// biome-ignore lint/suspicious/noExplicitAny: the contract paths are typed by the wrappers below
-const loose = client as unknown as { GET: any; POST: any; DELETE: any };
 
 export class ApiError extends Error {
   constructor(
@@ -60,7 +52,7 @@ export async function must<T>(call: Promise<Answer<T>>): Promise<T> {
 
 export async function signIn(token: string): Promise<Session> {
   try {
-    const session = await must<Session>(loose.POST('/api/session', { body: { token } }));
+    const session = await must(client.POST('/api/session', { body: { token } }));
     csrf = session.csrf_token;
     return session;
   } catch (err) {
@@ -79,86 +71,36 @@ export async function signIn(token: string): Promise<Session> {
 
 /** The session the cookie carries, after a reload; null when signed out. */
 export async function currentSession(): Promise<Session | null> {
-  const { data, response } = (await loose.GET('/api/session')) as Answer<Session>;
+  const { data, response } = await client.GET('/api/session');
   if (!response.ok || !data) return null;
   csrf = data.csrf_token;
   return data;
 }
 
 export async function signOut(): Promise<void> {
-  if (!bearer) await loose.DELETE('/api/session');
+  if (!bearer) await client.DELETE('/api/session');
   csrf = null;
   bearer = null;
 }
 
-export interface OutcomePoint {
-  t: string;
-  allowed: number;
-  unauthenticated: number;
-  forbidden: number;
-  rate_limited: number;
-  server_error: number;
-  other: number;
-}
-export interface Series {
-  bucket: 'hour' | 'day';
-  points: OutcomePoint[];
-}
 export interface Range {
   from: string;
   to: string;
   bucket: 'hour' | 'day';
 }
 
-export const keySeries = (id: string, range: Range) => must<Series>(loose.GET('/api/keys/{id}/usage/series', { params: { path: { id }, query: range } }));
+export const keySeries = (id: string, range: Range) => must(client.GET('/api/keys/{id}/usage/series', { params: { path: { id }, query: range } }));
 export const userSeries = (userId: string, range: Range) =>
-  must<Series>(loose.GET('/api/usage/{user_id}/series', { params: { path: { user_id: userId }, query: range } }));
+  must(client.GET('/api/usage/{user_id}/series', { params: { path: { user_id: userId }, query: range } }));
 
-export interface KeyUsageSummary {
-  requests: number;
-  by_outcome: Record<string, number>;
-  last_used_at: string | null;
-  daily: number[];
-}
 export const keysUsage = (ids: string[], from: string, to: string) =>
-  must<{ data: Record<string, KeyUsageSummary> }>(loose.GET('/api/keys/usage', { params: { query: { ids: ids.join(','), from, to } } }));
+  must(client.GET('/api/keys/usage', { params: { query: { ids: ids.join(','), from, to } } }));
 
-export interface AuditEvent {
-  id: string;
-  at?: string;
-  created_at?: string;
-  actor: string;
-  action: string;
-  key_id?: string | null;
-  [field: string]: unknown;
-}
-export interface AuditQuery {
-  actor?: string;
-  action?: string;
-  key_id?: string;
-  since?: string;
-  until?: string;
-  limit?: number;
-  cursor?: string;
-}
-export const auditEvents = (query: AuditQuery) =>
-  must<{ data: AuditEvent[]; next_cursor: string | null }>(loose.GET('/api/audit-events', { params: { query } }));
+export const auditEvents = (query: AuditQuery) => must(client.GET('/api/audit-events', { params: { query } }));
 
-export interface Overview {
-  series?: Series;
-  top_keys?: { id: string; user_id: string | null; requests: number }[];
-  top_users?: { id: string; requests: number }[];
-  denials?: { error_code: string; requests: number }[];
-}
-export const overview = (range: Range) => must<Overview>(loose.GET('/api/overview', { params: { query: range } }));
+export const overview = (range: Range) => must(client.GET('/api/overview', { params: { query: range } }));
 
-export interface KeyQuery {
-  q?: string;
-  status?: string;
-  cursor?: string;
-  user_id?: string;
-}
-export const listKeys = (query: KeyQuery) => must<Schemas['KeyList']>(loose.GET('/api/keys', { params: { query } }));
+export const listKeys = (query: KeyQuery) => must(client.GET('/api/keys', { params: { query } }));
 
 /** A range ending now: the last `hours` hours, bucketed by hour up to two days, else by day. */
 export function lastHours(hours: number): Range {

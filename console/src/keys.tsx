@@ -6,9 +6,10 @@ import { Badge, ErrorNote, Field, OnceSecret, Page, Sparkline, useLoad, when } f
 import { keyOutcomes } from './usage.js';
 
 const STATUS_FILTERS = ['', 'active', 'revoked', 'expiring', 'suspended'] as const;
+type StatusFilter = (typeof STATUS_FILTERS)[number];
 
 /** Owner sessions see their own keys only: the API scopes them, and the list asks for that user alone. */
-async function loadKeys(session: Session, q: string, status: string) {
+async function loadKeys(session: Session, q: string, status: StatusFilter) {
   try {
     return (await listKeys({ ...(q ? { q } : {}), ...(status ? { status } : {}), ...(session.kind === 'owner' ? { user_id: session.user_id! } : {}) })).data;
   } catch (err) {
@@ -19,7 +20,7 @@ async function loadKeys(session: Session, q: string, status: string) {
   }
 }
 
-function matches(k: Key, q: string, status: string): boolean {
+function matches(k: Key, q: string, status: StatusFilter): boolean {
   const needle = q.toLowerCase();
   if (needle && ![k.name, k.key_prefix, k.user_id].some((v) => v.toLowerCase().includes(needle))) return false;
   if (status === 'active') return k.status === 'active';
@@ -31,7 +32,7 @@ function matches(k: Key, q: string, status: string): boolean {
 
 export function KeysList({ session }: { session: Session }) {
   const [q, setQ] = useState('');
-  const [status, setStatus] = useState('');
+  const [status, setStatus] = useState<StatusFilter>('');
   const keys = useLoad(() => loadKeys(session, q, status), [q, status]);
   const ids = (keys.data ?? []).map((k) => k.id);
   const range = lastHours(24 * 14);
@@ -51,7 +52,7 @@ export function KeysList({ session }: { session: Session }) {
           <input type="search" value={q} onInput={(e) => setQ(e.currentTarget.value)} />
         </Field>
         <Field label="Status">
-          <select value={status} onChange={(e) => setStatus(e.currentTarget.value)}>
+          <select value={status} onChange={(e) => setStatus(e.currentTarget.value as StatusFilter)}>
             {STATUS_FILTERS.map((s) => (
               <option key={s} value={s}>
                 {s || 'all'}
@@ -402,7 +403,7 @@ export function KeyDetail({ id, session }: { id: string; session: Session }) {
         <ul class="audit">
           {(audit.data?.data ?? []).map((ev) => (
             <li key={ev.id}>
-              <time>{when(ev.at ?? ev.created_at)}</time> <strong>{ev.action}</strong> by {ev.actor}
+              <time>{when(ev.at)}</time> <strong>{ev.action}</strong> by {ev.actor}
             </li>
           ))}
         </ul>

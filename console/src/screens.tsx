@@ -329,7 +329,7 @@ const csvCell = (v: unknown) => {
 };
 
 function toCsv(rows: AuditEvent[]): string {
-  const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  const columns = [...new Set(rows.flatMap((r) => Object.keys(r) as (keyof AuditEvent)[]))];
   return [columns.join(','), ...rows.map((r) => columns.map((c) => csvCell(r[c])).join(','))].join('\n');
 }
 
@@ -393,7 +393,7 @@ export function AuditLog() {
         <tbody>
           {(events.data?.data ?? []).map((ev) => (
             <tr key={ev.id}>
-              <td>{when(ev.at ?? ev.created_at)}</td>
+              <td>{when(ev.at)}</td>
               <td>{ev.actor}</td>
               <td>{ev.action}</td>
               <td>{ev.key_id ? <a href={href('keys', ev.key_id)}>{ev.key_id}</a> : '—'}</td>

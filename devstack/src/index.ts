@@ -1,4 +1,5 @@
 export * from './proc.js';
+export * from './node-service.js';
 export * from './postgres.js';
 export * from './redis.js';
 export * from './envoy-config.js';

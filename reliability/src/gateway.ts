@@ -10,13 +10,12 @@ import {
   REPO_ROOT,
   ensureDatabase,
   freePort,
-  httpOk,
   sleep,
   startEnvoy,
   startPostgres,
-  startProcess,
+  startNodeService,
   startRedis,
-  waitFor,
+  waitForLive,
   type ManagedProcess,
   type RunningEnvoy,
 } from '@tollgate/devstack';
@@ -172,15 +171,8 @@ export class Gateway {
     return s;
   }
 
-  private node(name: Component, pkg: string, env: NodeJS.ProcessEnv, extraArgs: string[] = []): ManagedProcess {
-    return startProcess({
-      name,
-      command: process.execPath,
-      args: [...extraArgs, '--conditions=source', '--import', 'tsx', join(REPO_ROOT, pkg, 'src', 'main.ts')],
-      cwd: REPO_ROOT,
-      env,
-      output: this.sink(name).stream(),
-    });
+  private node(name: Component, pkg: string, env: NodeJS.ProcessEnv, nodeFlags: string[] = []): ManagedProcess {
+    return startNodeService({ name, pkg, nodeFlags, cwd: REPO_ROOT, env, output: this.sink(name).stream() });
   }
 
   /** Starts one component on its ports (again, after a kill: same ports, same data). */
@@ -224,13 +216,13 @@ export class Gateway {
           BACKEND_PORT: String(p.backend),
           LOG_LEVEL: this.opts.logLevel ?? 'info',
         });
-        await waitFor(name, () => httpOk(`${this.backendUrl}/health/live`), { child: proc, timeoutMs: 60_000 });
+        await waitForLive(proc, this.backendUrl);
         break;
       case 'authz-a':
       case 'authz-b': {
         const i = name === 'authz-a' ? 0 : 1;
         proc = this.node(name, 'authz-service', this.authzEnv(i));
-        await waitFor(name, () => httpOk(`${this.authzHttpUrl(i)}/health/live`), { child: proc, timeoutMs: 60_000 });
+        await waitForLive(proc, this.authzHttpUrl(i));
         break;
       }
       case 'billing':
@@ -252,7 +244,7 @@ export class Gateway {
           },
           ['--max-old-space-size=128'],
         );
-        await waitFor(name, () => httpOk(`${this.billingHttpUrl}/health/live`), { child: proc, timeoutMs: 60_000 });
+        await waitForLive(proc, this.billingHttpUrl);
         break;
       case 'envoy':
         this.envoy = await startEnvoy({

@@ -2,6 +2,8 @@ import createClient, { type Client } from 'openapi-fetch';
 import type { components, operations, paths } from './generated/openapi.js';
 
 export type { components, operations, paths };
+/** The webhook event types an endpoint may subscribe to, as the document lists them. */
+export { webhookEndpointEventsValues as WEBHOOK_EVENT_TYPES } from './generated/openapi.js';
 /** The API's named schemas, e.g. `Schemas['KeyRecord']`. */
 export type Schemas = components['schemas'];
 export type TollgateClient = Client<paths>;

@@ -1,8 +1,5 @@
 import { Counter, type Registry } from 'prom-client';
-import type { Logger } from '@tollgate/common';
-import type { AuthzConfig } from '../config.js';
-import { createRedis } from '../deps.js';
-import { KeyEventFeed, keyEventsChannel, type KeyEvent, type KeyEventHandlers } from '../stores/key-events.js';
+import type { KeyEvent, KeyEventHandlers } from '../stores/key-events.js';
 import type { ProviderKeyRecord } from '../vault/vault-store.js';
 import type { KeyResolver } from './key-resolver.js';
 import type { RefreshingCache } from './refreshing-cache.js';
@@ -65,31 +62,4 @@ export class CacheInvalidation implements KeyEventHandlers {
     this.caches?.vault.clear();
     this.caches?.operator.clear();
   }
-}
-
-/**
- * The key-event feed over two Redis connections of its own: a subscriber (in subscribe mode it
- * can send nothing else) and one for the poll. `close` stops the feed and drops both.
- */
-export function createKeyEventFeed(config: AuthzConfig, logger: Logger, handlers: KeyEventHandlers): { feed: KeyEventFeed; close(): void } {
-  const subscriber = createRedis(config, 'subscriber');
-  subscriber.on('error', (err) => logger.warn({ err: err.message }, 'redis subscriber error'));
-  const eventsRedis = createRedis(config, 'events');
-  eventsRedis.on('error', (err) => logger.debug({ err: err.message }, 'redis events connection error'));
-  const feed = new KeyEventFeed({
-    subscriber,
-    redis: eventsRedis,
-    channel: keyEventsChannel(config.REDIS_KEY_PREFIX),
-    pollMs: config.KEY_EVENTS_POLL_MS,
-    logger,
-    handlers,
-  });
-  return {
-    feed,
-    close() {
-      feed.stop();
-      subscriber.disconnect();
-      eventsRedis.disconnect();
-    },
-  };
 }

@@ -1,7 +1,7 @@
 import type { Logger } from '@tollgate/common';
 import { readOperatorCredentialRejections } from '@tollgate/usage-model';
 import type pg from 'pg';
-import type { Counter, Gauge } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { OperatorCredentialStore } from '../vault/operator-credential-store.js';
 
 export interface OperatorCredentialHealthOptions {
@@ -9,6 +9,25 @@ export interface OperatorCredentialHealthOptions {
   rejectStatuses: readonly number[];
   /** OPERATOR_CREDENTIAL_HEALTH_INTERVAL_MS; 0: never read (nothing is taken out of rotation). */
   intervalMs: number;
+}
+
+type OperatorHealthMetrics = { outOfRotation: Gauge<'provider'>; rejected: Counter<'provider' | 'credential_id' | 'status'> };
+
+export function createOperatorHealthMetrics(registry: Registry): OperatorHealthMetrics {
+  return {
+    outOfRotation: new Gauge({
+      name: 'tollgate_authz_operator_credentials_out_of_rotation',
+      help: 'Operator credentials their provider rejected since they were last rotated, by provider',
+      labelNames: ['provider'],
+      registers: [registry],
+    }),
+    rejected: new Counter({
+      name: 'tollgate_authz_operator_credential_rejections_total',
+      help: 'Operator credentials taken out of rotation, by provider, credential id (never the secret) and the rejecting status',
+      labelNames: ['provider', 'credential_id', 'status'],
+      registers: [registry],
+    }),
+  };
 }
 
 const UNDEFINED_TABLE = '42P01';
@@ -61,7 +80,7 @@ export class OperatorCredentialHealth {
     private readonly store: OperatorCredentialStore,
     private readonly opts: OperatorCredentialHealthOptions,
     private readonly logger: Logger,
-    private readonly metrics: { outOfRotation: Gauge<'provider'>; rejected: Counter<'provider' | 'credential_id' | 'status'> },
+    private readonly metrics: OperatorHealthMetrics,
   ) {}
 
   /** Whether the credential (as last updated at `updatedAt`) is out of rotation. */

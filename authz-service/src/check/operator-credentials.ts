@@ -1,5 +1,5 @@
 import type { Logger } from '@tollgate/common';
-import type { Counter } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
 import type { EnvOperatorCredential } from '../config.js';
 import { VaultDecryptError, type Envelope } from '../vault/envelope.js';
 import type { OperatorCredentialRecord, OperatorCredentialStore } from '../vault/operator-credential-store.js';
@@ -26,6 +26,15 @@ export function createOperatorCredentialCache(
 
 /** The id a PROVIDER_KEY_<NAME> credential is known by in usage rows and logs. */
 const envCredentialId = (provider: string) => `env:${provider}`;
+
+export function createOperatorCredentialUsesCounter(registry: Registry): Counter<'provider' | 'credential_id'> {
+  return new Counter({
+    name: 'tollgate_authz_operator_credential_uses_total',
+    help: 'Requests given an operator credential, by provider and credential id (never the secret)',
+    labelNames: ['provider', 'credential_id'],
+    registers: [registry],
+  });
+}
 
 export type OperatorPick = { id: string; secret: string } | { unreadable: true } | { rejected: true } | null;
 

@@ -1,7 +1,7 @@
 import type { ServiceDeps } from '../deps.js';
 import { defineRoute, type RouteSpec } from './routes.js';
 import { ErrorResponse } from './schemas/common.js';
-import { AuditEventList, AuditEventsQuery } from './console-schemas.js';
+import { AuditEventList, AuditEventsQuery } from './schemas/audit.js';
 
 interface Row {
   id: string;

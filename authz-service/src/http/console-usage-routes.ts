@@ -4,7 +4,7 @@ import { assertMayActFor, ownsKey } from './auth.js';
 import { notFound } from './errors.js';
 import { defineRoute, type RouteResponse, type RouteSpec } from './routes.js';
 import { ErrorResponse, KeyIdParams, UserIdParams } from './schemas/common.js';
-import { KeysUsage, KeysUsageQuery, OutcomeSeries, OverviewRecord, SeriesQuery } from './console-schemas.js';
+import { KeysUsage, KeysUsageQuery, OutcomeSeries, OverviewRecord, SeriesQuery } from './schemas/outcomes.js';
 import { requireAdmin } from './token-routes.js';
 import { usageCall } from './usage-routes.js';
 import { USAGE_RANGE_RULE } from './schemas/usage.js';

@@ -11,7 +11,7 @@ import {
   OperatorCredentialList,
   OperatorCredentialParams,
   RotateOperatorCredentialBody,
-} from './operator-credential-schemas.js';
+} from './schemas/operator-credentials.js';
 import { defineRoute, type RouteResponse, type RouteSpec } from './routes.js';
 import { ErrorResponse } from './schemas/common.js';
 import { vaultCall } from './vault-routes.js';

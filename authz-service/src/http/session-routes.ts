@@ -5,7 +5,7 @@ import { newSessionToken, SessionStore, type SessionRow } from '../stores/sessio
 import { authenticate } from './auth.js';
 import { defineRoute, type RouteResponse, type RouteSpec } from './routes.js';
 import { ErrorResponse } from './schemas/common.js';
-import { CreateSessionBody, SessionRecord } from './session-schemas.js';
+import { CreateSessionBody, SessionRecord } from './schemas/session.js';
 import { assertCsrf, csrfTokenFor, resolveSession, SESSION_COOKIE, sessionCookie } from './session-auth.js';
 import { SigninLimiter } from './signin-limiter.js';
 

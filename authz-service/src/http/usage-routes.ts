@@ -8,16 +8,8 @@ import { defineRoute, type RouteResponse, type RouteSpec } from './routes.js';
 import { requireAdmin } from './token-routes.js';
 import { ErrorResponse, KeyIdParams, UserIdParams } from './schemas/common.js';
 import { TokenJtiParams } from './schemas/tokens.js';
-import {
-  BillingStatusQuery,
-  BillingStatusRecord,
-  KeyUsageQuery,
-  KeyUsageRecord,
-  TokenUsageRecord,
-  USAGE_RANGE_RULE,
-  UsageQuery,
-  UserUsageRecord,
-} from './schemas/usage.js';
+import { BillingStatusQuery, BillingStatusRecord } from './schemas/billing.js';
+import { KeyUsageQuery, KeyUsageRecord, TokenUsageRecord, USAGE_RANGE_RULE, UsageQuery, UserUsageRecord } from './schemas/usage.js';
 
 const error = (description: string): RouteResponse => ({ description, schema: ErrorResponse });
 const common = {

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { randomInt } from 'node:crypto';
 import { BASE62 } from '../domain/key-format.js';
 import type { ApiKey } from '../domain/api-key.js';
+import type { RowOf } from './row-of.js';
 
 /** Key ids: `key_` + 20 base62 characters; never secret, safe in logs and URLs. */
 export const KEY_ID_RE = /^key_[0-9A-Za-z]{20}$/;
@@ -12,33 +13,8 @@ function newKeyId(): string {
   return s;
 }
 
-interface ApiKeyRow {
-  id: string;
-  user_id: string;
-  name: string;
-  description: string | null;
-  key_prefix: string;
-  scopes: string[];
-  permission_set: string | null;
-  rate_limit_per_minute: number | null;
-  rate_limit_per_day: number | null;
-  monthly_quota: string | null;
-  plan: string | null;
-  expires_at: Date | null;
-  is_active: boolean;
-  revoked_at: Date | null;
-  revoked_by: string | null;
-  revoked_reason: string | null;
-  last_used_at: Date | null;
-  usage_count: string;
-  metadata: Record<string, unknown>;
-  stripe_customer_id: string | null;
-  billing_suspended_at: Date | null;
-  previous_key_expires_at: Date | null;
-  created_by: string | null;
-  created_at: Date;
-  updated_at: Date;
-}
+/** An api_keys row; its bigint columns come back from pg as strings. */
+type ApiKeyRow = Omit<RowOf<ApiKey>, 'monthly_quota' | 'usage_count'> & { monthly_quota: string | null; usage_count: string };
 
 /** Every column but the hashes: the hashes never leave the store. */
 const KEY_COLUMNS = `id, user_id, name, description, key_prefix, scopes, permission_set,

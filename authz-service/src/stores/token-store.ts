@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { Queryable } from './key-store.js';
+import type { RowOf } from './row-of.js';
 
 export interface GatewayToken {
   jti: string;
@@ -18,22 +19,7 @@ export interface GatewayToken {
   revokedReason: string | null;
 }
 
-interface Row {
-  jti: string;
-  project: string;
-  service: string;
-  description: string | null;
-  routes: string[];
-  kid: string;
-  created_at: Date;
-  created_by: string | null;
-  expires_at: Date;
-  last_used_at: Date | null;
-  is_active: boolean;
-  revoked_at: Date | null;
-  revoked_by: string | null;
-  revoked_reason: string | null;
-}
+type Row = RowOf<GatewayToken>;
 
 const rowToToken = (r: Row): GatewayToken => ({
   jti: r.jti,

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { Queryable } from '../stores/key-store.js';
+import type { RowOf } from '../stores/row-of.js';
 import type { SealedSecret } from '../vault/envelope.js';
 import type { WebhookEventType } from './events.js';
 
@@ -22,23 +23,15 @@ export interface SealedWebhookEndpoint extends WebhookEndpoint {
   previousSecret: SealedSecret | null;
 }
 
-interface Row {
-  id: string;
-  url: string;
-  description: string | null;
-  events: WebhookEventType[];
-  enabled: boolean;
+/** A webhook_endpoints row: the endpoint's fields, and its sealed secrets' columns. */
+type Row = RowOf<WebhookEndpoint> & {
   master_key_id: string;
   wrapped_dek: Buffer;
   ciphertext: Buffer;
   previous_master_key_id: string | null;
   previous_wrapped_dek: Buffer | null;
   previous_ciphertext: Buffer | null;
-  previous_secret_expires_at: Date | null;
-  created_at: Date;
-  updated_at: Date;
-  secret_rotated_at: Date | null;
-}
+};
 
 function toEndpoint(r: Row): WebhookEndpoint {
   return {

@@ -925,6 +925,22 @@ export interface components {
                 builtin: boolean;
             }[];
         };
+        AuditEvent: {
+            id: string;
+            /** Format: date-time */
+            at: string;
+            actor: string;
+            action: string;
+            key_id: string | null;
+            user_id: string | null;
+            details: {
+                [key: string]: unknown;
+            };
+        };
+        AuditEventList: {
+            data: components["schemas"]["AuditEvent"][];
+            next_cursor: string | null;
+        };
         UsageBySource: {
             /** @description The provider the requests were for; null: not a provider route */
             provider: string | null;
@@ -1080,46 +1096,6 @@ export interface components {
                 billable_cost_units: number;
             }[];
         };
-        BillingStatus: {
-            pending_events: number;
-            oldest_pending_at: string | null;
-            parked_events: {
-                identifier: string;
-                stripe_customer_id: string;
-                value: number;
-                /** Format: date-time */
-                window_start: string;
-                status: number | null;
-                error: string | null;
-            }[];
-            /** @description The latest meter alerts Stripe sent to POST /webhooks/stripe (at most 20, newest first) */
-            meter_errors: {
-                event_id: string;
-                /** @description v1.billing.meter.error_report_triggered or v1.billing.meter.no_meter_found */
-                type: string;
-                /** Format: date-time */
-                at: string;
-                meter_id: string | null;
-                /** @description Stripe’s developer message summary, when the event carried one */
-                summary: string | null;
-            }[];
-        };
-        AuditEvent: {
-            id: string;
-            /** Format: date-time */
-            at: string;
-            actor: string;
-            action: string;
-            key_id: string | null;
-            user_id: string | null;
-            details: {
-                [key: string]: unknown;
-            };
-        };
-        AuditEventList: {
-            data: components["schemas"]["AuditEvent"][];
-            next_cursor: string | null;
-        };
         OutcomeCounts: {
             /** @description 2xx and 3xx */
             allowed: number;
@@ -1257,6 +1233,30 @@ export interface components {
             /** @constant */
             object: "list";
             data: components["schemas"]["ServiceToken"][];
+        };
+        BillingStatus: {
+            pending_events: number;
+            oldest_pending_at: string | null;
+            parked_events: {
+                identifier: string;
+                stripe_customer_id: string;
+                value: number;
+                /** Format: date-time */
+                window_start: string;
+                status: number | null;
+                error: string | null;
+            }[];
+            /** @description The latest meter alerts Stripe sent to POST /webhooks/stripe (at most 20, newest first) */
+            meter_errors: {
+                event_id: string;
+                /** @description v1.billing.meter.error_report_triggered or v1.billing.meter.no_meter_found */
+                type: string;
+                /** Format: date-time */
+                at: string;
+                meter_id: string | null;
+                /** @description Stripe’s developer message summary, when the event carried one */
+                summary: string | null;
+            }[];
         };
         CreateSessionRequest: {
             /** @description An admin token, or a Tollgate key with the keys:manage scope */
@@ -4353,3 +4353,40 @@ export interface operations {
         };
     };
 }
+type FlattenedDeepRequired<T> = {
+    [K in keyof T]-?: FlattenedDeepRequired<T[K] extends unknown[] | undefined | null ? Extract<T[K], unknown[]>[number] : T[K]>;
+};
+type ReadonlyArray<T> = [
+    Exclude<T, undefined>
+] extends [
+    unknown[]
+] ? Readonly<Exclude<T, undefined>> : Readonly<Exclude<T, undefined>[]>;
+export const pathsApiKeysGetParametersQueryStatusValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/keys"]["get"]["parameters"]["query"]["status"]> = ["active", "revoked", "expiring", "suspended"];
+export const pathsApiKeysGetParametersQueryActiveValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/keys"]["get"]["parameters"]["query"]["active"]> = ["true", "false"];
+export const pathsApiKeysUser_idGetParametersQueryActiveValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/keys/{user_id}"]["get"]["parameters"]["query"]["active"]> = ["true", "false"];
+export const pathsApiKeysIdUsageGetParametersQueryGranularityValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/keys/{id}/usage"]["get"]["parameters"]["query"]["granularity"]> = ["hour", "day"];
+export const pathsApiTokensJtiUsageGetParametersQueryGranularityValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/tokens/{jti}/usage"]["get"]["parameters"]["query"]["granularity"]> = ["hour", "day"];
+export const pathsApiTokensGetParametersQueryActiveValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/tokens"]["get"]["parameters"]["query"]["active"]> = ["true", "false"];
+export const pathsApiUsageUser_idSeriesGetParametersQueryBucketValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/usage/{user_id}/series"]["get"]["parameters"]["query"]["bucket"]> = ["hour", "day"];
+export const pathsApiKeysIdUsageSeriesGetParametersQueryBucketValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/keys/{id}/usage/series"]["get"]["parameters"]["query"]["bucket"]> = ["hour", "day"];
+export const pathsApiOverviewGetParametersQueryBucketValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/overview"]["get"]["parameters"]["query"]["bucket"]> = ["hour", "day"];
+export const pathsWebhooksStripePostResponses200ContentApplicationJsonOutcomeValues: ReadonlyArray<FlattenedDeepRequired<paths>["/webhooks/stripe"]["post"]["responses"]["200"]["content"]["application/json"]["outcome"]> = ["applied", "duplicate", "stale", "ignored"];
+export const pathsApiWebhookDeliveriesGetParametersQueryStatusValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/webhook-deliveries"]["get"]["parameters"]["query"]["status"]> = ["pending", "delivered", "failed"];
+export const pathsApiWebhookDeliveriesGetParametersQueryEvent_typeValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/webhook-deliveries"]["get"]["parameters"]["query"]["event_type"]> = ["key.created", "key.revoked", "key.rotated", "key.expiring", "token.expiring", "quota.threshold", "billing.suspended", "billing.resumed", "invoice.payment_failed"];
+export const errorErrorValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Error"]["error"]> = ["missing_credential", "invalid_credential", "invalid_api_key", "key_revoked", "key_expired", "key_inactive", "insufficient_scope", "invalid_credentials", "invalid_session", "csrf_failed", "forbidden", "scope_escalation", "field_not_allowed", "invalid_request", "invalid_json", "unsupported_media_type", "payload_too_large", "not_found", "method_not_allowed", "unknown_permission_set", "idempotency_key_reused", "idempotency_key_in_use", "vault_disabled", "tokens_disabled", "webhook_target_refused", "invalid_stripe_signature", "too_many_failed_attempts", "usage_unavailable", "internal_error"];
+export const keyStatusValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Key"]["status"]> = ["active", "revoked", "expired", "inactive", "suspended"];
+export const keyWithSecretStatusValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["KeyWithSecret"]["status"]> = ["active", "revoked", "expired", "inactive", "suspended"];
+export const usageBySourceCredential_sourceAnyOf0Values: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["UsageBySource"]["credential_source"]> = ["byok", "user", "operator"];
+export const keyUsageGranularityValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["KeyUsage"]["granularity"]> = ["hour", "day"];
+export const tokenUsageGranularityValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["TokenUsage"]["granularity"]> = ["hour", "day"];
+export const outcomeSeriesBucketValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["OutcomeSeries"]["bucket"]> = ["hour", "day"];
+export const serviceTokenStatusValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ServiceToken"]["status"]> = ["active", "revoked", "expired"];
+export const serviceTokenWithSecretStatusValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ServiceTokenWithSecret"]["status"]> = ["active", "revoked", "expired"];
+export const sessionKindValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Session"]["kind"]> = ["admin", "owner"];
+export const createWebhookEndpointRequestEventsValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["CreateWebhookEndpointRequest"]["events"]> = ["key.created", "key.revoked", "key.rotated", "key.expiring", "token.expiring", "quota.threshold", "billing.suspended", "billing.resumed", "invoice.payment_failed"];
+export const updateWebhookEndpointRequestEventsValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["UpdateWebhookEndpointRequest"]["events"]> = ["key.created", "key.revoked", "key.rotated", "key.expiring", "token.expiring", "quota.threshold", "billing.suspended", "billing.resumed", "invoice.payment_failed"];
+export const webhookEndpointEventsValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["WebhookEndpoint"]["events"]> = ["key.created", "key.revoked", "key.rotated", "key.expiring", "token.expiring", "quota.threshold", "billing.suspended", "billing.resumed", "invoice.payment_failed"];
+export const webhookEndpointWithSecretEventsValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["WebhookEndpointWithSecret"]["events"]> = ["key.created", "key.revoked", "key.rotated", "key.expiring", "token.expiring", "quota.threshold", "billing.suspended", "billing.resumed", "invoice.payment_failed"];
+export const webhookDeliveryEvent_typeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["WebhookDelivery"]["event_type"]> = ["key.created", "key.revoked", "key.rotated", "key.expiring", "token.expiring", "quota.threshold", "billing.suspended", "billing.resumed", "invoice.payment_failed"];
+export const webhookDeliveryStatusValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["WebhookDelivery"]["status"]> = ["pending", "delivered", "failed"];
+export const webhookDeliveryPayloadTypeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["WebhookDelivery"]["payload"]["type"]> = ["key.created", "key.revoked", "key.rotated", "key.expiring", "token.expiring", "quota.threshold", "billing.suspended", "billing.resumed", "invoice.payment_failed"];

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { instant, named } from './schemas/common.js';
+import { instant, named } from './common.js';
 
 const provider = z
   .string()

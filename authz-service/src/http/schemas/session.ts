@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { apiSchemas } from './schemas/common.js';
+import { apiSchemas } from './common.js';
 
 export const CreateSessionBody = z.strictObject({
   token: z.string().min(1).max(512).describe('An admin token, or a Tollgate key with the keys:manage scope'),

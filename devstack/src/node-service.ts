@@ -1,0 +1,26 @@
+// Tollgate's own services (authz-service, billing-sidecar, backend-hello) run from source the same
+// way wherever a stack starts them: the local stack's supervisor, the reliability harness, benches.
+import { join } from 'node:path';
+import { REPO_ROOT } from './envoy-config.js';
+import { httpOk, startProcess, waitFor, type ManagedProcess, type StartOptions } from './proc.js';
+
+export interface NodeServiceOptions extends Omit<StartOptions, 'command' | 'args'> {
+  /** The workspace package whose src/main.ts runs, e.g. `authz-service`. */
+  pkg: string;
+  /** Node's own flags, before the entry point: a heap cap, --cpu-prof. */
+  nodeFlags?: string[];
+}
+
+/** Starts `<pkg>/src/main.ts` with this Node, through tsx, on the workspace's source condition. */
+export function startNodeService({ pkg, nodeFlags = [], ...opts }: NodeServiceOptions): ManagedProcess {
+  return startProcess({
+    ...opts,
+    command: process.execPath,
+    args: [...nodeFlags, '--conditions=source', '--import', 'tsx', join(REPO_ROOT, pkg, 'src', 'main.ts')],
+  });
+}
+
+/** Resolves once the service at `baseUrl` answers /health/live; throws (with its last lines) if it exits first. */
+export function waitForLive(proc: ManagedProcess, baseUrl: string): Promise<void> {
+  return waitFor(proc.name, () => httpOk(`${baseUrl}/health/live`), { child: proc, timeoutMs: 60_000 });
+}
