@@ -10,4 +10,5 @@ export * from './migrations.js';
 export * from './grpc-server.js';
 export * from './authz-metadata.js';
 export * from './request-path.js';
+export * from './periodic-task.js';
 export { inTransaction } from './transaction.js';
