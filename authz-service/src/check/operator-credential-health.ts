@@ -1,4 +1,4 @@
-import type { Logger } from '@tollgate/common';
+import { type Logger, PeriodicTask } from '@tollgate/common';
 import { readOperatorCredentialRejections } from '@tollgate/usage-model';
 import type pg from 'pg';
 import { Counter, Gauge, type Registry } from 'prom-client';
@@ -71,8 +71,7 @@ export const isMissingTable = (err: unknown): boolean => (err as { code?: string
  */
 export class OperatorCredentialHealth {
   private out = new Map<string, OutOfRotation>();
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
+  private readonly task: PeriodicTask;
   private tablesMissingLogged = false;
 
   constructor(
@@ -81,7 +80,9 @@ export class OperatorCredentialHealth {
     private readonly opts: OperatorCredentialHealthOptions,
     private readonly logger: Logger,
     private readonly metrics: OperatorHealthMetrics,
-  ) {}
+  ) {
+    this.task = new PeriodicTask(() => this.read(), { intervalMs: opts.intervalMs, runAtStart: true, onError: (err) => this.readFailed(err) });
+  }
 
   /** Whether the credential (as last updated at `updatedAt`) is out of rotation. */
   isOut(id: string, updatedAt: Date): boolean {
@@ -89,36 +90,28 @@ export class OperatorCredentialHealth {
     return o !== undefined && o.rejectedAt.getTime() > updatedAt.getTime();
   }
 
+  /** Reads at once, then every interval after the last read ended. */
   start(): void {
-    if (this.opts.intervalMs <= 0) return;
-    const loop = () => {
-      this.timer = setTimeout(() => void this.refresh().finally(loop), this.opts.intervalMs);
-      this.timer.unref();
-    };
-    void this.refresh().finally(loop);
+    void this.task.start();
   }
 
-  async stop(): Promise<void> {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.running;
+  stop(): Promise<void> {
+    return this.task.stop();
   }
 
   /** One read of the rejections against the credentials' last updates. */
-  refresh(): Promise<void> {
-    this.running ??= this.read()
-      .catch((err: unknown) => {
-        // Without billing-sidecar (whose migrations make the table) there is nothing to read.
-        if (isMissingTable(err)) {
-          if (!this.tablesMissingLogged)
-            this.logger.info('no usage tables (billing-sidecar not migrated): operator credentials are not checked for rejections');
-          this.tablesMissingLogged = true;
-        } else {
-          this.logger.warn({ err: (err as Error).message }, 'operator credential rejections could not be read; will retry');
-        }
-      })
-      .finally(() => (this.running = undefined));
-    return this.running;
+  async refresh(): Promise<void> {
+    await this.task.runNow();
+  }
+
+  private readFailed(err: unknown): void {
+    // Without billing-sidecar (whose migrations make the table) there is nothing to read.
+    if (isMissingTable(err)) {
+      if (!this.tablesMissingLogged) this.logger.info('no usage tables (billing-sidecar not migrated): operator credentials are not checked for rejections');
+      this.tablesMissingLogged = true;
+    } else {
+      this.logger.warn({ err: (err as Error).message }, 'operator credential rejections could not be read; will retry');
+    }
   }
 
   private async read(): Promise<void> {

@@ -1,4 +1,4 @@
-import type { Logger } from '@tollgate/common';
+import { type Logger, PeriodicTask } from '@tollgate/common';
 
 export type UsageBatch = Map<string, { count: number; lastUsedAt: Date }>;
 
@@ -9,18 +9,22 @@ export type UsageBatch = Map<string, { count: number; lastUsedAt: Date }>;
  */
 export class UsageBatcher {
   private pending = new Map<string, { count: number; lastUsedAt: Date }>();
-  private timer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> | undefined;
+  private readonly task: PeriodicTask;
 
   constructor(
     private readonly write: (batch: UsageBatch) => Promise<void>,
     private readonly logger: Logger,
-    private readonly intervalMs: number,
-  ) {}
+    intervalMs: number,
+  ) {
+    this.task = new PeriodicTask(() => this.writePending(), {
+      intervalMs,
+      cadence: 'fixed-rate',
+      onError: (err) => logger.warn({ err: (err as Error).message }, 'usage flush failed; will retry'),
+    });
+  }
 
   start(): void {
-    this.timer = setInterval(() => void this.flush(), this.intervalMs);
-    this.timer.unref();
+    void this.task.start();
   }
 
   record(keyId: string, at = new Date()): void {
@@ -33,30 +37,32 @@ export class UsageBatcher {
     }
   }
 
+  /** Writes what is pending, or joins the write under way. */
   async flush(): Promise<void> {
-    if (this.flushing) return this.flushing;
+    await this.task.runNow();
+  }
+
+  private async writePending(): Promise<void> {
     if (this.pending.size === 0) return;
     const batch = this.pending;
     this.pending = new Map();
-    this.flushing = this.write(batch)
-      .catch((err: Error) => {
-        this.logger.warn({ err: err.message, keys: batch.size }, 'usage flush failed; will retry');
-        for (const [id, u] of batch) {
-          const e = this.pending.get(id);
-          if (e) {
-            e.count += u.count;
-            if (u.lastUsedAt > e.lastUsedAt) e.lastUsedAt = u.lastUsedAt;
-          } else this.pending.set(id, u);
-        }
-      })
-      .finally(() => {
-        this.flushing = undefined;
-      });
-    return this.flushing;
+    try {
+      await this.write(batch);
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message, keys: batch.size }, 'usage flush failed; will retry');
+      for (const [id, u] of batch) {
+        const e = this.pending.get(id);
+        if (e) {
+          e.count += u.count;
+          if (u.lastUsedAt > e.lastUsedAt) e.lastUsedAt = u.lastUsedAt;
+        } else this.pending.set(id, u);
+      }
+    }
   }
 
+  /** Stops the timer, waits for a write under way, then writes what came in meanwhile. */
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
+    await this.task.stop();
     await this.flush();
   }
 }

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { Logger } from '@tollgate/common';
+import { type Logger, PeriodicTask } from '@tollgate/common';
 import { IdempotencyStore } from './idempotency-store.js';
 
 /** Rows deleted per statement: short enough not to hold locks or bloat one transaction. */
@@ -14,27 +14,27 @@ const SWEEP_MAX_BATCHES = 50;
  */
 export class IdempotencySweeper {
   private readonly store = new IdempotencyStore();
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<number> | undefined;
+  private readonly task: PeriodicTask<number>;
 
   constructor(
     private readonly pool: pg.Pool,
     private readonly logger: Logger,
-    private readonly intervalMs: number,
-  ) {}
+    intervalMs: number,
+  ) {
+    this.task = new PeriodicTask(() => this.purge(), {
+      intervalMs,
+      cadence: 'fixed-rate',
+      onError: (err) => logger.warn({ err: (err as Error).message }, 'idempotency sweep failed; retrying at the next interval'),
+    });
+  }
 
   start(): void {
-    if (this.intervalMs === 0 || this.timer) return;
-    this.timer = setInterval(() => void this.sweep(), this.intervalMs);
-    this.timer.unref();
+    void this.task.start();
   }
 
   /** One sweep (never two at once): how many records it removed. */
-  sweep(): Promise<number> {
-    this.running ??= this.purge().finally(() => {
-      this.running = undefined;
-    });
-    return this.running;
+  async sweep(): Promise<number> {
+    return (await this.task.runNow()) ?? 0;
   }
 
   private async purge(): Promise<number> {
@@ -52,9 +52,7 @@ export class IdempotencySweeper {
     return removed;
   }
 
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    this.timer = undefined;
-    await this.running;
+  stop(): Promise<void> {
+    return this.task.stop();
   }
 }

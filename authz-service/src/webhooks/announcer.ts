@@ -1,4 +1,4 @@
-import type { Logger } from '@tollgate/common';
+import { type Logger, PeriodicTask } from '@tollgate/common';
 import type pg from 'pg';
 import type { PlanCatalog } from '../domain/plans.js';
 import { inTransaction } from '../stores/transaction.js';
@@ -26,31 +26,23 @@ export type QuotaUseReader = (keyId: string, now: Date) => Promise<number>;
  * only, not both at once.
  */
 export class WebhookAnnouncer {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private stopped = false;
+  private readonly task: PeriodicTask<number>;
 
-  constructor(private readonly d: { pool: pg.Pool; quotaUsed: QuotaUseReader; plans: PlanCatalog; logger: Logger; intervalMs: number }) {}
-
-  start(): void {
-    if (this.d.intervalMs <= 0) return;
-    const loop = () => {
-      if (this.stopped) return;
-      this.running = this.scan()
-        .then(() => undefined)
-        .catch((err: Error) => this.d.logger.warn({ err: err.message }, 'webhook announcement scan failed; will retry'))
-        .finally(() => {
-          if (!this.stopped) this.timer = setTimeout(loop, this.d.intervalMs);
-        });
-    };
-    this.timer = setTimeout(loop, Math.min(this.d.intervalMs, 1000));
-    this.timer.unref();
+  constructor(private readonly d: { pool: pg.Pool; quotaUsed: QuotaUseReader; plans: PlanCatalog; logger: Logger; intervalMs: number }) {
+    this.task = new PeriodicTask(() => this.scan(), {
+      intervalMs: d.intervalMs,
+      // The first scan soon after start, not a whole (by default 60 s) interval later.
+      firstDelayMs: Math.min(d.intervalMs, 1000),
+      onError: (err) => d.logger.warn({ err: (err as Error).message }, 'webhook announcement scan failed; will retry'),
+    });
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.running;
+  start(): void {
+    void this.task.start();
+  }
+
+  stop(): Promise<void> {
+    return this.task.stop();
   }
 
   /** One scan; returns how many events it announced. */

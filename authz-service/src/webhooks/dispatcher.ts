@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
-import type { Logger } from '@tollgate/common';
+import { type Logger, PeriodicTask } from '@tollgate/common';
 import type pg from 'pg';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Envelope } from '../vault/envelope.js';
@@ -40,9 +40,7 @@ const ERROR_EXCERPT = 200;
  * another sends it again (at-least-once, with the same `webhook-id`, which receivers dedupe on).
  */
 export class WebhookDispatcher {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private stopped = false;
+  private readonly task: PeriodicTask<number>;
   private readonly attempts: Counter<'outcome'>;
   private readonly failures: Counter<'endpoint'>;
 
@@ -68,6 +66,10 @@ export class WebhookDispatcher {
       labelNames: ['endpoint'],
       registers: [d.registry],
     });
+    this.task = new PeriodicTask(() => this.tick(), {
+      intervalMs: d.settings.pollIntervalMs,
+      onError: (err) => d.logger.warn({ err: (err as Error).message }, 'webhook dispatch failed; will retry'),
+    });
     const pool = d.pool;
     new Gauge({
       name: 'tollgate_webhook_deliveries_pending',
@@ -81,24 +83,11 @@ export class WebhookDispatcher {
   }
 
   start(): void {
-    if (this.d.settings.pollIntervalMs <= 0) return;
-    const loop = () => {
-      if (this.stopped) return;
-      this.running = this.tick()
-        .then(() => undefined)
-        .catch((err: Error) => this.d.logger.warn({ err: err.message }, 'webhook dispatch failed; will retry'))
-        .finally(() => {
-          if (!this.stopped) this.timer = setTimeout(loop, this.d.settings.pollIntervalMs);
-        });
-    };
-    this.timer = setTimeout(loop, this.d.settings.pollIntervalMs);
-    this.timer.unref();
+    void this.task.start();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.running;
+  stop(): Promise<void> {
+    return this.task.stop();
   }
 
   /** One poll: claims what is due and sends it. Returns how many deliveries were attempted. */
