@@ -2,7 +2,7 @@ import type { BigIntStats } from 'node:fs';
 import { open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type pg from 'pg';
-import type { Logger } from '@tollgate/common';
+import { type Logger, PeriodicTask } from '@tollgate/common';
 import type { BillableRule } from '../domain/billable.js';
 import { fromJsonLogLine, type UsageRecord } from '../domain/usage-record.js';
 import type { BillingMetrics } from '../metrics.js';
@@ -85,9 +85,7 @@ export class AccessLogTailer {
   private pos: FilePosition | undefined;
   private rotations: Rotation[] = [];
   private readonly offsets: OffsetStore;
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private stopped = false;
+  private readonly task: PeriodicTask;
   private partialWarned = false;
 
   constructor(
@@ -99,6 +97,15 @@ export class AccessLogTailer {
     private readonly logger: Logger,
   ) {
     this.offsets = new OffsetStore(pool, opts.hostId, opts.path);
+    this.task = new PeriodicTask(() => this.pass(), {
+      intervalMs: opts.pollIntervalMs,
+      runAtStart: true,
+      onError: (err) => logger.error({ err }, 'reading the access log failed; retrying'),
+    });
+  }
+
+  private get stopped(): boolean {
+    return this.task.stopped;
   }
 
   async start(): Promise<void> {
@@ -111,27 +118,16 @@ export class AccessLogTailer {
       'following the JSON access log',
     );
     // The first pass (the backfill) runs before start() returns, so a caller knows it is done.
-    await this.poll();
-    this.schedule();
+    await this.task.start();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    await this.running;
+  stop(): Promise<void> {
+    return this.task.stop();
   }
 
   /** Reads whatever is new; exposed for tests that want to wait for a pass. */
-  poll(): Promise<void> {
-    this.running ??= this.pass()
-      .catch((err: unknown) => this.logger.error({ err }, 'reading the access log failed; retrying'))
-      .finally(() => (this.running = undefined));
-    return this.running;
-  }
-
-  private schedule(): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => void this.poll().then(() => this.schedule()), this.opts.pollIntervalMs);
+  async poll(): Promise<void> {
+    await this.task.runNow();
   }
 
   /** A rotation found at start: its renamed file is finished first; if the rename never happened, it is the current file. */

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { Logger } from '@tollgate/common';
+import { type Logger, PeriodicTask } from '@tollgate/common';
 import { dropExpiredUsagePartitions, ensureUsagePartitions, listUsagePartitions } from '@tollgate/usage-model';
 import type { BillingMetrics } from '../metrics.js';
 
@@ -18,52 +18,47 @@ export interface UsageRetentionOptions {
  * rows still land (in the default partition, at worst).
  */
 export class UsageRetention {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
+  private readonly task: PeriodicTask;
 
   constructor(
     private readonly pool: pg.Pool,
     private readonly opts: UsageRetentionOptions,
     private readonly metrics: BillingMetrics,
     private readonly logger: Logger,
-  ) {}
-
-  async start(): Promise<void> {
-    await this.runOnce();
-    this.timer = setInterval(() => void this.runOnce(), this.opts.intervalMs);
-    this.timer.unref();
-  }
-
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    await this.running;
-  }
-
-  runOnce(now = new Date()): Promise<void> {
-    this.running ??= this.maintain(now).finally(() => {
-      this.running = undefined;
+  ) {
+    this.task = new PeriodicTask(() => this.maintain(new Date()), {
+      intervalMs: opts.intervalMs,
+      cadence: 'fixed-rate',
+      runAtStart: true,
+      onError: (err) => {
+        metrics.usagePartitionFailures.inc();
+        logger.error({ err }, 'usage partition maintenance failed; retrying at the next interval');
+      },
     });
-    return this.running;
+  }
+
+  /** Resolves once the first run (partitions for today and ahead) is over. */
+  start(): Promise<void> {
+    return this.task.start();
+  }
+
+  stop(): Promise<void> {
+    return this.task.stop();
   }
 
   private async maintain(now: Date): Promise<void> {
-    try {
-      const created = await ensureUsagePartitions(this.pool, now, this.opts.aheadDays);
-      if (created.length) this.logger.info({ days: created.map((d) => d.toISOString().slice(0, 10)) }, 'created usage partitions');
-      if (this.opts.retentionDays > 0) {
-        const dropped = await dropExpiredUsagePartitions(this.pool, now, this.opts.retentionDays);
-        if (dropped.length) {
-          this.metrics.usagePartitionsDropped.inc(dropped.length);
-          this.logger.info(
-            { days: dropped.map((d) => d.toISOString().slice(0, 10)), retentionDays: this.opts.retentionDays },
-            'dropped expired usage partitions',
-          );
-        }
+    const created = await ensureUsagePartitions(this.pool, now, this.opts.aheadDays);
+    if (created.length) this.logger.info({ days: created.map((d) => d.toISOString().slice(0, 10)) }, 'created usage partitions');
+    if (this.opts.retentionDays > 0) {
+      const dropped = await dropExpiredUsagePartitions(this.pool, now, this.opts.retentionDays);
+      if (dropped.length) {
+        this.metrics.usagePartitionsDropped.inc(dropped.length);
+        this.logger.info(
+          { days: dropped.map((d) => d.toISOString().slice(0, 10)), retentionDays: this.opts.retentionDays },
+          'dropped expired usage partitions',
+        );
       }
-      this.metrics.usagePartitions.set((await listUsagePartitions(this.pool)).length);
-    } catch (err) {
-      this.metrics.usagePartitionFailures.inc();
-      this.logger.error({ err }, 'usage partition maintenance failed; retrying at the next interval');
     }
+    this.metrics.usagePartitions.set((await listUsagePartitions(this.pool)).length);
   }
 }

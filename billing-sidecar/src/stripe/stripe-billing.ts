@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { Logger } from '@tollgate/common';
+import { type Logger, PeriodicTask } from '@tollgate/common';
 import type { BillingMetrics } from '../metrics.js';
 import { claimDue, markParked, markRetry, markSent, outboxStats, sealWindow, type ClaimedEvent } from '../stores/stripe-outbox.js';
 import type { MeterClient } from './meter-client.js';
@@ -29,9 +29,7 @@ export function lastClosedWindow(now: number, intervalSeconds: number): Date {
  * and other 4xx parked with Stripe's message. A Stripe outage only grows the outbox.
  */
 export class StripeBilling {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private stopped = false;
+  private readonly task: PeriodicTask;
   private readonly spacer: CallSpacer;
 
   constructor(
@@ -42,40 +40,34 @@ export class StripeBilling {
     private readonly logger: Logger,
   ) {
     this.spacer = new CallSpacer(opts.maxCallsPerSecond);
+    this.task = new PeriodicTask(() => this.round(Date.now()), {
+      intervalMs: opts.drainIntervalMs,
+      runAtStart: true,
+      onError: (err) => logger.error({ err }, 'Stripe billing round failed; will retry'),
+    });
   }
 
+  /** A round at once, then one every drain interval after the last ended. */
   start(): void {
-    const loop = () => {
-      if (this.stopped) return;
-      this.timer = setTimeout(() => void this.tick().then(loop), this.opts.drainIntervalMs);
-    };
-    void this.tick().then(loop);
+    void this.task.start();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    await this.running;
+  /** Ends the drain after the calls under way and waits for them. */
+  stop(): Promise<void> {
+    return this.task.stop();
   }
 
   /** One round: seal the last closed window, send what is due, refresh the outbox gauges. */
-  tick(now = Date.now()): Promise<void> {
-    this.running ??= (async () => {
-      try {
-        const sealed = await sealWindow(this.pool, this.opts.eventName, lastClosedWindow(now, this.opts.intervalSeconds));
-        if (sealed > 0) this.logger.debug({ events: sealed }, 'sealed a billing window into the outbox');
-        while (!this.stopped && (await this.drainOnce()) > 0) {
-          // keep going while events are due; the spacer holds the call rate
-        }
-        const stats = await outboxStats(this.pool);
-        this.metrics.outboxDepth.set({ status: 'pending' }, stats.pending);
-        this.metrics.outboxDepth.set({ status: 'parked' }, stats.parked);
-        this.metrics.outboxOldestAge.set(stats.oldestPendingAgeSeconds);
-      } catch (err) {
-        this.logger.error({ err }, 'Stripe billing round failed; will retry');
-      }
-    })().finally(() => (this.running = undefined));
-    return this.running;
+  private async round(now: number): Promise<void> {
+    const sealed = await sealWindow(this.pool, this.opts.eventName, lastClosedWindow(now, this.opts.intervalSeconds));
+    if (sealed > 0) this.logger.debug({ events: sealed }, 'sealed a billing window into the outbox');
+    while (!this.task.stopped && (await this.drainOnce()) > 0) {
+      // keep going while events are due; the spacer holds the call rate
+    }
+    const stats = await outboxStats(this.pool);
+    this.metrics.outboxDepth.set({ status: 'pending' }, stats.pending);
+    this.metrics.outboxDepth.set({ status: 'parked' }, stats.parked);
+    this.metrics.outboxOldestAge.set(stats.oldestPendingAgeSeconds);
   }
 
   private async drainOnce(): Promise<number> {
