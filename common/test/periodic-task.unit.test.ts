@@ -29,6 +29,15 @@ function controlledRuns() {
   };
 }
 
+/** Asserts that the next run starts exactly `ms` from now, not a millisecond sooner. */
+async function expectNextRunIn(runs: { calls: number }, ms: number): Promise<void> {
+  const before = runs.calls;
+  await vi.advanceTimersByTimeAsync(ms - 1);
+  expect(runs.calls).toBe(before);
+  await vi.advanceTimersByTimeAsync(1);
+  expect(runs.calls).toBe(before + 1);
+}
+
 beforeEach(() => {
   vi.useFakeTimers();
 });
@@ -41,18 +50,12 @@ describe('PeriodicTask', () => {
     const runs = controlledRuns();
     const task = new PeriodicTask(runs.fn, { intervalMs: 100, onError: () => {} });
     await task.start();
-    await vi.advanceTimersByTimeAsync(99);
-    expect(runs.calls).toBe(0);
-    await vi.advanceTimersByTimeAsync(1);
-    expect(runs.calls).toBe(1);
+    await expectNextRunIn(runs, 100);
     // A slow run: however long it takes, no second one starts meanwhile.
     await vi.advanceTimersByTimeAsync(1050);
     expect(runs.calls).toBe(1);
     await runs.end();
-    await vi.advanceTimersByTimeAsync(99);
-    expect(runs.calls).toBe(1);
-    await vi.advanceTimersByTimeAsync(1);
-    expect(runs.calls).toBe(2);
+    await expectNextRunIn(runs, 100);
     expect(runs.most).toBe(1);
     await runs.end();
     await task.stop();
@@ -62,15 +65,11 @@ describe('PeriodicTask', () => {
     const runs = controlledRuns();
     const task = new PeriodicTask(runs.fn, { intervalMs: 100, cadence: 'fixed-rate', onError: () => {} });
     await task.start();
-    await vi.advanceTimersByTimeAsync(100);
-    expect(runs.calls).toBe(1);
+    await expectNextRunIn(runs, 100);
     await vi.advanceTimersByTimeAsync(150); // the ticks at 200 find the run going
     expect(runs.calls).toBe(1);
     await runs.end(); // at 250
-    await vi.advanceTimersByTimeAsync(49);
-    expect(runs.calls).toBe(1);
-    await vi.advanceTimersByTimeAsync(1); // the tick at 300, not 350
-    expect(runs.calls).toBe(2);
+    await expectNextRunIn(runs, 50); // the tick at 300, not 350
     expect(runs.most).toBe(1);
     await runs.end();
     await task.stop();
@@ -87,10 +86,7 @@ describe('PeriodicTask', () => {
     expect(started).toBe(false);
     await runs.end();
     await starting;
-    await vi.advanceTimersByTimeAsync(99);
-    expect(runs.calls).toBe(1);
-    await vi.advanceTimersByTimeAsync(1);
-    expect(runs.calls).toBe(2);
+    await expectNextRunIn(runs, 100);
     await runs.end();
     await task.stop();
   });
@@ -99,13 +95,9 @@ describe('PeriodicTask', () => {
     const runs = controlledRuns();
     const task = new PeriodicTask(runs.fn, { intervalMs: 100, firstDelayMs: 10, onError: () => {} });
     await task.start();
-    await vi.advanceTimersByTimeAsync(10);
-    expect(runs.calls).toBe(1);
+    await expectNextRunIn(runs, 10);
     await runs.end();
-    await vi.advanceTimersByTimeAsync(99);
-    expect(runs.calls).toBe(1);
-    await vi.advanceTimersByTimeAsync(1);
-    expect(runs.calls).toBe(2);
+    await expectNextRunIn(runs, 100);
     await runs.end();
     await task.stop();
   });
