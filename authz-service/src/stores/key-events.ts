@@ -1,4 +1,4 @@
-import type { Logger } from '@tollgate/common';
+import { type Logger, PeriodicTask } from '@tollgate/common';
 import type { RedisClient } from './redis-client.js';
 
 /**
@@ -166,8 +166,7 @@ export class KeyEventFeed {
   private seen = 0;
   private initialized = false;
   private lastSyncAt = -Infinity;
-  private timer: NodeJS.Timeout | null = null;
-  private stopped = false;
+  private readonly task: PeriodicTask;
   private warned = false;
 
   constructor(
@@ -182,6 +181,8 @@ export class KeyEventFeed {
     },
   ) {
     this.keys = keyEventLogKeys(opts.channel);
+    // poll() reports its own failures (once per outage); nothing else reaches onError.
+    this.task = new PeriodicTask(() => this.poll(), { intervalMs: opts.pollMs, onError: (err) => opts.logger?.warn({ err }, 'key event poll failed') });
   }
 
   synced(now = Date.now()): boolean {
@@ -207,13 +208,13 @@ export class KeyEventFeed {
       await new Promise((r) => setTimeout(r, 50));
       await this.poll();
     }
-    this.schedule();
+    void this.task.start();
     await Promise.race([subscribed, new Promise((r) => setTimeout(r, Math.max(0, until - Date.now())).unref())]);
   }
 
+  /** Stops the poll timer; a poll under way ends on its own (its errors are caught). */
   stop(): void {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    void this.task.stop();
   }
 
   private onMessage(message: string): void {
@@ -230,12 +231,6 @@ export class KeyEventFeed {
     // so the replay cannot tell whether this message was that entry. The cost is at most one
     // more Postgres read per change per replica.
     this.opts.handlers.onEvent(event);
-  }
-
-  private schedule(): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => void this.poll().finally(() => this.schedule()), this.opts.pollMs);
-    this.timer.unref();
   }
 
   /** One check of the sequence; replays what was missed. */
