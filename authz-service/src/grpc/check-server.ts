@@ -1,27 +1,11 @@
 import * as grpc from '@grpc/grpc-js';
 import { Histogram, Counter, type Registry } from 'prom-client';
 import type { CheckMetadata, ErrorBody, Logger } from '@tollgate/common';
-import {
-  loadEnvoyProtos,
-  RpcCode,
-  type AuthorizationHandlers,
-  type CheckRequest,
-  type CheckResponse__Input,
-  type HeaderValueOption__Input,
-  type Struct__Input,
-} from '@tollgate/proto';
+import { loadEnvoyProtos, RpcCode, type AuthorizationHandlers, type CheckRequest } from '@tollgate/proto';
 import type { Checker } from '../check/checker.js';
+import { encodeCheckResponse, type CheckAnswer, type HeaderOption } from './check-response-encoding.js';
 import { publishedMetadata, type Decision } from '../check/decision.js';
 import { refusalBucketOf, tooManyFailedAttempts, type RefusalLimiter } from '../check/refusal-limiter.js';
-
-const HTTP_STATUS_NAME: Record<number, string> = {
-  400: 'BadRequest',
-  401: 'Unauthorized',
-  402: 'PaymentRequired',
-  403: 'Forbidden',
-  429: 'TooManyRequests',
-  503: 'ServiceUnavailable',
-};
 
 const RPC_FOR_STATUS: Record<number, number> = {
   400: 3, // INVALID_ARGUMENT
@@ -32,20 +16,20 @@ const RPC_FOR_STATUS: Record<number, number> = {
   503: RpcCode.UNAVAILABLE,
 };
 
-function headerOptions(headers: Record<string, string>): HeaderValueOption__Input[] {
+function headerOptions(headers: Record<string, string>): HeaderOption[] {
   return Object.entries(headers).map(([key, value]) => ({
     header: { key, value },
     appendAction: 'OVERWRITE_IF_EXISTS_OR_ADD',
   }));
 }
 
-function struct(fields: CheckMetadata): Struct__Input {
+function struct(fields: CheckMetadata): NonNullable<CheckAnswer['dynamicMetadata']> {
   const set = Object.entries(fields).filter((e): e is [string, string] => e[1] !== undefined);
   return { fields: Object.fromEntries(set.map(([k, v]) => [k, { stringValue: v }])) };
 }
 
 /** `requestId`: Envoy's x-request-id, which the denial body carries so a user can quote it. */
-function toCheckResponse(d: Decision, requestId?: string): CheckResponse__Input {
+export function toCheckResponse(d: Decision, requestId?: string): CheckAnswer {
   if (d.allow) {
     return {
       status: { code: RpcCode.OK },
@@ -61,7 +45,7 @@ function toCheckResponse(d: Decision, requestId?: string): CheckResponse__Input 
   return {
     status: { code: RPC_FOR_STATUS[d.status] ?? RpcCode.PERMISSION_DENIED, message: d.message },
     deniedResponse: {
-      status: { code: HTTP_STATUS_NAME[d.status] as never },
+      status: { code: d.status },
       headers: headerOptions({ ...d.headers, 'content-type': 'application/json', 'cache-control': 'no-store' }),
       body: JSON.stringify({ error: d.error, message: d.message, ...(requestId ? { request_id: requestId } : {}) } satisfies ErrorBody),
     },
@@ -147,6 +131,8 @@ export function authorizationHandlers(
 }
 
 export function addAuthorizationService(server: grpc.Server, handlers: AuthorizationHandlers): void {
-  const protos = loadEnvoyProtos();
-  server.addService(protos.envoy.service.auth.v3.Authorization.service, handlers);
+  const service = loadEnvoyProtos().envoy.service.auth.v3.Authorization.service;
+  // The handler answers only CheckAnswers (toCheckResponse), which encodeCheckResponse writes.
+  const Check = { ...service.Check, responseSerialize: (answer: CheckAnswer) => encodeCheckResponse(answer) };
+  server.addService({ ...service, Check } as grpc.ServiceDefinition, handlers);
 }
