@@ -1,8 +1,9 @@
 import * as grpc from '@grpc/grpc-js';
 import { Histogram, Counter, type Registry } from 'prom-client';
 import type { CheckMetadata, ErrorBody, Logger } from '@tollgate/common';
-import { loadEnvoyProtos, RpcCode, type AuthorizationHandlers, type CheckRequest } from '@tollgate/proto';
+import { loadEnvoyProtos, RpcCode, type AuthorizationHandlers } from '@tollgate/proto';
 import type { Checker } from '../check/checker.js';
+import { decodeCheckRequest, type CheckRequestFields } from './check-request-decoding.js';
 import { encodeCheckResponse, type CheckAnswer, type HeaderOption } from './check-response-encoding.js';
 import { publishedMetadata, type Decision } from '../check/decision.js';
 import { refusalBucketOf, tooManyFailedAttempts, type RefusalLimiter } from '../check/refusal-limiter.js';
@@ -87,23 +88,23 @@ export function authorizationHandlers(
   return {
     Check(call, callback) {
       const started = process.hrtime.bigint();
-      const attributes = (call.request as CheckRequest).attributes;
-      const http = attributes?.request?.http;
-      if (!http?.method || !http.path) {
+      // decodeCheckRequest, the method's deserializer, reads only these fields.
+      const request = call.request as unknown as CheckRequestFields;
+      if (!request.method || !request.path) {
         callback({
           code: grpc.status.INVALID_ARGUMENT,
           details: 'CheckRequest must carry attributes.request.http with method and path',
         });
         return;
       }
-      const headers = http.headers ?? {};
+      const headers = request.headers;
       // The connection's peer as Envoy saw it (use_remote_address: true), never X-Forwarded-For.
-      const bucket = refusals && refusalBucketOf(attributes?.source?.address?.socketAddress?.address);
+      const bucket = refusals && refusalBucketOf(request.sourceAddress);
       // Reserved before the lookup, refunded unless the answer is a refusal (docs/reliability.md).
       const retryAfterS = bucket ? refusals!.reserve(bucket) : 0;
       const reserved = bucket !== undefined && retryAfterS === 0;
       checker
-        .check({ method: http.method, path: http.path, headers, ...(retryAfterS > 0 && { cacheOnly: true }) })
+        .check({ method: request.method, path: request.path, headers, ...(retryAfterS > 0 && { cacheOnly: true }) })
         .then((checked) => {
           let decision = checked;
           const refused = !decision.allow && decision.status === 401;
@@ -114,7 +115,7 @@ export function authorizationHandlers(
           metrics.latency.observe({ status: String(status) }, Number(process.hrtime.bigint() - started) / 1e9);
           if (!decision.allow) {
             logger.info(
-              { outcome: decision.outcome, status, method: http.method, path: http.path.split('?')[0], requestId: headers['x-request-id'] },
+              { outcome: decision.outcome, status, method: request.method, path: request.path.split('?')[0], requestId: headers['x-request-id'] },
               'request denied',
             );
           }
@@ -132,7 +133,11 @@ export function authorizationHandlers(
 
 export function addAuthorizationService(server: grpc.Server, handlers: AuthorizationHandlers): void {
   const service = loadEnvoyProtos().envoy.service.auth.v3.Authorization.service;
-  // The handler answers only CheckAnswers (toCheckResponse), which encodeCheckResponse writes.
-  const Check = { ...service.Check, responseSerialize: (answer: CheckAnswer) => encodeCheckResponse(answer) };
+  // The handler reads only CheckRequestFields and answers only CheckAnswers (toCheckResponse).
+  const Check = {
+    ...service.Check,
+    requestDeserialize: decodeCheckRequest,
+    responseSerialize: (answer: CheckAnswer) => encodeCheckResponse(answer),
+  };
   server.addService({ ...service, Check } as grpc.ServiceDefinition, handlers);
 }
