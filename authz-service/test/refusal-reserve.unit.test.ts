@@ -4,7 +4,13 @@ import { describe, expect, it } from 'vitest';
 import type { Checker } from '../src/check/checker.js';
 import { deny, type CheckInput, type Decision } from '../src/check/decision.js';
 import { RefusalLimiter } from '../src/check/refusal-limiter.js';
+import { loadEnvoyProtos, type CheckResponse } from '@tollgate/proto';
+import { decodeCheckRequest } from '../src/grpc/check-request-decoding.js';
+import { encodeCheckResponse, type CheckAnswer } from '../src/grpc/check-response-encoding.js';
 import { authorizationHandlers, createCheckMetrics } from '../src/grpc/check-server.js';
+
+// The handler sees what the Check method's deserializer makes of Envoy's bytes, and Envoy what its serializer writes.
+const Check = loadEnvoyProtos().envoy.service.auth.v3.Authorization.service.Check;
 
 /** A Checker whose lookups stay in flight until release(), so a burst overlaps like a fast flood. */
 function slowChecker(answer: () => Decision) {
@@ -27,20 +33,26 @@ function slowChecker(answer: () => Decision) {
 
 function burst(checker: Checker, limiter: RefusalLimiter, n: number): Promise<{ code?: number; status?: number }>[] {
   const handlers = authorizationHandlers(checker, createCheckMetrics(new Registry()), createLogger({ service: 'test', level: 'silent' }), limiter);
-  const request = {
-    attributes: {
-      source: { address: { socketAddress: { address: '198.51.100.9' } } },
-      request: { http: { method: 'GET', path: '/v1/x', headers: { authorization: 'Bearer tg_unknown' } } },
-    },
-  };
+  const request = decodeCheckRequest(
+    Buffer.from(
+      Check.requestSerialize({
+        attributes: {
+          source: { address: { socketAddress: { address: '198.51.100.9' } } },
+          request: { http: { method: 'GET', path: '/v1/x', headers: { authorization: 'Bearer tg_unknown' } } },
+        },
+      }),
+    ),
+  );
   return Array.from(
     { length: n },
     () =>
       new Promise((resolve) =>
         handlers.Check(
           { request } as never,
-          ((_err: unknown, res: { status?: { code?: number }; deniedResponse?: { status?: { code?: string } } }) =>
-            resolve({ code: res?.status?.code, status: res?.deniedResponse?.status?.code as never })) as never,
+          ((_err: unknown, answer: CheckAnswer) => {
+            const res = Check.responseDeserialize(encodeCheckResponse(answer)) as CheckResponse;
+            resolve({ code: res.status?.code, status: res.deniedResponse?.status?.code as never });
+          }) as never,
         ),
       ),
   );

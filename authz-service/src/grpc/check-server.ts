@@ -1,27 +1,12 @@
 import * as grpc from '@grpc/grpc-js';
 import { Histogram, Counter, type Registry } from 'prom-client';
 import type { CheckMetadata, ErrorBody, Logger } from '@tollgate/common';
-import {
-  loadEnvoyProtos,
-  RpcCode,
-  type AuthorizationHandlers,
-  type CheckRequest,
-  type CheckResponse__Input,
-  type HeaderValueOption__Input,
-  type Struct__Input,
-} from '@tollgate/proto';
+import { loadEnvoyProtos, RpcCode, type AuthorizationHandlers } from '@tollgate/proto';
 import type { Checker } from '../check/checker.js';
+import { decodeCheckRequest, type CheckRequestFields } from './check-request-decoding.js';
+import { encodeCheckResponse, type CheckAnswer, type HeaderOption } from './check-response-encoding.js';
 import { publishedMetadata, type Decision } from '../check/decision.js';
 import { refusalBucketOf, tooManyFailedAttempts, type RefusalLimiter } from '../check/refusal-limiter.js';
-
-const HTTP_STATUS_NAME: Record<number, string> = {
-  400: 'BadRequest',
-  401: 'Unauthorized',
-  402: 'PaymentRequired',
-  403: 'Forbidden',
-  429: 'TooManyRequests',
-  503: 'ServiceUnavailable',
-};
 
 const RPC_FOR_STATUS: Record<number, number> = {
   400: 3, // INVALID_ARGUMENT
@@ -32,20 +17,25 @@ const RPC_FOR_STATUS: Record<number, number> = {
   503: RpcCode.UNAVAILABLE,
 };
 
-function headerOptions(headers: Record<string, string>): HeaderValueOption__Input[] {
-  return Object.entries(headers).map(([key, value]) => ({
-    header: { key, value },
-    appendAction: 'OVERWRITE_IF_EXISTS_OR_ADD',
-  }));
+// Loops rather than Object.entries/map/fromEntries: this runs for every Check, and the arrays
+// those make were most of what building a response allocated (docs/benchmarks.md, "Check").
+function headerOptions(headers: Record<string, string>): HeaderOption[] {
+  const options: HeaderOption[] = [];
+  for (const key in headers) options.push({ header: { key, value: headers[key]! }, appendAction: 'OVERWRITE_IF_EXISTS_OR_ADD' });
+  return options;
 }
 
-function struct(fields: CheckMetadata): Struct__Input {
-  const set = Object.entries(fields).filter((e): e is [string, string] => e[1] !== undefined);
-  return { fields: Object.fromEntries(set.map(([k, v]) => [k, { stringValue: v }])) };
+function struct(metadata: CheckMetadata): NonNullable<CheckAnswer['dynamicMetadata']> {
+  const fields: Record<string, { stringValue: string }> = {};
+  for (const key in metadata) {
+    const value = metadata[key as keyof CheckMetadata];
+    if (value !== undefined) fields[key] = { stringValue: value };
+  }
+  return { fields };
 }
 
 /** `requestId`: Envoy's x-request-id, which the denial body carries so a user can quote it. */
-function toCheckResponse(d: Decision, requestId?: string): CheckResponse__Input {
+export function toCheckResponse(d: Decision, requestId?: string): CheckAnswer {
   if (d.allow) {
     return {
       status: { code: RpcCode.OK },
@@ -61,7 +51,7 @@ function toCheckResponse(d: Decision, requestId?: string): CheckResponse__Input 
   return {
     status: { code: RPC_FOR_STATUS[d.status] ?? RpcCode.PERMISSION_DENIED, message: d.message },
     deniedResponse: {
-      status: { code: HTTP_STATUS_NAME[d.status] as never },
+      status: { code: d.status },
       headers: headerOptions({ ...d.headers, 'content-type': 'application/json', 'cache-control': 'no-store' }),
       body: JSON.stringify({ error: d.error, message: d.message, ...(requestId ? { request_id: requestId } : {}) } satisfies ErrorBody),
     },
@@ -103,23 +93,23 @@ export function authorizationHandlers(
   return {
     Check(call, callback) {
       const started = process.hrtime.bigint();
-      const attributes = (call.request as CheckRequest).attributes;
-      const http = attributes?.request?.http;
-      if (!http?.method || !http.path) {
+      // decodeCheckRequest, the method's deserializer, reads only these fields.
+      const request = call.request as unknown as CheckRequestFields;
+      if (!request.method || !request.path) {
         callback({
           code: grpc.status.INVALID_ARGUMENT,
           details: 'CheckRequest must carry attributes.request.http with method and path',
         });
         return;
       }
-      const headers = http.headers ?? {};
+      const headers = request.headers;
       // The connection's peer as Envoy saw it (use_remote_address: true), never X-Forwarded-For.
-      const bucket = refusals && refusalBucketOf(attributes?.source?.address?.socketAddress?.address);
+      const bucket = refusals && refusalBucketOf(request.sourceAddress);
       // Reserved before the lookup, refunded unless the answer is a refusal (docs/reliability.md).
       const retryAfterS = bucket ? refusals!.reserve(bucket) : 0;
       const reserved = bucket !== undefined && retryAfterS === 0;
       checker
-        .check({ method: http.method, path: http.path, headers, ...(retryAfterS > 0 && { cacheOnly: true }) })
+        .check({ method: request.method, path: request.path, headers, ...(retryAfterS > 0 && { cacheOnly: true }) })
         .then((checked) => {
           let decision = checked;
           const refused = !decision.allow && decision.status === 401;
@@ -130,7 +120,7 @@ export function authorizationHandlers(
           metrics.latency.observe({ status: String(status) }, Number(process.hrtime.bigint() - started) / 1e9);
           if (!decision.allow) {
             logger.info(
-              { outcome: decision.outcome, status, method: http.method, path: http.path.split('?')[0], requestId: headers['x-request-id'] },
+              { outcome: decision.outcome, status, method: request.method, path: request.path.split('?')[0], requestId: headers['x-request-id'] },
               'request denied',
             );
           }
@@ -147,6 +137,12 @@ export function authorizationHandlers(
 }
 
 export function addAuthorizationService(server: grpc.Server, handlers: AuthorizationHandlers): void {
-  const protos = loadEnvoyProtos();
-  server.addService(protos.envoy.service.auth.v3.Authorization.service, handlers);
+  const service = loadEnvoyProtos().envoy.service.auth.v3.Authorization.service;
+  // The handler reads only CheckRequestFields and answers only CheckAnswers (toCheckResponse).
+  const Check = {
+    ...service.Check,
+    requestDeserialize: decodeCheckRequest,
+    responseSerialize: (answer: CheckAnswer) => encodeCheckResponse(answer),
+  };
+  server.addService({ ...service, Check } as grpc.ServiceDefinition, handlers);
 }
