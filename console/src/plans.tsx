@@ -48,7 +48,7 @@ export function Plans() {
 export function PlanField({ plans, value, onChange, owner }: { plans: Plan[] | undefined; value: string; onChange: (plan: string) => void; owner: boolean }) {
   if (!plans?.length && !value) return null;
   return (
-    <Field label="Plan" hint={owner ? 'Operator only' : 'Limits and scopes the key’s own settings do not override'}>
+    <Field label="Plan" hint={owner ? 'Operator only' : 'Where the key sets no limit of its own, the plan’s applies'}>
       <select value={value} disabled={owner} onChange={(e) => onChange(e.currentTarget.value)}>
         <option value="">no plan</option>
         {(plans ?? []).map((p) => (

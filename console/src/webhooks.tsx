@@ -243,7 +243,8 @@ export function WebhookDetail({ id }: { id: string }) {
             class="danger"
             onClick={() => {
               if (!confirm(`Delete the endpoint ${ep.url}? Its delivery log goes with it.`)) return;
-              void act('Deleted', () => must(client.DELETE('/api/webhook-endpoints/{endpoint_id}', { params: { path: { endpoint_id: id } } })).then(() => go('webhooks')));
+              // Not act(): it would reload the endpoint just deleted.
+              must(client.DELETE('/api/webhook-endpoints/{endpoint_id}', { params: { path: { endpoint_id: id } } })).then(() => go('webhooks'), setError);
             }}
           >
             Delete endpoint
