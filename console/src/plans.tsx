@@ -1,5 +1,5 @@
 import { client, must } from './api.js';
-import { Field, Page, useLoad } from './ui.js';
+import { ErrorNote, Field, Page, useLoad } from './ui.js';
 
 export const loadPlans = () => must(client.GET('/api/plans')).then((p) => p.data);
 export type Plan = Awaited<ReturnType<typeof loadPlans>>[number];
@@ -13,6 +13,7 @@ export function Plans() {
       <p class="muted">
         From the PLANS setting. A key on a plan gets its limits and scopes where the key sets none of its own; Stripe subscriptions move keys between plans.
       </p>
+      <ErrorNote error={plans.error} />
       <table class="grid">
         <thead>
           <tr>

@@ -268,6 +268,9 @@ function DeliveryTable({ endpointId, tick = 0 }: { endpointId?: string; tick?: n
   const [status, setStatus] = useState<(typeof DELIVERY_STATUSES)[number]>('');
   const [error, setError] = useState<unknown>();
   const [notice, setNotice] = useState('');
+  // The all-deliveries view names each endpoint by its URL.
+  const endpoints = useLoad(() => (endpointId ? Promise.resolve(null) : must(client.GET('/api/webhook-endpoints'))), [endpointId]);
+  const urls = new Map((endpoints.data?.data ?? []).map((ep) => [ep.id, ep.url]));
   const deliveries = useLoad(() => listDeliveries({ ...(endpointId ? { endpoint_id: endpointId } : {}), ...(status ? { status } : {}) }), [endpointId, status, tick]);
   async function retry(d: Delivery) {
     setError(undefined);
@@ -326,16 +329,16 @@ function DeliveryTable({ endpointId, tick = 0 }: { endpointId?: string; tick?: n
               </td>
               {endpointId ? null : (
                 <td>
-                  <a href={href('webhooks', d.endpoint_id)}>{d.endpoint_id}</a>
+                  <a href={href('webhooks', d.endpoint_id)}>{urls.get(d.endpoint_id) ?? d.endpoint_id}</a>
                 </td>
               )}
               <td>
                 <Badge status={statusLabel(d.status)} />
               </td>
               <td>{d.attempts}</td>
-              <td>{d.last_error ?? (d.last_status ? `HTTP ${d.last_status}` : '—')}</td>
-              <td>{when(d.next_attempt_at)}</td>
-              <td>{when(d.created_at)}</td>
+              <td>{d.last_error ?? (d.last_status && d.status !== 'delivered' ? `HTTP ${d.last_status}` : '—')}</td>
+              <td class="nowrap">{when(d.next_attempt_at)}</td>
+              <td class="nowrap">{when(d.created_at)}</td>
               <td>
                 {d.status === 'failed' ? (
                   <button type="button" class="secondary" onClick={() => void retry(d)}>

@@ -289,6 +289,7 @@ describe('the console in chromium', () => {
     ] as const) {
       await page.goto(`${base}/console/#/${route}`);
       await page.locator('#page-title').waitFor();
+      if (route === 'plans') await page.getByRole('rowheader', { name: 'starter' }).waitFor();
       await shoot(page, name);
       expect(await axeFindings(page), route).toEqual([]);
     }
