@@ -3,7 +3,7 @@ import { ApiError, auditEvents, client, type Key, type KeyUsageSummary, keysUsag
 import { OutcomeChart } from './chart.js';
 import { loadPlans, PlanField } from './plans.js';
 import { go, href } from './router.js';
-import { Badge, ErrorNote, Field, OnceSecret, Page, Sparkline, useLoad, when } from './ui.js';
+import { Badge, ErrorNote, Field, GRACES, OnceSecret, Page, Sparkline, useLoad, when } from './ui.js';
 import { keyOutcomes } from './usage.js';
 
 const STATUS_FILTERS = ['', 'active', 'revoked', 'expiring', 'suspended'] as const;
@@ -215,12 +215,6 @@ const RANGES = [
   { label: 'Last 24 hours', hours: 24 },
   { label: 'Last 7 days', hours: 24 * 7 },
   { label: 'Last 30 days', hours: 24 * 30 },
-];
-const GRACES = [
-  { label: 'None: the old secret stops now', seconds: 0 },
-  { label: '1 hour', seconds: 3600 },
-  { label: '24 hours', seconds: 86_400 },
-  { label: '7 days', seconds: 7 * 86_400 },
 ];
 
 export function KeyDetail({ id, session }: { id: string; session: Session }) {

@@ -2,7 +2,7 @@ import type { Schemas } from '@tollgate/sdk';
 import { useState } from 'preact/hooks';
 import { client, must } from './api.js';
 import { go, href } from './router.js';
-import { Badge, ErrorNote, Field, OnceSecret, Page, useLoad, when } from './ui.js';
+import { Badge, ErrorNote, Field, GRACES, OnceSecret, Page, useLoad, when } from './ui.js';
 
 type Endpoint = Schemas['WebhookEndpoint'];
 type Delivery = Schemas['WebhookDelivery'];
@@ -21,12 +21,6 @@ const EVENT_TYPES = {
   'invoice.payment_failed': 'Stripe reports a failed payment',
 } satisfies Record<EventType, string>;
 
-const GRACES = [
-  { label: 'None: the old secret stops now', seconds: 0 },
-  { label: '1 hour', seconds: 3600 },
-  { label: '24 hours', seconds: 86_400 },
-  { label: '7 days', seconds: 7 * 86_400 },
-];
 
 const DELIVERY_STATUSES = ['', 'pending', 'delivered', 'failed'] as const;
 // The API's largest page: enough to count the parked deliveries per endpoint on the list.
