@@ -37,6 +37,8 @@ const createKey = async (body: object) =>
 beforeAll(async () => {
   execFileSync(process.execPath, [fileURLToPath(new URL('../../node_modules/vite/bin/vite.js', import.meta.url)), 'build', '--config', 'vite.config.ts'], {
     cwd: CONSOLE_DIR,
+    // vitest sets NODE_ENV=test, which would make vite bundle Preact's development build.
+    env: { ...process.env, NODE_ENV: 'production' },
     stdio: 'inherit',
   });
   mkdirSync(SHOTS, { recursive: true });
