@@ -1,8 +1,9 @@
 import { useState } from 'preact/hooks';
 import { ApiError, auditEvents, client, type Key, type KeyUsageSummary, keysUsage, lastHours, listKeys, must, type Session } from './api.js';
 import { OutcomeChart } from './chart.js';
+import { loadPlans, PlanField } from './plans.js';
 import { go, href } from './router.js';
-import { Badge, ErrorNote, Field, OnceSecret, Page, Sparkline, useLoad, when } from './ui.js';
+import { Badge, ErrorNote, Field, GRACES, OnceSecret, Page, Sparkline, useLoad, when } from './ui.js';
 import { keyOutcomes } from './usage.js';
 
 const STATUS_FILTERS = ['', 'active', 'revoked', 'expiring', 'suspended'] as const;
@@ -69,6 +70,7 @@ export function KeysList({ session }: { session: Session }) {
             <th scope="col">Prefix</th>
             <th scope="col">User</th>
             <th scope="col">Status</th>
+            <th scope="col">Plan</th>
             <th scope="col">Last used</th>
             <th scope="col">14 days</th>
           </tr>
@@ -86,6 +88,7 @@ export function KeysList({ session }: { session: Session }) {
               <td>
                 <Badge status={k.status} />
               </td>
+              <td>{k.plan ?? <span class="muted">—</span>}</td>
               <td>{when(usage.data?.[k.id]?.last_used_at ?? k.last_used_at)}</td>
               <td>
                 {usage.data?.[k.id] ? (
@@ -118,10 +121,12 @@ export function CreateKey({ session }: { session: Session }) {
     expires_in_days: '',
     metadata: '{}',
     stripe_customer_id: '',
+    plan: '',
   });
   const [created, setCreated] = useState<{ id: string; key: string } | null>(null);
   const [error, setError] = useState<unknown>();
   const sets = useLoad(() => must(client.GET('/api/permission-sets')), []);
+  const plans = useLoad(loadPlans, []);
   const set = (field: keyof typeof form) => (e: { currentTarget: { value: string } }) => setForm({ ...form, [field]: e.currentTarget.value });
   async function submit(e: Event) {
     e.preventDefault();
@@ -140,7 +145,7 @@ export function CreateKey({ session }: { session: Session }) {
         ...(form.permission_set ? { permission_set: form.permission_set } : {}),
         ...(form.expires_in_days ? { expires_in_days: Number(form.expires_in_days) } : {}),
         metadata: JSON.parse(form.metadata || '{}') as Record<string, unknown>,
-        ...(owner ? {} : { stripe_customer_id: form.stripe_customer_id || null }),
+        ...(owner ? {} : { stripe_customer_id: form.stripe_customer_id || null, ...(form.plan ? { plan: form.plan } : {}) }),
       };
       const key = await must(client.POST('/api/keys', { body }));
       setCreated({ id: key.id, key: key.key ?? '' });
@@ -198,6 +203,7 @@ export function CreateKey({ session }: { session: Session }) {
         <Field label="Stripe customer ID" hint={owner ? 'Operator only' : 'Billing: usage of this key is metered to this customer'}>
           <input value={form.stripe_customer_id} onInput={set('stripe_customer_id')} disabled={owner} />
         </Field>
+        <PlanField plans={plans.data} value={form.plan} owner={owner} onChange={(plan) => setForm({ ...form, plan })} />
         <ErrorNote error={error} />
         <button type="submit">Create key</button>
       </form>
@@ -210,12 +216,6 @@ const RANGES = [
   { label: 'Last 24 hours', hours: 24 },
   { label: 'Last 7 days', hours: 24 * 7 },
   { label: 'Last 30 days', hours: 24 * 30 },
-];
-const GRACES = [
-  { label: 'None: the old secret stops now', seconds: 0 },
-  { label: '1 hour', seconds: 3600 },
-  { label: '24 hours', seconds: 86_400 },
-  { label: '7 days', seconds: 7 * 86_400 },
 ];
 
 export function KeyDetail({ id, session }: { id: string; session: Session }) {
@@ -231,7 +231,8 @@ export function KeyDetail({ id, session }: { id: string; session: Session }) {
   const [grace, setGrace] = useState('3600');
   const [reason, setReason] = useState('');
   const [days, setDays] = useState('30');
-  const [edit, setEdit] = useState<{ name: string; description: string; rpm: string; rpd: string } | null>(null);
+  const [edit, setEdit] = useState<{ name: string; description: string; rpm: string; rpd: string; plan: string } | null>(null);
+  const plans = useLoad(loadPlans, []);
   async function act(label: string, run: () => Promise<unknown>) {
     setError(undefined);
     setNotice('');
@@ -247,7 +248,7 @@ export function KeyDetail({ id, session }: { id: string; session: Session }) {
   const k = key.data;
   if (key.error) return <ErrorNote error={key.error} />;
   if (!k) return <p aria-busy="true">Loading…</p>;
-  const form = edit ?? { name: k.name, description: k.description ?? '', rpm: String(k.rate_limit_per_minute ?? ''), rpd: String(k.rate_limit_per_day ?? '') };
+  const form = edit ?? { name: k.name, description: k.description ?? '', rpm: String(k.rate_limit_per_minute ?? ''), rpd: String(k.rate_limit_per_day ?? ''), plan: k.plan ?? '' };
   return (
     <Page title={`Key ${k.name}`}>
       <dl class="facts">
@@ -267,6 +268,8 @@ export function KeyDetail({ id, session }: { id: string; session: Session }) {
         <dd>{when(k.expires_at)}</dd>
         <dt>Last used</dt>
         <dd>{when(k.last_used_at)}</dd>
+        <dt>Plan</dt>
+        <dd>{k.plan ?? '—'}</dd>
         <dt>Previous secret valid until</dt>
         <dd>{when(k.previous_key_expires_at)}</dd>
         {k.revoked_reason ? (
@@ -310,7 +313,12 @@ export function KeyDetail({ id, session }: { id: string; session: Session }) {
               must(
                 client.PATCH('/api/keys/{id}', {
                   params: { path: { id } },
-                  body: { name: form.name, description: form.description || null, rate_limit_per_minute: num(form.rpm), rate_limit_per_day: num(form.rpd) },
+                  body: {
+                    name: form.name,
+                    description: form.description || null,
+                    // Owners may not set limits or plans: send only what they may change.
+                    ...(owner ? {} : { rate_limit_per_minute: num(form.rpm), rate_limit_per_day: num(form.rpd), plan: form.plan || null }),
+                  },
                 }),
               ).then(() => setEdit(null)),
             );
@@ -329,6 +337,7 @@ export function KeyDetail({ id, session }: { id: string; session: Session }) {
           <Field label="Requests per day" hint={owner ? 'Operator only' : undefined}>
             <input type="number" disabled={owner} value={form.rpd} onInput={(e) => setEdit({ ...form, rpd: e.currentTarget.value })} />
           </Field>
+          <PlanField plans={plans.data} value={form.plan} owner={owner} onChange={(plan) => setEdit({ ...form, plan })} />
           <button type="submit">Save</button>
         </form>
         <form

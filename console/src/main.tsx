@@ -2,10 +2,12 @@ import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { currentSession, type Session, signIn, signOut } from './api.js';
 import { CreateKey, KeyDetail, KeysList } from './keys.js';
+import { loadPlans, Plans } from './plans.js';
 import { go, href, useRoute } from './router.js';
 import { AuditLog, Billing, OverviewScreen, ProviderKeys, ServiceTokens, UserDetail, Users } from './screens.js';
 import './styles.css';
-import { ErrorNote, Field } from './ui.js';
+import { ErrorNote, Field, useLoad } from './ui.js';
+import { CreateWebhook, WebhookDeliveries, WebhookDetail, WebhookEndpoints } from './webhooks.js';
 
 function SignIn({ onSignedIn }: { onSignedIn: (s: Session) => void }) {
   const [token, setToken] = useState('');
@@ -47,6 +49,9 @@ const OPERATOR_NAV = [
   ['provider-keys', 'Provider keys'],
   ['audit', 'Audit log'],
   ['billing', 'Billing'],
+  ['plans', 'Plans'],
+  ['webhooks', 'Webhooks'],
+  ['deliveries', 'Webhook deliveries'],
 ] as const;
 const OWNER_NAV = [
   ['keys', 'My keys'],
@@ -69,18 +74,25 @@ function Screen({ route, session }: { route: string[]; session: Session }) {
   if (section === 'tokens') return <ServiceTokens />;
   if (section === 'audit') return <AuditLog />;
   if (section === 'billing') return <Billing />;
+  if (section === 'plans') return <Plans />;
+  if (section === 'webhooks' && arg === 'new') return <CreateWebhook />;
+  if (section === 'webhooks' && arg) return <WebhookDetail id={arg} />;
+  if (section === 'webhooks') return <WebhookEndpoints />;
+  if (section === 'deliveries') return <WebhookDeliveries />;
   return <p role="alert">No such page.</p>;
 }
 
 function App() {
   const [session, setSession] = useState<Session | null | undefined>(undefined);
   const route = useRoute();
+  // The Plans screen is listed only when PLANS has any.
+  const plans = useLoad(() => (session?.kind === 'admin' ? loadPlans() : Promise.resolve([])), [session?.kind]);
   useEffect(() => {
     currentSession().then(setSession, () => setSession(null));
   }, []);
   if (session === undefined) return <p aria-busy="true">Loading…</p>;
   if (session === null) return <SignIn onSignedIn={setSession} />;
-  const nav = session.kind === 'owner' ? OWNER_NAV : OPERATOR_NAV;
+  const nav = session.kind === 'owner' ? OWNER_NAV : OPERATOR_NAV.filter(([path]) => path !== 'plans' || plans.data?.length);
   return (
     <div class="shell">
       <header class="top">

@@ -102,3 +102,11 @@ export function Sparkline({ values, label }: { values: number[]; label: string }
     </svg>
   );
 }
+
+/** How long a rotated secret (a key's, a webhook endpoint's) keeps working. */
+export const GRACES = [
+  { label: 'None: the old secret stops now', seconds: 0 },
+  { label: '1 hour', seconds: 3600 },
+  { label: '24 hours', seconds: 86_400 },
+  { label: '7 days', seconds: 7 * 86_400 },
+];

@@ -1,5 +1,8 @@
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { TestStack } from '@tollgate/devstack';
@@ -23,15 +26,38 @@ let front: EnvoyFront;
 let base: string;
 let browser: Browser;
 const consoleErrors: string[] = [];
+let receiver: { url: string };
+// What the test's webhook receiver got, and whether it answers 500 (to park a delivery).
+const received: { headers: IncomingHttpHeaders; body: string }[] = [];
+let receiverFails = false;
+const adminHeaders = { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json' };
+const createKey = async (body: object) =>
+  (await (await fetch(`${base}/api/keys`, { method: 'POST', headers: adminHeaders, body: JSON.stringify(body) })).json()) as { id: string; key: string };
 
 beforeAll(async () => {
   execFileSync(process.execPath, [fileURLToPath(new URL('../../node_modules/vite/bin/vite.js', import.meta.url)), 'build', '--config', 'vite.config.ts'], {
     cwd: CONSOLE_DIR,
+    // vitest sets NODE_ENV=test, which would make vite bundle Preact's development build.
+    env: { ...process.env, NODE_ENV: 'production' },
     stdio: 'inherit',
   });
   mkdirSync(SHOTS, { recursive: true });
   const env = await stackEnv(stack, infra, 'console');
-  authz = await stackAuthz(stack, env, { CONSOLE_DIST_DIR: `${CONSOLE_DIR}dist` });
+  authz = await stackAuthz(stack, env, {
+    CONSOLE_DIST_DIR: `${CONSOLE_DIR}dist`,
+    PLANS: JSON.stringify([
+      { name: 'starter', rate_limit_per_minute: 60, rate_limit_per_day: 5000, monthly_quota: 100_000, stripe_price: 'price_starter' },
+      { name: 'pro', rate_limit_per_minute: 600, scopes: ['read', 'write'], stripe_price: 'price_pro' },
+    ]),
+    // Webhooks: the vault seals their secrets, and the test's receiver listens on loopback.
+    VAULT_MASTER_KEYS: `mk1:${randomBytes(32).toString('base64')}`,
+    WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true',
+    WEBHOOK_POLL_INTERVAL_MS: '100',
+    WEBHOOK_RETRY_BASE_MS: '100',
+    WEBHOOK_RETRY_MAX_MS: '200',
+    WEBHOOK_MAX_ATTEMPTS: '2',
+    WEBHOOK_SCAN_INTERVAL_MS: '0',
+  });
   // The billing sidecar records what Envoy logs, so the key's chart shows the walk's requests.
   const billing = await stack.start(
     'billing-sidecar',
@@ -44,6 +70,27 @@ beforeAll(async () => {
   );
   front = await startEnvoyFront(stack, authz.grpcPort, { alsPort: billing.grpcPort });
   base = `http://127.0.0.1:${authz.httpPort}`;
+  receiver = await stack.start(
+    'webhook receiver',
+    () =>
+      new Promise<{ url: string; close: () => Promise<void> }>((resolve) => {
+        const server = createServer((req, res) => {
+          const chunks: Buffer[] = [];
+          req.on('data', (c: Buffer) => chunks.push(c));
+          req.on('end', () => {
+            received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+            res.writeHead(receiverFails ? 500 : 204).end();
+          });
+        });
+        server.listen(0, '127.0.0.1', () =>
+          resolve({
+            url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`,
+            close: () => new Promise<void>((done) => server.close(() => done())),
+          }),
+        );
+      }),
+    (r) => r.close(),
+  );
   browser = await chromium.launch({ executablePath: process.env['CHROMIUM_BIN'] ?? '/usr/bin/chromium', args: ['--no-sandbox'] });
 }, 180_000);
 
@@ -145,6 +192,32 @@ describe('the console in chromium', () => {
     expect(session).toBeDefined();
     expect(session.httpOnly).toBe(true);
     expect(session.sameSite).toBe('Strict');
+    // Traffic through Envoy first, so the overview's charts and lists have something to show.
+    const seedKey = await createKey({ user_id: 'seed-user', name: 'seed key' });
+    const tightKey = await createKey({ user_id: 'seed-user', name: 'tight key', rate_limit_per_minute: 2 });
+    const statuses: number[] = [];
+    for (const key of [seedKey.key, seedKey.key, seedKey.key, 'sk_not_a_key', tightKey.key, tightKey.key, tightKey.key, tightKey.key]) {
+      const res = await envoyHello(key);
+      await res.arrayBuffer();
+      statuses.push(res.status);
+    }
+    expect(statuses).toContain(401);
+    expect(statuses).toContain(429);
+    await expect
+      .poll(
+        async () => {
+          const range = { from: new Date(Date.now() - 3_600_000).toISOString(), to: new Date(Date.now() + 60_000).toISOString(), bucket: 'hour' };
+          const o = (await (await fetch(`${base}/api/overview?${new URLSearchParams(range)}`, { headers: adminHeaders })).json()) as {
+            series: { points: { allowed: number; rate_limited: number }[] };
+          };
+          const sum = (f: 'allowed' | 'rate_limited') => o.series.points.reduce((n, p) => n + p[f], 0);
+          return sum('allowed') >= 3 && sum('rate_limited') >= 1;
+        },
+        { timeout: 20_000, interval: 500 },
+      )
+      .toBe(true);
+    await page.reload();
+    await page.getByRole('heading', { name: 'Top keys' }).waitFor();
     await shoot(page, '02-overview');
     expect(await axeFindings(page)).toEqual([]);
 
@@ -152,16 +225,19 @@ describe('the console in chromium', () => {
     await page.getByLabel('User ID').fill('walker');
     await page.getByLabel('Name', { exact: true }).fill('walk key');
     await page.getByLabel('Scopes').fill('read');
+    await page.getByLabel('Plan').selectOption('starter');
     await page.getByRole('button', { name: 'Create key' }).click();
     const plaintext = (await page.getByTestId('plaintext').textContent())!;
     expect(plaintext).toMatch(/^sk_/);
     await shoot(page, '04-key-created');
+    expect(await axeFindings(page)).toEqual([]);
     const first = await envoyHello(plaintext);
     expect(`${first.status} ${await first.text()}`).toMatch(/^200 /);
 
     await page.getByRole('link', { name: 'Go to the key' }).click();
     await page.getByRole('heading', { name: 'Key walk key' }).waitFor();
     expect(await page.content()).not.toContain(plaintext);
+    expect(await page.getByLabel('Plan').inputValue()).toBe('starter');
     const stored = await storedSecrets(page);
     expect(stored).toMatchObject({ local: 0, session: 0, idb: 0 });
     expect(stored.url).not.toContain(plaintext);
@@ -211,9 +287,11 @@ describe('the console in chromium', () => {
       ['provider-keys/walker', '08-provider-keys'],
       ['audit', '09-audit-log'],
       ['billing', '10-billing'],
+      ['plans', '19-plans'],
     ] as const) {
       await page.goto(`${base}/console/#/${route}`);
       await page.locator('#page-title').waitFor();
+      if (route === 'plans') await page.getByRole('rowheader', { name: 'starter' }).waitFor();
       await shoot(page, name);
       expect(await axeFindings(page), route).toEqual([]);
     }
@@ -221,27 +299,117 @@ describe('the console in chromium', () => {
   }, 120_000);
 
   it('an owner sees only their own keys and cannot open another user’s key', async () => {
-    const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json' };
-    const create = async (body: object) =>
-      (await (await fetch(`${base}/api/keys`, { method: 'POST', headers: admin, body: JSON.stringify(body) })).json()) as { id: string; key: string };
-    const mine = await create({ user_id: 'owner-a', name: 'owner a key', scopes: ['keys:manage'] });
-    const theirs = await create({ user_id: 'owner-b', name: 'owner b key' });
+    const mine = await createKey({ user_id: 'owner-a', name: 'owner a key', scopes: ['keys:manage'] });
+    const theirs = await createKey({ user_id: 'owner-b', name: 'owner b key' });
     const page = await newPage();
     await signIn(page, mine.key);
     await page.goto(`${base}/console/#/keys`);
     await page.getByRole('link', { name: 'owner a key' }).waitFor();
     await shoot(page, '11-owner-keys');
+    expect(await axeFindings(page)).toEqual([]);
     expect(await page.getByRole('link', { name: 'owner b key' }).count()).toBe(0);
-    expect(await page.getByRole('link', { name: 'Billing' }).count()).toBe(0);
+    for (const operatorOnly of ['Billing', 'Webhooks', 'Webhook deliveries', 'Plans']) {
+      expect(await page.getByRole('link', { name: operatorOnly }).count(), operatorOnly).toBe(0);
+    }
+    await page.goto(`${base}/console/#/webhooks`);
+    await page.getByText('Not available with an owner key.').waitFor();
+    // The API refuses it too, whatever the UI shows.
+    const webhooks = await fetch(`${base}/api/webhook-endpoints`, { headers: { authorization: `Bearer ${mine.key}` } });
+    expect(webhooks.status).toBe(403);
     await page.goto(`${base}/console/#/keys/${theirs.id}`);
     await page.getByRole('alert').waitFor();
     expect(await page.getByRole('heading', { name: 'Key owner b key' }).count()).toBe(0);
     await page.goto(`${base}/console/#/keys/new`);
     await page.locator('#page-title').waitFor();
     expect(await page.getByLabel('Stripe customer ID').isDisabled()).toBe(true);
+    expect(await page.getByLabel('Plan').isDisabled()).toBe(true);
     await shoot(page, '12-owner-create-key');
     expect(await axeFindings(page)).toEqual([]);
+    await page.getByLabel('Name', { exact: true }).fill('owner a second key');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    expect(await page.getByTestId('plaintext').textContent()).toMatch(/^sk_/);
+    await shoot(page, '13-owner-key-created');
+    expect(await axeFindings(page)).toEqual([]);
   }, 60_000);
+
+  it('an operator adds a webhook endpoint, sees its secret once, watches and retries deliveries', async () => {
+    const page = await newPage();
+    page.on('dialog', (d) => void d.accept());
+    await signIn(page, TEST_ADMIN_TOKEN);
+    await page.goto(`${base}/console/#/webhooks/new`);
+    // The API's refusal, in its own words.
+    await page.getByLabel('URL').fill('ftp://127.0.0.1/hooks');
+    await page.getByRole('button', { name: 'Add endpoint' }).click();
+    await expect.poll(async () => (await page.getByRole('alert').textContent()) ?? '').toMatch(/\(400 /);
+    await page.getByLabel('URL').fill(receiver.url);
+    await page.getByLabel('Description').fill('audit mirror');
+    await page.getByRole('checkbox', { name: /key\.revoked/ }).check();
+    await page.getByRole('button', { name: 'Add endpoint' }).click();
+    const secret = (await page.getByTestId('plaintext').textContent())!;
+    expect(secret).toMatch(/^whsec_/);
+    await shoot(page, '14-webhook-created');
+    expect(await axeFindings(page)).toEqual([]);
+
+    await page.getByRole('link', { name: 'Go to the endpoint' }).click();
+    await page.getByRole('heading', { name: `Endpoint ${receiver.url}` }).waitFor();
+    expect(await page.content()).not.toContain(secret);
+    expect(await storedSecrets(page)).toMatchObject({ local: 0, session: 0, idb: 0 });
+    const deliveries = page.getByTestId('deliveries');
+    const deliveryRows = async () => {
+      await page.getByRole('button', { name: 'Refresh' }).click();
+      await page.waitForLoadState('networkidle');
+      return (await deliveries.locator('tbody tr').allTextContents()).join('\n');
+    };
+
+    const delivered = await createKey({ user_id: 'hooked', name: 'hooked key' });
+    await expect.poll(deliveryRows, { timeout: 15_000, interval: 300 }).toMatch(/key\.created.*delivered/);
+    const first = received.find((r) => r.body.includes(delivered.id))!;
+    expect(first.headers['webhook-signature']).toMatch(/^v1,/);
+    expect(first.body).not.toContain(delivered.key);
+
+    receiverFails = true;
+    const parked = await createKey({ user_id: 'hooked', name: 'parked key' });
+    await expect.poll(deliveryRows, { timeout: 15_000, interval: 300 }).toMatch(/parked/);
+    expect(await deliveryRows()).toMatch(/HTTP 500|500/);
+    await shoot(page, '16-webhook-endpoint');
+    expect(await axeFindings(page)).toEqual([]);
+
+    await page.goto(`${base}/console/#/webhooks`);
+    const row = page.getByRole('row', { name: new RegExp(receiver.url.replace(/[./]/g, '\\$&')) });
+    await row.waitFor();
+    await page.waitForLoadState('networkidle');
+    expect(await row.locator('td').nth(1).textContent()).toBe('key.created, key.revoked');
+    expect(await row.locator('td').nth(3).textContent()).toBe('1');
+    await shoot(page, '15-webhooks');
+    expect(await axeFindings(page)).toEqual([]);
+
+    receiverFails = false;
+    await page.goto(`${base}/console/#/deliveries`);
+    await page.getByRole('button', { name: 'Retry' }).waitFor();
+    await shoot(page, '17-webhook-deliveries');
+    expect(await axeFindings(page)).toEqual([]);
+    const before = received.filter((r) => r.body.includes(parked.id)).length;
+    await page.getByRole('button', { name: 'Retry' }).click();
+    await page.getByText('queued again').waitFor();
+    await expect.poll(() => received.filter((r) => r.body.includes(parked.id)).length, { timeout: 15_000 }).toBeGreaterThan(before);
+    await expect.poll(deliveryRows, { timeout: 15_000, interval: 300 }).not.toMatch(/parked|pending/);
+
+    await page.goto(`${base}/console/#/webhooks`);
+    await page.getByRole('link', { name: receiver.url }).click();
+    await page.getByLabel('Old secret keeps signing for').selectOption('0');
+    await page.getByRole('button', { name: 'Rotate secret' }).click();
+    const rotated = (await page.getByTestId('plaintext').textContent())!;
+    expect(rotated).toMatch(/^whsec_/);
+    expect(rotated).not.toBe(secret);
+    await page.getByRole('button', { name: 'Disable endpoint' }).click();
+    await page.getByRole('button', { name: 'Enable endpoint' }).waitFor();
+    await shoot(page, '18-webhook-rotated');
+    await page.reload();
+    await page.getByRole('heading', { name: `Endpoint ${receiver.url}` }).waitFor();
+    expect(await page.content()).not.toContain(rotated);
+    await page.getByRole('button', { name: 'Delete endpoint' }).click();
+    await page.getByText('No webhook endpoints yet.').waitFor();
+  }, 120_000);
 
   it('logged no console error on any screen', () => {
     expect(consoleErrors).toEqual([]);
