@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createLogger } from '@tollgate/common';
 import { TestStack, type RunningEnvoy } from '@tollgate/devstack';
-import { loadBillingConfig, startBillingSidecar, type BillingSidecar } from '../../billing-sidecar/src/index.js';
+import type { BillingSidecar } from '../../billing-sidecar/src/index.js';
+import { stackBillingSidecar } from './billing-helpers.js';
 import { seedBody } from './api-helpers.js';
 import { sleep, stackAuthz, stackEnv, startEnvoyFront, TEST_ADMIN_TOKEN, type TestAuthz, type TestEnv } from './helpers.js';
 
@@ -31,21 +31,7 @@ beforeAll(async () => {
   });
   api = `http://127.0.0.1:${authz.httpPort}`;
   const accessLog = join(mkdtempSync(join(tmpdir(), 'tollgate-log-')), 'access.log');
-  billing = await stack.start(
-    'billing-sidecar',
-    () =>
-      startBillingSidecar(
-        loadBillingConfig({
-          DATABASE_URL: env.databaseUrl,
-          BILLING_GRPC_PORT: '0',
-          BILLING_HTTP_PORT: '0',
-          BILLING_FLUSH_INTERVAL_MS: '20',
-          ENVOY_ACCESS_LOG_PATH: accessLog,
-        }),
-        createLogger({ service: 'billing-sidecar', level: 'silent' }),
-      ),
-    (sidecar) => sidecar.stop(),
-  );
+  billing = await stackBillingSidecar(stack, env, { ENVOY_ACCESS_LOG_PATH: accessLog });
   envoy = (await startEnvoyFront(stack, authz.grpcPort, { alsPort: billing.grpcPort, accessLogPath: accessLog })).envoy;
 });
 

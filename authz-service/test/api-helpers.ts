@@ -107,6 +107,8 @@ export interface TestGateway {
   envoy: RunningEnvoy;
   /** The management API's base URL (same process as the Check). */
   apiUrl: string;
+  /** An admin call to the management API; throws on a non-2xx answer, naming it. */
+  manage(method: string, path: string, body?: unknown): Promise<any>;
   stop(): Promise<void>;
 }
 
@@ -114,6 +116,17 @@ export interface TestGateway {
 export async function startTestGateway(infra: TestInfra, label: string, overrides: Record<string, string> = {}): Promise<TestGateway> {
   return onNewStack(async (stack) => {
     const { env, authz, front } = await startAuthzStack(stack, infra, label, { config: overrides, envoy: true });
-    return { env, authz, envoy: front.envoy, apiUrl: `http://127.0.0.1:${authz.httpPort}` };
+    const apiUrl = `http://127.0.0.1:${authz.httpPort}`;
+    const manage = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${apiUrl}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const json = await res.json();
+      if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+      return json;
+    };
+    return { env, authz, envoy: front.envoy, apiUrl, manage };
   });
 }

@@ -2,7 +2,8 @@ import Stripe from 'stripe';
 import { migrateBilling } from '@tollgate/usage-model';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startTestGateway, type TestGateway } from './api-helpers.js';
-import { sleep, TEST_ADMIN_TOKEN } from './helpers.js';
+import { sleep } from './helpers.js';
+import { deliverStripeEvent, stripeEvent } from './stripe-events.js';
 
 // Stripe's subscription lifecycle through the real Envoy: signed webhook deliveries (signed as
 // Stripe signs them) suspend and resume a customer's keys within a second; a bad signature, a
@@ -21,34 +22,11 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-async function manage(method: string, path: string, body?: unknown) {
-  const res = await fetch(`${stack.apiUrl}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const json = await res.json();
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
-  return json;
-}
+const manage = (method: string, path: string, body?: unknown) => stack.manage(method, path, body);
 
-let seq = 0;
-/** A Stripe event as Stripe sends it; `created` in seconds, defaulting to now. */
-function event(type: string, object: Record<string, unknown>, created = Math.floor(Date.now() / 1000)) {
-  seq += 1;
-  return { id: `evt_test_${Date.now()}_${seq}`, object: 'event', type, created, api_version: '2025-09-30', data: { object } };
-}
-
-async function deliver(evt: unknown, opts: { secret?: string; signature?: string } = {}) {
-  const payload = JSON.stringify(evt);
-  const signature = opts.signature ?? stripe.webhooks.generateTestHeaderString({ payload, secret: opts.secret ?? SECRET });
-  const res = await fetch(`${stack.apiUrl}/webhooks/stripe`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'stripe-signature': signature },
-    body: payload,
-  });
-  return { status: res.status, body: (await res.json()) as { outcome?: string; error?: string; request_id?: string } };
-}
+let invoices = 0;
+const event = stripeEvent;
+const deliver = (evt: unknown, opts: { secret?: string; signature?: string } = {}) => deliverStripeEvent(stack.apiUrl, evt, { secret: SECRET, ...opts });
 
 const gateway = (key: string) => fetch(`${stack.envoy.url}/hello`, { headers: { authorization: `Bearer ${key}` } });
 
@@ -70,7 +48,7 @@ async function customerKey(customer: string) {
 }
 
 const sub = (customer: string, status: string, id = `sub_${customer}`) => ({ id, object: 'subscription', customer, status });
-const invoice = (customer: string) => ({ id: `in_${customer}_${seq}`, object: 'invoice', customer, status: 'paid' });
+const invoice = (customer: string) => ({ id: `in_${customer}_${++invoices}`, object: 'invoice', customer, status: 'paid' });
 
 describe('Stripe webhooks through Envoy', () => {
   it('cancel → 402 billing_suspended within a second → invoice.paid → 200 again', async () => {

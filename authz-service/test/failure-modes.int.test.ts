@@ -1,40 +1,26 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { freePort, startRedis, type RunningRedis } from '@tollgate/devstack';
+import { TestStack } from '@tollgate/devstack';
 import { generateKey } from '../src/domain/key-format.js';
-import { checkClient, createKey, headersOf, httpStatusOf, metricValue, sleep, startTestAuthz, testEnv, type TestEnv } from './helpers.js';
+import { createKey, headersOf, httpStatusOf, metricValue, sleep, stackAuthz, stackCheck, stackEnv, type TestEnv } from './helpers.js';
 
 // What happens when a dependency fails, with real servers that really go away.
 const infra = inject('infra');
-const cleanups: (() => Promise<unknown> | unknown)[] = [];
-afterAll(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
-
-async function privateRedis(): Promise<RunningRedis> {
-  const r = await startRedis({ dir: mkdtempSync(join(tmpdir(), 'tollgate-redis-')), port: await freePort() });
-  cleanups.push(() => r.process.stop());
-  return r;
-}
+const stack = new TestStack();
+afterAll(() => stack.stop());
 
 async function serviceWith(env: TestEnv, overrides: Record<string, string>) {
-  const s = await startTestAuthz(env, overrides);
-  const c = checkClient(s.grpcPort);
-  cleanups.push(() => s.stop(), c.close);
-  return { s, check: c.check };
+  const s = await stackAuthz(stack, env, overrides);
+  return { s, check: stackCheck(stack, s) };
 }
 
 const bearer = (k: string) => ({ headers: { authorization: `Bearer ${k}` } });
 
 describe('Redis down', () => {
   it('fail-open (the default) allows, counts the failure, and keeps rejecting bad keys', async () => {
-    const redis = await privateRedis();
-    const env = { ...(await testEnv(infra, 'redis_open')), redisUrl: redis.url };
-    cleanups.push(env.dropDatabase);
+    const redis = await stack.redis();
+    const env = { ...(await stackEnv(stack, infra, 'redis_open')), redisUrl: redis.url };
     const { s, check } = await serviceWith(env, {});
     const { plaintext } = await createKey(s, { rateLimitPerMinute: 5 });
     expect(httpStatusOf(await check(bearer(plaintext)))).toBe(200);
@@ -46,9 +32,8 @@ describe('Redis down', () => {
   });
 
   it('fail-closed answers 503 with a JSON body', async () => {
-    const redis = await privateRedis();
-    const env = { ...(await testEnv(infra, 'redis_closed')), redisUrl: redis.url };
-    cleanups.push(env.dropDatabase);
+    const redis = await stack.redis();
+    const env = { ...(await stackEnv(stack, infra, 'redis_closed')), redisUrl: redis.url };
     const { s, check } = await serviceWith(env, { RATE_LIMIT_FAILURE_MODE: 'closed' });
     const { plaintext } = await createKey(s, { rateLimitPerMinute: 5 });
     expect(httpStatusOf(await check(bearer(plaintext)))).toBe(200);
@@ -62,7 +47,7 @@ describe('Redis down', () => {
 
 describe('Postgres down', () => {
   it('known keys keep working from the cache (stale, within KEY_CACHE_MAX_STALE_MS); unknown keys get 503, not 401', async () => {
-    const env = await testEnv(infra, 'pg_down');
+    const env = await stackEnv(stack, infra, 'pg_down');
     const { s, check } = await serviceWith(env, { KEY_CACHE_TTL_MS: '100', KEY_CACHE_MAX_STALE_MS: '1500' });
     const { plaintext } = await createKey(s);
     expect(httpStatusOf(await check(bearer(plaintext)))).toBe(200);
@@ -93,15 +78,12 @@ describe('Postgres down', () => {
     await sleep(50);
     const fresh = await createKey(s);
     expect(httpStatusOf(await check(bearer(fresh.plaintext)))).toBe(200);
-    await s.stop();
-    await env.dropDatabase();
   });
 });
 
 describe('unknown-key flood', () => {
   it('distinct unknown keys do not evict a known key: it is still answered without a Postgres lookup', async () => {
-    const env = await testEnv(infra, 'neg_lru');
-    cleanups.push(env.dropDatabase);
+    const env = await stackEnv(stack, infra, 'neg_lru');
     // The smallest caches allowed, so a few hundred unknown keys overflow them.
     const { s, check } = await serviceWith(env, { KEY_CACHE_MAX_ENTRIES: '100', NEGATIVE_CACHE_MAX_ENTRIES: '100' });
     const { plaintext } = await createKey(s);
@@ -118,14 +100,13 @@ describe('unknown-key flood', () => {
 
 describe('hot path cost', () => {
   it('makes exactly one Redis call per Check on a warm cache (Redis command statistics)', async () => {
-    const redis = await privateRedis();
-    const env = { ...(await testEnv(infra, 'one_call')), redisUrl: redis.url };
-    cleanups.push(env.dropDatabase);
+    const redis = await stack.redis();
+    const env = { ...(await stackEnv(stack, infra, 'one_call')), redisUrl: redis.url };
     const { s, check } = await serviceWith(env, {});
     const { plaintext } = await createKey(s, { rateLimitPerMinute: 100_000, rateLimitPerDay: 1_000_000 });
     await check(bearer(plaintext)); // warm the cache and the script
     const probe = new Redis(redis.url);
-    cleanups.push(() => probe.disconnect());
+    stack.defer('Redis probe', () => probe.disconnect());
     await probe.config('RESETSTAT');
     const N = 200;
     for (let i = 0; i < N; i++) expect(httpStatusOf(await check(bearer(plaintext)))).toBe(200);

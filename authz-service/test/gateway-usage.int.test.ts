@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createLogger } from '@tollgate/common';
 import { TestStack } from '@tollgate/devstack';
-import { loadBillingConfig, startBillingSidecar, type BillingSidecar } from '../../billing-sidecar/src/index.js';
+import type { BillingSidecar } from '../../billing-sidecar/src/index.js';
+import { stackBillingSidecar } from './billing-helpers.js';
 import { compareLogPaths, waitUntil } from '../../billing-sidecar/test/helpers.js';
 import { run } from '../../cli/src/program.js';
 import { seedBody } from './api-helpers.js';
@@ -33,15 +33,7 @@ beforeAll(async () => {
     PROVIDER_BYOK: 'deny',
   });
   api = `http://127.0.0.1:${authz.httpPort}`;
-  billing = await stack.start(
-    'billing-sidecar',
-    () =>
-      startBillingSidecar(
-        loadBillingConfig({ DATABASE_URL: env.databaseUrl, BILLING_GRPC_PORT: '0', BILLING_HTTP_PORT: '0', BILLING_FLUSH_INTERVAL_MS: '20' }),
-        createLogger({ service: 'billing-sidecar', level: 'silent' }),
-      ),
-    (sidecar) => sidecar.stop(),
-  );
+  billing = await stackBillingSidecar(stack, env);
   const accessLog = join(mkdtempSync(join(tmpdir(), 'tollgate-usage-log-')), 'access.log');
   writeFileSync(accessLog, '');
   front = await startEnvoyFront(stack, authz.grpcPort, { alsPort: billing.grpcPort, accessLogPath: accessLog });

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { createLogger, type Logger } from '@tollgate/common';
 import { buildBackend } from '../../backend-hello/src/server.js';
-import { createTestDatabase, freePort, uniqueRedisPrefix, type RunningEnvoy, type TestInfra, type TestStack } from '@tollgate/devstack';
+import { freePort, uniqueRedisPrefix, type RunningEnvoy, type TestInfra, type TestStack } from '@tollgate/devstack';
 import { loadEnvoyProtos, type CheckResponse } from '@tollgate/proto';
 import { loadAuthzConfig, type AuthzConfig } from '../src/config.js';
 import { startAuthzService, type AuthzService } from '../src/app.js';
@@ -33,12 +33,7 @@ export interface TestEnv {
   dropDatabase: () => Promise<void>;
 }
 
-/** A database, Redis prefix and hash secret of their own; the caller drops the database. */
-export async function testEnv(infra: TestInfra, label: string): Promise<TestEnv> {
-  return envOn(infra, label, await createTestDatabase(infra, label));
-}
-
-/** testEnv whose database the stack drops, after everything started on it has stopped. */
+/** A database, Redis prefix and hash secret of their own; the stack drops the database after everything started on it has stopped. */
 export async function stackEnv(stack: TestStack, infra: TestInfra, label: string): Promise<TestEnv> {
   return envOn(infra, label, await stack.database(infra, label));
 }

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { TestStack } from '@tollgate/devstack';
 import { IDEMPOTENCY_TTL_HOURS, IdempotencyStore } from '../src/stores/idempotency-store.js';
 import { startTestApi, type TestApi } from './api-helpers.js';
-import { sleep, startTestAuthz, testEnv, type TestEnv } from './helpers.js';
+import { sleep, stackAuthz, stackEnv } from './helpers.js';
 
 // A management change and its audit row commit together, and the answer says what happened:
 // a failure after the commit (publishing the cache invalidation) is logged, not answered as a
@@ -112,13 +113,8 @@ describe('a change and its audit row are one transaction', () => {
 });
 
 describe('expired Idempotency-Key records are purged', () => {
-  let env: TestEnv;
-  let authz: Awaited<ReturnType<typeof startTestAuthz>> | undefined;
-
-  afterAll(async () => {
-    await authz?.stop();
-    await env?.dropDatabase();
-  });
+  const stack = new TestStack();
+  afterAll(() => stack.stop());
 
   it('purgeExpired removes at most its batch, oldest first, and never a live record', async () => {
     const pool = api.deps.pool;
@@ -141,8 +137,8 @@ describe('expired Idempotency-Key records are purged', () => {
   });
 
   it('the running service sweeps them periodically, in batches, and keeps the last 24 hours', async () => {
-    env = await testEnv(infra, 'idem-sweep');
-    authz = await startTestAuthz(env, { IDEMPOTENCY_SWEEP_INTERVAL_MS: '200' });
+    const env = await stackEnv(stack, infra, 'idem-sweep');
+    const authz = await stackAuthz(stack, env, { IDEMPOTENCY_SWEEP_INTERVAL_MS: '200' });
     const pool = authz.deps.pool;
     // More than one batch (SWEEP_BATCH = 1000) of expired records, and some that are not.
     await pool.query(

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startTestGateway, type TestGateway } from './api-helpers.js';
-import { sleep, TEST_ADMIN_TOKEN } from './helpers.js';
+import { sleep } from './helpers.js';
 
 // Management calls change what Envoy lets through: revoke, rotate with grace, expiry, scopes.
 // The whole service (Check + management API, sharing caches and events) behind a real Envoy.
@@ -15,16 +15,7 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-async function manage(method: string, path: string, body?: unknown) {
-  const res = await fetch(`${stack.apiUrl}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const json = await res.json();
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
-  return json;
-}
+const manage = (method: string, path: string, body?: unknown) => stack.manage(method, path, body);
 
 const gateway = (path: string, key: string, method = 'GET') =>
   fetch(`${stack.envoy.url}${path}`, { method, headers: { authorization: `Bearer ${key}` } }).then((r) => r.status);

@@ -2,9 +2,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import YAML from 'yaml';
-import { createLogger } from '@tollgate/common';
 import { REPO_ROOT, TestStack } from '@tollgate/devstack';
-import { loadBillingConfig, startBillingSidecar, type BillingSidecar } from '../../billing-sidecar/src/index.js';
+import type { BillingSidecar } from '../../billing-sidecar/src/index.js';
+import { stackBillingSidecar } from './billing-helpers.js';
 import { createKey, metricValue, stackAuthz, stackEnv, startEnvoyFront, type EnvoyFront, type TestAuthz } from './helpers.js';
 
 // Every metric the Grafana dashboard (deploy/grafana) or an alert (deploy/prometheus) names is
@@ -22,15 +22,7 @@ const LATER: Record<string, string> = {};
 beforeAll(async () => {
   const env = await stackEnv(stack, infra, 'ops_metrics');
   authz = await stackAuthz(stack, env);
-  billing = await stack.start(
-    'billing-sidecar',
-    () =>
-      startBillingSidecar(
-        loadBillingConfig({ DATABASE_URL: env.databaseUrl, BILLING_GRPC_PORT: '0', BILLING_HTTP_PORT: '0', BILLING_FLUSH_INTERVAL_MS: '20' }),
-        createLogger({ service: 'billing-sidecar', level: 'silent' }),
-      ),
-    (sidecar) => sidecar.stop(),
-  );
+  billing = await stackBillingSidecar(stack, env);
   front = await startEnvoyFront(stack, authz.grpcPort, { alsPort: billing.grpcPort });
 });
 

@@ -1,6 +1,3 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freePort, startRedisCluster, TestStack, type RunningRedisCluster } from '@tollgate/devstack';
@@ -19,7 +16,7 @@ const stack = new TestStack();
 beforeAll(async () => {
   cluster = await stack.start(
     'Redis Cluster',
-    async () => startRedisCluster({ dir: mkdtempSync(join(tmpdir(), 'tollgate-cluster-')), ports: [await freePort(), await freePort(), await freePort()] }),
+    async () => startRedisCluster({ dir: stack.tempDir('tollgate-cluster-'), ports: [await freePort(), await freePort(), await freePort()] }),
     (c) => c.stop(),
   );
   env = await stackEnv(stack, infra, 'cluster');

@@ -5,12 +5,11 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import pg from 'pg';
 import {
   REPO_ROOT,
-  createTestDatabase,
   freePort,
   httpOk,
   sleep,
-  startLoopbackEnvoy,
   startProcess,
+  TestStack,
   waitFor,
   type LoopbackEnvoyOptions,
   type ManagedProcess,
@@ -32,27 +31,40 @@ const KEYS = {
   t_worker: { token_id: 'tok-worker', credential: 'service_token', project: 'captionacc', service: 'worker' },
 };
 
-let upstream: Server;
 let upstreamPort: number;
 let check: { port: number; stop: () => void };
 
+/** A stack for the file or one describe, stopped after it. */
+function stackFor(): TestStack {
+  const stack = new TestStack();
+  afterAll(() => stack.stop());
+  return stack;
+}
+const fileStack = stackFor();
+
 beforeAll(async () => {
-  upstream = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => res.writeHead(200, { 'content-type': 'text/plain' }).end('hello from upstream'));
-  });
   upstreamPort = await freePort();
-  await new Promise<void>((r) => upstream.listen(upstreamPort, '127.0.0.1', r));
-  check = await startCheckDouble(KEYS);
+  await fileStack.start(
+    'upstream',
+    async () => {
+      const upstream = createServer((req, res) => {
+        req.resume();
+        req.on('end', () => res.writeHead(200, { 'content-type': 'text/plain' }).end('hello from upstream'));
+      });
+      await new Promise<void>((r) => upstream.listen(upstreamPort, '127.0.0.1', r));
+      return upstream;
+    },
+    (upstream: Server) => new Promise((r) => upstream.close(r)),
+  );
+  check = await fileStack.start(
+    'Check double',
+    () => startCheckDouble(KEYS),
+    (c) => c.stop(),
+  );
 });
 
-afterAll(async () => {
-  check?.stop();
-  await new Promise((r) => upstream?.close(r));
-});
-
-function envoyFor(alsPort: number, extra: Partial<LoopbackEnvoyOptions> = {}): Promise<RunningEnvoy> {
-  return startLoopbackEnvoy({ backendPort: upstreamPort, authzPort: check.port, alsPort, ...extra });
+function envoyFor(stack: TestStack, alsPort: number, extra: Partial<LoopbackEnvoyOptions> = {}): Promise<RunningEnvoy> {
+  return stack.envoy({ backendPort: upstreamPort, authzPort: check.port, alsPort, ...extra });
 }
 
 /** billing-sidecar as its own process (so it can be killed with SIGKILL), ready when /health answers. */
@@ -104,22 +116,22 @@ async function count(pool: pg.Pool, where = 'true'): Promise<number> {
 }
 
 describe('requests through Envoy become usage rows', () => {
+  const stack = stackFor();
   let db: { url: string; drop: () => Promise<void> };
   let sidecar: BillingSidecar;
   let envoy: RunningEnvoy;
 
   beforeAll(async () => {
-    db = await createTestDatabase(infra, 'billing_envoy');
+    db = await stack.database(infra, 'billing_envoy');
     const grpcPort = await freePort();
-    // Envoy first, so the sidecar can be pointed at the JSON log it writes.
-    envoy = await envoyFor(grpcPort);
-    sidecar = await startBillingSidecar(testConfig(db.url, { BILLING_GRPC_PORT: String(grpcPort), ENVOY_ACCESS_LOG_PATH: envoy.accessLogPath! }), silentLogger);
-  });
-
-  afterAll(async () => {
-    await envoy?.process.stop();
-    await sidecar?.stop();
-    await db?.drop();
+    // The sidecar's stop is registered before Envoy's, so Envoy stops first; Envoy starts
+    // first all the same, so the sidecar can be pointed at the JSON log it writes.
+    const sidecarSlot = stack.replaceable<BillingSidecar>('billing-sidecar', (s) => s.stop());
+    envoy = await envoyFor(stack, grpcPort);
+    sidecar = sidecarSlot.current = await startBillingSidecar(
+      testConfig(db.url, { BILLING_GRPC_PORT: String(grpcPort), ENVOY_ACCESS_LOG_PATH: envoy.accessLogPath! }),
+      silentLogger,
+    );
   });
 
   it('records each answered request with a key identity once (stream and file both carry it)', async () => {
@@ -167,41 +179,40 @@ describe('requests through Envoy become usage rows', () => {
   });
 });
 
-/** What a test that kills the sidecar process holds; all of it is stopped after the describe. */
-function killableStack() {
-  const held: { db?: { url: string; drop: () => Promise<void> }; pool?: pg.Pool; envoy?: RunningEnvoy; sidecar?: ManagedProcess } = {};
-  afterAll(async () => {
-    held.sidecar?.kill9();
-    await held.envoy?.process.stop();
-    await held.pool?.end();
-    await held.db?.drop();
-  });
-  return held;
+/**
+ * What a test that kills the sidecar process holds, all stopped after the describe: its
+ * database, a pool on it, Envoy, and whichever sidecar process is current (killed first).
+ */
+async function killableStack(stack: TestStack, label: string, alsPort: number, extra: Partial<LoopbackEnvoyOptions> = {}) {
+  const db = await stack.database(infra, label);
+  const pool = new pg.Pool({ connectionString: db.url, max: 2 });
+  stack.defer('usage pool', () => pool.end());
+  const envoy = await envoyFor(stack, alsPort, extra);
+  const sidecar = stack.replaceable<ManagedProcess>('billing-sidecar process', (p) => p.kill9());
+  return { db, pool, envoy, sidecar };
 }
 
 describe('sidecar killed under load', () => {
-  const held = killableStack();
+  const stack = stackFor();
 
   it('loses nothing: usage totals equal the requests Envoy answered', async () => {
-    const db = (held.db = await createTestDatabase(infra, 'billing_kill'));
-    const pool = (held.pool = new pg.Pool({ connectionString: db.url, max: 2 }));
     const grpcPort = await freePort();
     const httpPort = await freePort();
-    const envoy = (held.envoy = await envoyFor(grpcPort));
+    const { db, pool, envoy, sidecar } = await killableStack(stack, 'billing_kill', grpcPort);
     const startSidecar = () =>
       startSidecarProcess({ DATABASE_URL: db.url, BILLING_GRPC_PORT: String(grpcPort), ENVOY_ACCESS_LOG_PATH: envoy.accessLogPath! }, httpPort);
-    held.sidecar = await startSidecar();
+    sidecar.current = await startSidecar();
 
     // Steady load from 4 clients; every answer with a key identity must end up counted.
     const load = steadyLoad(envoy.url, ['k_alpha', 'k_alpha', 'k_beta', 'k_beta']);
     const { answered } = load;
     await sleep(1_000);
-    held.sidecar.kill9();
-    await held.sidecar.exitedPromise;
+    sidecar.current.kill9();
+    await sidecar.current.exitedPromise;
     const atKill = load.total();
     await sleep(1_500); // Envoy keeps answering while the sidecar is gone
     expect(load.total()).toBeGreaterThan(atKill);
-    held.sidecar = await startSidecar();
+    sidecar.current = await startSidecar();
     await sleep(1_000);
     await load.stop();
 
@@ -215,25 +226,25 @@ describe('sidecar killed under load', () => {
     const rollup = await pool.query<{ n: string }>('select sum(total_requests) as n from usage_hourly');
     expect(Number(rollup.rows[0]!.n)).toBe(total);
     // And a second restart (replaying nothing new) changes nothing.
-    await held.sidecar.stop();
-    held.sidecar = await startSidecar();
+    await sidecar.current.stop();
+    sidecar.current = await startSidecar();
     await sleep(500);
     expect(await count(pool)).toBe(total);
   });
 });
 
 describe('access-log rotation under load, the sidecar killed in between', () => {
-  const held = killableStack();
+  const stack = stackFor();
 
   it('renames, reopens, finishes and deletes each file: usage equals the requests answered, exactly', async () => {
-    const db = (held.db = await createTestDatabase(infra, 'billing_rotation'));
-    const pool = (held.pool = new pg.Pool({ connectionString: db.url, max: 2 }));
     // Nothing listens on Envoy's ALS port: the file is the only way usage arrives.
     const deadPort = await freePort();
     const logReopenPort = await freePort();
     const httpPort = await freePort();
     const grpcPort = await freePort();
-    const envoy = (held.envoy = await envoyFor(deadPort, { logReopen: { host: '127.0.0.1', port: logReopenPort } }));
+    const { db, pool, envoy, sidecar } = await killableStack(stack, 'billing_rotation', deadPort, {
+      logReopen: { host: '127.0.0.1', port: logReopenPort },
+    });
     const logPath = envoy.accessLogPath!;
     const rotated = () => readdirSync(dirname(logPath)).filter((n) => n.startsWith(`${basename(logPath)}.`));
     const metric = async (name: string) => {
@@ -270,7 +281,7 @@ describe('access-log rotation under load, the sidecar killed in between', () => 
 
     // 1. Envoy's admin unreachable: the file is renamed once, then kept and followed (Envoy still
     //    writes to it) while the reopen is retried — never deleted unread.
-    held.sidecar = await startSidecar(`http://127.0.0.1:${deadPort}`);
+    sidecar.current = await startSidecar(`http://127.0.0.1:${deadPort}`);
     const load = steadyLoad(envoy.url, ['k_alpha', 'k_alpha', 'k_beta', 'k_beta']);
     await waitUntil(
       'a rename whose reopen failed',
@@ -282,10 +293,10 @@ describe('access-log rotation under load, the sidecar killed in between', () => 
     expect(rotated()).toEqual([pending]);
 
     // 2. Killed while that rotation is pending; Envoy keeps answering (into the renamed file).
-    held.sidecar.kill9();
-    await held.sidecar.exitedPromise;
+    sidecar.current.kill9();
+    await sidecar.current.exitedPromise;
     await sleep(1_200);
-    held.sidecar = await startSidecar(reachable);
+    sidecar.current = await startSidecar(reachable);
     await waitUntil('the pending rotation finished', async () => !rotated().includes(pending!));
 
     // 3. Killed again and again while rotations come and go, just after a rename when one is seen.
@@ -295,10 +306,10 @@ describe('access-log rotation under load, the sidecar killed in between', () => 
       const deadline = Date.now() + 3_000;
       while (rotated().length === 0 && Date.now() < deadline) await sleep(1);
       if (rotated().length > 0) killedMidRotation++;
-      held.sidecar.kill9();
-      await held.sidecar.exitedPromise;
+      sidecar.current.kill9();
+      await sidecar.current.exitedPromise;
       await sleep(300);
-      held.sidecar = await startSidecar(reachable);
+      sidecar.current = await startSidecar(reachable);
     }
     await sleep(1_500);
     await load.stop();

@@ -118,7 +118,7 @@ export function alsEntry(opts: {
   };
 }
 
-export function alsClient(port: number): AccessLogServiceClient {
+function alsClient(port: number): AccessLogServiceClient {
   const protos = loadEnvoyProtos();
   return new protos.envoy.service.accesslog.v3.AccessLogService(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
 }

@@ -1,12 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createTestDatabase, freePort, TestStack } from '@tollgate/devstack';
+import { freePort, TestStack } from '@tollgate/devstack';
 import type { AccessLogServiceClient } from '@tollgate/proto';
-import { startBillingSidecar, type BillingSidecar } from '../src/app.js';
+import type { BillingSidecar } from '../src/app.js';
 import { createStripeMeterClient } from '../src/stripe/meter-client.js';
 import { readBillingStatus } from '@tollgate/usage-model';
 import { requeueParkedMeterEvents } from '../src/stores/stripe-outbox.js';
-import { alsClient, alsEntry, sendStream, silentLogger, startSidecarStack, testConfig, waitUntil } from './helpers.js';
+import { alsEntry, sendStream, startSidecarStack, waitUntil } from './helpers.js';
 
 const infra = inject('infra');
 
@@ -24,18 +24,14 @@ describe('meter events against stripe-mock (Stripe API definition)', () => {
   });
 
   it('aggregates usage into meter events that stripe-mock accepts, end to end', async () => {
-    const db = await createTestDatabase(infra, 'billing_stripe_mock');
-    const sidecar = await startBillingSidecar(
-      testConfig(db.url, {
+    const stack = new TestStack();
+    try {
+      const { sidecar, client } = await startSidecarStack(stack, infra, 'billing_stripe_mock', {
         STRIPE_API_KEY: 'sk_test_tollgate',
         STRIPE_API_BASE: infra.stripeMockUrl,
         STRIPE_AGGREGATION_INTERVAL_SECONDS: '1',
         STRIPE_DRAIN_INTERVAL_MS: '100',
-      }),
-      silentLogger,
-    );
-    const client = alsClient(sidecar.grpcPort);
-    try {
+      });
       const identity = { user_id: 'u_mock', key_id: 'k_mock', stripe_customer_id: 'cus_mock' };
       await sendStream(client, [Array.from({ length: 9 }, () => alsEntry({ identity }))]);
       const sent = await waitUntil('meter event sent', async () => {
@@ -44,9 +40,7 @@ describe('meter events against stripe-mock (Stripe API definition)', () => {
       });
       expect(sent.reduce((a, r) => a + Number(r.value), 0)).toBe(9);
     } finally {
-      client.close();
-      await sidecar.stop();
-      await db.drop();
+      await stack.stop();
     }
   });
 });

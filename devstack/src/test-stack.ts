@@ -1,7 +1,8 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './proc.js';
+import { startRedis, type RunningRedis } from './redis.js';
 import { startEnvoy, type RunningEnvoy } from './envoy.js';
 import type { EnvoyRenderOptions } from './envoy-config.js';
 import { renderSdsConfig } from './tls.js';
@@ -44,6 +45,23 @@ export class TestStack {
     this.parts.push({ name, stop });
   }
 
+  /**
+   * A part the test replaces as it goes (a process it kills and starts again): set `current` to
+   * each new one, and `stop()` stops whichever is current then, in this slot's place in the order.
+   */
+  replaceable<T>(name: string, stop: (part: T) => unknown): { current: T | undefined } {
+    const slot: { current: T | undefined } = { current: undefined };
+    this.defer(name, () => (slot.current === undefined ? undefined : stop(slot.current)));
+    return slot;
+  }
+
+  /** A new temporary directory (`prefix` names it), removed with everything in it by `stop()`. */
+  tempDir(prefix: string): string {
+    const dir = mkdtempSync(join(tmpdir(), prefix));
+    this.defer(`temporary directory ${dir}`, () => rmSync(dir, { recursive: true, force: true }));
+    return dir;
+  }
+
   /** A Postgres database of this file's own on the run's server, dropped last. */
   database(infra: TestInfra, label: string): Promise<{ url: string; drop: () => Promise<void> }> {
     return this.start(
@@ -56,6 +74,18 @@ export class TestStack {
   /** A Redis key prefix no other test file uses (nothing to stop: keys are left to the run's Redis). */
   redisPrefix(infra: TestInfra, label: string): string {
     return uniqueRedisPrefix(infra, label);
+  }
+
+  /**
+   * A Redis server of this file's own on a free port, for a test that stops it to see the
+   * service fail (the run's shared Redis must stay up for the other files).
+   */
+  redis(): Promise<RunningRedis> {
+    return this.start(
+      'a private Redis',
+      async () => startRedis({ dir: this.tempDir('tollgate-redis-'), port: await freePort() }),
+      (redis) => redis.process.stop(),
+    );
   }
 
   /** A real Envoy on free loopback ports (the canonical envoy.yaml), stopped before what it calls. */

@@ -1,3 +1,5 @@
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TestStack, onNewStack } from '../src/test-stack.js';
 
@@ -69,5 +71,25 @@ describe('TestStack', () => {
       }),
     ).rejects.toThrow('service refused its config');
     expect(stopped).toEqual(['database']);
+  });
+
+  it('removes its temporary directory, with what was written in it, on stop()', async () => {
+    const stack = new TestStack();
+    const dir = stack.tempDir('tollgate-stack-test-');
+    writeFileSync(join(dir, 'log'), 'x');
+    expect(existsSync(dir)).toBe(true);
+    await stack.stop();
+    expect(existsSync(dir)).toBe(false);
+  });
+
+  it('stops the part a replaceable slot holds when stop() comes, not the ones it held before', async () => {
+    const stack = new TestStack();
+    const stopped: string[] = [];
+    const slot = stack.replaceable<string>('process', (p) => stopped.push(p));
+    slot.current = 'first';
+    slot.current = 'second';
+    stack.defer('client', () => stopped.push('client'));
+    await stack.stop();
+    expect(stopped).toEqual(['client', 'second']);
   });
 });

@@ -1,14 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Agent, request } from 'node:http';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sleep } from '@tollgate/devstack';
+import { sleep, TestStack } from '@tollgate/devstack';
 import {
   COMPONENTS,
-  Gateway,
-  KeyIssuer,
+  type Gateway,
+  type KeyIssuer,
   LoadRun,
   formatTimeline,
   isBillable,
@@ -18,6 +15,7 @@ import {
   type IssuedKey,
   type Sample,
 } from '../src/index.js';
+import { startGatewayStack } from './gateway-stack.js';
 
 // Faults under load (docs/reliability.md): one gateway made of separate processes, bounded
 // load through the real Envoy, and one component at a time killed with SIGKILL and started
@@ -32,26 +30,19 @@ const RECOVERY_PROMISE_S = 30;
 /** Envoy's gRPC access log flushes every 0.2 s (envoy.yaml); what it held when killed is the loss window, with margin for a busy machine. */
 const FLUSH_WINDOW_MS = 1_000;
 
-let dir: string;
 let gw: Gateway;
 let issuer: KeyIssuer;
 let pool: pg.Pool;
+const stack = new TestStack();
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'tollgate-faults-'));
-  gw = new Gateway({ dir });
-  await gw.start();
-  issuer = new KeyIssuer(gw.databaseUrl, gw.secrets.keyHashSecret);
+  ({ gw, issuer } = await startGatewayStack(stack, 'tollgate-faults-'));
   pool = new pg.Pool({ connectionString: gw.databaseUrl, max: 2 });
   pool.on('error', () => {}); // Postgres is killed on purpose below
+  stack.defer('Postgres pool', () => pool.end().catch(() => {}));
 }, 180_000);
 
-afterAll(async () => {
-  await pool?.end().catch(() => {});
-  await issuer?.close().catch(() => {});
-  await gw?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => stack.stop());
 
 /**
  * Sequential requests on one connection land on one Envoy worker, whose round robin alternates

@@ -1,13 +1,12 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '@tollgate/common';
-import { sleep } from '@tollgate/devstack';
+import { sleep, TestStack } from '@tollgate/devstack';
 import { closeServiceDeps, createServiceDeps, generateKey, issueServiceToken, loadAuthzConfig } from '@tollgate/authz-service';
-import { Gateway, KeyIssuer, type IssuedKey } from '../src/index.js';
+import type { Gateway, IssuedKey, KeyIssuer } from '../src/index.js';
+import { startGatewayStack } from './gateway-stack.js';
 
 // Every secret Tollgate handles — API keys, a service token, provider credentials stored in the
 // vault and brought by the client, the admin token, the key-hash, JWT and vault master secrets —
@@ -19,16 +18,14 @@ const VAULT_KEY = `mk1:${randomBytes(32).toString('base64')}`;
 const TOKEN_ROUTES = JSON.stringify([{ prefix: '/captionacc/prefect/api/', project: 'captionacc', services: ['api'] }]);
 const PROVIDER_ROUTES = JSON.stringify([{ prefix: '/echo/rooms/', default_provider: 'daily', required: true }]);
 
-let dir: string;
 let gw: Gateway;
 let issuer: KeyIssuer;
 let deps: Awaited<ReturnType<typeof createServiceDeps>>;
 const secrets: Record<string, string> = {};
+const stack = new TestStack();
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'tollgate-secrets-'));
-  gw = new Gateway({
-    dir,
+  ({ gw, issuer } = await startGatewayStack(stack, 'tollgate-secrets-', {
     logLevel: 'debug',
     authzEnv: {
       GATEWAY_JWT_SECRET: JWT_SECRET,
@@ -36,19 +33,16 @@ beforeAll(async () => {
       VAULT_MASTER_KEYS: VAULT_KEY,
       PROVIDER_ROUTES,
     },
-  });
-  await gw.start();
-  issuer = new KeyIssuer(gw.databaseUrl, gw.secrets.keyHashSecret);
+  }));
   // The service's own stores, driven from here as the management API would drive them.
-  deps = await createServiceDeps(loadAuthzConfig(gw.authzEnv(0)), createLogger({ service: 'secrets-test', level: 'silent' }));
+  deps = await stack.start(
+    'authz-service stores',
+    () => createServiceDeps(loadAuthzConfig(gw.authzEnv(0)), createLogger({ service: 'secrets-test', level: 'silent' })),
+    closeServiceDeps,
+  );
 }, 180_000);
 
-afterAll(async () => {
-  if (deps) await closeServiceDeps(deps);
-  await issuer?.close();
-  await gw?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => stack.stop());
 
 let calls = 0;
 const accessLogLines = () => readFileSync(gw.accessLogPath, 'utf8').split('\n').filter(Boolean).length;
