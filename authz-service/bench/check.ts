@@ -250,7 +250,11 @@ try {
     const d = calls - (redisBefore[cmd] ?? 0);
     if (d > 0) redisPerCheck[cmd] = perCheck(d);
   }
-  const redisCommandsPerCheck = Number(Object.values(redisPerCheck).reduce((a, b) => a + b, 0).toFixed(3));
+  const redisCommandsPerCheck = Number(
+    Object.values(redisPerCheck)
+      .reduce((a, b) => a + b, 0)
+      .toFixed(3),
+  );
   const redisCpuUsPerCheck = Number(perCheck((redisCpuAfter - redisCpuBefore) * 1e6).toFixed(1));
 
   // 2. Closed loop at each concurrency: the most Checks per second this machine sustains, and
