@@ -468,6 +468,13 @@ async function main(): Promise<void> {
       });
     }
     if (scale.at(-1)! > m.cpus) say(`--scale: ${scale.at(-1)} processes on ${m.cpus} CPUs: the last points share cores`);
+    // The processes past --authz-replicas have served nothing yet: warm their JIT and caches too.
+    if (warmup > 0) {
+      for (const s of scaleSetups.values()) {
+        say(`warm-up: ${s.title}, ${warmup} s`);
+        await runOnce(s, warmup, undefined);
+      }
+    }
     for (let r = 1; r <= rounds; r++) {
       for (const [n, s] of scaleSetups) {
         say(`scale round ${r}/${rounds}: ${s.title}, ${seconds} s ${loadLabel(undefined, concurrency)}`);
