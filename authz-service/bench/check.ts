@@ -177,11 +177,19 @@ try {
     }
     return counts;
   };
+  // Redis's own CPU seconds (user + system, INFO cpu): a figure that holds up on a busy machine,
+  // unlike Checks/s, and the one to compare with envoyproxy/ratelimit's Redis cost.
+  const redisCpu = async () => {
+    const info = await redis.info('cpu');
+    const field = (name: string) => Number(new RegExp(`^${name}:([0-9.]+)`, 'm').exec(info)?.[1] ?? 0);
+    return field('used_cpu_user') + field('used_cpu_sys');
+  };
   const driverCpu = () => {
     const u = process.cpuUsage();
     return (u.user + u.system) / 1e6;
   };
   const redisBefore = await redisCounters();
+  const redisCpuBefore = await redisCpu();
 
   // Where a slow Check spent its time: the service's own Check-duration histogram (request in to
   // response out, in the service) and both processes' event-loop delay. A Check slow at the
@@ -234,6 +242,7 @@ try {
       max: ms(metricValue(afterText, 'tollgate_nodejs_eventloop_lag_max_seconds')),
     },
   };
+  const redisCpuAfter = await redisCpu();
   const redisAfter = await redisCounters();
   const perCheck = (n: number) => Number((n / Math.max(1, fixed.length + errors)).toFixed(3));
   const redisPerCheck: Record<string, number> = {};
@@ -241,7 +250,12 @@ try {
     const d = calls - (redisBefore[cmd] ?? 0);
     if (d > 0) redisPerCheck[cmd] = perCheck(d);
   }
-  await redis.quit();
+  const redisCommandsPerCheck = Number(
+    Object.values(redisPerCheck)
+      .reduce((a, b) => a + b, 0)
+      .toFixed(3),
+  );
+  const redisCpuUsPerCheck = Number(perCheck((redisCpuAfter - redisCpuBefore) * 1e6).toFixed(1));
 
   // 2. Closed loop at each concurrency: the most Checks per second this machine sustains, and
   // what queueing does to latency as more Checks are in flight.
@@ -250,6 +264,7 @@ try {
     const closed: number[] = [];
     const deadline = Date.now() + Math.min(seconds, 10) * 1000;
     const cpu0 = driverCpu();
+    const redisCpu0 = await redisCpu();
     const serverCpu = cpuSampler([{ label: 'authz-service', pids: () => [service.pid] }]);
     const startClosed = process.hrtime.bigint();
     await Promise.all(
@@ -259,6 +274,7 @@ try {
     );
     const closedSecs = Number(process.hrtime.bigint() - startClosed) / 1e9;
     const serverPct = serverCpu.stop().perProcess['authz-service'];
+    const redisCpuSecs = (await redisCpu()) - redisCpu0;
     closedLoop.push({
       concurrency,
       per_s: Math.round(closed.length / closedSecs),
@@ -268,10 +284,12 @@ try {
       server_cpu_pct: serverPct,
       // CPU per Check varies far less with the machine's other load than Checks/s do.
       server_cpu_us_per_check: Math.round(((serverPct ?? 0) / 100 / (closed.length / closedSecs)) * 1e6),
+      redis_cpu_us_per_check: Number(((redisCpuSecs * 1e6) / Math.max(1, closed.length)).toFixed(1)),
       driver_cpu_pct: Math.round(((driverCpu() - cpu0) / closedSecs) * 100),
     });
   }
   client.close();
+  await redis.quit();
 
   console.log(
     JSON.stringify(
@@ -294,6 +312,10 @@ try {
           event_loop_delay_ms: eventLoop,
         },
         redis_per_check: redisPerCheck,
+        // At the fixed rate: every command Redis ran per Check (the EVALSHA and those inside it),
+        // and its CPU time per Check.
+        redis_commands_per_check: redisCommandsPerCheck,
+        redis_cpu_us_per_check: redisCpuUsPerCheck,
         closed_loop: closedLoop,
       },
       null,

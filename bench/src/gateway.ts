@@ -33,7 +33,8 @@ import { startAltStack } from './alt-stack.js';
 import { startNoopAuthz } from './noop-authz.js';
 
 import { createBenchKeys, type BenchKey } from './keys.js';
-import { limitReport, loadLabel, parseLoads } from './targets.js';
+import { limitReport, loadLabel, parseLoads, targetsReport } from './targets.js';
+import { SCALE_HEAD, cpusFor, parseCpuList, parseScale, scaleRows } from './scale.js';
 import { runOha, type LoadResult } from './oha.js';
 import { profilesIn, summariseProfile } from './profile.js';
 import { requireBenchTool } from './tools.js';
@@ -53,6 +54,12 @@ const HELP = `pnpm bench:gateway [options]
   --keys N          keys in the store and in OPA's data (default 1000)
   --authz-replicas N  authz-service processes Envoy balances Checks over in Envoy + Tollgate
                     (default 1; the CPU table adds them up)
+  --authz-cpus LIST pin authz-service processes to CPUs (taskset -c), one entry per process
+                    in turn, reused round-robin: "0,1" puts the first on CPU 0, the second on
+                    CPU 1; "0-1" lets a process use either (default: not pinned)
+  --scale LIST      after the comparison, measure Envoy + Tollgate saturated with each number
+                    of authz-service processes in LIST (e.g. 1,2), --rounds × --seconds each,
+                    interleaved, and print throughput per process count
   --setups LIST     any of alone,noop,tollgate,opa (default all four, in that order): noop is
                     Tollgate's Envoy configuration with an ext_authz server that allows every
                     Check at once (bench/noop-authz), the limit Tollgate is measured against
@@ -72,6 +79,8 @@ const { values: args } = parseArgs({
     threads: { type: 'string', default: '1' },
     keys: { type: 'string', default: '1000' },
     'authz-replicas': { type: 'string', default: '1' },
+    'authz-cpus': { type: 'string' },
+    scale: { type: 'string' },
     setups: { type: 'string', default: 'alone,noop,tollgate,opa' },
     path: { type: 'string', default: '/hello' },
     json: { type: 'string' },
@@ -105,6 +114,15 @@ const loads = parsedLoads;
 const threads = positive('threads', args.threads, 64);
 const keyCount = positive('keys', args.keys, 1_000_000);
 const authzReplicas = positive('authz-replicas', args['authz-replicas'], 8);
+const orExit = <T>(parsed: T | string): T => {
+  if (typeof parsed !== 'string') return parsed;
+  process.stderr.write(`${parsed}\n\n${HELP}`);
+  process.exit(2);
+};
+const scale = args.scale === undefined ? [] : orExit(parseScale(args.scale));
+const authzCpus = args['authz-cpus'] === undefined ? null : orExit(parseCpuList(args['authz-cpus'], cpus().length));
+// The comparison's Envoy + Tollgate uses the first --authz-replicas of them; --scale, the first N.
+const authzProcesses = Math.max(authzReplicas, ...scale);
 const SETUP_NAMES = ['alone', 'noop', 'tollgate', 'opa'] as const;
 type SetupName = (typeof SETUP_NAMES)[number];
 const chosen = args.setups.split(',').map((s) => s.trim());
@@ -149,11 +167,11 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 const profileDir = args.profile ? resolve(args.profile) : null;
 if (profileDir) mkdirSync(profileDir, { recursive: true });
 
-function nodeService(name: string, pkg: string, env: Record<string, string>, profiled = false): ManagedProcess {
+function nodeService(name: string, pkg: string, env: Record<string, string>, profiled = false, pinTo: string | null = null): ManagedProcess {
   // One directory per service: Node names each thread's profile itself (tsx's module loader
   // runs on a thread of its own and writes a profile too).
   const profiling = profiled && profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(profileDir, name)] : [];
-  const p = startNodeService({ name, pkg, nodeFlags: profiling, env: { ...process.env, LOG_LEVEL: 'warn', ...env } });
+  const p = startNodeService({ name, pkg, nodeFlags: profiling, cpus: pinTo ?? undefined, env: { ...process.env, LOG_LEVEL: 'warn', ...env } });
   stops.push(() => p.stop());
   return p;
 }
@@ -230,11 +248,11 @@ async function main(): Promise<void> {
   let keys: BenchKey[] = [];
   const authzEndpoints: Endpoint[] = [];
   const authz: ManagedProcess[] = [];
-  if (setupNames.some((s) => s !== 'alone')) {
-    for (let i = 0; i < authzReplicas; i++) {
+  if (setupNames.some((s) => s !== 'alone') || scale.length) {
+    for (let i = 0; i < authzProcesses; i++) {
       const grpcPort = await freePort();
       const httpPort = await freePort();
-      const name = authzReplicas > 1 ? `authz-service-${i + 1}` : 'authz-service';
+      const name = authzProcesses > 1 ? `authz-service-${i + 1}` : 'authz-service';
       const p = nodeService(
         name,
         'authz-service',
@@ -248,6 +266,7 @@ async function main(): Promise<void> {
           AUTHZ_HTTP_PORT: String(httpPort),
         },
         true,
+        cpusFor(i, authzCpus),
       );
       // One at a time: the first creates the schema, and two migrations racing would be a test of
       // the migrator, not of the gateway.
@@ -304,7 +323,7 @@ async function main(): Promise<void> {
       });
     } else if (name === 'tollgate') {
       const sidecar = await billingSidecar();
-      const envoy = await tollgateEnvoy('tollgate', { listen, adminPort }, authzEndpoints, sidecar.als);
+      const envoy = await tollgateEnvoy('tollgate', { listen, adminPort }, authzEndpoints.slice(0, authzReplicas), sidecar.als);
       stops.push(() => envoy.process.stop());
       setups.push({
         name,
@@ -316,7 +335,7 @@ async function main(): Promise<void> {
         watched: [
           one('envoy', envoy.process),
           one('backend-hello', hello),
-          { label: 'authz-service', pids: () => authz.map((p) => p.pid) },
+          { label: 'authz-service', pids: () => authz.slice(0, authzReplicas).map((p) => p.pid) },
           ...sidecar.watched,
           redisWatch,
           postgresWatch,
@@ -420,9 +439,68 @@ async function main(): Promise<void> {
   }
   const loadAfter = loadNow();
 
+  // Throughput per authz-service process count: one Envoy + Tollgate per count, on the first N
+  // processes, measured saturated, interleaved like the comparison.
+  const scaleRuns = new Map<number, Awaited<ReturnType<typeof runOnce>>[]>(scale.map((n) => [n, []]));
+  if (scale.length) {
+    const sidecar = await billingSidecar();
+    const scaleSetups = new Map<number, Setup>();
+    for (const n of scale) {
+      const envoy = await tollgateEnvoy(
+        `scale-${n}`,
+        { listen: { host: '127.0.0.1', port: await freePort() }, adminPort: await freePort() },
+        authzEndpoints.slice(0, n),
+        sidecar.als,
+      );
+      stops.push(() => envoy.process.stop());
+      scaleSetups.set(n, {
+        name: 'tollgate',
+        title: `Envoy + Tollgate, ${n} authz-service process${n > 1 ? 'es' : ''}`,
+        url: envoy.url,
+        statusWithoutKey: 401,
+        watched: [one('envoy', envoy.process), { label: 'authz-service', pids: () => authz.slice(0, n).map((p) => p.pid) }, redisWatch],
+      });
+    }
+    if (scale.at(-1)! > m.cpus) say(`--scale: ${scale.at(-1)} processes on ${m.cpus} CPUs: the last points share cores`);
+    // The processes past --authz-replicas have served nothing yet: warm their JIT and caches too.
+    if (warmup > 0) {
+      for (const s of scaleSetups.values()) {
+        say(`warm-up: ${s.title}, ${warmup} s`);
+        await runOnce(s, warmup, undefined);
+      }
+    }
+    for (let r = 1; r <= rounds; r++) {
+      for (const [n, s] of scaleSetups) {
+        say(`scale round ${r}/${rounds}: ${s.title}, ${seconds} s ${loadLabel(undefined, concurrency)}`);
+        const run = await runOnce(s, seconds, undefined);
+        scaleRuns.get(n)!.push(run);
+        say(`  ${Math.round(run.result.perSecond)} req/s, p99 ${run.result.latencyMs.p99} ms`);
+      }
+    }
+  }
+
   const reports = measured.map(({ rate, runs }) => ({ rate, summary: setups.map((s) => summarise(s, runs.get(s.name)!)) }));
   for (const r of reports) printTables(r.summary, r.rate, { m, loadBefore, loadAfter });
   process.stdout.write(`${limitReport(reports, concurrency).join('\n')}\n`);
+  if (scale.length) {
+    const points = scale.map((n) => {
+      const sum = summarise({ name: 'tollgate', title: '', url: '', statusWithoutKey: 401, watched: [] }, scaleRuns.get(n)!);
+      return {
+        processes: n,
+        perSecond: sum.perSecond,
+        perSecondRange: sum.perSecondRange,
+        p99: sum.p99,
+        authzCpuPct: sum.cpu['authz-service'] ?? 0,
+        authzUsPerRequest: sum.cpuPerRequestUs['authz-service'] ?? 0,
+        machineBusyPct: sum.machineBusyPct,
+      };
+    });
+    const pinned = authzCpus ? `, authz-service pinned with taskset -c ${authzCpus.join(' / ')}` : ', authz-service not pinned';
+    process.stdout.write(
+      `\nEnvoy + Tollgate by authz-service processes: ${rounds} × ${seconds} s each, interleaved, ${loadLabel(undefined, concurrency)}${pinned}; ${m.cpus} CPUs:\n\n${table(SCALE_HEAD, scaleRows(points))}\n`,
+    );
+  }
+  process.stdout.write(`${targetsReport(reports, concurrency).join('\n')}\n`);
   if (args.json) {
     const { writeFileSync } = await import('node:fs');
     writeFileSync(

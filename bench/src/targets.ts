@@ -10,6 +10,8 @@ interface SetupFigures {
   p50: number;
   p99: number;
   p999: number;
+  /** CPU time per request by process label, µs (median run). */
+  cpuPerRequestUs?: Record<string, number>;
 }
 
 /** One load shape of the run: saturating (`rate` undefined) or a fixed rate in req/s. */
@@ -20,6 +22,15 @@ export interface LoadFigures {
 
 /** Envoy + Tollgate's throughput at saturation, as a fraction of the no-op setup's. */
 const THROUGHPUT_TARGET = 0.75;
+
+/**
+ * authz-service CPU per Check at saturation before issue 20's work, µs: docs/benchmarks.md,
+ * "2026-12-01: a slower host", the run after Redis write coalescing and channelz-off
+ * (`bench:gateway` defaults, 32 connections, Envoy alone at 123 µs per request on that host).
+ * The target is half of it. A host of another speed moves this bar; compare Envoy alone's CPU
+ * per request with that run's before reading much into a near miss.
+ */
+export const AUTHZ_CPU_BASELINE_US = 264;
 
 /** Parses --rate: a comma-separated list of loads, each `max` (saturate) or a rate in req/s. */
 export function parseLoads(raw: string, max = 1_000_000): (number | undefined)[] | string {
@@ -79,5 +90,55 @@ export function limitReport(loads: readonly LoadFigures[], concurrency: number):
       out.push(`  ${at}: Envoy + OPA + ratelimit was not measured (--setups): no p99.9 comparison`);
     }
   }
+  return out;
+}
+
+const verdict = (met: boolean | null) => (met === null ? '[not measured]' : met ? '[met]   ' : '[missed]');
+
+/**
+ * Issue 20's four targets, one line each: what was measured, the bar, met or missed. The
+ * throughput and CPU targets are read at saturation (the `max` load), the p99.9 one at every load.
+ */
+export function targetsReport(loads: readonly LoadFigures[], concurrency: number): string[] {
+  const out = ['\nTargets (issue 20), this run:'];
+  const by = (load: LoadFigures | undefined, name: string) => load?.summary.find((s) => s.name === name);
+  const saturated = loads.find((l) => l.rate === undefined);
+  const satLabel = loadLabel(undefined, concurrency);
+  const atTarget = concurrency === 32 ? '' : ' (the target is set at 32)';
+  const tollgate = by(saturated, 'tollgate');
+  const noop = by(saturated, 'noop');
+  const opa = by(saturated, 'opa');
+  const missing = (what: string) => `${verdict(null)} ${what}`;
+
+  const throughputBar = `throughput ≥ ${THROUGHPUT_TARGET} × Envoy + no-op ext_authz's ${satLabel}${atTarget}`;
+  if (!saturated) out.push(missing(`${throughputBar}: no saturating load in --rate`));
+  else if (!tollgate || !noop) out.push(missing(`${throughputBar}: needs the tollgate and noop setups`));
+  else {
+    const ratio = noop.perSecond > 0 ? tollgate.perSecond / noop.perSecond : 0;
+    out.push(
+      `${verdict(ratio >= THROUGHPUT_TARGET)} ${throughputBar}: ${ratio.toFixed(2)} × (${tollgate.perSecond.toFixed(0)} / ${noop.perSecond.toFixed(0)} req/s)`,
+    );
+  }
+
+  for (const load of loads) {
+    const at = loadLabel(load.rate, concurrency);
+    const t = by(load, 'tollgate');
+    const o = by(load, 'opa');
+    const bar = `p99.9 ≤ Envoy + OPA + ratelimit's ${at}`;
+    if (!t || !o) out.push(missing(`${bar}: needs the tollgate and opa setups`));
+    else out.push(`${verdict(t.p999 <= o.p999)} ${bar}: ${ms(t.p999)} against ${ms(o.p999)}`);
+  }
+
+  const authzBar = `authz-service CPU per Check ${satLabel} ≤ ${AUTHZ_CPU_BASELINE_US / 2} µs (half the ${AUTHZ_CPU_BASELINE_US} µs of docs/benchmarks.md's 2026-12-01 run)`;
+  const authzUs = tollgate?.cpuPerRequestUs?.['authz-service'];
+  if (authzUs === undefined) out.push(missing(`${authzBar}: ${saturated ? 'needs the tollgate setup' : 'no saturating load in --rate'}`));
+  else out.push(`${verdict(authzUs <= AUTHZ_CPU_BASELINE_US / 2)} ${authzBar}: ${authzUs} µs`);
+
+  const redisBar = `Redis CPU per request ≤ Envoy + OPA + ratelimit's (envoyproxy/ratelimit's Redis) ${satLabel}`;
+  const redisT = tollgate?.cpuPerRequestUs?.redis;
+  const redisO = opa?.cpuPerRequestUs?.redis;
+  if (redisT === undefined || redisO === undefined) {
+    out.push(missing(`${redisBar}: needs the tollgate and opa setups at saturation and a Redis this run started (no REDIS_URL)`));
+  } else out.push(`${verdict(redisT <= redisO)} ${redisBar}: ${redisT} µs against ${redisO} µs`);
   return out;
 }

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { altOpaData, altRatelimitConfig, renderAltEnvoyConfig } from '../src/alt-stack.js';
 import { ohaArgs, parseOha } from '../src/oha.js';
-import { limitReport, parseLoads } from '../src/targets.js';
+import { cpusFor, parseCpuList, parseScale, scaleRows } from '../src/scale.js';
+import { AUTHZ_CPU_BASELINE_US, limitReport, parseLoads, targetsReport } from '../src/targets.js';
 
 describe('reading oha', () => {
   it('counts 2xx as served and everything else, transport errors included, as errors', () => {
@@ -109,5 +110,77 @@ describe('Tollgate against the limit', () => {
     const text = limitReport([{ rate: undefined, summary: [setup('tollgate', 4000, 30)] }], 32).join('\n');
     expect(text).toContain('the no-op setup was not measured');
     expect(text).toContain('no p99.9 comparison');
+  });
+});
+
+describe('the Targets block', () => {
+  const setup = (name: string, perSecond: number, p999: number, cpu: Record<string, number> = {}) => ({
+    name,
+    title: name,
+    perSecond,
+    p50: 1,
+    p99: 2,
+    p999,
+    cpuPerRequestUs: cpu,
+  });
+
+  it('gives each of the four targets its measured value, its bar and met or missed', () => {
+    const text = targetsReport(
+      [
+        {
+          rate: undefined,
+          summary: [setup('noop', 4000, 10), setup('tollgate', 3200, 30, { 'authz-service': 120, redis: 30 }), setup('opa', 1500, 40, { redis: 26 })],
+        },
+        { rate: 1000, summary: [setup('noop', 1000, 4), setup('tollgate', 1000, 9), setup('opa', 1000, 6)] },
+      ],
+      32,
+    ).join('\n');
+    expect(text).toContain("[met]    throughput ≥ 0.75 × Envoy + no-op ext_authz's at 32 connections: 0.80 × (3200 / 4000 req/s)");
+    expect(text).toContain("[met]    p99.9 ≤ Envoy + OPA + ratelimit's at 32 connections: 30.000 ms against 40.000 ms");
+    expect(text).toContain("[missed] p99.9 ≤ Envoy + OPA + ratelimit's at a fixed 1000 req/s over 32 connections: 9.000 ms against 6.000 ms");
+    expect(text).toContain(`≤ ${AUTHZ_CPU_BASELINE_US / 2} µs (half the ${AUTHZ_CPU_BASELINE_US} µs`);
+    expect(text).toMatch(/\[met\] +authz-service CPU per Check .*: 120 µs/);
+    expect(text).toMatch(/\[missed\] Redis CPU per request .*: 30 µs against 26 µs/);
+  });
+
+  it('says which target a run cannot judge, and why', () => {
+    const text = targetsReport([{ rate: 1000, summary: [setup('tollgate', 1000, 9)] }], 8).join('\n');
+    expect(text).toContain(
+      "[not measured] throughput ≥ 0.75 × Envoy + no-op ext_authz's at 8 connections (the target is set at 32): no saturating load in --rate",
+    );
+    expect(text).toContain('needs the tollgate and opa setups');
+    expect(text).not.toContain('[met]');
+  });
+});
+
+describe('scaling over authz-service processes', () => {
+  it('takes process counts, ascending, and refuses repeats and zero', () => {
+    expect(parseScale('2,1')).toEqual([1, 2]);
+    expect(parseScale('1,1')).toMatch(/twice/);
+    expect(parseScale('0,2')).toMatch(/from 1 to 8/);
+    expect(parseScale('')).toMatch(/got ""/);
+  });
+
+  it('pins processes to the CPUs listed, round-robin, and refuses CPUs the machine lacks', () => {
+    const list = parseCpuList('0,1', 2);
+    expect(list).toEqual(['0', '1']);
+    expect([0, 1, 2].map((i) => cpusFor(i, list as string[]))).toEqual(['0', '1', '0']);
+    expect(cpusFor(0, null)).toBeNull();
+    expect(parseCpuList('0-1', 2)).toEqual(['0-1']);
+    expect(parseCpuList('2', 2)).toMatch(/from 0 to 1/);
+    expect(parseCpuList('1-0', 2)).toMatch(/got "1-0"/);
+  });
+
+  it('shows each process count as a multiple of the fewest', () => {
+    const point = (processes: number, perSecond: number) => ({
+      processes,
+      perSecond,
+      perSecondRange: [perSecond - 10, perSecond + 10],
+      p99: 20,
+      authzCpuPct: 60,
+      authzUsPerRequest: 150,
+      machineBusyPct: 90,
+    });
+    expect(scaleRows([point(1, 2000), point(2, 2600)]).map((r) => r[3])).toEqual(['1.00', '1.30']);
   });
 });

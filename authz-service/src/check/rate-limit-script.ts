@@ -73,10 +73,25 @@ if quota > 0 then
   if nm > 12 then ny, nm = y + 1, 1 end
   local next_ms = days_from_civil(ny, nm) * 86400000
   local used = 0
-  if tonumber(redis.call('HGET', KEYS[2], 'month') or '-1') == month then
-    used = tonumber(redis.call('HGET', KEYS[2], 'used') or '0')
-  end
+  local stored = redis.call('HMGET', KEYS[2], 'month', 'used')
+  if tonumber(stored[1] or '-1') == month then used = tonumber(stored[2] or '0') end
   q = { month = month, used = used, next_ms = next_ms }
+end
+
+-- Both windows' current and previous counters in one HMGET: Redis's cost per Check is mostly
+-- per command, not per field.
+local fields = {}
+for i = 1, 2 do
+  if limits[i] > 0 then
+    local idx = math.floor(now / sizes[i])
+    fields[#fields + 1] = tags[i] .. idx
+    fields[#fields + 1] = tags[i] .. (idx - 1)
+  end
+end
+local counts = {}
+if #fields > 0 then
+  local got = redis.call('HMGET', key, unpack(fields))
+  for j = 1, #fields do counts[fields[j]] = tonumber(got[j] or '0') end
 end
 
 local state = {}
@@ -90,8 +105,8 @@ for i = 1, 2 do
     local idx = math.floor(now / size)
     local elapsed = now - idx * size
     local cur_field = tags[i] .. idx
-    local cur = tonumber(redis.call('HGET', key, cur_field) or '0')
-    local prev = tonumber(redis.call('HGET', key, tags[i] .. (idx - 1)) or '0')
+    local cur = counts[cur_field]
+    local prev = counts[tags[i] .. (idx - 1)]
     local est = prev * (size - elapsed) / size + cur
     state[i] = { limit = limit, size = size, idx = idx, elapsed = elapsed, field = cur_field, cur = cur, prev = prev, est = est }
     if est + cost > limit then
@@ -119,36 +134,55 @@ if q and q.used + qcost > quota then
   retry = q.next_ms - now
 end
 
+-- Counts are written as decimal integers (string.format '%d'): Lua 5.1 would print a number
+-- above 10^14 in exponent form and lose digits.
+local function int(n) return string.format('%d', n) end
+
 if allowed then
+  -- The script runs atomically, so writing the counts just read plus the cost is what HINCRBY
+  -- would store, in one HSET for both windows.
   local opened = false
   local live = {}
+  local writes = {}
   for i = 1, 2 do
     local s = state[i]
     if s then
-      s.cur = redis.call('HINCRBY', key, s.field, cost)
+      if s.cur == 0 then opened = true end
+      s.cur = s.cur + cost
       s.est = s.est + cost
-      if s.cur == cost then opened = true end
+      writes[#writes + 1] = s.field
+      writes[#writes + 1] = int(s.cur)
       live[s.field] = true
       live[tags[i] .. (s.idx - 1)] = true
     end
   end
+  if #writes > 0 then redis.call('HSET', key, unpack(writes)) end
   -- The first count of a new window: drop every field nothing reads any more (windows before
   -- the previous one, and windows of a limit the key no longer has). Only then, so it costs one
   -- HKEYS of a few fields per window, not per request. Deleting only "index - 2" left the older
   -- minute fields of a key used now and then behind, for as long as its day limit kept the hash.
+  --
+  -- The expiry is set then too, not per request: a window's counter is read until its next
+  -- window ends, at most two window sizes after the window's first count, and every window's
+  -- first count renews it. So the hash outlives every counter still read, as when each request
+  -- renewed it, at one PEXPIRE per window instead of one per Check.
   if opened then
-    local fields = redis.call('HKEYS', key)
-    for _, f in ipairs(fields) do
-      if not live[f] then redis.call('HDEL', key, f) end
+    local dead = {}
+    for _, f in ipairs(redis.call('HKEYS', key)) do
+      if not live[f] then dead[#dead + 1] = f end
     end
+    if #dead > 0 then redis.call('HDEL', key, unpack(dead)) end
+    local ttl = (state[2] and 2 * sizes[2]) or 2 * sizes[1]
+    redis.call('PEXPIRE', key, ttl)
   end
-  local ttl = (state[2] and 2 * sizes[2]) or 2 * sizes[1]
-  if state[1] or state[2] then redis.call('PEXPIRE', key, ttl) end
   if q then
-    if q.used == 0 then redis.call('HSET', KEYS[2], 'month', q.month, 'used', 0) end
-    q.used = redis.call('HINCRBY', KEYS[2], 'used', qcost)
+    -- One HSET writes the month and the new count; the expiry is fixed for the month, so it is
+    -- set at the month's first count only.
+    local first = q.used == 0
+    q.used = q.used + qcost
+    redis.call('HSET', KEYS[2], 'month', q.month, 'used', int(q.used))
     -- Kept a day past the month's end so a reader of last month's count near midnight finds it.
-    redis.call('PEXPIREAT', KEYS[2], q.next_ms + 86400000)
+    if first then redis.call('PEXPIREAT', KEYS[2], q.next_ms + 86400000) end
   end
 end
 
