@@ -3,7 +3,7 @@ import { ApiError, auditEvents, client, type Key, type KeyUsageSummary, keysUsag
 import { OutcomeChart } from './chart.js';
 import { loadPlans, PlanField } from './plans.js';
 import { go, href } from './router.js';
-import { Badge, ErrorNote, Field, GRACES, OnceSecret, Page, Sparkline, useLoad, when } from './ui.js';
+import { Badge, ErrorNote, Field, GRACES, OnceSecret, Page, Sparkline, useAction, useLoad, when } from './ui.js';
 import { keyOutcomes } from './usage.js';
 
 const STATUS_FILTERS = ['', 'active', 'revoked', 'expiring', 'suspended'] as const;
@@ -222,29 +222,15 @@ export function KeyDetail({ id, session }: { id: string; session: Session }) {
   const owner = session.kind === 'owner';
   const key = useLoad(() => must(client.GET('/api/keys/by-id/{id}', { params: { path: { id } } })), [id]);
   const [hours, setHours] = useState(24);
-  const [tick, setTick] = useState(0);
+  const { act, error, setError, notice, tick, refresh } = useAction(() => key.reload());
   const chart = useLoad(() => keyOutcomes(id, lastHours(hours)), [id, hours, tick]);
   const audit = useLoad(() => auditEvents({ key_id: id, limit: 20 }), [id, tick]);
   const [secret, setSecret] = useState<string | null>(null);
-  const [error, setError] = useState<unknown>();
-  const [notice, setNotice] = useState('');
   const [grace, setGrace] = useState('3600');
   const [reason, setReason] = useState('');
   const [days, setDays] = useState('30');
   const [edit, setEdit] = useState<{ name: string; description: string; rpm: string; rpd: string; plan: string } | null>(null);
   const plans = useLoad(loadPlans, []);
-  async function act(label: string, run: () => Promise<unknown>) {
-    setError(undefined);
-    setNotice('');
-    try {
-      await run();
-      setNotice(label);
-      key.reload();
-      setTick((n) => n + 1);
-    } catch (err) {
-      setError(err);
-    }
-  }
   const k = key.data;
   if (key.error) return <ErrorNote error={key.error} />;
   if (!k) return <p aria-busy="true">Loading…</p>;
@@ -297,7 +283,7 @@ export function KeyDetail({ id, session }: { id: string; session: Session }) {
             ))}
           </select>
         </Field>
-        <button type="button" class="secondary" onClick={() => setTick((n) => n + 1)}>
+        <button type="button" class="secondary" onClick={refresh}>
           Refresh
         </button>
         <ErrorNote error={chart.error} />

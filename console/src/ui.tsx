@@ -46,6 +46,30 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): { data: T |
   return { data, error, reload: () => setTick((n) => n + 1) };
 }
 
+/**
+ * A screen's actions: runs one, shows its label as the notice or its error, then calls `after`
+ * (reload what it changed). `tick` counts the actions done (and `refresh()` calls), for loads
+ * that depend on them.
+ */
+export function useAction(after: () => void) {
+  const [error, setError] = useState<unknown>();
+  const [notice, setNotice] = useState('');
+  const [tick, setTick] = useState(0);
+  async function act(label: string, run: () => Promise<unknown>): Promise<void> {
+    setError(undefined);
+    setNotice('');
+    try {
+      await run();
+      setNotice(label);
+      after();
+      setTick((n) => n + 1);
+    } catch (err) {
+      setError(err);
+    }
+  }
+  return { act, error, setError, notice, tick, refresh: () => setTick((n) => n + 1) };
+}
+
 export function Badge({ status }: { status: string }) {
   return <span class={`badge badge-${status}`}>{status}</span>;
 }

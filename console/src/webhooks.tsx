@@ -2,7 +2,7 @@ import type { Schemas } from '@tollgate/sdk';
 import { useState } from 'preact/hooks';
 import { client, must } from './api.js';
 import { go, href } from './router.js';
-import { Badge, ErrorNote, Field, GRACES, OnceSecret, Page, useLoad, when } from './ui.js';
+import { Badge, ErrorNote, Field, GRACES, OnceSecret, Page, useAction, useLoad, when } from './ui.js';
 
 type Endpoint = Schemas['WebhookEndpoint'];
 type Delivery = Schemas['WebhookDelivery'];
@@ -146,21 +146,7 @@ export function WebhookDetail({ id }: { id: string }) {
   const endpoint = useLoad(() => must(client.GET('/api/webhook-endpoints/{endpoint_id}', { params: { path: { endpoint_id: id } } })), [id]);
   const [secret, setSecret] = useState<string | null>(null);
   const [grace, setGrace] = useState('86400');
-  const [error, setError] = useState<unknown>();
-  const [notice, setNotice] = useState('');
-  const [tick, setTick] = useState(0);
-  async function act(label: string, run: () => Promise<unknown>) {
-    setError(undefined);
-    setNotice('');
-    try {
-      await run();
-      setNotice(label);
-      endpoint.reload();
-      setTick((n) => n + 1);
-    } catch (err) {
-      setError(err);
-    }
-  }
+  const { act, error, setError, notice, tick } = useAction(() => endpoint.reload());
   const ep = endpoint.data;
   if (endpoint.error) return <ErrorNote error={endpoint.error} />;
   if (!ep) return <p aria-busy="true">Loading…</p>;
@@ -260,23 +246,13 @@ export function WebhookDeliveries() {
 
 function DeliveryTable({ endpointId, tick = 0 }: { endpointId?: string; tick?: number }) {
   const [status, setStatus] = useState<(typeof DELIVERY_STATUSES)[number]>('');
-  const [error, setError] = useState<unknown>();
-  const [notice, setNotice] = useState('');
   // The all-deliveries view names each endpoint by its URL.
   const endpoints = useLoad(() => (endpointId ? Promise.resolve(null) : must(client.GET('/api/webhook-endpoints'))), [endpointId]);
   const urls = new Map((endpoints.data?.data ?? []).map((ep) => [ep.id, ep.url]));
   const deliveries = useLoad(() => listDeliveries({ ...(endpointId ? { endpoint_id: endpointId } : {}), ...(status ? { status } : {}) }), [endpointId, status, tick]);
-  async function retry(d: Delivery) {
-    setError(undefined);
-    setNotice('');
-    try {
-      await must(client.POST('/api/webhook-deliveries/{delivery_id}/retry', { params: { path: { delivery_id: d.id } } }));
-      setNotice(`Delivery ${d.id} queued again`);
-      deliveries.reload();
-    } catch (err) {
-      setError(err);
-    }
-  }
+  const { act, error, notice } = useAction(() => deliveries.reload());
+  const retry = (d: Delivery) =>
+    act(`Delivery ${d.id} queued again`, () => must(client.POST('/api/webhook-deliveries/{delivery_id}/retry', { params: { path: { delivery_id: d.id } } })));
   return (
     <section aria-labelledby="deliveries-h">
       <h2 id="deliveries-h">{endpointId ? 'Recent deliveries' : 'Newest first'}</h2>
