@@ -71,7 +71,8 @@ describe('Checker: credentials', () => {
     const f = withKey();
     const d = denied(await f.checker.check(request({ headers: {} })));
     expect(d).toMatchObject({ status: 401, error: 'missing_credential', outcome: 'missing_credential', headers: { 'www-authenticate': REALM } });
-    expect(publishedMetadata(d)).toBeUndefined();
+    // No one to attribute it to: the verdict alone, which billing counts as an unattributed refusal.
+    expect(publishedMetadata(d)).toEqual({ decision: 'deny', error_code: 'missing_credential' });
     expect(f.resolver.calls).toEqual([]);
   });
 
@@ -139,7 +140,7 @@ describe('Checker: credentials', () => {
     const d = denied(await f.checker.check(request()));
     expect(d).toMatchObject({ status: 401, error: 'invalid_api_key', outcome: 'unknown_key', message: 'The API key is not valid (unknown key)' });
     expect(f.resolver.calls).toEqual([f.hasher.candidates(KEY)]);
-    expect(publishedMetadata(d)).toBeUndefined();
+    expect(publishedMetadata(d)).toEqual({ decision: 'deny', error_code: 'invalid_api_key' });
   });
 
   it('a key found under an older hash secret is the key', async () => {
@@ -168,6 +169,8 @@ describe('Checker: credentials', () => {
       outcome: 'rotated_key_expired',
       message: 'The API key was rotated and its grace period has ended',
     });
+    // The old secret still names its key: the refusal counts on that key's chart.
+    expect(publishedMetadata(d)).toEqual({ credential: 'api_key', user_id: 'user_1', key_id: 'key_1', decision: 'deny', error_code: 'invalid_api_key' });
     expect(f.usage.recorded).toEqual([]);
   });
 
@@ -218,9 +221,25 @@ describe('Checker: key states', () => {
     const f = withKey(apiKey(over));
     const d = denied(await f.checker.check(request()));
     expect(d).toMatchObject({ status: 401, error, message, outcome: error, headers: { 'www-authenticate': INVALID_TOKEN } });
-    expect(d.metadata).toBeUndefined();
+    // A known key's refusal is attributed to it (its chart and its owner's), and marked deny: never billed.
+    expect(publishedMetadata(d)).toEqual({ credential: 'api_key', user_id: 'user_1', key_id: 'key_1', decision: 'deny', error_code: error });
     expect(f.limiter.calls).toEqual([]);
     expect(f.usage.recorded).toEqual([]);
+  });
+
+  it('suspended for billing: 402 billing_suspended, attributed to the key and its customer', async () => {
+    const f = withKey(apiKey({ billingSuspendedAt: new Date('2026-05-01T00:00:00Z'), stripeCustomerId: 'cus_1' }));
+    const d = denied(await f.checker.check(request()));
+    expect(d).toMatchObject({ status: 402, error: 'billing_suspended' });
+    expect(publishedMetadata(d)).toEqual({
+      credential: 'api_key',
+      user_id: 'user_1',
+      key_id: 'key_1',
+      stripe_customer_id: 'cus_1',
+      decision: 'deny',
+      error_code: 'billing_suspended',
+    });
+    expect(f.limiter.calls).toEqual([]);
   });
 
   it('a key that expires a millisecond from now is still active', async () => {

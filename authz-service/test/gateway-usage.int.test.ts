@@ -118,6 +118,51 @@ describe('the gateway’s own refusals', () => {
   });
 });
 
+describe('401s in the overview', () => {
+  it('a revoked key’s 401s count on that key; unknown keys and missing credentials count unattributed; none is billed', async () => {
+    const created = await call('POST', '/api/keys', seedBody('revoked-user'));
+    const { id, key } = created.body;
+    expect(await send(1, '/hello', key)).toEqual([200]);
+    expect((await call('POST', `/api/keys/${id}/revoke`, { reason: 'leaked' })).status).toBe(200);
+    // Revocation reaches the Check through the key-event feed: wait for the first refusal.
+    await waitUntil('the revoked key refused', async () => (await send(1, '/hello', key))[0] === 401);
+    expect(await send(2, '/hello', key)).toEqual([401, 401]);
+    const unknown = `tg_${'a'.repeat(24)}`;
+    const unknownStatuses = await send(3, '/hello', unknown);
+    const noCredential = await fetch(`${front.url}/hello`);
+    await noCredential.arrayBuffer();
+    expect(noCredential.status).toBe(401);
+
+    const revoked = await settled('the revoked key’s rows', 'key_id = $1 and status = 401', [id], 3);
+    for (const r of revoked)
+      expect(r).toMatchObject({ decision: 'deny', error_code: 'key_revoked', billable: false, user_id: 'revoked-user', credential: 'api_key' });
+    const series = await call('GET', `/api/keys/${id}/usage/series?bucket=hour`);
+    expect(series.body.points.reduce((n: number, p: { unauthenticated: number }) => n + p.unauthenticated, 0)).toBe(revoked.length);
+
+    const unattributed = await settled('unattributed rows', "credential = 'none' and error_code = 'missing_credential'", [], 1);
+    expect(unattributed[0]).toMatchObject({ key_id: '', user_id: null, decision: 'deny', billable: false, status: 401, stripe_customer_id: null });
+    const unknownRows = await rows("credential = 'none' and error_code = any($1)", [['invalid_api_key', 'too_many_failed_attempts']]);
+    expect(unknownRows.map((r) => r.status).sort()).toEqual([...unknownStatuses].sort());
+    expect(unknownRows.every((r) => r.key_id === '' && r.billable === false)).toBe(true);
+
+    const overview = await call('GET', '/api/overview?bucket=hour');
+    expect(overview.status).toBe(200);
+    const all = (overview.body.series.points as { unauthenticated: number }[]).reduce((n, p) => n + p.unauthenticated, 0);
+    const recorded401 = Number((await billing.pool.query('select count(*) as n from usage_records where status = 401')).rows[0].n);
+    expect(all).toBe(recorded401);
+    expect(all).toBeGreaterThanOrEqual(revoked.length + 2);
+    const denials = Object.fromEntries((overview.body.denials as { error_code: string; requests: number }[]).map((d) => [d.error_code, d.requests]));
+    expect(denials).toMatchObject({ key_revoked: revoked.length, missing_credential: expect.any(Number) });
+    expect(overview.body.top_keys.map((k: { id: string }) => k.id)).not.toContain('');
+    // What Stripe would bill: nothing from any of these.
+    const billed = await billing.pool.query(
+      "select count(*)::int as n from usage_records where billable and (credential = 'none' or (key_id = $1 and status = 401))",
+      [id],
+    );
+    expect(billed.rows[0].n).toBe(0);
+  });
+});
+
 describe('service-token usage', () => {
   it('N requests with a valid token are N rows attributed to its jti, read back over the API and the CLI', async () => {
     const created = await call('POST', '/api/tokens', { project: 'captionacc', service: 'orchestrator', expires_in_days: 30 });

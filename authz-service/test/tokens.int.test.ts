@@ -116,6 +116,8 @@ describe('service tokens at Check', () => {
       if (httpStatusOf(ra) === 401 && httpStatusOf(rb) === 401) {
         seen = true;
         expect(JSON.parse(rb.deniedResponse!.body).error).toBe('token_revoked');
+        // Attributed to the token, so its usage shows the refusals (never billed: deny).
+        expect(metadataOf(rb)).toMatchObject({ credential: 'service_token', token_id: record.jti, decision: 'deny', error_code: 'token_revoked' });
         break;
       }
       await sleep(10);

@@ -5,7 +5,9 @@ import { ENVOY_CONFIG_PATH } from '@tollgate/devstack';
 import { loadBillingConfig } from '../src/config.js';
 import { DEFAULT_BILLABLE_RULE, isBillable, parseBillableRule } from '../src/domain/billable.js';
 import { meterEventFor } from '../src/domain/meter-routing.js';
-import { fromJsonLogLine, stripQuery } from '../src/domain/usage-record.js';
+import { fromAlsEntry, fromJsonLogLine, stripQuery } from '../src/domain/usage-record.js';
+import type { HTTPAccessLogEntry } from '@tollgate/proto';
+import { alsEntry } from './helpers.js';
 import { classifyStripeError, parseRetryAfter } from '../src/stripe/meter-client.js';
 import { backoffMs } from '../src/stripe/rate-limiter.js';
 import { lastClosedWindow } from '../src/stripe/stripe-billing.js';
@@ -46,6 +48,14 @@ describe('configuration', () => {
     expect(c.STRIPE_AGGREGATION_INTERVAL_SECONDS).toBe(60);
   });
 });
+
+/** An entry as the gRPC stream delivers it: protobufjs marks each Struct value's kind. */
+function decodedAls(opts: Parameters<typeof alsEntry>[0]): HTTPAccessLogEntry {
+  const entry = alsEntry(opts);
+  for (const struct of Object.values(entry.commonProperties?.metadata?.filterMetadata ?? {}))
+    for (const v of Object.values(struct.fields ?? {})) Object.assign(v, { kind: 'stringValue' });
+  return entry as HTTPAccessLogEntry;
+}
 
 describe('JSON access-log lines', () => {
   const rule = DEFAULT_BILLABLE_RULE;
@@ -152,6 +162,33 @@ describe('JSON access-log lines', () => {
     for (const cost of ['0', '-3', '2.5', 'lots', '99999999', 0, 1.5, '-'])
       expect(fromJsonLogLine(line({ status: 200, cost }), rule)).toMatchObject({ record: { cost: 1 } });
     expect(fromJsonLogLine(line({ status: 200, credential_source: 'borrowed' }), rule)).toMatchObject({ record: { credentialSource: null } });
+  });
+
+  it('records the gateway’s refusals without an identity as unattributed, never billed, on both log paths', () => {
+    const refused = { request_id: 'r-anon', status: 401, decision: 'deny', error_code: 'invalid_api_key', user_id: '-', key_id: null, credential: '-' };
+    const expected = {
+      keyId: '',
+      userId: null,
+      credential: 'none',
+      stripeCustomerId: null,
+      decision: 'deny',
+      errorCode: 'invalid_api_key',
+      billable: false,
+      cost: 1,
+      status: 401,
+    };
+    expect(fromJsonLogLine(JSON.stringify(refused), rule)).toMatchObject({ record: { ...expected, source: 'file' } });
+    expect(fromAlsEntry(decodedAls({ requestId: 'r-anon', status: 401, identity: { decision: 'deny', error_code: 'invalid_api_key' } }), rule)).toMatchObject({
+      record: { ...expected, source: 'als' },
+    });
+    // A client's own x-user-id never reaches the log (Envoy strips it), but an allowed request
+    // without an identity is still no one's usage: only the gateway's refusals are recorded so.
+    expect(fromJsonLogLine(JSON.stringify({ ...refused, decision: 'allow' }), rule)).toEqual({ skip: 'no_identity' });
+    expect(fromAlsEntry(decodedAls({ status: 200, identity: null }), rule)).toEqual({ skip: 'no_identity' });
+    // A 429 for too many failed attempts from one address has no key either.
+    expect(fromJsonLogLine(JSON.stringify({ ...refused, status: 429, error_code: 'too_many_failed_attempts' }), rule)).toMatchObject({
+      record: { credential: 'none', status: 429, billable: false },
+    });
   });
 
   it('skips lines without an identity or request id, and garbage', () => {

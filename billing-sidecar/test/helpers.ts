@@ -81,6 +81,9 @@ export interface Identity {
   provider?: string;
   credential_source?: string;
   operator_credential_id?: string;
+  /** The verdict and, on a refusal, its error code (a refusal may carry nothing else). */
+  decision?: string;
+  error_code?: string;
 }
 
 function struct(fields: Record<string, string | undefined>): Struct__Input {

@@ -44,6 +44,17 @@ export const EXT_AUTHZ_METADATA_NAMESPACE = 'envoy.filters.http.ext_authz';
 /** The `credential` field's values. */
 export type CredentialKind = 'api_key' | 'service_token';
 
+/**
+ * A refusal with no credential to attribute it to (no credential, an unknown or malformed key,
+ * an unverifiable token, a client over its refusal budget): authz-service publishes only the
+ * verdict and the error code, and billing records the request under this credential and an
+ * empty key id, so the all-traffic charts count it and no key's or user's figures do.
+ */
+export const UNATTRIBUTED = { credential: 'none', keyId: '' } as const;
+
+/** What a usage row's `credential` holds: the credential kind, or none for an unattributed refusal. */
+export type UsageCredential = CredentialKind | typeof UNATTRIBUTED.credential;
+
 export type CheckVerdict = 'allow' | 'deny';
 
 /** The `credential_source` field's values: the client's own key, the user's vault, or the operator's. */

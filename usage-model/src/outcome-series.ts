@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { UNATTRIBUTED } from '@tollgate/common';
 import { resolveUsageRange, type UsageRange } from './read.js';
 
 /**
@@ -23,7 +24,7 @@ export interface OutcomeSeries {
   points: OutcomePoint[];
 }
 
-/** Whose buckets: one user's keys, one API key, or all traffic (service tokens included). */
+/** Whose buckets: one user's keys, one API key, or all traffic (service tokens and unattributed refusals included). */
 export type OutcomeScope = { userId: string } | { keyId: string } | { all: true };
 
 const DAY = 86_400_000;
@@ -147,7 +148,8 @@ export interface TrafficOverview {
 }
 
 /**
- * The heaviest keys and users from the hourly roll-ups, and the gateway's denials by error code.
+ * The heaviest keys and users from the hourly roll-ups, and the gateway's denials by error code
+ * (unattributed refusals, such as unknown keys, count in the denials and in no key's figures).
  * Error codes are not rolled up, so denials read usage_records over the range (denied rows only,
  * by the BRIN index on started_at): an operator's read, never on the ingest path.
  */
@@ -155,8 +157,8 @@ export async function readTrafficOverview(pool: pg.Pool, range: UsageRange = {},
   const { from, to } = resolveUsageRange(range);
   const keys = await pool.query<{ key_id: string; user_id: string | null; credential: string; requests: number }>(
     `select key_id, min(user_id) as user_id, min(credential) as credential, sum(total_requests)::float8 as requests
-     from usage_hourly where bucket >= $1 and bucket < $2 group by key_id order by requests desc, key_id limit $3`,
-    [from, to, limit],
+     from usage_hourly where bucket >= $1 and bucket < $2 and credential <> $4 group by key_id order by requests desc, key_id limit $3`,
+    [from, to, limit, UNATTRIBUTED.credential],
   );
   const users = await pool.query<{ user_id: string; requests: number }>(
     `select user_id, sum(total_requests)::float8 as requests

@@ -45,6 +45,20 @@ export interface CheckerDeps {
   providers?: ProviderInjector;
 }
 
+/**
+ * The identity a decision about a known key publishes, refusals included: a revoked key's 401
+ * then shows on that key's chart and its owner's (never billed: publishedMetadata marks it deny).
+ */
+function keyIdentity(key: ApiKey): CheckMetadata {
+  const metadata: CheckMetadata = {
+    [CHECK_METADATA.credential]: 'api_key' satisfies CredentialKind,
+    [CHECK_METADATA.userId]: key.userId,
+    [CHECK_METADATA.keyId]: key.id,
+  };
+  if (key.stripeCustomerId) metadata[CHECK_METADATA.stripeCustomerId] = key.stripeCustomerId;
+  return metadata;
+}
+
 /** The whole Check decision: credential → key → state → scope → rate limit. */
 export class Checker {
   constructor(private readonly d: CheckerDeps) {}
@@ -79,7 +93,10 @@ export class Checker {
       // A pre-rotation secret works only until its grace period ends — checked here, per
       // request, because a cached match would otherwise outlive the grace by up to the cache TTL.
       if (match.matched === 'previous' && !(match.key.previousKeyExpiresAt && match.key.previousKeyExpiresAt.getTime() > Date.now())) {
-        return deny(401, 'invalid_api_key', 'The API key was rotated and its grace period has ended', { outcome: 'rotated_key_expired' });
+        return deny(401, 'invalid_api_key', 'The API key was rotated and its grace period has ended', {
+          outcome: 'rotated_key_expired',
+          metadata: keyIdentity(match.key),
+        });
       }
       key = match.key;
     } catch (err) {
@@ -92,19 +109,15 @@ export class Checker {
       throw err;
     }
 
+    const metadata = keyIdentity(key);
     const state = keyState(key);
-    if (state === 'suspended') return deny(402, 'billing_suspended', 'The API key is suspended: its subscription is not paid (docs/billing.md)');
+    if (state === 'suspended') {
+      return deny(402, 'billing_suspended', 'The API key is suspended: its subscription is not paid (docs/billing.md)', { metadata });
+    }
     if (state !== 'active') {
       const text = { revoked: 'has been revoked', expired: 'has expired', inactive: 'is disabled' }[state];
-      return deny(401, `key_${state}`, `The API key ${text}`);
+      return deny(401, `key_${state}`, `The API key ${text}`, { metadata });
     }
-
-    const metadata: CheckMetadata = {
-      [CHECK_METADATA.credential]: 'api_key' satisfies CredentialKind,
-      [CHECK_METADATA.userId]: key.userId,
-      [CHECK_METADATA.keyId]: key.id,
-    };
-    if (key.stripeCustomerId) metadata[CHECK_METADATA.stripeCustomerId] = key.stripeCustomerId;
 
     const path = pathOnly(input.path);
     const scopes = this.d.settings.plans.scopesOf(effectiveScopes(key, this.d.settings.permissionSets), key.plan);

@@ -63,12 +63,11 @@ export function deny(
  * log says that the gateway refused a request instead of leaving billing to guess it from the
  * status code (an upstream's own 403 is billable; ours never is). Applied to every decision at
  * the gRPC boundary, so no path through the Checker can publish an identity without it. A
- * denial without an identity (most 401s) publishes nothing: there is no one to attribute it to.
+ * denial without an identity (an unknown key, say) publishes the verdict and error code alone:
+ * billing counts it as an unattributed refusal (UNATTRIBUTED), so the overview's 401s are all
+ * the gateway's 401s.
  */
-export function publishedMetadata(d: Allow): CheckMetadata;
-export function publishedMetadata(d: Decision): CheckMetadata | undefined;
-export function publishedMetadata(d: Decision): CheckMetadata | undefined {
+export function publishedMetadata(d: Decision): CheckMetadata {
   if (d.allow) return { ...d.metadata, [CHECK_METADATA.decision]: 'allow' satisfies CheckVerdict };
-  if (!d.metadata) return undefined;
   return { ...d.metadata, [CHECK_METADATA.decision]: 'deny' satisfies CheckVerdict, [CHECK_METADATA.errorCode]: d.error };
 }

@@ -81,15 +81,15 @@ export class TokenChecker {
       });
     }
     if (!record) return deny(401, 'invalid_token', 'The service token is not known to this gateway', { outcome: 'token_unknown' });
-    if (record.revokedAt || !record.isActive) return deny(401, 'token_revoked', 'The service token has been revoked');
-    if (record.expiresAt.getTime() <= Date.now()) return deny(401, 'token_expired', 'The service token has expired');
-
+    // A registered token's refusals carry its identity, so they count on the token's usage.
     const metadata: CheckMetadata = {
       [CHECK_METADATA.credential]: 'service_token' satisfies CredentialKind,
       [CHECK_METADATA.tokenId]: claims.jti,
       [CHECK_METADATA.project]: claims.project,
       [CHECK_METADATA.service]: claims.service,
     };
+    if (record.revokedAt || !record.isActive) return deny(401, 'token_revoked', 'The service token has been revoked', { metadata });
+    if (record.expiresAt.getTime() <= Date.now()) return deny(401, 'token_expired', 'The service token has expired', { metadata });
     const path = pathOnly(input.path);
     if (!tokenAllowsPath(claims, path, this.settings.rules)) {
       return deny(403, 'route_not_allowed', `This service token (${claims.project}/${claims.service}) may not call ${path}`, { metadata });

@@ -47,7 +47,6 @@ export function toCheckResponse(d: Decision, requestId?: string): CheckAnswer {
       dynamicMetadata: struct(publishedMetadata(d)),
     };
   }
-  const metadata = publishedMetadata(d);
   return {
     status: { code: RPC_FOR_STATUS[d.status] ?? RpcCode.PERMISSION_DENIED, message: d.message },
     deniedResponse: {
@@ -55,7 +54,7 @@ export function toCheckResponse(d: Decision, requestId?: string): CheckAnswer {
       headers: headerOptions({ ...d.headers, 'content-type': 'application/json', 'cache-control': 'no-store' }),
       body: JSON.stringify({ error: d.error, message: d.message, ...(requestId ? { request_id: requestId } : {}) } satisfies ErrorBody),
     },
-    ...(metadata ? { dynamicMetadata: struct(metadata) } : {}),
+    dynamicMetadata: struct(publishedMetadata(d)),
   };
 }
 

@@ -1,11 +1,20 @@
-import { CHECK_METADATA, EXT_AUTHZ_METADATA_NAMESPACE, pathOnly, type CheckVerdict, type CredentialKind, type CredentialSource } from '@tollgate/common';
+import {
+  CHECK_METADATA,
+  EXT_AUTHZ_METADATA_NAMESPACE,
+  pathOnly,
+  UNATTRIBUTED,
+  type CheckVerdict,
+  type CredentialKind,
+  type CredentialSource,
+  type UsageCredential,
+} from '@tollgate/common';
 import type { HTTPAccessLogEntry, Struct } from '@tollgate/proto';
 import { isBillable, type BillableRule } from './billable.js';
 
 /** Where a usage record was read from: Envoy's gRPC access log stream or its JSON file log. */
 type UsageSource = 'als' | 'file';
 
-/** One logged request with a key identity: a row of `usage_records`. */
+/** One logged request with a key identity, or a refusal without one (UNATTRIBUTED): a row of `usage_records`. */
 export interface UsageRecord extends Identity {
   requestId: string;
   method: string;
@@ -32,11 +41,11 @@ export type DecodeResult = { record: UsageRecord } | { skip: SkipReason };
 
 /** The identity authz-service publishes (common/src/authz-metadata.ts), as a usage row holds it. */
 interface Identity {
-  /** The API key id, or the service token's id (its `jti`) when `credential` is `service_token`. */
+  /** The API key id, or the service token's id (its `jti`) when `credential` is `service_token`; '' when `none`. */
   keyId: string;
   /** The key's owner; null for a service token, which belongs to a project and service instead. */
   userId: string | null;
-  credential: string;
+  credential: UsageCredential;
   stripeCustomerId: string | null;
   project: string | null;
   service: string | null;
@@ -92,10 +101,10 @@ export function stripQuery(path: string): string {
  * `credential` saying which), and their `project` and `service` but no user.
  */
 function identityOf(fields: Record<string, unknown>): Identity | null {
-  const credential = clean(fields[CHECK_METADATA.credential]) ?? ('api_key' satisfies CredentialKind);
+  const credential = clean(fields[CHECK_METADATA.credential]) === 'service_token' ? 'service_token' : ('api_key' satisfies CredentialKind);
   const keyId = clean(fields[CHECK_METADATA.keyId]) ?? clean(fields[CHECK_METADATA.tokenId]);
   const userId = clean(fields[CHECK_METADATA.userId]);
-  if (!keyId || (!userId && credential !== ('service_token' satisfies CredentialKind))) return null;
+  if (!keyId || (!userId && credential !== 'service_token')) return unattributedRefusal(fields);
   const credentialSource = credentialSourceOf(fields[CHECK_METADATA.credentialSource]);
   return {
     keyId,
@@ -108,6 +117,28 @@ function identityOf(fields: Record<string, unknown>): Identity | null {
     provider: clean(fields[CHECK_METADATA.provider], 64),
     credentialSource,
     operatorCredentialId: credentialSource === 'operator' ? clean(fields[CHECK_METADATA.operatorCredentialId], 128) : null,
+  };
+}
+
+/**
+ * A request authz-service refused without a credential to name (an unknown key, say): recorded
+ * under UNATTRIBUTED so the all-traffic outcome charts and denials count it. An entry that is
+ * neither attributed nor one of the gateway's refusals (a route Envoy served without a Check)
+ * is not usage.
+ */
+function unattributedRefusal(fields: Record<string, unknown>): Identity | null {
+  if (clean(fields[CHECK_METADATA.decision]) !== 'deny') return null;
+  return {
+    keyId: UNATTRIBUTED.keyId,
+    userId: null,
+    credential: UNATTRIBUTED.credential,
+    stripeCustomerId: null,
+    project: null,
+    service: null,
+    cost: 1,
+    provider: null,
+    credentialSource: null,
+    operatorCredentialId: null,
   };
 }
 
