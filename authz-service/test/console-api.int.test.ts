@@ -100,6 +100,8 @@ describe('usage by outcome class', () => {
     const b = await api.call('POST', '/api/keys', { body: { user_id: 'con-carol', name: 'b' } });
     await rollUp(a.body.id, 'con-carol', '2032-05-01T10:00:00Z', { total: 10, allowed: 7, rate_limited: 2 });
     await rollUp(b.body.id, 'con-carol', '2032-05-02T11:00:00Z', { total: 4, allowed: 4, rate_limited: 0 });
+    // A key deleted since: its usage stays, its name is gone.
+    await rollUp('key_deleted_since', 'con-dave', '2032-05-02T12:00:00Z', { total: 1, allowed: 1, rate_limited: 0 });
     const range = 'from=2032-05-01T00:00:00Z&to=2032-05-03T00:00:00Z';
 
     const key = await api.call('GET', `/api/keys/${a.body.id}/usage/series?${range}&bucket=hour`);
@@ -125,8 +127,15 @@ describe('usage by outcome class', () => {
     const overview = await api.call('GET', `/api/overview?${range}&bucket=day`);
     expect(overview.status).toBe(200);
     expect(overview.body.series.points.map((p: { rate_limited: number }) => p.rate_limited)).toEqual([2, 0]);
-    expect(overview.body.top_keys.map((k: { id: string }) => k.id)).toEqual([a.body.id, b.body.id]);
-    expect(overview.body.top_users).toEqual([{ id: 'con-carol', requests: 14 }]);
+    expect(overview.body.top_keys.map((k: { id: string; name: string | null }) => [k.id, k.name])).toEqual([
+      [a.body.id, 'a'],
+      [b.body.id, 'b'],
+      ['key_deleted_since', null],
+    ]);
+    expect(overview.body.top_users).toEqual([
+      { id: 'con-carol', requests: 14 },
+      { id: 'con-dave', requests: 1 },
+    ]);
     expect(overview.body.billing).toMatchObject({ pending_events: 0, parked_events: [] });
     expect((await api.call('GET', '/api/overview', { token: ownerToken })).body.error).toBe('forbidden');
   });

@@ -26,7 +26,12 @@ export function OverviewScreen() {
           <ol>
             {(o?.top_keys ?? []).map((k) => (
               <li key={k.id}>
-                <a href={href('keys', k.id)}>{k.id}</a> ({k.user_id ?? '—'}) — {k.requests}
+                {k.credential === 'service_token' ? (
+                  <a href={href('tokens')}>{k.name ?? k.id}</a>
+                ) : (
+                  <a href={href('keys', k.id)}>{k.name ?? k.id}</a>
+                )}{' '}
+                ({k.credential === 'service_token' ? 'service token' : (k.user_id ?? '—')}) — {k.requests}
               </li>
             ))}
           </ol>

@@ -18,6 +18,27 @@ const common = {
 };
 const TAG = 'usage';
 
+type TopKey = Awaited<ReturnType<typeof readTrafficOverview>>['top_keys'][number];
+
+/**
+ * Names the overview's top keys (the roll-ups hold ids only): one query for the keys and one for
+ * the service tokens among at most ten entries, so an operator reads "billing-worker", not an id.
+ */
+async function withNames(deps: ServiceDeps, top: TopKey[]): Promise<(TopKey & { name: string | null })[]> {
+  const ids = (credential: string) => top.filter((k) => k.credential === credential).map((k) => k.id);
+  const [keys, tokens] = await Promise.all([
+    deps.pool.query<{ id: string; name: string }>('select id, name from api_keys where id = any($1::text[])', [ids('api_key')]),
+    deps.pool.query<{ id: string; name: string }>("select jti as id, project || '/' || service as name from gateway_tokens where jti = any($1::text[])", [
+      ids('service_token'),
+    ]),
+  ]);
+  const names: Record<string, Map<string, string>> = {
+    api_key: new Map(keys.rows.map((r) => [r.id, r.name])),
+    service_token: new Map(tokens.rows.map((r) => [r.id, r.name])),
+  };
+  return top.map((k) => ({ ...k, name: names[k.credential]?.get(k.id) ?? null }));
+}
+
 /** The console's charts: usage by outcome class per bucket, a page of keys at once, and the operator overview. */
 export function consoleUsageRoutes(deps: ServiceDeps): RouteSpec[] {
   return [
@@ -83,11 +104,15 @@ export function consoleUsageRoutes(deps: ServiceDeps): RouteSpec[] {
       responses: { 200: { description: 'Overview', schema: OverviewRecord }, ...common, 403: error('Admin only') },
       handler: async ({ query, actor }) => {
         requireAdmin(actor);
-        const body = await usageCall(async () => ({
-          series: await readOutcomeSeries(deps.pool, { all: true }, query),
-          ...(await readTrafficOverview(deps.pool, query)),
-          billing: await readBillingStatus(deps.pool),
-        }));
+        const body = await usageCall(async () => {
+          const traffic = await readTrafficOverview(deps.pool, query);
+          return {
+            series: await readOutcomeSeries(deps.pool, { all: true }, query),
+            ...traffic,
+            top_keys: await withNames(deps, traffic.top_keys),
+            billing: await readBillingStatus(deps.pool),
+          };
+        });
         return { status: 200, body };
       },
     }),

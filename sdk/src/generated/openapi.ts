@@ -1155,6 +1155,8 @@ export interface components {
                 id: string;
                 user_id: string | null;
                 credential: string;
+                /** @description The key’s name, or project/service for a service token; null once it is deleted */
+                name: string | null;
                 requests: number;
             }[];
             top_users: {

@@ -60,7 +60,15 @@ export const KeysUsage = named(
 export const OverviewRecord = named(
   z.object({
     series: OutcomeSeries,
-    top_keys: z.array(z.object({ id: z.string(), user_id: z.string().nullable(), credential: z.string(), requests: count })),
+    top_keys: z.array(
+      z.object({
+        id: z.string(),
+        user_id: z.string().nullable(),
+        credential: z.string(),
+        name: z.string().nullable().describe('The key’s name, or project/service for a service token; null once it is deleted'),
+        requests: count,
+      }),
+    ),
     top_users: z.array(z.object({ id: z.string(), requests: count })),
     denials: z.array(z.object({ error_code: z.string(), requests: count })),
     billing: z.object({
