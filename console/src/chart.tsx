@@ -5,7 +5,7 @@ import type { OutcomePoint } from './api.js';
 
 const OUTCOMES: { field: keyof Omit<OutcomePoint, 't'>; label: string; color: string }[] = [
   { field: 'allowed', label: 'allowed', color: '#1a7f37' },
-  { field: 'unauthenticated', label: '401', color: '#9a6700' },
+  { field: 'unauthenticated', label: '401', color: '#0969da' },
   { field: 'forbidden', label: '403', color: '#8250df' },
   { field: 'rate_limited', label: '429', color: '#bc4c00' },
   { field: 'server_error', label: '5xx', color: '#cf222e' },

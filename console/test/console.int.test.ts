@@ -208,10 +208,11 @@ describe('the console in chromium', () => {
         async () => {
           const range = { from: new Date(Date.now() - 3_600_000).toISOString(), to: new Date(Date.now() + 60_000).toISOString(), bucket: 'hour' };
           const o = (await (await fetch(`${base}/api/overview?${new URLSearchParams(range)}`, { headers: adminHeaders })).json()) as {
-            series: { points: { allowed: number; rate_limited: number }[] };
+            series: { points: { allowed: number; rate_limited: number; unauthenticated: number }[] };
           };
-          const sum = (f: 'allowed' | 'rate_limited') => o.series.points.reduce((n, p) => n + p[f], 0);
-          return sum('allowed') >= 3 && sum('rate_limited') >= 1;
+          const sum = (f: 'allowed' | 'rate_limited' | 'unauthenticated') => o.series.points.reduce((n, p) => n + p[f], 0);
+          // The unknown key's 401 counts too, unattributed (docs/billing.md, "Refusals without a key").
+          return sum('allowed') >= 3 && sum('rate_limited') >= 1 && sum('unauthenticated') >= 1;
         },
         { timeout: 20_000, interval: 500 },
       )
@@ -219,6 +220,8 @@ describe('the console in chromium', () => {
     await page.reload();
     await page.getByRole('heading', { name: 'Top keys' }).waitFor();
     await shoot(page, '02-overview');
+    await expect.poll(() => page.getByRole('listitem').filter({ hasText: 'invalid_api_key' }).count()).toBe(1);
+    await expect.poll(() => page.getByRole('link', { name: 'tight key' }).count()).toBe(1);
     expect(await axeFindings(page)).toEqual([]);
 
     await page.goto(`${base}/console/#/keys/new`);
@@ -279,6 +282,19 @@ describe('the console in chromium', () => {
     await page.getByRole('button', { name: 'Revoke key' }).click();
     await page.getByText('Revoked', { exact: true }).first().waitFor();
     expect(await refusedWithinASecond(rotated)).toBe(401);
+    // A revoked key's refusal is still this key's: its chart shows it as a 401. (The secret rotated
+    // away with no grace is no longer the key's at all, so its 401 is unattributed.)
+    await expect
+      .poll(
+        async () => {
+          await page.reload();
+          await page.getByRole('heading', { name: 'Key walk key' }).waitFor();
+          const cell = page.getByTestId('outcome-totals').locator('tbody td').nth(1);
+          return (await cell.count()) ? Number(await cell.textContent()) : 0;
+        },
+        { timeout: 20_000, interval: 1000 },
+      )
+      .toBeGreaterThanOrEqual(1);
 
     for (const [route, name] of [
       ['keys', '03-keys'],
