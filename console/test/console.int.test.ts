@@ -296,6 +296,21 @@ describe('the console in chromium', () => {
       )
       .toBeGreaterThanOrEqual(1);
 
+    // Delete lands on the key list, not on the deleted key's 404.
+    const keyId = decodeURIComponent(new URL(page.url()).hash.split('/').pop()!);
+    page.once('dialog', (d) => void d.accept());
+    const keyReads: number[] = [];
+    page.on('response', (r) => {
+      if (r.url().includes('/api/keys/by-id/')) keyReads.push(r.status());
+    });
+    await page.getByRole('button', { name: 'Delete key' }).click();
+    await expect.poll(() => new URL(page.url()).hash).toBe('#/keys');
+    await page.locator('#page-title').waitFor();
+    await page.waitForLoadState('networkidle');
+    expect(keyReads).toEqual([]);
+    expect(await page.getByRole('alert').count()).toBe(0);
+    expect((await fetch(`${base}/api/keys/by-id/${keyId}`, { headers: adminHeaders })).status).toBe(404);
+
     for (const [route, name] of [
       ['keys', '03-keys'],
       ['users', '06-users'],
