@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { TestStack, type RunningEnvoy } from '@tollgate/devstack';
+import { freePort, TestStack, type RunningEnvoy } from '@tollgate/devstack';
 import { createKey, stackAuthz, stackEnv, startEnvoyFront, type TestAuthz } from './helpers.js';
 
 // Hostile HTTP at the public listener: oversized, malformed and injected headers, big bodies,
@@ -11,6 +11,7 @@ let envoy: RunningEnvoy;
 let key: string;
 let readOnlyReports: string;
 const stack = new TestStack();
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 beforeAll(async () => {
   authz = await stackAuthz(stack, await stackEnv(stack, infra, 'hostile'));
@@ -43,11 +44,15 @@ describe('hostile HTTP at Envoy', () => {
   it('refuses oversized request headers with 431', async () => {
     const res = await fetch(`${envoy.url}/hello`, { headers: { authorization: `Bearer ${key}`, 'x-big': 'a'.repeat(70 * 1024) } });
     expect(res.status).toBe(431);
+    // Refused while reading the headers, before the request has an id.
+    expect(await res.json()).toEqual({ error: 'headers_too_large', message: expect.stringContaining('60 KiB') });
   });
 
   it('refuses headers with underscores (they could alias identity headers upstream)', async () => {
     const r = await raw(`GET /echo HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\nX_User_Id: admin\r\nConnection: close\r\n\r\n`);
     expect(r.status).toBe(400);
+    const body = JSON.parse(r.text.slice(r.text.indexOf('{')));
+    expect(body).toMatchObject({ error: 'malformed_request', message: expect.stringContaining('underscore') });
   });
 
   it('a CR/LF smuggled into a header value never becomes a header upstream', async () => {
@@ -77,6 +82,9 @@ describe('hostile HTTP at Envoy', () => {
     const big = Buffer.alloc(11 * 1024 * 1024, 97);
     const res = await fetch(`${envoy.url}/echo`, { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: big });
     expect(res.status).toBe(413);
+    // Envoy's own refusal, in the gateway's error shape (docs/errors.md, "Envoy's own answers").
+    expect(res.headers.get('content-type')).toBe('application/json');
+    expect(await res.json()).toEqual({ error: 'payload_too_large', message: expect.stringContaining('10 MiB'), request_id: expect.stringMatching(UUID) });
     const anon = await fetch(`${envoy.url}/echo`, { method: 'POST', body: big });
     expect(anon.status).toBe(401);
     const ok = await fetch(`${envoy.url}/echo`, { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: 'small' });
@@ -92,5 +100,33 @@ describe('hostile HTTP at Envoy', () => {
     expect(encoded.status).toBe(400);
     const doubled = await raw(`GET //echo//other HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${readOnlyReports}\r\nConnection: close\r\n\r\n`);
     expect(doubled.status).toBe(403);
+  });
+});
+
+describe('Envoy’s own answers when a part behind it is down', () => {
+  it('authz-service unreachable: 503 authorizer_unavailable with Retry-After, never the upstream', async () => {
+    const deadAuthz = await stack.envoy({ backendPort: await freePort(), authzPort: await freePort() });
+    const res = await fetch(`${deadAuthz.url}/hello`, { headers: { authorization: `Bearer ${key}` } });
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('1');
+    expect(await res.json()).toEqual({
+      error: 'authorizer_unavailable',
+      message: expect.stringContaining('authorizer'),
+      request_id: expect.stringMatching(UUID),
+    });
+  });
+
+  it('the upstream unreachable: 503 upstream_unavailable; the Check’s own refusals keep their bodies', async () => {
+    const deadBackend = await stack.envoy({ backendPort: await freePort(), authzPort: authz.grpcPort });
+    const res = await fetch(`${deadBackend.url}/hello`, { headers: { authorization: `Bearer ${key}` } });
+    expect(res.status).toBe(503);
+    expect(await res.json()).toEqual({
+      error: 'upstream_unavailable',
+      message: expect.stringContaining('unavailable'),
+      request_id: expect.stringMatching(UUID),
+    });
+    const refused = await fetch(`${deadBackend.url}/hello`);
+    expect(refused.status).toBe(401);
+    expect(await refused.json()).toMatchObject({ error: 'missing_credential', request_id: expect.stringMatching(UUID) });
   });
 });

@@ -6,8 +6,12 @@
  * fails when the two disagree).
  */
 
-/** Where a code can come from: the gateway (Envoy's answer for a Check denial) or the management API. */
-export type ErrorSurface = 'gateway' | 'management';
+/**
+ * Where a code can come from: the gateway (Envoy's answer for a Check denial), the management
+ * API, or Envoy itself (its own refusals, mapped to these codes by envoy/envoy.yaml's
+ * `local_reply_config`).
+ */
+export type ErrorSurface = 'gateway' | 'management' | 'envoy';
 
 export interface ErrorCodeInfo {
   /** Every HTTP status the code is answered with. */
@@ -158,9 +162,21 @@ export const ERROR_CODES = {
   },
   payload_too_large: {
     status: [413],
-    surfaces: ['management'],
-    meaning: 'The request body is over 64 KiB.',
-    action: 'Send a smaller body.',
+    surfaces: ['management', 'envoy'],
+    meaning: 'The request body is over the limit: 64 KiB for the management API, 10 MiB through the gateway (`max_request_bytes` in envoy/envoy.yaml).',
+    action: 'Send a smaller body; an operator can raise the gateway limit for an upload route.',
+  },
+  headers_too_large: {
+    status: [431],
+    surfaces: ['envoy'],
+    meaning: 'The request headers are over 60 KiB (`max_request_headers_kb`); refused while reading them, so the answer has no request id.',
+    action: 'Send fewer or smaller headers.',
+  },
+  malformed_request: {
+    status: [400],
+    surfaces: ['envoy'],
+    meaning: 'Envoy refused the request as HTTP it will not forward; the message names why (an underscore in a header name, an escaped slash in the path, …).',
+    action: 'Fix the request: header names take hyphens, paths plain slashes.',
   },
   not_found: {
     status: [404],
@@ -282,6 +298,24 @@ export const ERROR_CODES = {
     surfaces: ['gateway'],
     meaning: 'A store the Check needs (keys, tokens, rate limits or the vault) is unreachable.',
     action: 'Retry after `Retry-After` seconds; if it lasts, quote the request id to an operator.',
+  },
+  authorizer_unavailable: {
+    status: [503],
+    surfaces: ['envoy'],
+    meaning: 'Envoy got no answer from authz-service within the Check timeout (0.5 s); the request was not let through.',
+    action: 'Retry after `Retry-After` seconds; if it lasts, an operator checks authz-service (docs/operations.md).',
+  },
+  upstream_unavailable: {
+    status: [503],
+    surfaces: ['envoy'],
+    meaning: 'The API behind the gateway refused or reset the connection, or has no healthy instance.',
+    action: 'Retry shortly; if it lasts, an operator checks the upstream.',
+  },
+  upstream_timeout: {
+    status: [504],
+    surfaces: ['envoy'],
+    meaning: 'The API behind the gateway did not answer within its route timeout (30 s by default).',
+    action: 'Retry; if it lasts, an operator checks the upstream or raises the route timeout.',
   },
   usage_unavailable: {
     status: [503],

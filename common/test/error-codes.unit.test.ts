@@ -31,6 +31,21 @@ describe('error codes', () => {
     expect(documentedTable()).toBe(expectedTable());
   });
 
+  it('envoy/envoy.yaml answers Envoy’s own refusals only with listed codes, each of them Envoy’s', () => {
+    const config = readFileSync(new URL('../../envoy/envoy.yaml', import.meta.url), 'utf8');
+    const section = config.slice(config.indexOf('local_reply_config:'), config.indexOf('route_config:', config.indexOf('local_reply_config:')));
+    const codes = [...section.matchAll(/^\s+error: ([a-z_]+)$/gm)].map((m) => m[1]!);
+    expect(codes.length).toBeGreaterThan(0);
+    for (const code of codes) {
+      const info = (ERROR_CODES as Record<string, { surfaces: readonly string[] }>)[code];
+      expect(info, `${code} is not in ERROR_CODES`).toBeDefined();
+      expect(info!.surfaces, code).toContain('envoy');
+    }
+    // Every code listed as Envoy's is one envoy.yaml answers with.
+    const envoys = Object.entries(ERROR_CODES).filter(([, info]) => (info.surfaces as readonly string[]).includes('envoy'));
+    expect(envoys.map(([code]) => code).sort()).toEqual([...new Set(codes)].sort());
+  });
+
   it('every entry is fit for a table cell and names a real status', () => {
     for (const [code, info] of Object.entries(ERROR_CODES)) {
       expect(code).toMatch(/^[a-z][a-z_]*[a-z]$/);
