@@ -87,6 +87,7 @@ describe('rate-limit script, current vs before the rewrite', () => {
     const shaBefore = (await redis.script('LOAD', withInjectedTime(BEFORE_LUA))) as string;
     const shaNow = (await redis.script('LOAD', withInjectedTime(RATE_LIMIT_LUA))) as string;
     const prefix = uniqueRedisPrefix(infra, 'rlscript');
+    // A new seed each run, named in every failure; RL_DIFF_SEED=<seed> replays that run.
     const seed = Number(process.env.RL_DIFF_SEED ?? Date.now() % 2 ** 31);
     const rand = mulberry32(seed);
     const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
