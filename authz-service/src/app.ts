@@ -1,4 +1,4 @@
-import { addGrpcHealth, setGrpcServing, type Logger, bindGrpcServer, createGrpcServer, shutdownGrpcServer } from '@tollgate/common';
+import type { Logger } from '@tollgate/common';
 import { AUTHORIZATION_SERVICE } from '@tollgate/proto';
 import type { FastifyInstance } from 'fastify';
 import type { AuthzConfig } from './config.js';
@@ -19,7 +19,9 @@ import { createOperatorHealthMetrics, OperatorCredentialHealth } from './check/o
 import { CacheInvalidation } from './check/cache-invalidation.js';
 import { createKeyEventFeed } from './check/key-event-feed.js';
 import { Envelope } from './vault/envelope.js';
-import { addAuthorizationService, authorizationHandlers, createCheckMetrics } from './grpc/check-server.js';
+import { authorizationHandlers, CHECK_METHOD_PATH, checkMethod, createCheckMetrics } from './grpc/check-server.js';
+import { H2GrpcServer, type UnaryMethod } from './grpc/h2-grpc-server.js';
+import { GrpcHealth, HEALTH_CHECK_PATH } from './grpc/h2-grpc-health.js';
 import type { KeyEventFeed } from './stores/key-events.js';
 import { permissionSets } from './domain/scopes.js';
 import { buildManagementApi } from './http/api.js';
@@ -157,13 +159,16 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
     providers,
   });
 
-  const grpcServer = createGrpcServer({ 'grpc.max_receive_message_length': 1024 * 1024 });
   const refusals =
     config.UNAUTHENTICATED_REFUSALS_PER_MINUTE_PER_ADDRESS > 0 ? new RefusalLimiter(config.UNAUTHENTICATED_REFUSALS_PER_MINUTE_PER_ADDRESS) : undefined;
-  addAuthorizationService(grpcServer, authorizationHandlers(checker, createCheckMetrics(registry), logger, refusals));
-  const health = addGrpcHealth(grpcServer, [AUTHORIZATION_SERVICE]);
-  const grpcBinding = await bindGrpcServer(grpcServer, config.AUTHZ_HOST, config.AUTHZ_GRPC_PORT);
-  const grpcPort = grpcBinding.port;
+  const health = new GrpcHealth([AUTHORIZATION_SERVICE]);
+  const handlers = authorizationHandlers(checker, createCheckMetrics(registry), logger, refusals);
+  const methods = new Map<string, UnaryMethod<unknown, unknown>>([
+    [CHECK_METHOD_PATH, checkMethod(handlers)],
+    [HEALTH_CHECK_PATH, health.method],
+  ]);
+  const grpcServer = new H2GrpcServer(methods, { maxReceiveMessageLength: 1024 * 1024, keepaliveIntervalMs: 60_000 });
+  const grpcPort = await grpcServer.listen(config.AUTHZ_HOST, config.AUTHZ_GRPC_PORT);
 
   const http = buildManagementApi(deps);
   const idempotencySweeper = new IdempotencySweeper(deps.pool, logger, config.IDEMPOTENCY_SWEEP_INTERVAL_MS);
@@ -201,14 +206,13 @@ export async function startAuthzService(config: AuthzConfig, logger: Logger): Pr
   let stopped: Promise<void> | undefined;
   const stop = () =>
     (stopped ??= (async () => {
-      setGrpcServing(health, [AUTHORIZATION_SERVICE], 'NOT_SERVING');
+      health.set([AUTHORIZATION_SERVICE], 'NOT_SERVING');
       await http.close();
       await idempotencySweeper.stop();
       await operatorHealth.stop();
       await webhooks.stop();
       await announcer.stop();
-      grpcBinding.close();
-      await shutdownGrpcServer(grpcServer, 5000);
+      await grpcServer.shutdown(5000);
       await usage.stop();
       await tokenUsage.stop();
       events.close();

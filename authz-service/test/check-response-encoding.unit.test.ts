@@ -118,6 +118,13 @@ describe('encodeCheckResponse', () => {
     expect(Buffer.compare(ours, Buffer.from(theirs))).toBe(0);
   });
 
+  it.each(SHAPES)('%s: with headroom, the same bytes after it', (_name, decision, requestId) => {
+    const answer = toCheckResponse(decision, requestId);
+    const framed = encodeCheckResponse(answer, 5);
+    expect(framed.length).toBe(encodeCheckResponse(answer).length + 5);
+    expect(Buffer.compare(framed.subarray(5), encodeCheckResponse(answer))).toBe(0);
+  });
+
   it('answers every status a denial can have, as the HTTP status Envoy sends', () => {
     const statuses: DenyStatus[] = [400, 401, 402, 403, 429, 503];
     const names = statuses.map((s) => protobufjsDecode(encodeCheckResponse(toCheckResponse(deny(s, 'unavailable', 'x')))).deniedResponse?.status?.code);

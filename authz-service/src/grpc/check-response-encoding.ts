@@ -167,9 +167,10 @@ function writeStruct(w: Writer, fields: Record<string, { stringValue: string }>)
 
 /**
  * The wire bytes of a CheckResponse, fields in field-number order as protobufjs writes them
- * (zero and empty values included, as protobufjs does for fields the object sets).
+ * (zero and empty values included, as protobufjs does for fields the object sets). `headroom`
+ * bytes are left unwritten in front, for the gRPC message prefix, so the message is not copied.
  */
-export function encodeCheckResponse(answer: CheckAnswer): Buffer {
+export function encodeCheckResponse(answer: CheckAnswer, headroom = 0): Buffer {
   const { status, okResponse: ok, deniedResponse: denied, dynamicMetadata } = answer;
   if (ok && denied) throw new Error('a CheckResponse is either allowed or denied');
   const lengths: number[] = [];
@@ -193,7 +194,7 @@ export function encodeCheckResponse(answer: CheckAnswer): Buffer {
     size += close(lengths, metadataSlot, measureStruct(lengths, dynamicMetadata.fields));
   }
 
-  const w: Writer = { buf: Buffer.allocUnsafe(size), pos: 0, lengths, next: 0 };
+  const w: Writer = { buf: Buffer.allocUnsafe(headroom + size), pos: headroom, lengths, next: 0 };
   writeOpen(w, TAG.responseStatus);
   w.buf[w.pos++] = TAG.statusCode;
   writeVarint(w, status.code);
@@ -216,6 +217,6 @@ export function encodeCheckResponse(answer: CheckAnswer): Buffer {
     writeOpen(w, TAG.dynamicMetadata);
     writeStruct(w, dynamicMetadata.fields);
   }
-  if (w.pos !== size) throw new Error(`CheckResponse encoding wrote ${w.pos} bytes of ${size}`);
+  if (w.pos !== headroom + size) throw new Error(`CheckResponse encoding wrote ${w.pos - headroom} bytes of ${size}`);
   return w.buf;
 }

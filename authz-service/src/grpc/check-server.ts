@@ -1,12 +1,12 @@
-import * as grpc from '@grpc/grpc-js';
 import { Histogram, Counter, type Registry } from 'prom-client';
 import type { CheckMetadata, ErrorBody, Logger } from '@tollgate/common';
-import { loadEnvoyProtos, RpcCode, type AuthorizationHandlers } from '@tollgate/proto';
+import { AUTHORIZATION_SERVICE, RpcCode } from '@tollgate/proto';
 import type { Checker } from '../check/checker.js';
 import { decodeCheckRequest, type CheckRequestFields } from './check-request-decoding.js';
 import { encodeCheckResponse, type CheckAnswer, type HeaderOption } from './check-response-encoding.js';
 import { publishedMetadata, type Decision } from '../check/decision.js';
 import { refusalBucketOf, tooManyFailedAttempts, type RefusalLimiter } from '../check/refusal-limiter.js';
+import { GrpcStatus, type UnaryCall, type UnaryCallback, type UnaryMethod } from './h2-grpc-server.js';
 
 const RPC_FOR_STATUS: Record<number, number> = {
   400: 3, // INVALID_ARGUMENT
@@ -81,6 +81,10 @@ export function createCheckMetrics(registry: Registry): CheckMetrics {
   };
 }
 
+export interface AuthorizationHandlers {
+  Check(call: Pick<UnaryCall<CheckRequestFields>, 'request'>, callback: UnaryCallback<CheckAnswer>): void;
+}
+
 /** envoy.service.auth.v3.Authorization, backed by the Checker. */
 export function authorizationHandlers(
   checker: Checker,
@@ -92,11 +96,11 @@ export function authorizationHandlers(
   return {
     Check(call, callback) {
       const started = process.hrtime.bigint();
-      // decodeCheckRequest, the method's deserializer, reads only these fields.
-      const request = call.request as unknown as CheckRequestFields;
+      // decodeCheckRequest, the method's decoder, reads only these fields.
+      const request = call.request;
       if (!request.method || !request.path) {
         callback({
-          code: grpc.status.INVALID_ARGUMENT,
+          code: GrpcStatus.INVALID_ARGUMENT,
           details: 'CheckRequest must carry attributes.request.http with method and path',
         });
         return;
@@ -129,19 +133,19 @@ export function authorizationHandlers(
           if (reserved) refusals!.refund(bucket);
           metrics.checks.inc({ outcome: 'error', status: '500' });
           logger.error({ err: err.message }, 'check failed');
-          callback({ code: grpc.status.INTERNAL, details: 'internal error while checking the request' });
+          callback({ code: GrpcStatus.INTERNAL, details: 'internal error while checking the request' });
         });
     },
   };
 }
 
-export function addAuthorizationService(server: grpc.Server, handlers: AuthorizationHandlers): void {
-  const service = loadEnvoyProtos().envoy.service.auth.v3.Authorization.service;
-  // The handler reads only CheckRequestFields and answers only CheckAnswers (toCheckResponse).
-  const Check = {
-    ...service.Check,
-    requestDeserialize: decodeCheckRequest,
-    responseSerialize: (answer: CheckAnswer) => encodeCheckResponse(answer),
+export const CHECK_METHOD_PATH = `/${AUTHORIZATION_SERVICE}/Check`;
+
+/** The Check method for H2GrpcServer: the hand-written decoder and encoder around the handler. */
+export function checkMethod(handlers: AuthorizationHandlers): UnaryMethod<CheckRequestFields, CheckAnswer> {
+  return {
+    decode: decodeCheckRequest,
+    encode: encodeCheckResponse,
+    handle: (call, callback) => handlers.Check(call, callback),
   };
-  server.addService({ ...service, Check } as grpc.ServiceDefinition, handlers);
 }
