@@ -23,6 +23,13 @@ export function connectRedis(s: RedisSettings): RedisClient {
     enableOfflineQueue: s.subscriber,
     maxRetriesPerRequest: s.subscriber ? null : 1,
     retryStrategy: (times: number) => Math.min(times * 100, 2000),
+    // Commands issued in the same event-loop turn (the rate-limit calls of Checks that arrived
+    // together) go out in one write and come back in one read, so Redis and this process make
+    // one syscall pair for several Checks. bench:check at 32 in flight, 3 interleaved pairs
+    // (2026-12-02): Redis CPU per Check 27.7/27.7/35.5 → 21.1/21.6/24.9 µs, authz-service
+    // 148/145/176 → 133/134/149 µs, Checks/s +14–21 %; the fixed-rate tail unchanged. Not for
+    // the subscriber, whose connection only subscribes.
+    enableAutoPipelining: !s.subscriber,
   };
   if (s.clusterNodes?.length) {
     const url = new URL(s.url);
