@@ -1,4 +1,5 @@
 import { GrpcStatus, type UnaryMethod } from './h2-grpc-server.js';
+import { eachField, LEN, readString, type Reader } from './protobuf-wire.js';
 
 /**
  * grpc.health.v1.Health/Check for H2GrpcServer: what Envoy's active health check of the authz
@@ -15,32 +16,13 @@ const STATUS_NUMBER: Record<ServingStatus, number> = { SERVING: 1, NOT_SERVING: 
 
 /** HealthCheckRequest's `service` (field 1); other fields are skipped as protobuf requires. */
 function decodeHealthCheckRequest(buf: Buffer): string {
-  let pos = 0;
+  const r: Reader = { buf, pos: 0 };
   let service = '';
-  const varint = () => {
-    let value = 0;
-    for (let shift = 0; ; shift += 7) {
-      if (pos >= buf.length || shift > 63) throw new RangeError('HealthCheckRequest: bad varint');
-      const b = buf[pos++]!;
-      if (shift < 32) value += (b & 0x7f) * 2 ** shift;
-      if (b < 0x80) return value;
-    }
-  };
-  while (pos < buf.length) {
-    const tag = varint();
-    const wireType = tag & 7;
-    if (wireType === 0) varint();
-    else if (wireType === 1) pos += 8;
-    else if (wireType === 5) pos += 4;
-    else if (wireType === 2) {
-      const length = varint();
-      const end = pos + length;
-      if (end > buf.length) throw new RangeError('HealthCheckRequest: field runs past the message');
-      if (tag >>> 3 === 1) service = buf.toString('utf8', pos, end);
-      pos = end;
-    } else throw new RangeError(`HealthCheckRequest: unsupported wire type ${wireType}`);
-  }
-  if (pos > buf.length) throw new RangeError('HealthCheckRequest: truncated');
+  eachField(r, buf.length, (id, wireType) => {
+    if (id !== 1 || wireType !== LEN) return false;
+    service = readString(r, buf.length);
+    return true;
+  });
   return service;
 }
 

@@ -22,19 +22,18 @@ type TopKey = Awaited<ReturnType<typeof readTrafficOverview>>['top_keys'][number
 
 /**
  * Names the overview's top keys (the roll-ups hold ids only): one query for the keys and one for
- * the service tokens among at most ten entries, so an operator reads "billing-worker", not an id.
+ * the service tokens among at most ten entries (none when there are none), so an operator reads "billing-worker", not an id.
  */
 async function withNames(deps: ServiceDeps, top: TopKey[]): Promise<(TopKey & { name: string | null })[]> {
   const ids = (credential: string) => top.filter((k) => k.credential === credential).map((k) => k.id);
+  const named = async (sql: string, list: string[]) => (list.length ? (await deps.pool.query<{ id: string; name: string }>(sql, [list])).rows : []);
   const [keys, tokens] = await Promise.all([
-    deps.pool.query<{ id: string; name: string }>('select id, name from api_keys where id = any($1::text[])', [ids('api_key')]),
-    deps.pool.query<{ id: string; name: string }>("select jti as id, project || '/' || service as name from gateway_tokens where jti = any($1::text[])", [
-      ids('service_token'),
-    ]),
+    named('select id, name from api_keys where id = any($1::text[])', ids('api_key')),
+    named("select jti as id, project || '/' || service as name from gateway_tokens where jti = any($1::text[])", ids('service_token')),
   ]);
   const names: Record<string, Map<string, string>> = {
-    api_key: new Map(keys.rows.map((r) => [r.id, r.name])),
-    service_token: new Map(tokens.rows.map((r) => [r.id, r.name])),
+    api_key: new Map(keys.map((r) => [r.id, r.name])),
+    service_token: new Map(tokens.map((r) => [r.id, r.name])),
   };
   return top.map((k) => ({ ...k, name: names[k.credential]?.get(k.id) ?? null }));
 }

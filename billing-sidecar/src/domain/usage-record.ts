@@ -120,6 +120,20 @@ function identityOf(fields: Record<string, unknown>): Identity | null {
   };
 }
 
+// One object for every unattributed refusal: records spread it, so none is made per entry.
+const UNATTRIBUTED_IDENTITY: Readonly<Identity> = Object.freeze({
+  keyId: UNATTRIBUTED.keyId,
+  userId: null,
+  credential: UNATTRIBUTED.credential,
+  stripeCustomerId: null,
+  project: null,
+  service: null,
+  cost: 1,
+  provider: null,
+  credentialSource: null,
+  operatorCredentialId: null,
+});
+
 /**
  * A request authz-service refused without a credential to name (an unknown key, say): recorded
  * under UNATTRIBUTED so the all-traffic outcome charts and denials count it. An entry that is
@@ -127,19 +141,7 @@ function identityOf(fields: Record<string, unknown>): Identity | null {
  * is not usage.
  */
 function unattributedRefusal(fields: Record<string, unknown>): Identity | null {
-  if (clean(fields[CHECK_METADATA.decision]) !== 'deny') return null;
-  return {
-    keyId: UNATTRIBUTED.keyId,
-    userId: null,
-    credential: UNATTRIBUTED.credential,
-    stripeCustomerId: null,
-    project: null,
-    service: null,
-    cost: 1,
-    provider: null,
-    credentialSource: null,
-    operatorCredentialId: null,
-  };
+  return clean(fields[CHECK_METADATA.decision]) === 'deny' ? UNATTRIBUTED_IDENTITY : null;
 }
 
 /**
